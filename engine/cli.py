@@ -1,0 +1,113 @@
+"""The `fgtui` command.
+
+    fgtui [PATH]              open the workbench (the TUI)
+    fgtui --run CFG           train CFG headless, following its progress
+    fgtui [-p DIR] [-t CFG] COMMAND ...
+
+Subcommands live in `engine/commands/*.py`; each module exposes
+`register(subparsers, common)` and imports heavy libraries only inside its
+handlers, so `fgtui pp` starts fast. Errors caused by the user's input are
+`FgError`s and print as one line (exit 2); `--debug` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from fgtui.engine.commands import COMMAND_MODULES, command_names
+from fgtui.engine.errors import FgError
+
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options accepted both before and after the subcommand name.
+
+    SUPPRESS defaults let `fgtui -t a.yaml pp` and `fgtui pp -t a.yaml` both
+    work without the subparser resetting what the main parser saw.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-p", "--project-dir", default=argparse.SUPPRESS, metavar="DIR",
+        help="project directory (default: the nearest one above the current directory)",
+    )
+    common.add_argument(
+        "-t", "--config-template", default=argparse.SUPPRESS, metavar="CFG",
+        help="config: a name under the project's configs, or a template file path",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show full tracebacks and intermediate template text",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="fgtui",
+        description="A terminal workbench for configuration-driven LLM training.",
+        parents=[common],
+        epilog="Run `fgtui COMMAND --help` for a command's options.",
+    )
+    parser.add_argument(
+        "--run", metavar="CFG", default=None,
+        help="train CFG headless: launch it detached and follow its progress",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"fgtui {_version()}",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"fgtui.engine.commands.{name}").register(subparsers, common)
+    return parser
+
+
+def _version() -> str:
+    from fgtui import __version__
+
+    return __version__
+
+
+def _open_path_argument(argv: list[str]) -> str | None:
+    """`fgtui PATH` opens the TUI on PATH; tell it apart from a subcommand."""
+    if len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in command_names():
+        return argv[0]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        open_path = _open_path_argument(argv)
+        parser = build_parser()
+        args = parser.parse_args([] if open_path else argv)
+        if open_path is not None or (args.command is None and args.run is None):
+            from fgtui.engine.commands import workbench
+
+            return workbench.open_workbench(open_path, args)
+        if args.run is not None:
+            from fgtui.engine.commands import headless
+
+            return headless.run_headless(args)
+        return int(args.handler(args) or 0)
+    except FgError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"fgtui: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("fgtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `fgtui pp | head` closes the pipe early; that is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

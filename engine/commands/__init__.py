@@ -1,0 +1,14 @@
+"""Subcommands of `fgtui`.
+
+`COMMAND_MODULES` maps each module in this package to the command names it
+registers. A module exposes `register(subparsers, common)`, where `common` is
+the parent parser holding -p/-t/--debug, and sets `handler=` on each parser
+through `set_defaults`. Heavy imports (torch, datasets, textual) stay inside
+handlers so that light commands start fast.
+"""
+
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {}
+
+
+def command_names() -> set[str]:
+    return {name for names in COMMAND_MODULES.values() for name in names}

@@ -1,6 +1,5 @@
-"""The `fgtui` command.
+"""The `fgtui` command line (the TUI itself is opened by fgtui/entry.py).
 
-    fgtui [PATH]              open the workbench (the TUI)
     fgtui --run CFG           train CFG headless, following its progress
     fgtui [-p DIR] [-t CFG] COMMAND ...
 
@@ -13,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
-from fgtui.engine.commands import COMMAND_MODULES, command_names
+from fgtui.engine.commands import COMMAND_MODULES
 from fgtui.engine.errors import FgError
 
 
@@ -70,24 +68,15 @@ def _version() -> str:
     return __version__
 
 
-def _open_path_argument(argv: list[str]) -> str | None:
-    """`fgtui PATH` opens the TUI on PATH; tell it apart from a subcommand."""
-    if len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in command_names():
-        return argv[0]
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        open_path = _open_path_argument(argv)
         parser = build_parser()
-        args = parser.parse_args([] if open_path else argv)
-        if open_path is not None or (args.command is None and args.run is None):
-            from fgtui.engine.commands import workbench
-
-            return workbench.open_workbench(open_path, args)
+        args = parser.parse_args(argv)
+        if args.command is None and args.run is None:
+            parser.print_help()
+            return 0
         if args.run is not None:
             from fgtui.engine.commands import headless
 

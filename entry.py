@@ -1,0 +1,34 @@
+"""The `fgtui` console script: the TUI or the command line.
+
+`fgtui` alone, or `fgtui PATH`, opens the workbench (fgtui.app); anything
+else is a command for fgtui.engine.cli. The choice lives here, above both
+packages, because the engine must never import the app.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def wants_workbench(argv: list[str]) -> bool:
+    from fgtui.engine.commands import command_names
+
+    if not argv:
+        return True
+    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in command_names() \
+        and os.path.exists(argv[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if wants_workbench(argv):
+        from fgtui.app.main import run_workbench
+
+        return run_workbench(argv[0] if argv else None)
+    from fgtui.engine.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,12 @@ through `set_defaults`. Heavy imports (torch, datasets, textual) stay inside
 handlers so that light commands start fast.
 """
 
-COMMAND_MODULES: dict[str, tuple[str, ...]] = {}
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "train_cmds": ("train", "control", "logs", "tb"),
+    "config_cmds": ("pp", "graph", "targets", "code", "construct"),
+    "project_cmds": ("ws", "project", "ls", "index", "trefs", "tlist"),
+    "dataset_cmds": ("dataset",),
+}
 
 
 def command_names() -> set[str]:

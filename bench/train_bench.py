@@ -1,0 +1,179 @@
+"""Training throughput: fgtui's decoder + Trainer vs transformers' LlamaForCausalLM, same loop and optimizer.
+
+    .venv/bin/python bench/train_bench.py                 # CUDA: 124M @ 1024 x 32, 1.1B @ 4096 x 4
+    .venv/bin/python bench/train_bench.py --tiny          # CPU check: a tiny shape, a few steps
+    .venv/bin/python bench/train_bench.py --sizes 124m --variants fgtui-compile,hf-compile --json out.jsonl
+
+Both models run through the same `Trainer` hot loop (AdamW, fused on CUDA; bf16
+autocast over fp32 weights, or `--precision bf16` for pure bf16) on random token
+ids, so the difference is the model. "compile" compiles each decoder block
+(regional compile). Each variant runs in its own subprocess (clean allocator,
+OOM isolated). The first logging interval is warm-up (compile included) and is
+dropped; the figures are medians over the remaining intervals, as logged by the
+trainer itself (tokens/s, MFU from 6N + attention FLOPs, peak memory).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SIZES = {
+    # name: (vocab, hidden, layers, heads, kv_heads, ffn, seq, micro_batch)
+    "124m": (32768, 768, 12, 12, 12, 2048, 1024, 32),
+    "1.1b": (32000, 2048, 22, 32, 4, 5632, 4096, 4),
+    "tiny": (256, 64, 2, 4, 2, 128, 64, 4),
+}
+VARIANTS = ("fgtui-compile", "hf-compile", "fgtui-eager", "hf-eager")
+
+
+def build_model(kind: str, size: str):
+    import torch
+
+    vocab, hidden, layers, heads, kv, ffn, seq, _ = SIZES[size]
+    torch.manual_seed(0)
+    if kind == "fgtui":
+        from fgtui.engine.models import CausalLMConfig, build_causal_lm
+
+        config = CausalLMConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn,
+                                num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
+                                max_position_embeddings=seq, attn_implementation="sdpa")
+        return build_causal_lm(config)
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=seq,
+                         tie_word_embeddings=False, attn_implementation="sdpa")
+    return LlamaForCausalLM(config)
+
+
+class RandomTokens:
+    """Uniform random token ids; throughput does not depend on the content."""
+
+    def __init__(self, n: int, seq: int, vocab: int) -> None:
+        import torch
+
+        self.data = torch.randint(0, vocab, (n, seq), generator=torch.Generator().manual_seed(1))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.data[i]}
+
+
+def collate(examples: list[dict]) -> dict:
+    import torch
+
+    ids = torch.stack([e["input_ids"] for e in examples])
+    return {"input_ids": ids, "labels": ids}
+
+
+def run_variant(variant: str, size: str, precision: str, interval: int, intervals: int, out_dir: str) -> dict:
+    """Train one variant in this process; return its figures."""
+    import torch
+
+    from fgtui.engine.train import Trainer, TrainingArguments
+
+    kind, mode = variant.split("-")
+    vocab, _, _, _, _, _, seq, micro_batch = SIZES[size]
+    cuda = torch.cuda.is_available()
+    steps = interval * (intervals + 1)
+    model = build_model(kind, size)
+    args = TrainingArguments(
+        output_dir=out_dir, run_name=variant, per_device_train_batch_size=micro_batch, max_steps=steps,
+        logging_steps=interval, save_strategy="no", seed=0, compile_blocks=mode == "compile",
+        mixed_precision="bf16" if precision == "amp" else None,
+        dtype="bfloat16" if precision == "bf16" else "float32", tensorboard=False)
+    fused = {"fused": True} if cuda else {}
+    trainer = Trainer(
+        model, args, RandomTokens(steps * micro_batch, seq, vocab), data_collator=collate,
+        optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=3e-4, **fused))
+    if trainer.train() != 0:
+        raise RuntimeError(f"{variant} did not complete")
+    with open(os.path.join(out_dir, "runs", variant, "metrics.jsonl")) as handle:
+        train = [r for r in map(json.loads, handle) if r["type"] == "train"][1:]
+    med = lambda key: statistics.median(r[key] for r in train) if all(r[key] is not None for r in train) else None
+    return {"variant": variant, "size": size, "precision": precision, "seq": seq, "micro_batch": micro_batch,
+            "device": torch.cuda.get_device_name() if cuda else "cpu", "tokens_per_s": med("tokens_per_s"),
+            "mfu": med("mfu"), "step_time_s": med("step_time_s"), "peak_mem_gib": med("peak_mem_gib"),
+            "loss": train[-1]["loss"], "n_params": trainer.n_params, "flops_per_token": trainer.flops_token,
+            "torch": torch.__version__}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny shape on CPU, for checking the bench")
+    parser.add_argument("--sizes", default="124m,1.1b", help="comma list of " + ", ".join(SIZES))
+    parser.add_argument("--variants", default=None,
+                        help="comma list of " + ", ".join(VARIANTS) + " (default: all; eager only with --tiny)")
+    parser.add_argument("--precision", choices=("amp", "bf16"), default="amp",
+                        help="amp: bf16 autocast over fp32 weights; bf16: pure bf16 weights")
+    parser.add_argument("--interval", type=int, default=10, help="steps per logging interval")
+    parser.add_argument("--intervals", type=int, default=3, help="timed intervals after the warm-up one")
+    parser.add_argument("--json", default=None, help="append one JSON line per variant here")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one variant
+    args = parser.parse_args(argv)
+    sizes = ["tiny"] if args.tiny else args.sizes.split(",")
+    if args.variants:
+        variants = args.variants.split(",")
+    else:
+        # Inductor's CPU compile of even a tiny model takes minutes on a small box.
+        variants = ["fgtui-eager", "hf-eager"] if args.tiny else list(VARIANTS)
+    if args.tiny:
+        args.interval, args.intervals = min(args.interval, 3), min(args.intervals, 2)
+    if args.one:
+        variant, size = args.one.split("@")
+        with tempfile.TemporaryDirectory() as out_dir:
+            print("RESULT " + json.dumps(run_variant(variant, size, args.precision, args.interval,
+                                                      args.intervals, out_dir)), flush=True)
+        return 0
+    results = []
+    for size in sizes:
+        for variant in variants:
+            command = [sys.executable, __file__, "--one", f"{variant}@{size}", "--precision", args.precision,
+                       "--interval", str(args.interval), "--intervals", str(args.intervals)]
+            proc = subprocess.run(command, capture_output=True, text=True)
+            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+                print(f"{size:5} {variant:14} FAILED: {' | '.join(tail)}", flush=True)
+                results.append({"variant": variant, "size": size, "failed": True})
+                continue
+            result = json.loads(lines[-1][7:])
+            results.append(result)
+            print(_row(result), flush=True)
+            if args.json:
+                with open(args.json, "a") as handle:
+                    handle.write(json.dumps(result) + "\n")
+    _summary(results)
+    return 0
+
+
+def _row(r: dict) -> str:
+    mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "  -  "
+    mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "-"
+    return (f"{r['size']:5} {r['variant']:14} {r['tokens_per_s']:>12,.0f} tok/s  mfu {mfu}"
+            f"  step {r['step_time_s'] * 1000:8.1f} ms  peak {mem:>5} GiB  loss {r['loss']:.3f}")
+
+
+def _summary(results: list[dict]) -> None:
+    done = {(r["size"], r["variant"]): r for r in results if not r.get("failed")}
+    for size in dict.fromkeys(r["size"] for r in results):
+        for mode in ("compile", "eager"):
+            ours, theirs = done.get((size, f"fgtui-{mode}")), done.get((size, f"hf-{mode}"))
+            if ours and theirs:
+                print(f"{size}: fgtui/{mode} is {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x"
+                      f" hf/{mode}")
+        ours, hf_compiled = done.get((size, "fgtui-compile")), done.get((size, "hf-compile"))
+        if ours and hf_compiled:
+            print(f"{size}: fgtui-compile vs hf-compile = {ours['tokens_per_s'] / hf_compiled['tokens_per_s']:.2f}x"
+                  f" (target >= 1.3x at 124m); fgtui MFU {ours['mfu']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Workbench timings against the issue's budgets. Prints figures; asserts nothing.
+
+    python bench/tui_bench.py [--records 1000000] [--only first_frame,big_log,ingest,preview]
+
+  first_frame  process start → first frame of the browse screen (budget 0.6 s), in a child
+               process so the import cost is counted
+  big_log      opening a run whose metrics.jsonl has N records → first loss plot (budget 2 s),
+               and → the full log loaded
+  ingest       1,000 records/s appended to a live run while keys are pressed: key → frame
+               (budget 100 ms), median and worst
+  preview      keystroke in the editor → preprocessed YAML refreshed, on the examples (budget 50 ms)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_big_log(path: Path, records: int) -> None:
+    """A schema-conforming log of `records` train records, written fast (no json.dumps per line)."""
+    from fgtui.engine.runs.synthetic import T0
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = {"type": "event", "event": "start", "time": T0, "step": 0, "config": "config.yaml",
+             "world_size": 1, "max_steps": records, "run_name": "big", "job_id": "j", "device": "cpu",
+             "n_params": 1}
+    with open(path, "w") as handle:
+        handle.write(json.dumps(start) + "\n")
+        lines = []
+        for step in range(1, records + 1):
+            loss = 2.0 + 8.0 / (1.0 + step * 1e-4) + (step * 7919 % 1000) * 1e-4
+            lines.append(
+                f'{{"type": "train", "time": {T0 + step * 0.1:.3f}, "step": {step}, "epoch": {step / records:.6f}, '
+                f'"tokens": {step * 4096}, "loss": {loss:.5f}, "lr": 0.0003, "grad_norm": 1.0, '
+                f'"tokens_per_s": 40000.0, "mfu": 0.4, "peak_mem_gib": 12.0, "step_time_s": 0.1}}\n')
+            if len(lines) == 100_000:
+                handle.write("".join(lines))
+                lines = []
+        handle.write("".join(lines))
+
+
+def bench_first_frame() -> None:
+    code = (
+        "import time, asyncio; t0 = time.perf_counter()\n"
+        "from fgtui.app.app import Workbench\n"
+        "t_import = time.perf_counter() - t0\n"
+        "async def main():\n"
+        f"    app = Workbench({str(ROOT / 'examples')!r})\n"
+        "    async with app.run_test(size=(120, 40)) as pilot:\n"
+        "        print(f'{t_import:.3f} {time.perf_counter() - t0:.3f}')\n"
+        "asyncio.run(main())\n"
+    )
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    total = time.perf_counter() - start
+    imported, frame = map(float, out.stdout.split())
+    print(f"first_frame: import app {imported:.3f} s, first frame {frame:.3f} s after import start, "
+          f"{total:.3f} s including interpreter start (budget 0.6 s)")
+
+
+async def _big_log(run_dir: Path) -> tuple[float, float]:
+    from fgtui.app.app import Workbench
+    from fgtui.app.widgets.plot import MetricPlot
+
+    app = Workbench(run_dir, poll=False)
+    start = time.perf_counter()
+    first = full = None
+    async with app.run_test(size=(120, 40)) as pilot:
+        while full is None and time.perf_counter() - start < 120:
+            await pilot.pause(0.01)
+            screen = app.screen
+            plots = screen.query(MetricPlot)
+            if first is None and plots and plots.first().series:
+                plots.first().render_line(0)  # the plot is drawn, not just given data
+                first = time.perf_counter() - start
+            if getattr(screen, "tail", None) is not None:
+                full = time.perf_counter() - start
+    return first or float("nan"), full or float("nan")
+
+
+def bench_big_log(records: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "runs" / "big"
+        started = time.perf_counter()
+        write_big_log(run_dir / "metrics.jsonl", records)
+        size = (run_dir / "metrics.jsonl").stat().st_size
+        print(f"big_log: wrote {records} records ({size / 2**20:.0f} MiB) in {time.perf_counter() - started:.1f} s")
+        first, full = asyncio.run(_big_log(run_dir))
+        print(f"big_log: first loss plot {first:.2f} s (budget 2 s), whole log loaded {full:.2f} s")
+
+
+async def _ingest(run_dir: Path, seconds: float, rate: int) -> list[float]:
+    from fgtui.app.app import Workbench
+    # The trainer is another process; so is this writer, so it does not share our GIL.
+    writer_code = (
+        "import json, random, sys, time\n"
+        "from fgtui.engine.runs.synthetic import train_record\n"
+        f"rng, step, per_tick = random.Random(0), 1000, {rate} // 10\n"
+        f"handle = open({str(run_dir / 'metrics.jsonl')!r}, 'a')\n"
+        "while True:\n"
+        "    tick = time.perf_counter()\n"
+        "    for _ in range(per_tick):\n"
+        "        step += 1\n"
+        "        handle.write(json.dumps(train_record(step, rng, max_steps=10**6)) + '\\n')\n"
+        "    handle.flush()\n"
+        "    time.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))\n"
+    )
+    app = Workbench(run_dir)
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        while getattr(app.screen, "tail", None) is None:
+            await pilot.pause(0.02)
+        writer = subprocess.Popen([sys.executable, "-c", writer_code])
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            before = time.perf_counter()
+            await pilot.press("y")
+            await pilot.pause()
+            latencies.append(time.perf_counter() - before)
+            await asyncio.sleep(0.05)
+        writer.terminate()
+        writer.wait()
+        rows = len(app.screen.series)
+    print(f"ingest: {rows} records on screen at the end")
+    return latencies
+
+
+def bench_ingest(seconds: float, rate: int) -> None:
+    from fgtui.engine.runs.synthetic import write_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = write_run(Path(tmp) / "runs" / "live", 1000, end_status=None,
+                            job={"job_id": "j", "pid": os.getpid(), "pgid": os.getpgid(0), "socket": "",
+                                 "host": os.uname().nodename, "started": time.time()})
+        latencies = asyncio.run(_ingest(run_dir, seconds, rate))
+    ms = sorted(1000 * x for x in latencies)
+    print(f"ingest: key → frame at {rate:,} records/s: median {statistics.median(ms):.1f} ms, "
+          f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, worst {ms[-1]:.1f} ms over {len(ms)} keys "
+          f"(budget 100 ms)")
+
+
+async def _preview(project: Path, config: str, rounds: int) -> list[float]:
+    from textual.widgets import TextArea
+
+    from fgtui.app.app import Workbench
+    from fgtui.app.screens.editor import EditorScreen
+
+    app = Workbench(project)
+    timings: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = EditorScreen(project, config)
+        app.push_screen(screen)
+        while screen.last is None:
+            await pilot.pause(0.01)
+        editor = screen.query_one("#template-editor", TextArea)
+        for i in range(rounds):
+            wanted = screen.generation + 1
+            start = time.perf_counter()
+            editor.insert(f"# edit {i}\n", (0, 0))
+            while screen.last is None or screen.last.generation < wanted:
+                await asyncio.sleep(0.001)
+            timings.append(time.perf_counter() - start)
+    return timings
+
+
+def bench_preview(rounds: int) -> None:
+    project = ROOT / "examples" / "template_project"
+    timings = asyncio.run(_preview(project, "default.yaml", rounds))
+    ms = sorted(1000 * t for t in timings)
+    print(f"preview: keystroke → preview on examples/template_project: median {statistics.median(ms):.1f} ms, "
+          f"worst {ms[-1]:.1f} ms over {len(ms)} edits (budget 50 ms; includes the "
+          f"{1000 * 0.02:.0f} ms debounce)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--ingest-seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=1000, help="records/s appended during `ingest`")
+    parser.add_argument("--only", default="first_frame,big_log,ingest,preview")
+    args = parser.parse_args()
+    chosen = set(args.only.split(","))
+    if "first_frame" in chosen:
+        bench_first_frame()
+    if "preview" in chosen:
+        bench_preview(20)
+    if "ingest" in chosen:
+        bench_ingest(args.ingest_seconds, args.rate)
+    if "big_log" in chosen:
+        bench_big_log(args.records)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""`fgtui --run CFG`: launch a run detached, then follow its log stream until it ends.
+
+On a terminal progress is a live rich bar; otherwise (CI, a pipe, nohup) a plain
+line every `PLAIN_EVERY_S` seconds. Ctrl-C asks the run to save and stop; a second
+Ctrl-C asks it to abort. The exit code is the trainer's.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fgtui.engine.errors import FgError
+
+PLAIN_EVERY_S = 10.0
+POLL_S = 0.5
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    from fgtui.engine.launch.launcher import launch_run
+
+    launched = launch_run(args.run, project_dir=getattr(args, "project_dir", None))
+    print(f"job {launched.job_id}: {launched.run_dir}", flush=True)
+    return follow(launched.run_dir, launched.job_id, launched.process)
+
+
+class _Progress:
+    """Live bar on a terminal, periodic plain lines elsewhere."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.last_plain = 0.0
+        self.bar = self.task = None
+        if tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=None, info="starting")
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text)
+        else:
+            print(text, flush=True)
+
+    def update(self, record: dict[str, Any], max_steps: int | None) -> None:
+        info = f"loss {record['loss']:.4f}  lr {record['lr']:.3g}  {record['tokens_per_s']:,.0f} tok/s"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=record["step"], total=max_steps, info=info)
+        elif time.monotonic() - self.last_plain >= PLAIN_EVERY_S:
+            self.last_plain = time.monotonic()
+            total = f"/{max_steps}" if max_steps else ""
+            print(f"step {record['step']}{total}  {info}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) -> None:
+    kind = record["type"]
+    if kind == "train":
+        progress.update(record, state.get("max_steps"))
+    elif kind == "eval":
+        progress.note(f"step {record['step']}  eval_loss {record['eval_loss']:.4f}")
+    elif kind == "sample":
+        progress.note(f"step {record['step']}  sample: {record['prompt']}{record['text']!r}")
+    elif kind == "event":
+        name = record["event"]
+        if name == "start":
+            state["max_steps"] = record.get("max_steps")
+            progress.note(f"started on {record.get('device')} x{record.get('world_size')},"
+                          f" {record.get('n_params', 0):,} parameters")
+        elif name == "checkpoint":
+            progress.note(f"step {record['step']}  saved {record['path']}")
+        elif name in ("resumed", "stop_requested", "warning"):
+            progress.note(f"step {record['step']}  {name}: " + str(record.get("path") or record.get("action")
+                                                                      or record.get("message")))
+        elif name == "error":
+            progress.note(f"error: {record['message']}")
+        elif name == "end":
+            state["end"] = record
+
+
+def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
+    """Follow `run_dir/metrics.jsonl` until the run ends; returns its exit code."""
+    from fgtui.engine.launch.control import send_control
+    from fgtui.engine.launch.jobs import process_alive
+    from fgtui.engine.runs.reader import LogStreamReader
+
+    reader = LogStreamReader(run_dir / "metrics.jsonl")
+    progress = _Progress(sys.stdout.isatty())
+    state: dict[str, Any] = {}
+    interrupts = 0
+    try:
+        while True:
+            try:
+                for record in reader.poll():
+                    _handle(record, progress, state)
+                finished = process.poll() is not None if process is not None else \
+                    not process_alive(_job_pid(run_dir))
+                if finished:
+                    for record in reader.poll():
+                        _handle(record, progress, state)
+                    break
+                time.sleep(POLL_S)
+            except KeyboardInterrupt:
+                interrupts += 1
+                action = "save_stop" if interrupts == 1 else "abort"
+                progress.note(f"asking the run to {action.replace('_', ' and ')}"
+                              + (" (Ctrl-C again to abort)" if interrupts == 1 else ""))
+                try:
+                    send_control(job_id, action)
+                except FgError as error:
+                    progress.note(f"could not reach the job: {error}")
+    finally:
+        progress.close()
+    end = state.get("end")
+    if end is not None:
+        print(f"run {end['status']} at step {end['step']} (exit {end['exit_code']}): {run_dir}")
+        return int(end["exit_code"])
+    code = process.returncode if process is not None else 1
+    print(f"run ended without an end record (exit {code}); see {run_dir / 'stdout.log'}", file=sys.stderr)
+    return code or 1
+
+
+def _job_pid(run_dir: Path) -> int:
+    import json
+
+    return int(json.loads((run_dir / "job.json").read_text())["pid"])

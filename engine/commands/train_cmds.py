@@ -1,0 +1,216 @@
+"""Training commands: train, control, logs, tb.
+
+    fgtui [-t CFG] train [-d DEVICES] [--dry-run] [config options] [-- torchrun args]
+    fgtui control list|status|stop|save|save-stop|abort|cleanup [JOB]
+    fgtui logs list|summary|plot [RUN ...]
+    fgtui tb [--output-dir DIR] [-- tensorboard args]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from fgtui.engine.errors import FgError
+
+CONTROL_ACTIONS = ("list", "status", "stop", "save", "save-stop", "abort", "cleanup")
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    from fgtui.engine.project.config_parser import add_config_command
+
+    train = add_config_command(subparsers, "train", parents=[common],
+                               help="launch a training run detached (torchrun, even for one process)")
+    _add_launch_options(train)
+    train.set_defaults(handler=run_train)
+
+    control = subparsers.add_parser("control", parents=[common], help="list and control running jobs")
+    control.add_argument("action", choices=CONTROL_ACTIONS)
+    control.add_argument("job", nargs="?", default=None, metavar="JOB", help="job id or unique prefix")
+    control.set_defaults(handler=run_control)
+
+    logs = subparsers.add_parser("logs", parents=[common], help="list, summarise or plot runs' log streams")
+    logs.add_argument("action", choices=("list", "summary", "plot"))
+    logs.add_argument("runs", nargs="*", metavar="RUN",
+                      help="run directories, metrics.jsonl files, or directories to search (default: .)")
+    logs.add_argument("--metric", action="append", default=None,
+                      help="metric to plot (repeatable; default: loss and eval_loss)")
+    logs.set_defaults(handler=run_logs)
+
+    tb = subparsers.add_parser("tb", parents=[common], help="start TensorBoard on runs' event files")
+    tb.add_argument("--output-dir", default=None, metavar="DIR",
+                    help="directory whose runs to show (default: the project directory or .)")
+    tb.add_argument("tb_args", nargs="*", metavar="-- ARGS", help="arguments passed to tensorboard")
+    tb.set_defaults(handler=run_tb)
+
+
+def _add_launch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--devices", default=None, metavar="DEVICES",
+                        help="GPUs to use, e.g. 0,1 (one process each), or cpu (default: all GPUs, else CPU)")
+    parser.add_argument("--dry-run", action="store_true", help="print the command; start nothing")
+    parser.add_argument("--output-dir", default=None, metavar="DIR", help="override the config's output_dir")
+    parser.add_argument("--run-name", default=None, metavar="NAME", help="name of the run directory")
+    parser.add_argument("torchrun_args", nargs="*", metavar="-- TORCHRUN_ARGS",
+                        help="arguments for torchrun, after --")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from fgtui.engine.launch.launcher import launch_run
+
+    launched = launch_run(
+        getattr(args, "config_template", None), variables=getattr(args, "dynamic_args", None) or {},
+        devices=args.devices, dry_run=args.dry_run, torchrun_args=args.torchrun_args,
+        output_dir=args.output_dir, run_name=args.run_name, project_dir=getattr(args, "project_dir", None))
+    import shlex
+
+    if args.dry_run:
+        print(shlex.join(launched.command))
+        return 0
+    print(f"job {launched.job_id} started (pid {launched.pid})")
+    print(f"run dir: {launched.run_dir}")
+    print(f"follow:  tail -f {launched.run_dir / 'stdout.log'}")
+    print(f"control: fgtui control status {launched.job_id}")
+    return 0
+
+
+def run_control(args: argparse.Namespace) -> int:
+    from fgtui.engine.launch import jobs
+    from fgtui.engine.launch.control import send_control
+
+    if args.action == "list":
+        listed = jobs.list_jobs()
+        if not listed:
+            print("no jobs")
+        for job in listed:
+            state = "running" if job.alive else "ended"
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.started))
+            print(f"{job.job_id}  {state:7}  pid {job.pid:<7}  {started}  {job.run_dir}")
+        return 0
+    if args.action == "cleanup":
+        removed = jobs.cleanup_jobs()
+        print(f"removed {len(removed)} ended job(s)" + (": " + ", ".join(removed) if removed else ""))
+        return 0
+    reply = send_control(args.job, args.action)
+    if not reply.get("ok"):
+        raise FgError(f"the job refused {args.action}: {reply.get('error')}")
+    if args.action == "status":
+        for key, value in reply["status"].items():
+            print(f"{key:14} {value}")
+    else:
+        print(f"{args.action} requested; the job acts at its next optimizer step")
+    return 0
+
+
+def _run_dirs(paths: list[str]) -> list[Path]:
+    from fgtui.engine.runs.rundir import find_runs
+
+    found: list[Path] = []
+    for given in paths or ["."]:
+        path = Path(given)
+        if path.name == "metrics.jsonl":
+            path = path.parent
+        if not path.exists():
+            raise FgError(f"{given} does not exist")
+        found += find_runs(path)
+    if not found:
+        raise FgError(f"no runs found under {', '.join(paths or ['.'])}",
+                      hint="give run directories (…/runs/NAME) or a directory above them")
+    return found
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    from fgtui.engine.runs.rundir import inspect_run
+
+    runs = _run_dirs(args.runs)
+    if args.action == "list":
+        for path in runs:
+            info = inspect_run(path)
+            total = f"/{info.max_steps}" if info.max_steps else ""
+            print(f"{info.state:9} step {info.step}{total:8}  {path}")
+        return 0
+    if args.action == "summary":
+        for path in runs:
+            _print_summary(path)
+        return 0
+    return _plot(runs, args.metric or ["loss", "eval_loss"])
+
+
+def _print_summary(path: Path) -> None:
+    from fgtui.engine.runs.reader import read_all
+    from fgtui.engine.runs.rundir import inspect_run
+
+    records, bad = read_all(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else ([], 0)
+    info = inspect_run(path, records)
+    train = [r for r in records if r["type"] == "train"]
+    evals = [r for r in records if r["type"] == "eval"]
+    print(f"{path}")
+    print(f"  state        {info.state}" + (f" (exit {info.end['exit_code']})" if info.end else ""))
+    print(f"  step         {info.step}" + (f" of {info.max_steps}" if info.max_steps else ""))
+    if train:
+        last = train[-1]
+        rates = [r["tokens_per_s"] for r in train[len(train) // 2:]]
+        print(f"  tokens       {last['tokens']:,}")
+        print(f"  loss         {train[0]['loss']:.4f} -> {last['loss']:.4f}")
+        print(f"  tokens/s     {sum(rates) / len(rates):,.0f} (mean of the second half)")
+        if last.get("mfu") is not None:
+            print(f"  mfu          {last['mfu']:.3f}")
+    if evals:
+        best = min(evals, key=lambda r: r["eval_loss"])
+        print(f"  eval_loss    {evals[-1]['eval_loss']:.4f} last, {best['eval_loss']:.4f} best (step {best['step']})")
+    for error in info.errors:
+        print(f"  error        {error.get('message')}")
+    if bad:
+        print(f"  bad lines    {bad}")
+
+
+def _plot(runs: list[Path], metrics: list[str]) -> int:
+    """One terminal plot per metric, every run overlaid (plotext 6's figure/signal API)."""
+    import shutil
+
+    import plotext
+
+    from fgtui.engine.runs.series import load_series
+
+    figure = plotext.figure
+    for metric in metrics:
+        figure.clear()
+        plotted = 0
+        for path in runs:
+            series, _ = load_series(path / "metrics.jsonl")
+            try:
+                steps, values = series.metric(metric)
+            except KeyError:
+                raise FgError(f"unknown metric {metric!r}",
+                              hint="e.g. loss, eval_loss, lr, grad_norm, tokens_per_s") from None
+            keep = [(float(x), float(y)) for x, y in zip(steps, values) if y == y]  # drop NaN
+            if keep:
+                xs, ys = zip(*keep)
+                figure.draw(figure.signal(list(xs), list(ys)).lines().label(path.name))
+                plotted += 1
+        if not plotted:
+            print(f"{metric}: no values")
+            continue
+        figure.title(metric)
+        figure.label("step")
+        figure.plot_size(min(120, shutil.get_terminal_size((100, 25)).columns), 22)
+        # build() + print, not show(): show() writes to the terminal, not to sys.stdout.
+        text = str(figure.build())
+        print(text if sys.stdout.isatty() else plotext.uncolorize(text))
+    return 0
+
+
+def run_tb(args: argparse.Namespace) -> int:
+    import shutil
+
+    from fgtui.engine.train.logstream import tensorboard_available
+
+    if not tensorboard_available():
+        raise FgError("tensorboard is not installed", hint="pip install tensorboard")
+    root = Path(args.output_dir or getattr(args, "project_dir", None) or ".")
+    executable = shutil.which("tensorboard") or sys.executable
+    command = [executable] if executable.endswith("tensorboard") else [executable, "-m", "tensorboard.main"]
+    command += ["--logdir", str(root), *args.tb_args]
+    os.execv(command[0], command)
+    return 0

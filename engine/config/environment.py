@@ -1,0 +1,282 @@
+"""The long-lived template environment: search path, sugar, sandboxed Jinja.
+
+One `TemplateEnvironment` serves many renders; compiled templates stay
+cached and are recompiled only when their file changes, which keeps the
+TUI's re-render per keystroke fast. Rendering is sandboxed, undefined
+variables are errors, and nothing here imports an ML library.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+from fgtui.engine.config import errors
+from fgtui.engine.config.jinja_globals import default_filters, default_globals
+from fgtui.engine.config.index import InlineIndex, read_template_file
+from fgtui.engine.config.split import split_templates
+from fgtui.engine.config.sugar import preprocess, strip_markers
+from fgtui.engine.errors import FgError
+
+
+@dataclass
+class RenderedConfig:
+    """The outcome of rendering one config.
+
+    `text` is the preprocessed YAML; `templates` every template file pulled
+    in (root first); `source` the root template's file; `line_map` the
+    template (file, line) of each line of `text`; `edges` (parent, child)
+    template-name pairs for extends, include and import.
+    """
+
+    text: str
+    templates: list[str]
+    source: str
+    name: str = ""
+    line_map: list[tuple[str, int] | None] = field(default_factory=list)
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    files_by_name: dict[str, str] = field(default_factory=dict)
+
+    def chain_to(self, file: str | None) -> list[str]:
+        """Template names from the root to the first template living in `file`."""
+        return _chain(self.name, self.edges, self.files_by_name, file)
+
+
+def _chain(root: str, edges: list[tuple[str, str]], files: dict[str, str], file: str | None) -> list[str]:
+    if file is None or files.get(root) == file:
+        return []
+    children: dict[str, list[str]] = {}
+    for parent, child in edges:
+        children.setdefault(parent, []).append(child)
+    previous: dict[str, str | None] = {root: None}
+    queue = deque([root])
+    while queue:
+        name = queue.popleft()
+        if files.get(name) == file:
+            path = []
+            step: str | None = name
+            while step is not None:
+                path.append(step)
+                step = previous[step]
+            return list(reversed(path))
+        for child in children.get(name, []):
+            if child not in previous:
+                previous[child] = name
+                queue.append(child)
+    return []
+
+
+class _Trace:
+    def __init__(self) -> None:
+        self.edges: list[tuple[str, str]] = []
+        self.names: list[str] = []
+
+    def record(self, parent: str | None, name: str) -> None:
+        if name not in self.names:
+            self.names.append(name)
+        if parent is not None and (parent, name) not in self.edges:
+            self.edges.append((parent, name))
+
+
+class _Jinja(SandboxedEnvironment):
+    """Jinja that records which template pulled in which (for chains and trefs)."""
+
+    fg_local: threading.local  # per-thread render state: `trace`, `overlay`
+
+    def get_template(self, name, parent=None, globals=None):  # noqa: A002 - Jinja's signature
+        trace = getattr(self.fg_local, "trace", None)
+        if trace is not None and isinstance(name, str):
+            trace.record(parent, name)
+        return super().get_template(name, parent, globals)
+
+
+class _Loader(BaseLoader):
+    def __init__(self, owner: "TemplateEnvironment") -> None:
+        self.owner = owner
+
+    def get_source(self, environment, template):
+        return self.owner._source(template)
+
+
+def _uptodate(path: str) -> Callable[[], bool]:
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return lambda: False
+
+    def check() -> bool:
+        try:
+            return os.stat(path).st_mtime_ns == stamp
+        except OSError:
+            return False
+
+    return check
+
+
+class TemplateEnvironment:
+    """Renders configs from templates on `searchpath` (first match wins).
+
+    `globals` are added to the default globals (paths, time, env, ...).
+    """
+
+    def __init__(self, searchpath: list[str], globals: dict[str, Any] | None = None) -> None:  # noqa: A002
+        self.searchpath = [os.path.abspath(p) for p in searchpath if os.path.isdir(p)]
+        self._index = InlineIndex(self.searchpath)
+        self._files: list[str] = []
+        self._file_ids: dict[str, int] = {}
+        self._file_of: dict[str, str] = {}
+        self._jinja = _Jinja(
+            loader=_Loader(self), undefined=StrictUndefined, trim_blocks=True, auto_reload=True,
+        )
+        # Render state is per thread, so a UI worker and the main thread can share one environment.
+        self._jinja.fg_local = self._local = threading.local()
+        self._lock = threading.Lock()  # guards the index and the file-id table
+        self._jinja.globals.update(default_globals())
+        self._jinja.globals.update(globals or {})
+        self._jinja.filters.update(default_filters())
+
+    @property
+    def globals(self) -> dict[str, Any]:
+        """The globals every template sees; the project layer adds `project_dir` here."""
+        return self._jinja.globals
+
+    # -- public API --------------------------------------------------------
+
+    def render(self, name_or_path: str, variables: dict[str, Any] | None = None) -> RenderedConfig:
+        """Render a template by search-path name or by file path."""
+        return self._render(self.template_name(name_or_path), variables)
+
+    def render_string(self, text: str, variables: dict[str, Any] | None = None,
+                      name: str = "<string>") -> RenderedConfig:
+        """Render unsaved text as if it were template `name` (a path or search-path name).
+
+        The text may extend and include templates on the search path, and
+        its inline templates take precedence over those indexed on disk.
+        """
+        template_name = self.template_name(name)
+        found = self._find_file(template_name)
+        file = os.path.realpath(found) if found else name
+        main, parts = split_templates(text.replace("\r\n", "\n"))
+        overlay = {template_name: (main, file, 1)}
+        for part in parts:
+            overlay[part.name] = (part.text, file, part.first_line)
+        self._local.overlay = overlay
+        try:
+            return self._render(template_name, variables)
+        finally:
+            self._local.overlay = {}
+
+    def invalidate(self, path: str) -> None:
+        """Forget what is cached for `path` (changes are also noticed by mtime)."""
+        real = os.path.realpath(path)
+        with self._lock:
+            self._index.invalidate(real)
+        cache = self._jinja.cache
+        if cache is not None:
+            for key, template in list(cache.items()):
+                if template.filename == real:
+                    del cache[key]
+
+    def template_name(self, name_or_path: str) -> str:
+        """The search-path name of a template file, or the absolute path if it lies outside."""
+        if os.path.isfile(name_or_path) and (os.path.isabs(name_or_path) or not self._find_file(name_or_path)):
+            real = os.path.realpath(name_or_path)
+            for root in self.searchpath:
+                rel = os.path.relpath(real, os.path.realpath(root))
+                if not rel.startswith(".."):
+                    return rel.replace(os.sep, "/")
+            return real
+        return name_or_path
+
+    def inline_template_names(self) -> list[str]:
+        with self._lock:
+            self._index.refresh()
+            return self._index.names()
+
+    def translated_source(self, name: str) -> str:
+        """A template after the line sugar, as Jinja sees it (for `pp --debug`)."""
+        source, _, _ = self._source(name)
+        text, _ = strip_markers(source, self._files)
+        return text
+
+    # -- internals ---------------------------------------------------------
+
+    def _file_id(self, path: str) -> int:
+        with self._lock:
+            if path not in self._file_ids:
+                self._file_ids[path] = len(self._files)
+                self._files.append(path)
+            return self._file_ids[path]
+
+    def _find_file(self, name: str) -> str | None:
+        if os.path.isabs(name):
+            return name if os.path.isfile(name) else None
+        for root in self.searchpath:
+            path = os.path.join(root, name)
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def _source(self, name: str) -> tuple[str, str, Callable[[], bool]]:
+        overlay = getattr(self._local, "overlay", None) or {}
+        if name in overlay:
+            text, file, first_line = overlay[name]
+            self._file_of[name] = file
+
+            def unchanged() -> bool:  # re-rendering unedited text reuses the compiled template
+                current = getattr(self._local, "overlay", None) or {}
+                return name in current and current[name] == (text, file, first_line)
+
+            return preprocess(text, self._file_id(file), first_line), file, unchanged
+        with self._lock:
+            found = self._index.lookup(name)
+        if found is not None:
+            real, part = found
+            self._file_of[name] = real
+            return preprocess(part.text, self._file_id(real), part.first_line), real, _uptodate(real)
+        path = self._find_file(name)
+        if path is None:
+            raise TemplateNotFound(name)
+        real = os.path.realpath(path)
+        check = _uptodate(real)
+        main, _ = split_templates(read_template_file(real))
+        self._file_of[name] = real
+        return preprocess(main, self._file_id(real)), real, check
+
+    def _render(self, name: str, variables: dict[str, Any] | None) -> RenderedConfig:
+        with self._lock:
+            self._index.refresh()
+        trace = _Trace()
+        trace.record(None, name)
+        self._local.trace = trace
+        try:
+            template = self._jinja.get_template(name)
+            raw = template.render(variables or {})
+        except FgError as error:
+            frame = errors.template_frame(error, self._files)
+            if not error.chain and frame:
+                error.chain = _chain(name, trace.edges, self._file_of, frame[0])
+            raise
+        except Exception as exc:  # anything a template raises is the template's problem
+            frame = errors.template_frame(exc, self._files)
+            failing = frame[0] if frame else getattr(exc, "filename", None)
+            chain = _chain(name, trace.edges, self._file_of, failing)
+            raise errors.from_render_error(exc, self._files, chain, self.searchpath) from exc
+        finally:
+            self._local.trace = None
+        text, line_map = strip_markers(raw, self._files)
+        files_by_name = {n: self._file_of[n] for n in trace.names if n in self._file_of}
+        templates: list[str] = []
+        for n in trace.names:
+            file = files_by_name.get(n)
+            if file and file not in templates:
+                templates.append(file)
+        return RenderedConfig(
+            text=text, templates=templates, source=self._file_of.get(name, name), name=name,
+            line_map=line_map, edges=trace.edges, files_by_name=files_by_name,
+        )

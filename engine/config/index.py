@@ -1,0 +1,121 @@
+"""The template files on a search path and the inline templates they define.
+
+Inline templates are indexed when their file is indexed, so `-- include
+'proj.callbacks'` works whether or not the file defining it has been
+rendered yet. The index re-reads only files whose size or mtime changed, so
+refreshing it before every render is cheap.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from fgtui.engine.config.split import InlineTemplate, split_templates
+from fgtui.engine.errors import FgError, SourceLocation
+
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".jinja", ".j2", ".jinja2", ".tmpl")
+_SKIP_DIRS = {"__pycache__", "node_modules", "output_models", "checkpoints", "runs", "site-packages"}
+MAX_FILES_PER_DIR = 5000
+
+
+def read_template_file(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().replace("\r\n", "\n").replace("\r", "\n")
+
+
+@dataclass
+class _Entry:
+    stamp: tuple[int, int]
+    inline: list[InlineTemplate]
+
+
+@dataclass
+class InlineIndex:
+    """Inline template name -> defining files, over the visible files of a search path."""
+
+    searchpath: list[str]
+    _files: dict[str, _Entry] = field(default_factory=dict)
+    _names: dict[str, list[tuple[str, InlineTemplate]]] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        """Pick up added, removed and edited files."""
+        seen: set[str] = set()
+        visible: list[str] = []
+        visible_set: set[str] = set()
+        changed = False
+        for root in self.searchpath:
+            count = 0
+            for path in _walk(root):
+                count += 1
+                if count > MAX_FILES_PER_DIR:
+                    raise FgError(
+                        f"search path directory has more than {MAX_FILES_PER_DIR} template files",
+                        hint="put templates in a `templates/` directory and point the search path there",
+                        location=SourceLocation(root),
+                    )
+                rel = os.path.relpath(path, root)
+                real = os.path.realpath(path)
+                if rel in seen or real in visible_set:
+                    continue  # shadowed by an earlier search-path entry, or the same file twice
+                seen.add(rel)
+                visible.append(real)
+                visible_set.add(real)
+                try:
+                    st = os.stat(real)
+                except OSError:
+                    continue
+                stamp = (st.st_mtime_ns, st.st_size)
+                entry = self._files.get(real)
+                if entry is None or entry.stamp != stamp:
+                    _, inline = split_templates(read_template_file(real))
+                    self._files[real] = _Entry(stamp, inline)
+                    changed = True
+        gone = set(self._files) - visible_set
+        for real in gone:
+            del self._files[real]
+        if changed or gone or not self._names and self._files:
+            self._rebuild(visible)
+
+    def invalidate(self, path: str) -> None:
+        self._files.pop(os.path.realpath(path), None)
+
+    def _rebuild(self, order: list[str]) -> None:
+        names: dict[str, list[tuple[str, InlineTemplate]]] = {}
+        for real in order:
+            for part in self._files[real].inline:
+                names.setdefault(part.name, []).append((real, part))
+        self._names = names
+
+    def lookup(self, name: str) -> tuple[str, InlineTemplate] | None:
+        """The file and text of inline template `name`; an error if two files define it."""
+        found = self._names.get(name)
+        if not found:
+            return None
+        if len(found) > 1:
+            (file_a, part_a), (file_b, part_b) = found[0], found[1]
+            raise FgError(
+                f"inline template '{name}' is defined twice: {file_a}:{part_a.first_line - 1} "
+                f"and {file_b}:{part_b.first_line - 1}",
+                hint="rename one of them; inline template names are global across the search path",
+                location=SourceLocation(file_b, part_b.first_line - 1),
+            )
+        return found[0]
+
+    def names(self) -> list[str]:
+        return sorted(self._names)
+
+
+def _walk(root: str):
+    """Template files under `root`, depth first, in a stable order."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if entry.name not in _SKIP_DIRS:
+                yield from _walk(entry.path)
+        elif entry.name.endswith(TEMPLATE_SUFFIXES):
+            yield entry.path

@@ -1,0 +1,348 @@
+"""Forgather's line syntax, translated to plain Jinja one line at a time.
+
+    -- stmt   ->  {% stmt %}          << stmt  ->  {%- stmt %}
+    >> stmt   ->  {% stmt -%}         == expr  ->  {{ expr }}
+    => expr   ->  {{ (expr)|trim('\\n') }}
+    ## text   ->  (whole-line comment: dropped)   value  ## text -> value
+    [name] / [name!]  ->  {% block name %} ... {% endblock name +%}, scoped by indentation
+
+Every input line becomes exactly one output line, so a line number Jinja
+reports is the line the user wrote. A small scanner follows YAML quoting,
+block scalars and Jinja tags across lines; text inside YAML quoted strings,
+block scalars and Jinja string literals is never rewritten.
+
+With a `file_id`, YAML lines also get an origin marker ` #@<file>:<line>`
+appended. Markers survive inheritance and includes, and the environment
+strips them from the rendered text to map each output line back to the
+template line that produced it (see `strip_markers`). The rendered text is
+unchanged, except that blanks an expression prints at the very end of a
+`[name!]` block are not trimmed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
+_SECTION = re.compile(r"(\s*)\[(\w+)(!*)\]\s*")
+_WHOLE_COMMENT = re.compile(r"\s*##.*")
+_BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
+_BLOCK_SET = re.compile(r"set\s+[\w.,\s]+")
+_MARK = re.compile(r" #@(\d+):(\d+)")
+_CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
+
+
+@dataclass
+class _State:
+    """What is still open at the end of a line."""
+
+    yaml_quote: str | None = None  # ' or " of a YAML flow scalar spanning lines
+    jinja: str | None = None  # "{{", "{%" or "{#" of a Jinja tag spanning lines
+    jinja_quote: str | None = None
+    block_parent: int | None = None  # indent of the key owning a block scalar
+    flow_depth: int = 0
+    capture_depth: int = 0  # inside `-- set x` ... `-- endset`: no markers
+
+
+@dataclass
+class _Scan:
+    cut: int | None = None  # where a trailing `##` comment starts
+    output: bool = False  # the line yields text outside {% %} and {# #}
+    last: str = "none"  # kind of the last YAML token: colon, tag, block, value
+    block_parent: int | None = None  # the line opens a block scalar
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _scan_jinja(line: str, i: int, st: _State) -> int:
+    """Advance through an open Jinja tag; return the index after it closes (or len)."""
+    closer = _CLOSERS[st.jinja]
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if st.jinja_quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == st.jinja_quote:
+                st.jinja_quote = None
+        elif st.jinja != "{#" and c in "'\"":
+            st.jinja_quote = c
+        elif line.startswith(closer, i):
+            st.jinja = None
+            return i + 2
+        i += 1
+    return n
+
+
+def _scan_yaml(line: str, st: _State) -> _Scan:
+    """Scan one YAML line: find a trailing `##` comment and what stays open."""
+    out = _Scan()
+    n = len(line)
+    i = 0
+    value_start = st.yaml_quote is None and st.jinja is None
+    in_comment = False
+    saw_colon_at: int | None = None
+    key_col = _indent(line)
+    dash_col: int | None = None
+    while i < n:
+        if st.jinja:
+            was = st.jinja
+            i = _scan_jinja(line, i, st)
+            if st.jinja is None:
+                out.last = "value" if was == "{{" else "jinja"
+            continue
+        c = line[i]
+        if line.startswith(("{{", "{%", "{#"), i):
+            st.jinja = line[i:i + 2]
+            if st.jinja == "{{":
+                out.output = True
+                value_start = False
+            i += 2
+            continue
+        if st.yaml_quote:
+            out.output = True
+            if st.yaml_quote == "'":
+                if c == "'":
+                    if line.startswith("''", i):
+                        i += 2
+                        continue
+                    st.yaml_quote = None
+                    out.last = "value"
+            elif c == "\\":
+                i += 2
+                continue
+            elif c == '"':
+                st.yaml_quote = None
+                out.last = "value"
+            i += 1
+            continue
+        if c == "#" and (i == 0 or line[i - 1] in " \t"):
+            if line.startswith("##", i) and i > 0:
+                j = i
+                while j > 0 and line[j - 1] in " \t":
+                    j -= 1
+                out.cut = j
+                break
+            in_comment = True
+            out.output = True
+            i += 1
+            continue
+        if in_comment or c in " \t":
+            i += 1
+            continue
+        out.output = True
+        nxt = line[i + 1] if i + 1 < n else " "
+        if value_start and c in "'\"":
+            st.yaml_quote = c
+            i += 1
+            continue
+        if value_start and c in "-?" and nxt in " \t":
+            if c == "-":
+                dash_col = i
+                key_col = i + 2
+            i += 1
+            continue
+        if c == ":" and nxt in " \t" or (c == ":" and i + 1 == n):
+            saw_colon_at = i
+            value_start = True
+            out.last = "colon"
+            i += 1
+            continue
+        if value_start and c in "!&":
+            while i < n and line[i] not in " \t":
+                i += 1
+            out.last = "tag"
+            continue
+        if (value_start or st.flow_depth) and c in "[{":
+            st.flow_depth += 1
+            value_start = True
+            out.last = "value"
+            i += 1
+            continue
+        if st.flow_depth and c in "]}":
+            st.flow_depth -= 1
+            value_start = False
+            out.last = "value"
+            i += 1
+            continue
+        if st.flow_depth and c == ",":
+            value_start = True
+            i += 1
+            continue
+        if value_start and c in "|>" and _BLOCK_INDICATOR.fullmatch(line[i:].rstrip()):
+            if saw_colon_at is not None:
+                out.block_parent = key_col
+            elif dash_col is not None:
+                out.block_parent = dash_col
+            else:
+                out.block_parent = _indent(line)
+            out.last = "block"
+            break
+        value_start = False
+        out.last = "value"
+        i += 1
+    return out
+
+
+def _output_outside_tags(text: str) -> bool:
+    """Does a statement-free line print anything besides {% %} / {# #} tags?"""
+    return bool(re.sub(r"\{%.*?%\}|\{#.*?#\}", "", text).strip())
+
+
+def preprocess(source: str, file_id: int | None = None, first_line: int = 1) -> str:
+    """Translate the line syntax in `source` to Jinja, one line out per line in.
+
+    `first_line` is the file line of the source's first line (inline
+    sub-templates start part-way into their file); the output is padded with
+    empty Jinja comments so that Jinja's line numbers are file line numbers.
+    With `file_id`, origin markers are appended (see the module docstring).
+    """
+    lines = source.split("\n")
+    st = _State()
+    result: list[str] = ["{##}"] * (first_line - 1)
+    sections: list[tuple[str, int, str]] = []
+    next_indent = _next_content_indents(lines)
+
+    def close(name: str, bang: str) -> None:
+        if result and result[-1]:
+            result[-1] += "{{'\\n'}}"
+        text = "{% endblock " + name + " +%}" + ("{% endfilter %}" if bang else "")
+        if result:
+            result[-1] += text
+        else:
+            result.append(text)
+
+    for index, line in enumerate(lines):
+        if st.block_parent is not None:
+            if line.strip() and _indent(line) <= st.block_parent:
+                st.block_parent = None
+            else:
+                result.append(line)
+                continue
+        if st.yaml_quote or st.jinja:
+            _scan_yaml(line, st)
+            result.append(line)
+            continue
+        if _WHOLE_COMMENT.fullmatch(line):
+            result.append("{##}")
+            continue
+        statement = _STATEMENT.fullmatch(line)
+        if statement:
+            text = _statement(statement[1], _cut_jinja_comment(statement[2]), st)
+            if file_id is not None and statement[1] in ("==", "=>") and not st.capture_depth:
+                text += f" #@{file_id}:{first_line + index}"
+            result.append(text)
+            continue
+        scan = _scan_yaml(line, st)
+        text = line if scan.cut is None else line[:scan.cut]
+        header = _SECTION.fullmatch(text)
+        if header and not st.yaml_quote and not st.jinja:
+            indent = len(header[1])
+            while sections and sections[-1][1] >= indent:
+                name, _, bang = sections.pop()
+                close(name, bang)
+            bang = "!" if header[3] else ""
+            result.append(("{% filter trim %}" if bang else "") + "{% block " + header[2] + " %}")
+            sections.append((header[2], indent, bang))
+            continue
+        if scan.block_parent is not None:
+            st.block_parent = scan.block_parent
+        if file_id is not None and _wants_marker(text, scan, st, _indent(line), next_indent[index]):
+            # Before trailing blanks, so a `trim` filter still sees them last.
+            end = len(text.rstrip(" \t"))
+            text = f"{text[:end]} #@{file_id}:{first_line + index}{text[end:]}"
+        result.append(text)
+    while sections:
+        name, _, bang = sections.pop()
+        close(name, bang)
+    return "\n".join(result)
+
+
+def _wants_marker(text: str, scan: _Scan, st: _State, indent: int, next_indent: int | None) -> bool:
+    """May an origin marker go at the end of this line without changing the YAML?"""
+    if not scan.output or st.capture_depth or st.yaml_quote or st.jinja or st.flow_depth:
+        return False
+    stripped = text.rstrip()
+    if stripped.endswith(("%}", "#}")) or not _output_outside_tags(stripped):
+        return False  # trim_blocks would have joined this line to the next one
+    if scan.last == "value" and next_indent is not None and next_indent > indent:
+        return False  # a plain scalar may continue on the next line
+    return True
+
+
+def _next_content_indents(lines: list[str]) -> list[int | None]:
+    """For each line, the indent of the next line that carries YAML text."""
+    result: list[int | None] = [None] * len(lines)
+    upcoming: int | None = None
+    for index in range(len(lines) - 1, -1, -1):
+        result[index] = upcoming
+        line = lines[index]
+        if line.strip() and not _STATEMENT.fullmatch(line) and not _WHOLE_COMMENT.fullmatch(line):
+            upcoming = _indent(line)
+    return result
+
+
+def _cut_jinja_comment(body: str) -> str:
+    """Drop a trailing `##` comment from a statement, outside Jinja strings."""
+    quote = None
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif body.startswith("##", i) and i > 0 and body[i - 1] in " \t":
+            return body[:i].rstrip()
+        i += 1
+    return body
+
+
+def _statement(marker: str, body: str, st: _State) -> str:
+    word = body.strip()
+    if marker in ("--", "<<", ">>"):
+        if _BLOCK_SET.fullmatch(word):
+            st.capture_depth += 1
+        elif word == "endset" and st.capture_depth:
+            st.capture_depth -= 1
+    if marker == "--":
+        return "{% " + body + " %}"
+    if marker == "<<":
+        return "{%- " + body + " %}"
+    if marker == ">>":
+        return "{% " + body + " -%}"
+    if marker == "==":
+        return "{{ " + body + " }}"
+    return "{{ (" + body + ")|trim('\\n') }}"
+
+
+def strip_markers(text: str, files: list[str]) -> tuple[str, list[tuple[str, int] | None]]:
+    """Remove origin markers; return the clean text and each line's origin.
+
+    A line without a marker (block scalar content, the inner lines of a
+    multi-line value) is placed after the nearest marked line above it.
+    """
+    if "#@" not in text:
+        return text, [None] * (text.count("\n") + 1)
+    clean: list[str] = []
+    origins: list[tuple[str, int] | None] = []
+    last: tuple[str, int] | None = None
+    delta = 0
+    for line in text.split("\n"):
+        match = _MARK.search(line)
+        if match:
+            last = (files[int(match[1])], int(match[2]))
+            delta = 0
+            origins.append(last)
+            line = _MARK.sub("", line)
+        else:
+            delta += 1
+            origins.append((last[0], last[1] + delta) if last else None)
+        clean.append(line)
+    return "\n".join(clean), origins

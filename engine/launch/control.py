@@ -1,0 +1,143 @@
+"""Job control over a Unix socket that only its owner can open.
+
+The socket is created 0600 inside the 0700 runtime directory, and the server also
+checks the peer's uid (SO_PEERCRED) so that even a permissive filesystem cannot
+let another user in. Protocol: one JSON line each way,
+
+    -> {"action": "status" | "save" | "stop" | "save_stop" | "abort"}
+    <- {"ok": true, ...} or {"ok": false, "error": "..."}
+
+Actions other than status are queued for the trainer, which applies them at its
+next optimizer step on every rank (engine/train/control_relay.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from fgtui.engine.errors import FgError
+
+ACTIONS = ("save", "stop", "save_stop", "abort")
+MAX_REQUEST = 4096
+
+
+class ControlServer:
+    """Serves one job's control socket from a daemon thread."""
+
+    def __init__(self, path: str | os.PathLike, *, on_action: Callable[[str, str], None],
+                 status: Callable[[], dict[str, Any]]) -> None:
+        self.path = Path(path)
+        self.on_action = on_action
+        self.status = status
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # umask makes bind create the file 0600 from the start: no window in which
+        # a chmod has not happened yet.
+        old_mask = os.umask(0o177)
+        try:
+            sock.bind(str(self.path))
+        finally:
+            os.umask(old_mask)
+        os.chmod(self.path, 0o600)
+        sock.listen(8)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, name="fgtui-control", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._handle(conn)
+                except (OSError, ValueError):
+                    continue
+
+    def _handle(self, conn: socket.socket) -> None:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid != os.getuid():
+            _send(conn, {"ok": False, "error": "permission denied"})
+            return
+        conn.settimeout(5)
+        request = json.loads(_read_line(conn))
+        action = request.get("action") if isinstance(request, dict) else None
+        if action == "status":
+            _send(conn, {"ok": True, "status": self.status()})
+        elif action in ACTIONS:
+            self.on_action(action, "control socket")
+            _send(conn, {"ok": True, "queued": action})
+        else:
+            _send(conn, {"ok": False, "error": f"unknown action {action!r}"})
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.path.unlink(missing_ok=True)
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\n" not in data and len(data) < MAX_REQUEST:
+        chunk = conn.recv(1024)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0]
+
+
+def _send(conn: socket.socket, reply: dict[str, Any]) -> None:
+    conn.sendall(json.dumps(reply, default=str).encode() + b"\n")
+
+
+def request(socket_file: str | os.PathLike, action: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Send one action to a control socket and return the reply."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(socket_file))
+        _send(sock, {"action": action})
+        line = _read_line(sock)
+    except FileNotFoundError:
+        raise FgError(f"no control socket at {socket_file}", hint="the job is not running") from None
+    except ConnectionRefusedError:
+        raise FgError(f"control socket {socket_file} refuses connections",
+                      hint="the job has ended; `fgtui control cleanup` forgets it") from None
+    finally:
+        sock.close()
+    if not line:
+        raise FgError(f"no reply on {socket_file}", hint="the job may be ending")
+    return json.loads(line)
+
+
+def send_control(job_id: str | None, action: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Send `action` ("status", "save", "stop", "save_stop", "abort") to a registered job."""
+    from fgtui.engine.launch.jobs import get_job
+
+    action = action.replace("-", "_")
+    if action != "status" and action not in ACTIONS:
+        raise FgError(f"unknown control action {action!r}", hint=f"one of status, {', '.join(ACTIONS)}")
+    job = get_job(job_id)
+    if not job.alive:
+        raise FgError(f"job {job.job_id} is not running", hint="`fgtui control cleanup` forgets it")
+    return request(job.socket, action, timeout)

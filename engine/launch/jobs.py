@@ -1,0 +1,134 @@
+"""The job registry: one JSON file per launched job in a private per-user runtime directory.
+
+The directory is `$FGTUI_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/fgtui`, else
+`/tmp/fgtui-<uid>`; it is created 0700 and refused if anyone else owns it or can
+read it, because the jobs' control sockets live there too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fgtui.engine.errors import FgError
+
+
+def runtime_dir() -> Path:
+    """The private runtime directory, created on first use."""
+    if os.environ.get("FGTUI_RUNTIME_DIR"):
+        path = Path(os.environ["FGTUI_RUNTIME_DIR"])
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(os.environ["XDG_RUNTIME_DIR"]) / "fgtui"
+    else:
+        path = Path(f"/tmp/fgtui-{os.getuid()}")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise FgError(f"runtime directory {path} belongs to another user",
+                      hint="set FGTUI_RUNTIME_DIR to a directory of your own")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise FgError(f"runtime directory {path} is readable by others (mode {stat.S_IMODE(info.st_mode):o})",
+                      hint=f"chmod 700 {path}")
+    (path / "jobs").mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def socket_path(job_id: str) -> Path:
+    """Where the job's control socket lives (short: AF_UNIX paths are limited to ~107 bytes)."""
+    return runtime_dir() / f"{job_id}.sock"
+
+
+@dataclass
+class JobRecord:
+    """A launched job. `pid`/`pgid` are torchrun's; the job's ranks share its process group."""
+
+    job_id: str
+    pid: int
+    pgid: int
+    run_dir: str
+    socket: str
+    host: str
+    started: float
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return process_alive(self.pid)
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _record_path(job_id: str) -> Path:
+    return runtime_dir() / "jobs" / f"{job_id}.json"
+
+
+def register_job(record: JobRecord) -> None:
+    path = _record_path(record.job_id)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=1))
+    os.replace(tmp, path)
+
+
+def list_jobs(include_dead: bool = True) -> list[JobRecord]:
+    """Registered jobs, oldest first."""
+    jobs = []
+    for path in sorted((runtime_dir() / "jobs").glob("*.json")):
+        try:
+            jobs.append(JobRecord(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    jobs.sort(key=lambda job: job.started)
+    return [job for job in jobs if include_dead or job.alive]
+
+
+def get_job(job_id: str | None) -> JobRecord:
+    """A job by id or unique id prefix; with no id, the only running job."""
+    jobs = list_jobs()
+    if job_id is None:
+        running = [job for job in jobs if job.alive]
+        if len(running) != 1:
+            raise FgError(f"{len(running)} jobs are running; name one",
+                          hint="`fgtui control list` shows them")
+        return running[0]
+    matches = [job for job in jobs if job.job_id == job_id] or \
+        [job for job in jobs if job.job_id.startswith(job_id)]
+    if len(matches) != 1:
+        raise FgError(f"no job {job_id!r}" if not matches else f"job id {job_id!r} is ambiguous",
+                      hint="`fgtui control list` shows the jobs")
+    return matches[0]
+
+
+def remove_job(job_id: str) -> None:
+    _record_path(job_id).unlink(missing_ok=True)
+
+
+def cleanup_jobs() -> list[str]:
+    """Forget jobs whose process is gone, and their stale sockets. Returns their ids."""
+    removed = []
+    for job in list_jobs():
+        if not job.alive:
+            Path(job.socket).unlink(missing_ok=True)
+            remove_job(job.job_id)
+            removed.append(job.job_id)
+    return removed

@@ -1,0 +1,204 @@
+"""A project's `meta.yaml`, rendered and read into a `ProjectMeta`.
+
+`meta.yaml` is itself a template. It is rendered with the project directory,
+the workspace's `forgather_workspace/` and the user's template directories on
+its search path, and with `project_dir` and `workspace_root` defined, so it
+can `-- extends "meta_defaults.yaml"` and fill the `[configs]` block, as in
+Forgather. The rendered YAML is a plain mapping: `name`, `description`,
+`config_prefix`, `default_config`, `searchdir`, `system_path`,
+`nproc_per_node`; any other keys are kept in `ProjectMeta.extra`.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fgtui.engine.errors import FgError, SourceLocation
+from fgtui.engine.project.workspace import (
+    META_NAME, WORKSPACE_DIR_NAME, find_workspace, fgtui_dir, user_template_dirs,
+)
+
+
+class _Versions(Mapping):
+    """`versions` in templates: {"python": ..., "torch": ...}, read from
+    package metadata on first use. The lookup costs ~0.1 s, which `ls`
+    should not pay for templates that never print versions."""
+
+    _found: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if _Versions._found is None:
+            from importlib.metadata import PackageNotFoundError, version
+
+            found = {"python": platform.python_version()}
+            for lib in ("torch", "transformers", "accelerate", "datasets", "fgtui"):
+                try:
+                    found[lib] = version(lib)
+                except PackageNotFoundError:
+                    continue
+            _Versions._found = found
+        return _Versions._found
+
+    def __getitem__(self, key: str) -> str:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return repr(self._load())
+
+
+_VERSIONS = _Versions()
+
+
+def project_globals(project_dir: Path, workspace_root: Path) -> dict[str, Any]:
+    """Template globals every config of a project sees (besides the config
+    engine's defaults): where the project, its workspace and fgtui are,
+    and where it runs."""
+    return {
+        "project_dir": str(project_dir),
+        "workspace_root": str(workspace_root),
+        "fgtui_dir": str(fgtui_dir()),
+        "hostname": platform.node(),
+        "uname": platform.uname(),
+        "versions": _VERSIONS,
+    }
+
+
+@dataclass
+class ProjectMeta:
+    """What `meta.yaml` says about a project."""
+
+    project_dir: Path
+    workspace_root: Path
+    has_workspace: bool
+    name: str
+    description: str
+    config_prefix: str = "configs"
+    default_config: str | None = None
+    searchdir: list[Path] = field(default_factory=list)
+    declared_searchdir: list[Path] = field(default_factory=list)
+    missing_searchdirs: list[Path] = field(default_factory=list)
+    system_path: list[str] = field(default_factory=list)
+    nproc_per_node: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
+                for p in self.missing_searchdirs]
+
+
+def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]:
+    paths = [str(project_dir)]
+    if workspace_root is not None:
+        paths.append(str(workspace_root / WORKSPACE_DIR_NAME))
+    paths += [str(p) for p in user_template_dirs()]
+    return paths
+
+
+def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
+    """Render and read `project_dir/meta.yaml`.
+
+    Without an enclosing workspace, `workspace_root` is the project itself
+    (Forgather refuses such projects; we open them when their meta.yaml
+    does not need the workspace's files).
+    """
+    from fgtui.engine.config import TemplateEnvironment
+
+    project_dir = Path(os.path.abspath(project_dir))
+    meta_path = project_dir / META_NAME
+    if not meta_path.is_file():
+        raise FgError(
+            f"{str(project_dir)!r} is not a project (it has no meta.yaml)",
+            hint="pass a project directory, or create one with `fgtui project create`",
+        )
+    workspace = find_workspace(project_dir)
+    workspace_root = workspace if workspace is not None else project_dir
+    variables = project_globals(project_dir, workspace_root)
+    environment = TemplateEnvironment(
+        meta_searchpath(project_dir, workspace), globals=variables,
+    )
+    try:
+        rendered = environment.render(META_NAME)
+    except FgError as error:
+        if error.location is None:
+            error.location = SourceLocation(str(meta_path))
+        if not error.hint and workspace is None:
+            error.hint = "this project is in no workspace (no forgather_workspace/ above it)"
+        raise
+    data = _parse_yaml(rendered.text, meta_path)
+    return _to_meta(data, project_dir, workspace_root, workspace is not None, meta_path)
+
+
+def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise FgError(
+            f"meta.yaml does not render to valid YAML: {problem}",
+            location=SourceLocation(str(path), mark.line + 1 if mark else None,
+                                    mark.column + 1 if mark else None),
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise FgError("meta.yaml must render to a mapping", location=SourceLocation(str(path)))
+    return data
+
+
+def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
+             has_workspace: bool, meta_path: Path) -> ProjectMeta:
+    def text(key: str, default: str | None) -> str | None:
+        value = data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise FgError(f"meta.yaml: {key!r} must be a string, got {value!r}",
+                          location=SourceLocation(str(meta_path)))
+        return value
+
+    raw_dirs = data.get("searchdir", data.get("searchpath"))
+    if raw_dirs is None:
+        raw_dirs = [str(project_dir / "templates")]
+    if isinstance(raw_dirs, str):
+        raw_dirs = [raw_dirs]
+    declared: list[Path] = []
+    for entry in raw_dirs:
+        path = Path(os.path.normpath(project_dir / os.path.expanduser(str(entry))))
+        if path not in declared:
+            declared.append(path)
+    searchdir = [path for path in declared if path.is_dir()]
+    missing = [path for path in declared if not path.is_dir()]
+    system_path = data.get("system_path") or []
+    if isinstance(system_path, str):
+        system_path = [system_path]
+    nproc = data.get("nproc_per_node")
+    known = {"name", "description", "config_prefix", "default_config", "searchdir",
+             "searchpath", "system_path", "nproc_per_node"}
+    return ProjectMeta(
+        project_dir=project_dir,
+        workspace_root=workspace_root,
+        has_workspace=has_workspace,
+        name=text("name", None) or project_dir.name,
+        description=text("description", None) or "",
+        config_prefix=(text("config_prefix", "configs") or "configs").strip("/"),
+        default_config=text("default_config", None) or None,
+        searchdir=searchdir,
+        declared_searchdir=declared,
+        missing_searchdirs=missing,
+        system_path=[os.path.normpath(project_dir / str(p)) for p in system_path],
+        nproc_per_node=int(nproc) if nproc is not None else None,
+        extra={k: v for k, v in data.items() if k not in known},
+    )

@@ -65,7 +65,7 @@ def parse_args(argv=None):
                     help="search time per shape (a length already started runs to its end)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
-    ap.add_argument("--model", choices=("hf", "fgtui"), default="hf",
+    ap.add_argument("--model", choices=("hf", "fgtui"), default="fgtui",
                     help="transformers Llama/Mistral classes, or fgtui.engine.models")
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
     args = ap.parse_args(argv)
@@ -237,8 +237,31 @@ def format_row(t: Trial) -> str:
             f"{num(t.mfu, '6.3f')}")
 
 
+def _without_shapes(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--shapes":
+            skip = True
+        elif not arg.startswith("--shapes="):
+            out.append(arg)
+    return out
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    shapes = args.shapes.split(",")
+    if len(shapes) > 1:
+        # One process per shape: the next shape starts on an empty GPU whatever
+        # the previous one left behind (hooks, caches, allocator segments).
+        import subprocess
+
+        rc = 0
+        for name in shapes:
+            rc |= subprocess.call([sys.executable, __file__, *_without_shapes(argv), "--shapes", name])
+        return rc
     # The allocator reads this once, when CUDA initialises: set it before torch touches the GPU.
     from fgtui.engine.memory.switches import MemorySwitches, cuda_alloc_conf_env
 

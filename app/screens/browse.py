@@ -142,10 +142,9 @@ class BrowseScreen(Screen):
                            "Create one from the command palette (ctrl+p → New project).")
         else:
             tree.focus()
-            # The new nodes get their lines at the next layout; move after it,
-            # unless the user (or a test) has already moved.
-            first = tree.root.children[0]
-            self.call_after_refresh(lambda: tree.cursor_line <= 0 and tree.move_cursor(first))
+            # Line 0 is the root; start on the first project. (move_cursor_to_line
+            # builds the tree's lines now; move_cursor would need a layout first.)
+            tree.move_cursor_to_line(1)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         self.selection = event.node.data

@@ -23,7 +23,7 @@ from textual.widgets import Footer, Log, RichLog, TabbedContent, TabPane
 from fgtui.app.widgets.events import describe_event, describe_sample
 from fgtui.app.widgets.plot import MODES, MetricPlot, PlotSeries
 from fgtui.app.widgets.status import RunStatus, status_text
-from fgtui.app.screens.tail import RunTail, TailBatch
+from fgtui.engine.runs.follow import RunTail, TailBatch
 from fgtui.engine.runs.reader import LogStreamReader
 from fgtui.engine.runs.rundir import inspect_run, read_json
 from fgtui.engine.runs.series import RunSeries, load_series, sample_series

@@ -80,6 +80,17 @@ def rasterize(series: list[PlotSeries], dot_cols: int, dot_rows: int,
         hi = _rows(buckets.lo, *y_range, dot_rows, log)
         last = _rows(buckets.last, *y_range, dot_rows, log)
         filled = np.isfinite(lo) & np.isfinite(hi)
+        # Sparse series (fewer points than columns) get straight lines across
+        # the empty columns between points, as a line plot should.
+        anchors = np.flatnonzero(filled)
+        if len(anchors) >= 2:
+            columns = np.arange(dot_cols)
+            gap = ~filled & (columns > anchors[0]) & (columns < anchors[-1])
+            if gap.any():
+                between = np.interp(columns[gap], anchors, last[anchors])
+                lo, hi, last = lo.copy(), hi.copy(), last.copy()
+                lo[gap] = hi[gap] = last[gap] = between
+                filled = filled | gap
         # The previous filled column's last value, carried forward.
         index = np.where(filled, np.arange(dot_cols), -1)
         np.maximum.accumulate(index, out=index)
@@ -177,7 +188,7 @@ class MetricPlot(Widget):
         plot_width, plot_height = width - Y_LABEL_WIDTH, height - 1
         ranges = self._ranges() if self.series else None
         if ranges is None or plot_width < 4 or plot_height < 2:
-            message = "no data yet" if not self.series else ""
+            message = "no data yet" if ranges is None else ""
             if height and message:
                 blank = list(blank)
                 blank[height // 2] = Strip([Segment(message.center(width)[:width], Style(dim=True))])

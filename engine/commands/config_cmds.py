@@ -43,7 +43,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _add_var_option(code)
     code.set_defaults(handler=run_code)
 
-    construct = subparsers.add_parser("construct", parents=[common], help="build a target and print it")
+    from fgtui.engine.project.config_parser import add_config_command
+
+    # construct takes the config's own dynamic args (`--dataset-path ...`), as train does.
+    construct = add_config_command(subparsers, "construct", parents=[common], help="build a target and print it")
     construct.add_argument("--target", default="main")
     construct.add_argument("--call", action="store_true", help="call the built target and print the result")
     construct.add_argument("--format", choices=("text", "json"), default="text")

@@ -56,7 +56,8 @@ def from_render_error(exc: BaseException, known_files: Iterable[str], chain: lis
         if opener is not None:
             # Jinja notices a missing `-- endif` where the template ends; the fix is at the `-- if`.
             keyword, line = opener
-            message = f"`{keyword}` is never closed (Jinja: {message})"
+            return FgError(f"`-- {keyword}` is never closed", hint=f"add `-- end{keyword}` where its body ends",
+                           location=location(exc.filename or exc.name, line), chain=chain)
         return FgError(
             f"template syntax error: {message}",
             hint=_syntax_hint(message),
@@ -110,11 +111,11 @@ def _unclosed_opener(message: str, source: str | None, error_line: int | None) -
             word, rest = match[1], match[2]
             if word in _PAIRED or (word == "set" and "=" not in rest):
                 stack.append((word, number))
-            elif word.startswith("end") and stack:
-                stack.pop()
+            elif word.startswith("end") and stack and number != error_line:
+                stack.pop()  # the closer on the error line is the one Jinja refused
     for word, number in reversed(stack):
         if word == wanted[1]:
-            return f"-- {word}", number
+            return word, number
     return None
 
 

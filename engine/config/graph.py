@@ -203,8 +203,8 @@ def graph_repr(graph: ConfigGraph) -> str:
                 emit(item, indent + 1, f"{key}: ")
         elif isinstance(value, (list, tuple)):
             lines.append(f"{pad}{prefix}{type(value).__name__}")
-            for index, item in enumerate(value):
-                emit(item, indent + 1, f"- ")
+            for item in value:
+                emit(item, indent + 1, "- ")
         else:
             lines.append(f"{pad}{prefix}{value!r}")
 

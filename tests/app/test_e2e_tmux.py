@@ -82,6 +82,7 @@ def test_browse_preview_watch_quit_reattach(tmp_path):
     try:
         session.wait_for("Template Project")
         session.wait_for("default.yaml *")
+        session.wait_for("search path")  # the cursor has settled on the project
         session.keys("Down")
         session.wait_for("dynamic args", timeout=30)
         session.keys("p")
@@ -112,3 +113,67 @@ def test_browse_preview_watch_quit_reattach(tmp_path):
         stop.set()
         writer.join()
         session.close()
+
+
+def _job_pgid(run_dir: Path) -> int | None:
+    try:
+        return json.loads((run_dir / "job.json").read_text())["pgid"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@pytest.mark.slow
+def test_launch_tiny_example_save_stop_reattach(tmp_path):
+    """The whole loop on the real trainer: launch from the form, watch, save, stop, quit, re-open."""
+    import signal
+
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", examples,
+                    ignore=shutil.ignore_patterns("output_models", "__pycache__"))
+    project = examples / "tutorials" / "tiny_llama"
+    if not project.is_dir():
+        pytest.skip("examples/tutorials/tiny_llama is not in the tree")
+    fgtui = f"{sys.executable} -m fgtui.entry"
+    session = Tmux(f"fgtui-e2e-launch-{os.getpid()}", f"{fgtui} {project}", ROOT)
+    run_dir = None
+    try:
+        session.wait_for("train_tiny_llama.yaml *")
+        session.wait_for("search path", timeout=60)  # the cursor has settled on the project
+        session.keys("Down")
+        session.wait_for("dynamic args", timeout=60)
+        session.keys("l")
+        session.wait_for("Dry run")
+        session.wait_for("options", timeout=60)
+        session.keys("F5")
+        session.wait_for("would run", timeout=60)
+        assert "torch.distributed.run" in session.screen() or "torchrun" in session.screen()
+        session.keys("F6")
+        screen = session.wait_for("RUNNING", timeout=180)
+        runs = sorted((project / "output_models").glob("*/runs/*"))
+        assert runs, "no run directory was created"
+        run_dir = runs[-1]
+        first = _status_step(screen)
+        deadline = time.time() + 240
+        while _status_step(session.screen()) <= first and time.time() < deadline:
+            time.sleep(1.0)
+        assert _status_step(session.screen()) > first, "the run did not move"
+        session.keys("s")
+        session.wait_for("save requested", timeout=30)
+        session.keys("x")
+        session.wait_for("STOPPED", timeout=240)
+        session.keys("C-q")
+        session.wait_for("EXIT=0")
+        session.close()
+        session = Tmux(f"fgtui-e2e-reopen-{os.getpid()}", f"{fgtui} {run_dir}", ROOT)
+        session.wait_for("STOPPED", timeout=60)
+        session.keys("C-q")
+        session.wait_for("EXIT=0")
+        assert any((run_dir.parent.parent / "checkpoints").glob("checkpoint-*"))
+    finally:
+        session.close()
+        pgid = _job_pgid(run_dir) if run_dir else None
+        if pgid:
+            try:
+                os.killpg(pgid, signal.SIGKILL)  # only if the stop above failed
+            except ProcessLookupError:
+                pass

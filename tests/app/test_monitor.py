@@ -118,3 +118,32 @@ def test_tiny_terminal_does_not_crash(finished_run):
             await pilot.pause()
             assert isinstance(app.screen, RunMonitor)
     run_async(scenario())
+
+
+def test_run_that_has_not_written_yet_then_starts(tmp_path):
+    """Right after launch there is only job.json; the monitor waits for the log."""
+    import os
+    import socket
+
+    run = tmp_path / "runs" / "fresh"
+    run.mkdir(parents=True)
+    (run / "job.json").write_text(json.dumps({"job_id": "j", "pid": os.getpid(), "pgid": os.getpgid(0),
+                                              "socket": "", "host": socket.gethostname(),
+                                              "started": 1.0}))
+
+    async def scenario():
+        app = Workbench(run, now=NOW, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            await _wait_loaded(pilot, screen)
+            assert screen.info.state == "starting"
+            plot = screen.query_one("#plot-loss", MetricPlot)
+            assert "no data yet" in "".join(plot.render_line(y).text for y in range(plot.content_size.height))
+            with open(run / "metrics.jsonl", "w") as handle:
+                for record in run_records(10, end_status=None, max_steps=100):
+                    handle.write(json.dumps(record) + "\n")
+            screen.poll_once()
+            await _wait_loaded(pilot, screen)
+            assert screen.info.state == "running" and len(screen.series) == 10
+            assert "ETA" in str(screen.query_one("#run-status").render())
+    run_async(scenario())

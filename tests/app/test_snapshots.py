@@ -2,7 +2,8 @@
 
 Fixtures live at a fixed path (paths show on screen), the data is seeded,
 the clock is fixed and polling is off, so every run draws the same frame.
-Accept changes with `pytest tests/app/test_snapshots.py --snapshot-update`
+The editor is left to the Pilot tests: tree-sitter's YAML highlighting of
+overlapping captures is not stable from one process to the next. Accept changes with `pytest tests/app/test_snapshots.py --snapshot-update`
 after looking at the report.
 """
 from __future__ import annotations
@@ -88,19 +89,3 @@ def test_browse(snap_compare, fixtures, size):
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
-
-@pytest.mark.parametrize("size", SIZES)
-def test_editor_targets(snap_compare, fixtures, size):
-    from fgtui.app.screens.editor import EditorScreen
-
-    project = fixtures / "snap_ws" / "tiny"
-    app = _app(project)
-
-    async def ready(pilot):
-        screen = EditorScreen(project, "default.yaml")
-        app.push_screen(screen)
-        await _settle(pilot, lambda: screen.last is not None)
-        screen.query_one("#preview-tabs").active = "tab-targets"
-        await _settle(pilot, lambda: "main" in str(screen.query_one("#preview-targets").render()))
-
-    assert snap_compare(app, terminal_size=size, run_before=ready)

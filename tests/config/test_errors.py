@@ -135,4 +135,4 @@ def test_unclosed_statement_points_at_its_opening_line(tree):
     error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    -- if true\n    x: 1\n"
                                                 "[meta]\n    == super()\n"})
     assert where(error) == ("configs/leaf.yaml", 3)
-    assert "`-- if` is never closed" in error.message
+    assert "`-- if` is never closed" in error.message and "-- endif" in error.hint

@@ -170,8 +170,6 @@ def test_dataset_project_steps_from_a_shipped_template(tutorial, tokenizer_dir, 
     assert blocks.count("64 tokens") == 3
 
 
-@pytest.mark.xfail(strict=True, reason="`fgtui construct` does not take a config's options yet "
-                   "(engine/commands/config_cmds.py registers it without add_config_command); --var works")
 def test_construct_takes_the_configs_dataset_path_option(tutorial, cache_env):
     project = tutorial / "hp_lovecraft_workspace" / "lovecraft_dataset"
     built = fgtui("construct", "--target", "dataset_dict", "--dataset-path", "../../hp_lovecraft",

@@ -37,7 +37,10 @@ def _compare(dtype, weight_decay, steps=3, tol=1e-5):
         torch.testing.assert_close(b, a, rtol=tol, atol=tol)
     for a, b in zip(ref, ours):
         for key, val in opt_ref.state[a].items():
-            torch.testing.assert_close(opt.state[b][key].float(), val.float(), rtol=1e-3, atol=1e-6)
+            # torch keeps bf16 params' row/col statistics in bf16; ours are fp32,
+            # so after a few steps they can differ by about two bf16 roundings.
+            state_rtol = 1e-3 if dtype == torch.float32 else 2**-6
+            torch.testing.assert_close(opt.state[b][key].float(), val.float(), rtol=state_rtol, atol=1e-6)
 
 
 def test_refused_where_kernels_cannot_run():

@@ -91,3 +91,15 @@ def test_profiler_writes_a_trace(tmp_path):
                        save_strategy="no", eval_data=False)
     assert run.train() == 0
     assert (tmp_path / "runs" / "r" / "profile" / "trace.json").stat().st_size > 0
+
+
+@pytest.mark.gpu
+def test_cuda_compiled_blocks_match_eager_and_log_mfu_and_memory(tmp_path):
+    eager = _losses(tmp_path, "e", tiny.llama(), max_steps=4, mixed_precision="bf16", device="cuda")
+    compiled = _losses(tmp_path, "c", tiny.llama(), max_steps=4, mixed_precision="bf16", device="cuda",
+                       compile_blocks=True)
+    assert all(abs(eager[k] - compiled[k]) < 2e-2 for k in eager)
+    record = [r for r in tiny.read_records(tmp_path / "c" / "runs" / "r") if r["type"] == "train"][-1]
+    assert record["peak_mem_gib"] is not None and record["peak_mem_gib"] > 0
+    if flops.device_peak_flops(torch.cuda.get_device_name()) is not None:
+        assert 0 < record["mfu"] < 1

@@ -1,9 +1,9 @@
-"""Following a run directory from a worker thread.
+"""Following a run directory: new records, new stdout lines, the run's state.
 
 `RunTail` owns the file readers of one run (log stream, stdout.log,
-job.json) and is only ever touched by one thread at a time: the monitor runs
-its polls in an exclusive worker, and hands the results to the UI thread as
-plain data in a message.
+job.json). It is not thread-safe; the TUI's monitor polls it from one
+exclusive worker at a time and hands each `TailBatch` to the UI thread as
+plain data. Headless followers can poll it in a loop the same way.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fgtui.engine.runs.reader import LogStreamReader
-from fgtui.engine.runs.rundir import inspect_run, RunInfo
+from fgtui.engine.runs.rundir import RunInfo, inspect_run
 
 STDOUT_BACKLOG = 256 << 10  # bytes of stdout.log shown when a run is opened
 MAX_POLL_BYTES = 32 << 20

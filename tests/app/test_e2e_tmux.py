@@ -140,7 +140,7 @@ def test_launch_tiny_example_save_stop_reattach(tmp_path):
         session.wait_for("train_tiny_llama.yaml *")
         session.wait_for("search path", timeout=60)  # the cursor has settled on the project
         session.keys("Down")
-        session.wait_for("dynamic args", timeout=60)
+        session.wait_for("class: type.training_script", timeout=60)
         session.keys("l")
         session.wait_for("Dry run")
         session.wait_for("options", timeout=60)

@@ -3,6 +3,7 @@
     .venv/bin/python bench/train_bench.py                 # CUDA: 124M @ 1024 x 32, 1.1B @ 4096 x 4
     .venv/bin/python bench/train_bench.py --tiny          # CPU check: a tiny shape, a few steps
     .venv/bin/python bench/train_bench.py --sizes 124m --variants fgtui-compile,hf-compile --json out.jsonl
+    .venv/bin/python bench/train_bench.py --ablation [--tiny]   # one memory switch at a time vs plain
 
 Both models run through the same `Trainer` hot loop (AdamW, fused on CUDA; bf16
 autocast over fp32 weights, or `--precision bf16` for pure bf16) on random token
@@ -29,6 +30,18 @@ SIZES = {
     "tiny": (256, 64, 2, 4, 2, 128, 64, 4),
 }
 VARIANTS = ("fgtui-compile", "hf-compile", "fgtui-eager", "hf-eager")
+# --ablation: each memory switch alone on fgtui's eager model, against "plain".
+# All run without global clipping, which optimizer-in-backward cannot do, so the
+# loss after 20 steps is comparable (it should match plain within noise).
+ABLATION = {
+    "plain": {},
+    "ckpt-full": {"activation_checkpointing": "full"},
+    "ckpt-selective": {"activation_checkpointing": "selective"},
+    "offload": {"activation_offload": True},
+    "optim-in-backward": {"optimizer_in_backward": True},
+    "fused-ce": {"fused_linear_ce": True},
+    "chunked-mlp": {"chunked_mlp": 4},
+}
 
 
 def build_model(kind: str, size: str):
@@ -75,11 +88,14 @@ def collate(examples: list[dict]) -> dict:
 
 def run_variant(variant: str, size: str, precision: str, interval: int, intervals: int, out_dir: str) -> dict:
     """Train one variant in this process; return its figures."""
+    import functools
+
     import torch
 
     from fgtui.engine.train import Trainer, TrainingArguments
 
-    kind, mode = variant.split("-")
+    memory = ABLATION.get(variant)
+    kind, mode = ("fgtui", "eager") if memory is not None else variant.split("-")
     vocab, _, _, _, _, _, seq, micro_batch = SIZES[size]
     cuda = torch.cuda.is_available()
     steps = interval * (intervals + 1)
@@ -88,11 +104,14 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
         output_dir=out_dir, run_name=variant, per_device_train_batch_size=micro_batch, max_steps=steps,
         logging_steps=interval, save_strategy="no", seed=0, compile_blocks=mode == "compile",
         mixed_precision="bf16" if precision == "amp" else None,
-        dtype="bfloat16" if precision == "bf16" else "float32", tensorboard=False)
+        dtype="bfloat16" if precision == "bf16" else "float32", tensorboard=False,
+        memory=memory, max_grad_norm=None if memory is not None else 1.0)
     fused = {"fused": True} if cuda else {}
+    # A partial takes a list of parameters or of param groups: optimizer-in-backward
+    # calls it once per parameter with a one-group list.
     trainer = Trainer(
         model, args, RandomTokens(steps * micro_batch, seq, vocab), data_collator=collate,
-        optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=3e-4, **fused))
+        optimizer_factory=functools.partial(torch.optim.AdamW, lr=3e-4, **fused))
     if trainer.train() != 0:
         raise RuntimeError(f"{variant} did not complete")
     with open(os.path.join(out_dir, "runs", variant, "metrics.jsonl")) as handle:
@@ -116,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=10, help="steps per logging interval")
     parser.add_argument("--intervals", type=int, default=3, help="timed intervals after the warm-up one")
     parser.add_argument("--json", default=None, help="append one JSON line per variant here")
+    parser.add_argument("--ablation", action="store_true",
+                        help="one memory switch at a time vs plain: Δ tokens/s, Δ peak GiB, Δ loss after 20 steps")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one variant
     args = parser.parse_args(argv)
     sizes = ["tiny"] if args.tiny else args.sizes.split(",")
@@ -124,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # Inductor's CPU compile of even a tiny model takes minutes on a small box.
         variants = ["fgtui-eager", "hf-eager"] if args.tiny else list(VARIANTS)
-    if args.tiny:
+    if args.ablation:
+        variants = list(ABLATION)
+        args.interval, args.intervals = 5, 3  # 20 steps, the first 5 are warm-up
+    elif args.tiny:
         args.interval, args.intervals = min(args.interval, 3), min(args.intervals, 2)
     if args.one:
         variant, size = args.one.split("@")
@@ -150,8 +174,34 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 with open(args.json, "a") as handle:
                     handle.write(json.dumps(result) + "\n")
-    _summary(results)
+    if args.ablation:
+        _ablation_table(results)
+    else:
+        _summary(results)
     return 0
+
+
+def _ablation_table(results: list[dict]) -> None:
+    """Each switch against plain, per size: Δ tokens/s (%), Δ peak GiB, Δ loss after 20 steps."""
+    for size in dict.fromkeys(r["size"] for r in results):
+        done = {r["variant"]: r for r in results if r["size"] == size and not r.get("failed")}
+        base = done.get("plain")
+        if base is None:
+            print(f"{size}: plain failed, no deltas")
+            continue
+        print(f"\n{size} ({base['device']}): vs plain {base['tokens_per_s']:,.0f} tok/s, loss {base['loss']:.4f}")
+        print(f"{'switch':18} {'Δ tok/s':>9} {'Δ peak GiB':>11} {'Δ loss@20':>10}")
+        for name in ABLATION:
+            if name == "plain":
+                continue
+            r = done.get(name)
+            if r is None:
+                print(f"{name:18} {'failed':>9}")
+                continue
+            speed = 100 * (r["tokens_per_s"] / base["tokens_per_s"] - 1)
+            mem = (f"{r['peak_mem_gib'] - base['peak_mem_gib']:+.2f}"
+                   if r["peak_mem_gib"] is not None and base["peak_mem_gib"] is not None else "-")
+            print(f"{name:18} {speed:+8.1f}% {mem:>11} {r['loss'] - base['loss']:+10.2e}")
 
 
 def _row(r: dict) -> str:

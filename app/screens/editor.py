@@ -102,6 +102,7 @@ class EditorScreen(Screen):
         self.saved_text = ""
         self._timer = None
         self.error_line: int | None = None
+        self._target_options: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.config}", id="editor-title", classes="screen-title")
@@ -163,14 +164,14 @@ class EditorScreen(Screen):
         self._timer = self.set_timer(DEBOUNCE_SECONDS, self.request_preview)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "code-target" and self.last and event.value != Select.BLANK:
+        if event.select.id == "code-target" and self.last and event.value != Select.NULL:
             self.request_preview()
 
     def request_preview(self) -> None:
         self.generation += 1
         target = self.query_one("#code-target", Select).value
         self.preview_worker(self.query_one("#template-editor", TextArea).text,
-                            None if target == Select.BLANK else str(target), self.generation)
+                            None if target == Select.NULL else str(target), self.generation)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def preview_worker(self, text: str, target: str | None, generation: int) -> None:
@@ -190,7 +191,8 @@ class EditorScreen(Screen):
         select = self.query_one("#code-target", Select)
         current = select.value
         options = [(name, name) for name in preview.targets]
-        if [value for _label, value in select._options if value != Select.BLANK] != preview.targets:
+        if self._target_options != preview.targets:
+            self._target_options = list(preview.targets)
             with select.prevent(Select.Changed):
                 select.set_options(options)
                 if current in preview.targets:

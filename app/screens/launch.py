@@ -113,7 +113,7 @@ class LaunchScreen(Screen):
             elif spec.choices:
                 options = [(str(c), str(c)) for c in spec.choices]
                 default = _default_text(spec)
-                widget = Select(options, value=default if default in dict(options) else Select.BLANK,
+                widget = Select(options, value=default if default in dict(options) else Select.NULL,
                                 id=field_id)
             else:
                 widget = Input(value=_default_text(spec), placeholder=spec.type, id=field_id)
@@ -128,7 +128,7 @@ class LaunchScreen(Screen):
             if isinstance(widget, Switch):
                 given[spec.dest] = widget.value
             elif isinstance(widget, Select):
-                given[spec.dest] = None if widget.value == Select.BLANK else widget.value
+                given[spec.dest] = None if widget.value == Select.NULL else widget.value
             else:
                 given[spec.dest] = widget.value.strip() or None
         return given

@@ -2,11 +2,13 @@
 
 One `TemplateEnvironment` serves many renders; compiled templates stay
 cached and are recompiled only when their file changes, which keeps the
-TUI's re-render per keystroke fast. Rendering is sandboxed, undefined
+TUI's re-render per keystroke fast. Compiled code is also shared between
+environments and processes (`code_cache`). Rendering is sandboxed, undefined
 variables are errors, and nothing here imports an ML library.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import deque
@@ -18,9 +20,14 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from fgtui.engine.config import errors
 from fgtui.engine.config.jinja_globals import default_filters, default_globals
+from fgtui.engine.config.code_cache import TemplateCodeCache, shared_cache
 from fgtui.engine.config.index import InlineIndex, read_template_file
 from fgtui.engine.config.split import split_templates
-from fgtui.engine.config.sugar import preprocess, strip_markers
+from fgtui.engine.config.sugar import file_key, preprocess, strip_markers
+
+# Each project's environment translates the shared library templates (config_type.yaml, ...)
+# again; the translation depends only on (text, file key, first line).
+_translate = functools.lru_cache(maxsize=256)(preprocess)
 from fgtui.engine.errors import FgError
 
 
@@ -122,16 +129,19 @@ class TemplateEnvironment:
     """Renders configs from templates on `searchpath` (first match wins).
 
     `globals` are added to the default globals (paths, time, env, ...).
+    `code_cache` holds compiled templates (default: the process's shared one).
     """
 
-    def __init__(self, searchpath: list[str], globals: dict[str, Any] | None = None) -> None:  # noqa: A002
+    def __init__(self, searchpath: list[str], globals: dict[str, Any] | None = None,  # noqa: A002
+                 code_cache: TemplateCodeCache | None = None) -> None:
         self.searchpath = [os.path.abspath(p) for p in searchpath if os.path.isdir(p)]
+        self._real_roots = [os.path.realpath(p) for p in self.searchpath]
         self._index = InlineIndex(self.searchpath)
-        self._files: list[str] = []
-        self._file_ids: dict[str, int] = {}
+        self._files: dict[str, str] = {}  # file key in origin markers -> file
         self._file_of: dict[str, str] = {}
         self._jinja = _Jinja(
             loader=_Loader(self), undefined=StrictUndefined, trim_blocks=True, auto_reload=True,
+            bytecode_cache=code_cache if code_cache is not None else shared_cache(),
         )
         # Render state is per thread, so a UI worker and the main thread can share one environment.
         self._jinja.fg_local = self._local = threading.local()
@@ -186,8 +196,8 @@ class TemplateEnvironment:
         """The search-path name of a template file, or the absolute path if it lies outside."""
         if os.path.isfile(name_or_path) and (os.path.isabs(name_or_path) or not self._find_file(name_or_path)):
             real = os.path.realpath(name_or_path)
-            for root in self.searchpath:
-                rel = os.path.relpath(real, os.path.realpath(root))
+            for root in self._real_roots:
+                rel = os.path.relpath(real, root)
                 if not rel.startswith(".."):
                     return rel.replace(os.sep, "/")
             return real
@@ -206,12 +216,14 @@ class TemplateEnvironment:
 
     # -- internals ---------------------------------------------------------
 
-    def _file_id(self, path: str) -> int:
+    def _file_id(self, path: str) -> str:
+        key = file_key(path)
         with self._lock:
-            if path not in self._file_ids:
-                self._file_ids[path] = len(self._files)
-                self._files.append(path)
-            return self._file_ids[path]
+            known = self._files.setdefault(key, path)
+        if known != path:
+            raise FgError(f"template files {known} and {path} have the same marker key {key}",
+                          hint="rename one of them (a 48-bit hash collision)")
+        return key
 
     def _find_file(self, name: str) -> str | None:
         if os.path.isabs(name):
@@ -232,21 +244,33 @@ class TemplateEnvironment:
                 current = getattr(self._local, "overlay", None) or {}
                 return name in current and current[name] == (text, file, first_line)
 
-            return preprocess(text, self._file_id(file), first_line), file, unchanged
+            return _translate(text, self._file_id(file), first_line), file, unchanged
         with self._lock:
             found = self._index.lookup(name)
         if found is not None:
             real, part = found
             self._file_of[name] = real
-            return preprocess(part.text, self._file_id(real), part.first_line), real, _uptodate(real)
+            return _translate(part.text, self._file_id(real), part.first_line), real, self._saved(name, real)
         path = self._find_file(name)
         if path is None:
             raise TemplateNotFound(name)
         real = os.path.realpath(path)
-        check = _uptodate(real)
+        check = self._saved(name, real)
         main, _ = split_templates(read_template_file(real))
         self._file_of[name] = real
-        return preprocess(main, self._file_id(real)), real, check
+        return _translate(main, self._file_id(real), 1), real, check
+
+    def _saved(self, name: str, real: str) -> Callable[[], bool]:
+        """Up to date while the file is unchanged and no unsaved text stands in
+        for `name`: Jinja caches by name, and the editor's text must not be
+        answered with the compiled saved file (nor the reverse)."""
+        file_unchanged = _uptodate(real)
+
+        def check() -> bool:
+            overlay = getattr(self._local, "overlay", None)
+            return not (overlay and name in overlay) and file_unchanged()
+
+        return check
 
     def _render(self, name: str, variables: dict[str, Any] | None) -> RenderedConfig:
         with self._lock:
@@ -258,15 +282,15 @@ class TemplateEnvironment:
             template = self._jinja.get_template(name)
             raw = template.render(variables or {})
         except FgError as error:
-            frame = errors.template_frame(error, self._files)
+            frame = errors.template_frame(error, self._files.values())
             if not error.chain and frame:
                 error.chain = _chain(name, trace.edges, self._file_of, frame[0])
             raise
         except Exception as exc:  # anything a template raises is the template's problem
-            frame = errors.template_frame(exc, self._files)
+            frame = errors.template_frame(exc, self._files.values())
             failing = frame[0] if frame else getattr(exc, "filename", None)
             chain = _chain(name, trace.edges, self._file_of, failing)
-            raise errors.from_render_error(exc, self._files, chain, self.searchpath) from exc
+            raise errors.from_render_error(exc, self._files.values(), chain, self.searchpath) from exc
         finally:
             self._local.trace = None
         text, line_map = strip_markers(raw, self._files)

@@ -2,20 +2,18 @@
 
 Inline templates are indexed when their file is indexed, so `-- include
 'proj.callbacks'` works whether or not the file defining it has been
-rendered yet. The index re-reads only files whose size or mtime changed, so
-refreshing it before every render is cheap.
+rendered yet. The index re-reads only files whose size or mtime changed, and
+re-walks only directories whose mtime changed (`dirscan`), so refreshing it
+before every render costs about one stat per file.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
+from fgtui.engine.config.dirscan import TreeScanner
 from fgtui.engine.config.split import InlineTemplate, split_templates
 from fgtui.engine.errors import FgError, SourceLocation
-
-TEMPLATE_SUFFIXES = (".yaml", ".yml", ".jinja", ".j2", ".jinja2", ".tmpl")
-_SKIP_DIRS = {"__pycache__", "node_modules", "output_models", "checkpoints", "runs", "site-packages"}
-MAX_FILES_PER_DIR = 5000
 
 
 def read_template_file(path: str) -> str:
@@ -36,6 +34,7 @@ class InlineIndex:
     searchpath: list[str]
     _files: dict[str, _Entry] = field(default_factory=dict)
     _names: dict[str, list[tuple[str, InlineTemplate]]] = field(default_factory=dict)
+    _scanner: TreeScanner = field(default_factory=TreeScanner)
 
     def refresh(self) -> None:
         """Pick up added, removed and edited files."""
@@ -44,17 +43,7 @@ class InlineIndex:
         visible_set: set[str] = set()
         changed = False
         for root in self.searchpath:
-            count = 0
-            for path in _walk(root):
-                count += 1
-                if count > MAX_FILES_PER_DIR:
-                    raise FgError(
-                        f"search path directory has more than {MAX_FILES_PER_DIR} template files",
-                        hint="put templates in a `templates/` directory and point the search path there",
-                        location=SourceLocation(root),
-                    )
-                rel = os.path.relpath(path, root)
-                real = os.path.realpath(path)
+            for rel, real in self._scanner.files(root):
                 if rel in seen or real in visible_set:
                     continue  # shadowed by an earlier search-path entry, or the same file twice
                 seen.add(rel)
@@ -78,6 +67,7 @@ class InlineIndex:
 
     def invalidate(self, path: str) -> None:
         self._files.pop(os.path.realpath(path), None)
+        self._scanner.forget()  # an explicit invalidation must not depend on directory mtimes
 
     def _rebuild(self, order: list[str]) -> None:
         names: dict[str, list[tuple[str, InlineTemplate]]] = {}
@@ -103,19 +93,3 @@ class InlineIndex:
 
     def names(self) -> list[str]:
         return sorted(self._names)
-
-
-def _walk(root: str):
-    """Template files under `root`, depth first, in a stable order."""
-    try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            if entry.name not in _SKIP_DIRS:
-                yield from _walk(entry.path)
-        elif entry.name.endswith(TEMPLATE_SUFFIXES):
-            yield entry.path

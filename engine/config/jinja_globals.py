@@ -84,7 +84,13 @@ def toyaml(value: Any, default: Any = Undefined) -> str:
         return "null"
     import yaml
 
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=float("inf")).strip()
+    if hasattr(yaml, "CSafeDumper"):
+        # libyaml's emitter is ~3x faster (`ls` calls this ~10 times per config);
+        # it spells "no line width limit" -1 and omits the `...` end marker.
+        text = yaml.dump(value, Dumper=yaml.CSafeDumper, default_flow_style=True, allow_unicode=True,
+                         width=-1).strip()
+    else:
+        text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=float("inf")).strip()
     if text.endswith("\n..."):
         text = text[:-4]
     elif text.endswith("..."):

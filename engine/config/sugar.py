@@ -12,7 +12,9 @@ block scalars and Jinja tags across lines; text inside YAML quoted strings,
 block scalars and Jinja string literals is never rewritten.
 
 With a `file_id`, YAML lines also get an origin marker ` #@<file>:<line>`
-appended. Markers survive inheritance and includes, and the environment
+appended, where <file> is `file_key(path)`: derived from the path alone, so
+the translated source of a file is the same in every environment and
+process, and its compiled code can be shared (see `code_cache`). Markers survive inheritance and includes, and the environment
 strips them from the rendered text to map each output line back to the
 template line that produced it (see `strip_markers`). The rendered text is
 unchanged, except that blanks an expression prints at the very end of a
@@ -20,7 +22,9 @@ unchanged, except that blanks an expression prints at the very end of a
 """
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
@@ -28,7 +32,7 @@ _SECTION = re.compile(r"(\s*)\[(\w+)(!*)\]\s*")
 _WHOLE_COMMENT = re.compile(r"\s*##.*")
 _BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
 _BLOCK_SET = re.compile(r"set\s+[\w.,\s]+")
-_MARK = re.compile(r" #@(\d+):(\d+)")
+_MARK = re.compile(r" #@(\w+):(\d+)")
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
@@ -192,7 +196,7 @@ def _output_outside_tags(text: str) -> bool:
     return bool(re.sub(r"\{%.*?%\}|\{#.*?#\}", "", text).strip())
 
 
-def preprocess(source: str, file_id: int | None = None, first_line: int = 1) -> str:
+def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> str:
     """Translate the line syntax in `source` to Jinja, one line out per line in.
 
     `first_line` is the file line of the source's first line (inline
@@ -261,6 +265,11 @@ def preprocess(source: str, file_id: int | None = None, first_line: int = 1) -> 
     return "\n".join(result)
 
 
+def file_key(path: str) -> str:
+    """The marker name of a template file: 12 hex digits of a hash of its path."""
+    return hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+
+
 def _wants_marker(text: str, scan: _Scan, st: _State, indent: int, next_indent: int | None) -> bool:
     """May an origin marker go at the end of this line without changing the YAML?"""
     if not scan.output or st.capture_depth or st.yaml_quote or st.jinja or st.flow_depth:
@@ -322,7 +331,7 @@ def _statement(marker: str, body: str, st: _State) -> str:
     return "{{ (" + body + ")|trim('\\n') }}"
 
 
-def strip_markers(text: str, files: list[str]) -> tuple[str, list[tuple[str, int] | None]]:
+def strip_markers(text: str, files: Mapping[str, str]) -> tuple[str, list[tuple[str, int] | None]]:
     """Remove origin markers; return the clean text and each line's origin.
 
     A line without a marker (block scalar content, the inner lines of a
@@ -337,7 +346,7 @@ def strip_markers(text: str, files: list[str]) -> tuple[str, list[tuple[str, int
     for line in text.split("\n"):
         match = _MARK.search(line)
         if match:
-            last = (files[int(match[1])], int(match[2]))
+            last = (files[match[1]], int(match[2]))
             delta = 0
             origins.append(last)
             line = _MARK.sub("", line)

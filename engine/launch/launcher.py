@@ -103,8 +103,12 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     run_name = run_name or config_setting(prepared.text, prepared.source, "run_name") \
         or rundir.default_run_name(prepared.source)
     planned = Path(output_dir) / "runs" / run_name
+    from fgtui.engine.train.memory_setup import launch_env  # validates the memory switches at launch
+
+    extra_env = {**launch_env(prepared.text, prepared.source, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
+                 **(extra_env or {})}
     if dry_run:
-        return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)))
+        return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env)
     run_dir = rundir.create_run_dir(output_dir, run_name)
     command = build_command(str(run_dir), nproc, list(torchrun_args))
     job_id = jobs.new_job_id()

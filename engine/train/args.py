@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.memory.switches import MemorySwitches
 
 SAVE_STRATEGIES = ("no", "steps", "epoch", "end")
 MIXED_PRECISION = (None, "bf16", "fp16")
@@ -50,7 +51,19 @@ class TrainingArguments:
     resume_from_checkpoint: str | bool | None = None
 
     gradient_checkpointing: bool = False
+    memory: dict[str, Any] | MemorySwitches | None = None
+    fuse_optim_with_backward: bool = False
+    enable_activation_offloading: bool = False
     compile_blocks: bool = False
+    # Multi-GPU layout (engine/train/mesh.py): data_parallel None = ddp when several ranks.
+    data_parallel: str | None = None
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    pipeline_schedule: str = "1f1b"
+    pipeline_microbatches: int | None = None
+    fsdp_reshard_after_forward: bool = True
+    fsdp_param_dtype: str | None = None
+    fsdp_reduce_dtype: str | None = None
     dataloader_num_workers: int = 0
     dataloader_drop_last: bool = True
     tensorboard: bool | None = None
@@ -77,10 +90,53 @@ class TrainingArguments:
         if self.max_steps <= 0 and not self.total_tokens and self.num_train_epochs <= 0:
             raise FgError("neither max_steps nor num_train_epochs is positive: nothing to train")
         self.profile_steps = tuple(self.profile_steps)
+        self._check_parallel()
+        self.memory = self._memory_switches()
+
+    def _memory_switches(self) -> MemorySwitches:
+        """`memory` as validated switches, with the older and Forgather spellings folded in:
+        `gradient_checkpointing` = full checkpointing, `fuse_optim_with_backward` =
+        optimizer_in_backward, `enable_activation_offloading` = activation_offload."""
+        memory = self.memory
+        if not isinstance(memory, MemorySwitches):
+            if memory is not None and not isinstance(memory, dict):
+                raise FgError(f"memory must be a mapping of memory switches, not {type(memory).__name__}",
+                              hint="e.g. memory: {activation_checkpointing: selective, fused_linear_ce: true}")
+            memory = MemorySwitches.from_dict(memory)
+        if self.gradient_checkpointing and memory.activation_checkpointing == "none":
+            memory.activation_checkpointing = "full"
+        memory.optimizer_in_backward = memory.optimizer_in_backward or self.fuse_optim_with_backward
+        memory.activation_offload = memory.activation_offload or self.enable_activation_offloading
+        memory.validate(self.gradient_accumulation_steps, self.max_grad_norm)
+        if memory.optimizer_in_backward and self.mixed_precision == "fp16":
+            raise FgError("optimizer_in_backward cannot be combined with mixed_precision fp16: the gradient "
+                          "scaler unscales and skips steps after backward, when the parameters are already updated",
+                          hint="use mixed_precision bf16 or dtype bfloat16, or turn optimizer_in_backward off")
+        return memory
+
+    def _check_parallel(self) -> None:
+        """Values alone; whether the sizes fit the world is checked at setup (mesh.py)."""
+        from fgtui.engine.train.mesh import DATA_PARALLEL, PIPELINE_SCHEDULES
+
+        if self.data_parallel is not None and self.data_parallel not in DATA_PARALLEL:
+            raise FgError(f"data_parallel {self.data_parallel!r} is not one of {DATA_PARALLEL}")
+        if self.pipeline_schedule not in PIPELINE_SCHEDULES:
+            raise FgError(f"pipeline_schedule {self.pipeline_schedule!r} is not one of {PIPELINE_SCHEDULES}")
+        for name in ("tensor_parallel_size", "pipeline_parallel_size"):
+            if getattr(self, name) < 1:
+                raise FgError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.pipeline_microbatches is not None and self.pipeline_microbatches < 1:
+            raise FgError(f"pipeline_microbatches must be at least 1, not {self.pipeline_microbatches}")
+        for name in ("fsdp_param_dtype", "fsdp_reduce_dtype"):
+            value = getattr(self, name)
+            if value is not None and value not in DTYPES:
+                raise FgError(f"{name} {value!r} is not one of {DTYPES}")
+        if (self.fsdp_param_dtype or self.fsdp_reduce_dtype) and self.data_parallel != "fsdp2":
+            raise FgError("fsdp_param_dtype / fsdp_reduce_dtype need data_parallel: fsdp2")
 
     @property
     def eval_batch_size(self) -> int:
         return self.per_device_eval_batch_size or self.per_device_train_batch_size
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self)  # the memory switches, a dataclass too, become a nested dict

@@ -77,8 +77,12 @@ def save_checkpoint(
     rank: int = 0,
     barrier: Callable[[], None] = lambda: None,
     eval_loss: float | None = None,
+    sharding: Any = None,
 ) -> Path:
-    """Write checkpoint-<global_step> atomically and point `latest` at it. Every rank calls this."""
+    """Write checkpoint-<global_step> atomically and point `latest` at it. Every rank calls this.
+
+    `sharding` (a `dist_checkpoint.DistributedCheckpointer`) gathers a model spread over
+    ranks (FSDP2, TP, pipeline) so the saved weights are the whole, loadable model."""
     import torch
 
     root = Path(checkpoints_dir)
@@ -91,9 +95,15 @@ def save_checkpoint(
         tmp.mkdir()
     barrier()
     torch.save(capture_rng_state(), tmp / f"rng_state_rank{rank}.pt")
+    if sharding is not None:
+        whole = sharding.gather_model()  # collective; the whole model on rank 0, None elsewhere
+        sharding.save_optimizer(optimizer, tmp)
     if rank == 0:
-        save_model(model, tmp, tokenizer)
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if sharding is None:
+            save_model(model, tmp, tokenizer)
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        else:
+            save_model(whole, tmp, tokenizer)
         if scheduler is not None:
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         if scaler is not None:
@@ -101,7 +111,8 @@ def save_checkpoint(
         (tmp / "trainer_state.json").write_text(json.dumps(state.to_dict(), indent=1))
     barrier()
     if rank == 0:
-        manifest = {"step": state.global_step, "eval_loss": eval_loss, "params": param_shapes(model)}
+        shapes = param_shapes(sharding.skeleton if sharding is not None else model)
+        manifest = {"step": state.global_step, "eval_loss": eval_loss, "params": shapes}
         (tmp / MANIFEST).write_text(json.dumps(manifest))
         _fsync_tree(tmp)
         if final.exists():
@@ -212,13 +223,19 @@ def load_model_weights(path: Path, model: Any) -> None:
 
 
 def load_checkpoint(path: Path, *, model: Any, optimizer: Any, scheduler: Any = None,
-                    scaler: Any = None, rank: int = 0) -> TrainerState:
-    """Restore everything `save_checkpoint` wrote into live objects; returns the progress."""
+                    scaler: Any = None, rank: int = 0, sharding: Any = None) -> TrainerState:
+    """Restore everything `save_checkpoint` wrote into live objects; returns the progress.
+    `sharding`: as for `save_checkpoint` (each rank loads its part)."""
     import torch
 
-    check_compatible(path, model)
-    load_model_weights(path, model)
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    if sharding is not None:
+        check_compatible(path, sharding.skeleton)
+        sharding.load_model(path)
+        sharding.load_optimizer(optimizer, path)
+    else:
+        check_compatible(path, model)
+        load_model_weights(path, model)
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     if scheduler is not None and (path / "scheduler.pt").is_file():
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
     if scaler is not None and (path / "scaler.pt").is_file():

@@ -24,6 +24,7 @@ class TrainingLoop:
     """Mixin holding `train()`; the Trainer supplies setup, `train_step` and the model."""
 
     log_writer: Any = None
+    pipeline: Any = None  # a PipelineRunner on pipeline-parallel runs
     _last_status: dict[str, Any] = {}
 
     def train(self) -> int:
@@ -201,7 +202,8 @@ class TrainingLoop:
                 n = count_loss_tokens(batch)
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 with self.autocast():
-                    total += model(**batch).loss.double() * n
+                    loss = self.compute_loss(batch) if self.pipeline is None else self.pipeline.eval_loss(batch)
+                    total += loss.double() * n
                 count += n
         model.train()
         loss_sum, token_sum = all_reduce_sum([float(total), count], self.dist, self.device)
@@ -228,7 +230,7 @@ class TrainingLoop:
         path = ckpt.save_checkpoint(
             self.checkpoints_dir, self.state, model=self.model, optimizer=self.optimizer,
             scheduler=self.lr_scheduler, scaler=self.scaler, tokenizer=self.tokenizer,
-            rank=self.rank, barrier=barrier, eval_loss=eval_loss)
+            rank=self.rank, barrier=barrier, eval_loss=eval_loss, sharding=self.parallel.checkpointer)
         if self.rank == 0:
             ckpt.rotate_checkpoints(self.checkpoints_dir, self.args.save_total_limit, self.args.keep_best_n)
             best = eval_loss is not None and eval_loss <= min(self.state.eval_losses.values())

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.train import checkpoint as ckpt
+from fgtui.engine.train import memory_setup
 from fgtui.engine.train.args import TrainingArguments
 from fgtui.engine.train.budget import steps_from_tokens, tokens_per_step
 from fgtui.engine.train.callbacks import DivergenceGuard, ProfilerCallback, TrainerCallback
@@ -78,16 +80,22 @@ class Trainer(TrainingLoop):
         self.dist, self.device = init_distributed(args.device)
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         torch.manual_seed(args.seed)
-        self.model.to(device=self.device, dtype=torch_dtype(args.dtype))
+        self.model = memory_setup.place_model(self.model, args.memory, self.device, torch_dtype(args.dtype))
         self.n_params = sum(p.numel() for p in self.model.parameters())
-        if args.gradient_checkpointing:
-            parallelize.apply_activation_checkpointing(self.model)
+        memory_done = args.memory.apply_to_model(self.model)
         if args.compile_blocks:
             parallelize.apply_block_compile(self.model)
-        if self.dist.is_distributed:
-            self.model = parallelize.apply_ddp(self.model, self.device)
+        from fgtui.engine.train import parallel_setup
+
+        self.model, self.parallel = parallel_setup.parallelize(
+            self.model, args, self.dist, self.device, torch_dtype(args.dtype))
+        self.pipeline = self.parallel.pipeline
         self.model.train()
-        self.optimizer = self._make_optimizer()
+        self.optimizer = memory_setup.make_optimizer(
+            self.unwrapped_model, args.memory, self.optimizer_factory, args.learning_rate, self.dist.is_distributed)
+        self.optim_in_backward = args.memory.optimizer_in_backward
+        self.loss_fn = memory_setup.make_loss(self.unwrapped_model, args.memory)
+        self.offload = args.memory.make_offload(self.unwrapped_model)
         self.lr_scheduler = self.lr_scheduler_factory(self.optimizer) if self.lr_scheduler_factory else None
         if args.mixed_precision == "fp16":
             self.scaler = torch.amp.GradScaler(self.device.type)
@@ -95,23 +103,21 @@ class Trainer(TrainingLoop):
         self._open_run_dir()
         self.control = ControlRelay(self.dist, self.device, rank=self.rank, status=self._status)
         self.seq_len = self._seq_len()
-        self.flops_token = flops_per_token(self.unwrapped_model, self.seq_len)
+        self.flops_token = flops_per_token(self.parallel.full_model or self.unwrapped_model, self.seq_len)
         self.peak_flops = device_peak_flops(device_name(self.device)) if self.device.type == "cuda" else None
         self._log_event("start", config=str(self.run_dir / "config.yaml"), world_size=self.world_size,
                         max_steps=self._max_steps(), run_name=self.run_dir.name, job_id=self.job_id,
                         device=device_name(self.device), n_params=self.n_params)
+        if self.offload is not None:
+            memory_done.append(self.offload.status)
+        if self.loss_fn is not None:
+            memory_done.append(f"fused linear cross-entropy: {self.loss_fn.impl_reason}")
+        if self.optim_in_backward:
+            memory_done.append("optimizer fused into backward: one optimizer per parameter")
+        for line in memory_done:
+            self._print(line)
         self._resume()
         self.state.max_steps = self._max_steps()
-
-    def _make_optimizer(self) -> Any:
-        import torch
-
-        named = list(self.unwrapped_model.named_parameters())
-        if self.optimizer_factory is not None:
-            return self.optimizer_factory(named)
-        if self.args.learning_rate is None:
-            raise FgError("no optimizer: give the trainer an optimizer_factory or a learning_rate")
-        return torch.optim.AdamW([p for _, p in named], lr=self.args.learning_rate)
 
     def _make_loaders(self) -> None:
         import torch
@@ -121,7 +127,8 @@ class Trainer(TrainingLoop):
                           hint="exact resume needs a map-style dataset; materialise streaming data first")
         self.sampler = ResumableBatchSampler(
             len(self.train_dataset), self.args.per_device_train_batch_size, seed=self.args.seed,
-            rank=self.rank, world_size=self.world_size, drop_last=self.args.dataloader_drop_last)
+            rank=self.parallel.data_rank, world_size=self.parallel.data_world,
+            drop_last=self.args.dataloader_drop_last)
         if len(self.sampler) == 0:
             raise FgError(f"the train dataset ({len(self.train_dataset)} examples) is smaller than one batch")
         # An explicit generator keeps iterator creation from drawing on the global RNG,
@@ -134,8 +141,8 @@ class Trainer(TrainingLoop):
         self.eval_loader = None
         if self.eval_dataset is not None:
             eval_sampler = ResumableBatchSampler(
-                len(self.eval_dataset), self.args.eval_batch_size, shuffle=False, rank=self.rank,
-                world_size=self.world_size, drop_last=False)
+                len(self.eval_dataset), self.args.eval_batch_size, shuffle=False, rank=self.parallel.data_rank,
+                world_size=self.parallel.data_world, drop_last=False)
             self.eval_loader = torch.utils.data.DataLoader(
                 self.eval_dataset, batch_sampler=eval_sampler, collate_fn=self.data_collator)
 
@@ -160,7 +167,8 @@ class Trainer(TrainingLoop):
             return
         path = ckpt.resolve_checkpoint(self.checkpoints_dir, spec)
         self.state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer,
-                                          scheduler=self.lr_scheduler, scaler=self.scaler, rank=self.rank)
+                                          scheduler=self.lr_scheduler, scaler=self.scaler, rank=self.rank,
+                                          sharding=self.parallel.checkpointer)
         self._log_event("resumed", path=str(path))
         self._print(f"resumed from {path} at step {self.state.global_step}")
 
@@ -169,7 +177,7 @@ class Trainer(TrainingLoop):
             return self.args.max_steps
         if self.args.total_tokens:
             step_tokens = tokens_per_step(self.seq_len, self.args.per_device_train_batch_size,
-                                          self.args.gradient_accumulation_steps, self.world_size)
+                                          self.args.gradient_accumulation_steps, self.parallel.data_world)
             return steps_from_tokens(self.args.total_tokens, step_tokens).total_steps
         per_epoch = len(self.sampler) / self.args.gradient_accumulation_steps
         return max(1, math.ceil(self.args.num_train_epochs * per_epoch))
@@ -184,17 +192,30 @@ class Trainer(TrainingLoop):
         """Forward and backward on one micro-batch; the loss is scaled by `weight`
         (its share of the step's loss tokens) so accumulation averages per token."""
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        with self.autocast():
-            loss = self.model(**batch).loss
+        if self.pipeline is not None:  # the schedule runs forward and backward over the stages
+            with self.autocast():
+                return self.pipeline.forward_backward(batch, weight)
+        # Saved activations are offloaded while the forward records them; backward
+        # (outside the context) brings them back through the same hooks.
+        with self.autocast(), (self.offload if self.offload is not None else nullcontext()):
+            loss = self.compute_loss(batch)
         scaled = loss * weight
         (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         return loss.detach()
+
+    def compute_loss(self, batch: dict[str, Any]) -> Any:
+        """The mean next-token loss of one batch on the device: the model's own, or the
+        fused linear cross-entropy over its final hidden states (same tokens, same mean)."""
+        if self.loss_fn is None:
+            return self.model(**batch).loss
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        hidden = self.model(**inputs, return_hidden_states=True).hidden_states
+        return self.loss_fn(hidden, batch["labels"] if "labels" in batch else batch["input_ids"])
 
     def train_step(self) -> tuple[Any, Any, int, int]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches.
         Returns (loss, grad_norm) as device tensors, and loss/input token counts."""
         import torch
-        from contextlib import nullcontext
 
         micro = [self._next_batch() for _ in range(self.args.gradient_accumulation_steps)]
         counts = [count_loss_tokens(b) for b in micro]
@@ -202,23 +223,37 @@ class Trainer(TrainingLoop):
         loss = torch.zeros((), device=self.device)
         for i, batch in enumerate(micro):
             last = i == len(micro) - 1
-            no_sync = self.model.no_sync if self.dist.is_distributed and not last else nullcontext
-            with no_sync():
+            with self.parallel.gradient_sync(self.model, enabled=last):
                 loss += self.forward_backward_step(batch, counts[i] / total).float() * (counts[i] / total)
+        if self.optim_in_backward:
+            # The parameters were updated in backward; step() only closes the step
+            # and yields the norm of the gradients the hooks consumed.
+            self.optimizer.step()
+            norm = self.optimizer.last_grad_norm
+            grad_norm = norm if norm is not None else torch.zeros((), device=self.device)
+        else:
+            grad_norm = self._clip_and_step()
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.global_step += 1
+        # Ranks of one TP group or pipeline share their batches: one of them counts the tokens.
+        share = 1 if self.parallel.reports_data else 0
+        return loss, grad_norm, share * sum(counts), share * sum(b["input_ids"].numel() for b in micro)
+
+    def _clip_and_step(self) -> Any:
+        import torch
+
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         max_norm = self.args.max_grad_norm if self.args.max_grad_norm else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        grad_norm = self.parallel.clip_grad_norm(self.model, max_norm)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.state.global_step += 1
-        return loss, grad_norm, sum(counts), sum(b["input_ids"].numel() for b in micro)
+        return grad_norm
 
     def _next_batch(self) -> dict[str, Any]:
         while True:

@@ -26,19 +26,30 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 
 
 class Tmux:
+    """One detached tmux session on a private server (-L), so other tmux users
+    on the machine neither see it nor change its size."""
+
     def __init__(self, name: str, command: str, cwd: Path, size=(120, 40)) -> None:
         self.name = name
+        self.server = ["tmux", "-L", name]
         env = ["-e", "TERM=xterm-256color", "-e", "LANG=C.UTF-8", "-e", "TEXTUAL_ANIMATIONS=none"]
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
-                        *env, "-c", str(cwd), f"{command}; echo EXIT=$?; sleep 30"], check=True)
+        width, height = str(size[0]), str(size[1])
+        # COLUMNS/LINES (set by some pytest plugins) would override the pane size in the app.
+        clean_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        # window-size manual: with no client attached, tmux would otherwise fall
+        # back to its default 80x24 at the first resize.
+        subprocess.run([*self.server, "-f", "/dev/null", "new-session", "-d", "-s", name, "-x", width,
+                        "-y", height, *env, "-c", str(cwd), f"{command}; echo EXIT=$?; sleep 30",
+                        ";", "set-option", "-g", "window-size", "manual",
+                        ";", "resize-window", "-t", name, "-x", width, "-y", height],
+                       check=True, env=clean_env)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-t", self.name, "-p"], capture_output=True,
+        return subprocess.run([*self.server, "capture-pane", "-t", self.name, "-p"], capture_output=True,
                               text=True).stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.server, "send-keys", "-t", self.name, *keys], check=True)
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         deadline = time.time() + timeout
@@ -50,7 +61,7 @@ class Tmux:
         raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.server, "kill-server"], capture_output=True)
 
 
 def _status_step(screen: str) -> int:
@@ -60,6 +71,7 @@ def _status_step(screen: str) -> int:
     raise AssertionError("no status line:\n" + screen)
 
 
+@pytest.mark.slow
 def test_browse_preview_watch_quit_reattach(tmp_path):
     fgtui = [sys.executable, "-m", "fgtui.entry"]
     run_dir = write_run(tmp_path / "out" / "runs" / "live", 100, end_status=None,

@@ -228,3 +228,13 @@ def test_threads_can_share_an_environment(tree):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(one, range(24)))
     assert all(f"extra: {i}" in text for i, text in enumerate(results))
+
+
+def test_unsaved_text_and_the_saved_file_never_answer_for_each_other(tmp_path):
+    (tmp_path / "base.yaml").write_text("[body]\nx: 1\n")
+    (tmp_path / "leaf.yaml").write_text("-- extends 'base.yaml'\n[body]\ny: saved\n")
+    env = TemplateEnvironment([str(tmp_path)])
+    leaf = str(tmp_path / "leaf.yaml")
+    assert env.render("leaf.yaml").text == "y: saved\n"
+    assert env.render_string("-- extends 'base.yaml'\n[body]\ny: edited\n", name=leaf).text == "y: edited\n"
+    assert env.render("leaf.yaml").text == "y: saved\n"

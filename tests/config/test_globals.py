@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fgtui.engine.config import TemplateEnvironment
 from fgtui.engine.errors import FgError
@@ -111,3 +114,54 @@ def test_rendering_imports_no_ml_library(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+
+# Config values in practice: printable ASCII text, numbers, nesting.
+_PRINTABLE = st.text(alphabet=string.printable.translate({ord(c): None for c in "\r\x0b\x0c"}), max_size=40)
+
+
+def _values(text):
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | text,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+        max_leaves=12,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values(_PRINTABLE.filter(bool)))
+def test_toyaml_writes_what_the_pure_python_emitter_writes(value):
+    """toyaml uses libyaml's emitter for speed; on ordinary values its text is PyYAML's own."""
+    import yaml
+
+    from fgtui.engine.config.jinja_globals import toyaml
+
+    reference = yaml.dump(value, Dumper=yaml.SafeDumper, default_flow_style=True, allow_unicode=True,
+                          width=float("inf")).strip()
+    reference = reference[:-3].strip() if reference.endswith("...") else reference
+    if value is None or isinstance(value, (bool, int)):
+        return  # written by str(), not by YAML
+    assert toyaml(value) == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values(st.text(max_size=20)))
+def test_toyaml_reads_back_as_the_same_value(value):
+    """Any value, however odd its text (empty keys, astral characters), loads back unchanged."""
+    import math
+
+    import yaml
+
+    from fgtui.engine.config.jinja_globals import toyaml
+
+    def same(a, b) -> bool:
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+            return math.isnan(b)
+        if isinstance(a, list):
+            return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        return a == b and type(a) is type(b)
+
+    assert same(yaml.safe_load(toyaml(value)), value)

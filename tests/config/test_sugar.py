@@ -133,7 +133,7 @@ def test_flow_sequence_line_in_block_scalar_is_not_a_section():
 ])
 def test_one_output_line_per_input_line(source):
     assert preprocess(source).count("\n") == source.count("\n")
-    assert preprocess(source, file_id=0).count("\n") == source.count("\n")
+    assert preprocess(source, file_id="0").count("\n") == source.count("\n")
 
 
 def test_first_line_pads_for_inline_templates():
@@ -164,14 +164,14 @@ def test_markers_do_not_change_the_output():
     """).lstrip("\n")
     env = SandboxedEnvironment(trim_blocks=True)
     plain = env.from_string(preprocess(source)).render()
-    marked = env.from_string(preprocess(source, file_id=0)).render()
-    clean, origins = strip_markers(marked, ["f.yaml"])
+    marked = env.from_string(preprocess(source, file_id="0")).render()
+    clean, origins = strip_markers(marked, {"0": "f.yaml"})
     assert clean == plain
     assert origins[clean.split("\n").index('name: "q ## x"')] == ("f.yaml", 3)
     assert "cap: captured" in clean
 
 
 def test_strip_markers_maps_unmarked_lines_below_the_last_marker():
-    text, origins = strip_markers("a: | #@0:5\n  x\n  y\nb: 1 #@1:2", ["f", "g"])
+    text, origins = strip_markers("a: | #@0:5\n  x\n  y\nb: 1 #@1:2", {"0": "f", "1": "g"})
     assert text == "a: |\n  x\n  y\nb: 1"
     assert origins == [("f", 5), ("f", 6), ("f", 7), ("g", 2)]

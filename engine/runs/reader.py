@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import json
+
 import orjson
 
 from fgtui.engine.runs.schema import RECORD_TYPES
@@ -41,9 +43,14 @@ def parse_lines(lines: Iterable[bytes]) -> tuple[list[dict[str, Any]], int]:
         try:
             record = loads(line)
         except orjson.JSONDecodeError:
-            if not line.isspace():
-                bad += 1
-            continue
+            # The writer spells a diverged loss NaN/Infinity (schema.py), which
+            # orjson rejects and the standard library accepts.
+            try:
+                record = json.loads(line)
+            except ValueError:
+                if not line.isspace():
+                    bad += 1
+                continue
         if type(record) is dict and record.get("type") in known:
             append(record)
         else:

@@ -25,7 +25,8 @@ readers; the keys below are the ones the UI and `fgtui logs` rely on.
 type "train" — one per logging interval:
     epoch          float, fractional epoch
     tokens         int, tokens trained on so far (labels != -100, all ranks)
-    loss           float, mean loss over the interval
+    loss           float, mean loss over the interval; a diverged loss is written as
+                   the bare tokens NaN / Infinity (Python's json default), which readers accept
     lr             float, learning rate of the first parameter group
     grad_norm      float | null, global gradient norm before clipping (mean over the interval)
     tokens_per_s   float, throughput over the interval, all ranks

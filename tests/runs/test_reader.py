@@ -115,3 +115,19 @@ def test_small_chunks_give_the_same_records(tmp_path):
 def test_parse_lines_ignores_blank_lines():
     records, bad = parse_lines([b"", b"   ", b'{"type": "event", "event": "x"}'])
     assert len(records) == 1 and bad == 0
+
+
+def test_a_diverged_loss_written_as_nan_is_read_not_counted_bad(tmp_path):
+    import json
+    import math
+
+    from fgtui.engine.runs.reader import read_all
+
+    record = {"type": "train", "time": 1.0, "step": 1, "epoch": 0.1, "tokens": 10,
+              "loss": float("nan"), "lr": 0.1, "grad_norm": None, "tokens_per_s": 1.0,
+              "mfu": None, "peak_mem_gib": None, "step_time_s": 0.1}
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    assert "NaN" in path.read_text()
+    records, bad = read_all(path)
+    assert bad == 0 and math.isnan(records[0]["loss"])

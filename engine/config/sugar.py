@@ -32,7 +32,8 @@ _SECTION = re.compile(r"(\s*)\[(\w+)(!*)\]\s*")
 _WHOLE_COMMENT = re.compile(r"\s*##.*")
 _BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
 _BLOCK_SET = re.compile(r"set\s+[\w.,\s]+")
-_MARK = re.compile(r" #@(\w+):(\d+)")
+# A marker normally follows a space; Jinja's whitespace control can leave one at line start.
+_MARK = re.compile(r"(?:^| )#@(\w+):(\d+)")
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 

@@ -3,6 +3,7 @@ per process so parallel test runs on small CI machines do not thrash."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -10,6 +11,24 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+# Jobs launched by tests register in a private runtime dir, and processed
+# datasets cache in a private cache dir, so a test run never shows up in the
+# user's `fgtui control list` or fills their cache. mkdtemp makes it 0700, as
+# the job registry requires, and short enough for Unix socket paths.
+_PRIVATE_DIRS = []
+for _name, _prefix in (("FGTUI_RUNTIME_DIR", "fgtui-test-run-"), ("FGTUI_CACHE_DIR", "fgtui-test-cache-")):
+    if _name not in os.environ:
+        os.environ[_name] = tempfile.mkdtemp(prefix=_prefix)
+        _PRIVATE_DIRS.append(os.environ[_name])
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for path in _PRIVATE_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _cuda_available() -> bool:

@@ -23,6 +23,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from pathlib import Path
@@ -31,6 +32,11 @@ import jinja2
 from jinja2.bccache import Bucket, BytecodeCache
 
 MEMORY_ENTRIES = 1024  # code objects kept per process (a template is a few kB)
+# Files are named by template path, so the directory grows with every path ever
+# rendered (temporary directories included). Files not rewritten for MAX_AGE are
+# deleted, checked at most once per PRUNE_EVERY; a deleted entry only costs a compile.
+MAX_AGE_SECONDS = 30 * 24 * 3600
+PRUNE_EVERY_SECONDS = 24 * 3600
 DISABLE_VARIABLE = "FGTUI_TEMPLATE_CACHE"
 
 
@@ -124,6 +130,7 @@ class TemplateCodeCache(BytecodeCache):
             with open(temporary, "wb") as handle:
                 bucket.write_bytecode(handle)
             os.replace(temporary, target)  # readers see the old file or the new one, never half
+            self._prune(target.parent)
         except OSError:
             # A read-only or full cache directory costs speed only; the code is in memory.
             try:
@@ -144,6 +151,22 @@ class TemplateCodeCache(BytecodeCache):
                     pass
 
     # -- internals ---------------------------------------------------------
+
+    def _prune(self, directory: Path) -> None:
+        stamp = directory / "last-pruned"
+        now = time.time()
+        try:
+            if now - stamp.stat().st_mtime < PRUNE_EVERY_SECONDS:
+                return
+        except FileNotFoundError:
+            pass
+        stamp.touch()
+        for path in directory.glob("*.cache"):
+            try:
+                if now - path.stat().st_mtime > MAX_AGE_SECONDS:
+                    path.unlink()
+            except OSError:
+                continue  # another process pruned or rewrote it
 
     def _remember(self, key: str, checksum: str, code: object) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import jinja2
 import pytest
@@ -123,3 +124,21 @@ def test_a_new_process_compiles_nothing_the_last_one_compiled(templates, tmp_pat
             for _ in range(2)]
     assert runs[0].stdout.strip() == "['x:', '2', 'y:', '3'] ['base.yaml', 'leaf.yaml']"
     assert runs[1].stdout.strip() == "['x:', '2', 'y:', '3'] []"
+
+
+def test_entries_not_rewritten_for_a_month_are_pruned_once_a_day(templates, tmp_path):
+    cache_dir = tmp_path / "cache"
+    TemplateCodeCache(cache_dir).clear()
+    TemplateEnvironment([str(templates)], code_cache=TemplateCodeCache(cache_dir)).render("leaf.yaml")
+    old = time.time() - 40 * 24 * 3600
+    stale = cache_dir / ("0" * 40 + ".cache")
+    stale.write_bytes(b"old")
+    os.utime(stale, (old, old))
+    (templates / "base.yaml").write_text("[body]\nx: 5\n")  # forces a write, which may prune
+    TemplateEnvironment([str(templates)], code_cache=TemplateCodeCache(cache_dir)).render("leaf.yaml")
+    assert stale.exists()  # pruned less than a day ago (at the first write)
+    os.utime(cache_dir / "last-pruned", (old, old))
+    (templates / "base.yaml").write_text("[body]\nx: 6\n")
+    TemplateEnvironment([str(templates)], code_cache=TemplateCodeCache(cache_dir)).render("leaf.yaml")
+    assert not stale.exists()
+    assert len(list(cache_dir.glob("*.cache"))) == 2

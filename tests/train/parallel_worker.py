@@ -39,6 +39,13 @@ def trainer(output_dir: str, **args):
                    optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=1e-2))
 
 
+def device_type() -> str:
+    return "cuda" if OPTIONS.get("device") is None and torch.cuda.is_available() else "cpu"
+
+
+OPTIONS: dict = {}
+
+
 def check_tp_forward() -> None:
     """Tensor-parallel logits equal the unsharded model's on the same input."""
     import torch.distributed as dist
@@ -46,21 +53,25 @@ def check_tp_forward() -> None:
 
     from fgtui.engine.train.parallelize import apply_tp
 
-    reference = model()
-    ids = torch.stack([e["input_ids"] for e in tiny.dataset(2)])
+    device = device_type()
+    if device == "cuda":
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    reference = model().to(device)
+    ids = torch.stack([e["input_ids"] for e in tiny.dataset(2)]).to(device)
     expected = reference(ids).logits
-    dist.init_process_group("gloo")
-    sharded = model()
-    apply_tp(sharded, init_device_mesh("cpu", (dist.get_world_size(),)))
+    dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    sharded = model().to(device)
+    apply_tp(sharded, init_device_mesh(device, (dist.get_world_size(),)))
     got = sharded(ids).logits
     error = (got - expected).abs().max().item()
-    assert error < 1e-5, f"tensor-parallel logits differ from the unsharded model's by {error}"
+    assert error < (1e-4 if device == "cuda" else 1e-5), f"tensor-parallel logits differ from the unsharded model's by {error}"
     print(f"tp forward max abs error {error:.2e}", flush=True)
 
 
 if __name__ == "__main__":
     output_dir, *pairs = sys.argv[1:]
     options = {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+    OPTIONS.update(options)
     if options.pop("check_tp_forward", False):
         check_tp_forward()
     sys.exit(trainer(output_dir, **options).train())

@@ -33,6 +33,9 @@ def init_distributed(device_hint: str | None) -> tuple[DistInfo, Any]:
                     int(os.environ.get("WORLD_SIZE", 1)))
     if device_hint:
         device = torch.device(device_hint)
+        if device.type == "cuda" and device.index is None:
+            # "cuda" means this rank's GPU, as torchrun numbers them.
+            device = torch.device("cuda", info.local_rank)
     elif torch.cuda.is_available():
         device = torch.device("cuda", info.local_rank)
     else:

@@ -13,6 +13,7 @@ then prints:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -71,10 +72,9 @@ def time_warm(leaf: Path, repeats: int) -> tuple[list[float], list[float], list[
 
 def time_cold_pp(leaf: Path, repeats: int, keep_code: bool) -> tuple[list[float], list[float]]:
     """Wall seconds, and CPU seconds of the child (less disturbed by a busy machine)."""
-    import os
     import resource
 
-    env = dict(os.environ, XDG_CACHE_HOME=str(leaf.parent.parent.parent / "cache"),
+    env = dict(os.environ, FGTUI_CACHE_DIR=str(leaf.parent.parent.parent / "cache"),
                FGTUI_TEMPLATE_CACHE="1" if keep_code else "0")
     if keep_code:  # one run leaves the compiled templates on disk
         subprocess.run([sys.executable, "-m", "fgtui.engine.cli", "-t", str(leaf), "pp"],
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["FGTUI_CACHE_DIR"] = str(Path(tmp) / "cache")  # compiled templates stay in tmp
         leaf = write_tree(Path(tmp))
         render_ms, load_ms, render_cpu_ms, nodes = time_warm(leaf, args.repeats)
         print(f"config: {LEVELS}-level inheritance, {nodes} nodes")

@@ -105,7 +105,8 @@ def run_once(workspace: Path, case: str) -> tuple[float, float, str]:
             "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'textual', 'numpy') "
             "if m in sys.modules); print('ML-IMPORTS', heavy, file=sys.stderr); sys.exit(rc)")
     start, cpu = time.perf_counter(), _child_cpu()
-    env = dict(os.environ, XDG_CACHE_HOME=str(workspace.parent / "cache"))
+    env = dict(os.environ, XDG_CACHE_HOME=str(workspace.parent / "cache"),
+               FGTUI_CACHE_DIR=str(workspace.parent / "cache" / "fgtui"))
     env["FGTUI_TEMPLATE_CACHE"] = "0" if case == "compile" else "1"
     result = subprocess.run([sys.executable, "-c", code], cwd=workspace, env=env,
                             capture_output=True, text=True)

@@ -45,3 +45,18 @@ def test_log_stream_schema_accepts_and_rejects():
     assert validate_record({**good, "tokens": "many"}) == ["'tokens' has type str"]
     assert validate_record({"type": "event", "time": 1.0, "step": 0, "event": "end",
                             "status": "exploded", "exit_code": 1}) == ["unknown end status 'exploded'"]
+
+
+def test_test_module_basenames_are_unique():
+    # pytest's default import mode keys test modules by basename in folders
+    # without __init__.py; two alike names stop the whole suite at collection.
+    tests = Path(__file__).parent
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in tests.rglob("test_*.py"):
+        if (path.parent / "__init__.py").exists():
+            continue
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(tests)} and {path.relative_to(tests)}")
+        seen[path.name] = path
+    assert clashes == []

@@ -15,7 +15,8 @@ file or a different Jinja configuration simply compiles again. Unsaved text
 keystroke, and writing it would replace the saved file's entry.
 
     FGTUI_TEMPLATE_CACHE=0     keep nothing on disk (memory sharing stays)
-    XDG_CACHE_HOME             where `fgtui/templates-*` goes (default ~/.cache)
+    FGTUI_CACHE_DIR            where `templates-*` goes (else $XDG_CACHE_HOME/fgtui,
+                               else ~/.cache/fgtui: the user cache dir, as for datasets)
 """
 from __future__ import annotations
 
@@ -42,10 +43,16 @@ DISABLE_VARIABLE = "FGTUI_TEMPLATE_CACHE"
 
 def cache_dir() -> Path:
     """Where bytecode files go; the name changes with Jinja and Python, whose
-    generated code and marshal format must match."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    version = f"templates-jinja{jinja2.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
-    return Path(root) / "fgtui" / version
+    generated code and marshal format must match, and with fgtui, whose filters
+    Jinja's optimizer may have called while compiling."""
+    from fgtui import __version__
+
+    root = os.environ.get("FGTUI_CACHE_DIR")
+    if not root:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"), "fgtui")
+    version = (f"templates-{__version__}-jinja{jinja2.__version__}"
+               f"-py{sys.version_info[0]}{sys.version_info[1]}")
+    return Path(root) / version
 
 
 def disk_enabled() -> bool:
@@ -80,7 +87,7 @@ class TemplateCodeCache(BytecodeCache):
     """A Jinja bytecode cache: an LRU of code objects in memory over bytecode files on disk.
 
     `directory` None means `cache_dir()` at the time of each read or write,
-    so XDG_CACHE_HOME is honoured as it is then; `persist=False` keeps code
+    so the environment variables are honoured as they are then; `persist=False` keeps code
     in memory only. A template whose source is the editor's unsaved text
     (in the environment's overlay) is neither looked up nor stored.
     """

@@ -9,11 +9,14 @@ content do not show here (the index stats each file for that).
 
 A directory modified within `RACY_SECONDS` of being listed is not trusted:
 on filesystems with coarse timestamps a second change in the same tick
-would keep the mtime (the "racy" case git also guards against).
+would keep the mtime (the "racy" case git also guards against). This assumes
+the file system's clock agrees with ours to within that margin; `invalidate`
+on the environment forgets every listing regardless.
 """
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -38,6 +41,7 @@ class TreeScanner:
 
     def __init__(self) -> None:
         self._trees: dict[str, _Tree] = {}
+        self._lock = threading.Lock()  # one scanner serves every environment of the process
 
     def files(self, root: str) -> list[tuple[str, str]]:
         # A root that is a symlink pointed elsewhere shows as another inode.
@@ -46,15 +50,18 @@ class TreeScanner:
             stamp = (st.st_dev, st.st_ino, st.st_mtime_ns)
         except OSError:
             stamp = (0, 0, 0)
-        tree = self._trees.get(root)
+        with self._lock:
+            tree = self._trees.get(root)
         if tree is not None and tree.trusted and tree.root_stamp == stamp and _unchanged(tree.dirs):
             return tree.files
         tree = _scan(root, os.path.realpath(root), stamp)
-        self._trees[root] = tree
+        with self._lock:
+            self._trees[root] = tree
         return tree.files
 
     def forget(self) -> None:
-        self._trees.clear()
+        with self._lock:
+            self._trees.clear()
 
 
 def _unchanged(dirs: list[tuple[str, int]]) -> bool:

@@ -4,11 +4,14 @@ Inline templates are indexed when their file is indexed, so `-- include
 'proj.callbacks'` works whether or not the file defining it has been
 rendered yet. The index re-reads only files whose size or mtime changed, and
 re-walks only directories whose mtime changed (`dirscan`), so refreshing it
-before every render costs about one stat per file.
+before every render costs about one stat per file. Directory listings and
+parsed files are shared by every index of the process: the projects that
+`fgtui ls -r` opens all search the same template library.
 """
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 
 from fgtui.engine.config.dirscan import TreeScanner
@@ -27,6 +30,23 @@ class _Entry:
     inline: list[InlineTemplate]
 
 
+# real path -> its inline templates as of a (mtime, size) stamp, for every index of the process
+_parsed: dict[str, _Entry] = {}
+_parsed_lock = threading.Lock()
+_shared_scanner = TreeScanner()
+
+
+def _parse(real: str, stamp: tuple[int, int]) -> _Entry:
+    with _parsed_lock:
+        entry = _parsed.get(real)
+    if entry is None or entry.stamp != stamp:
+        _, inline = split_templates(read_template_file(real))
+        entry = _Entry(stamp, inline)
+        with _parsed_lock:
+            _parsed[real] = entry
+    return entry
+
+
 @dataclass
 class InlineIndex:
     """Inline template name -> defining files, over the visible files of a search path."""
@@ -34,7 +54,7 @@ class InlineIndex:
     searchpath: list[str]
     _files: dict[str, _Entry] = field(default_factory=dict)
     _names: dict[str, list[tuple[str, InlineTemplate]]] = field(default_factory=dict)
-    _scanner: TreeScanner = field(default_factory=TreeScanner)
+    _scanner: TreeScanner = field(default_factory=lambda: _shared_scanner)
 
     def refresh(self) -> None:
         """Pick up added, removed and edited files."""
@@ -56,8 +76,7 @@ class InlineIndex:
                 stamp = (st.st_mtime_ns, st.st_size)
                 entry = self._files.get(real)
                 if entry is None or entry.stamp != stamp:
-                    _, inline = split_templates(read_template_file(real))
-                    self._files[real] = _Entry(stamp, inline)
+                    self._files[real] = _parse(real, stamp)
                     changed = True
         gone = set(self._files) - visible_set
         for real in gone:
@@ -66,7 +85,10 @@ class InlineIndex:
             self._rebuild(visible)
 
     def invalidate(self, path: str) -> None:
-        self._files.pop(os.path.realpath(path), None)
+        real = os.path.realpath(path)
+        self._files.pop(real, None)
+        with _parsed_lock:
+            _parsed.pop(real, None)
         self._scanner.forget()  # an explicit invalidation must not depend on directory mtimes
 
     def _rebuild(self, order: list[str]) -> None:

@@ -64,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m fgtui.engine.train.entry RUN_DIR", file=sys.stderr)
         return 2
     run_dir = Path(argv[0]).resolve()
-    os.environ.setdefault("FGTUI_RUN_DIR", str(run_dir))
+    # The trainer the config builds finds its run dir here; restored afterwards
+    # so that an in-process call (tests, notebooks) leaves no trace behind.
+    previous = os.environ.get("FGTUI_RUN_DIR")
+    os.environ["FGTUI_RUN_DIR"] = str(run_dir)
     trainer = None
     try:
         trainer = build_main(run_dir)
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _destroy_process_group()
+        if previous is None:
+            os.environ.pop("FGTUI_RUN_DIR", None)
+        else:
+            os.environ["FGTUI_RUN_DIR"] = previous
 
 
 def _destroy_process_group() -> None:

@@ -118,7 +118,7 @@ def test_a_new_process_compiles_nothing_the_last_one_compiled(templates, tmp_pat
         from fgtui.engine.config import TemplateEnvironment
         print(TemplateEnvironment([{str(templates)!r}]).render("leaf.yaml").text.split(), sorted(compiled))
     """)
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env = dict(os.environ, FGTUI_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("FGTUI_TEMPLATE_CACHE", None)
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]
@@ -142,3 +142,14 @@ def test_entries_not_rewritten_for_a_month_are_pruned_once_a_day(templates, tmp_
     TemplateEnvironment([str(templates)], code_cache=TemplateCodeCache(cache_dir)).render("leaf.yaml")
     assert not stale.exists()
     assert len(list(cache_dir.glob("*.cache"))) == 2
+
+
+def test_cache_dir_follows_fgtui_cache_dir_then_xdg(monkeypatch, tmp_path):
+    from fgtui.engine.config.code_cache import cache_dir
+
+    monkeypatch.setenv("FGTUI_CACHE_DIR", str(tmp_path / "fg"))
+    assert cache_dir().parent == tmp_path / "fg"
+    monkeypatch.delenv("FGTUI_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir().parent == tmp_path / "xdg" / "fgtui"
+    assert cache_dir().name.startswith("templates-")

@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import locale
 import os
+from functools import partial
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
 from fgtui.app.commands import WorkbenchCommands
+from fgtui.app.looks import DEFAULT_LOOK, available_looks, load_settings, save_settings, stylesheets
 
-THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"
 PLOT_MODES = ("braille", "block", "ascii")
-
-
-def stylesheets() -> list[Path]:
-    """The base stylesheet first, then any other `.tcss` in themes/ (user additions)."""
-    base = THEMES_DIR / "workbench.tcss"
-    return [base] + sorted(p for p in THEMES_DIR.glob("*.tcss") if p != base)
 
 
 def default_plot_mode() -> str:
@@ -52,9 +47,24 @@ class Workbench(App):
         self.now = now  # fixed clock for snapshot tests
         self.poll = poll
         self.plot_mode = default_plot_mode()
+        self.looks = {look.name: look for look in available_looks()}
+        self.look = DEFAULT_LOOK
+        self._settings_error: str | None = None
+        try:
+            settings = load_settings()
+        except ValueError as error:
+            settings, self._settings_error = {}, str(error)
+        if settings.get("theme") in self.available_themes:
+            self.theme = settings["theme"]
+        if settings.get("look") in self.looks:
+            self.set_look(settings["look"], remember=False, pair_theme=False)
 
     def on_mount(self) -> None:
         from fgtui.engine.runs.rundir import is_run_dir
+
+        if self._settings_error:
+            self.notify(f"ignored saved UI settings: {self._settings_error}", severity="warning")
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
 
         if is_run_dir(self.root):
             self.open_run(self.root)
@@ -98,6 +108,32 @@ class Workbench(App):
         for plot in self.screen.query(MetricPlot):
             plot.mode = self.plot_mode
         self.notify(f"plot mode: {self.plot_mode}")
+
+    # -- looks and themes ---------------------------------------------------------
+
+    def set_look(self, name: str, *, remember: bool = True, pair_theme: bool = True) -> None:
+        """Show the look `name` (a `themes/NAME.tcss`, or "default"); with
+        `pair_theme`, also switch to the Textual theme the look names."""
+        look = self.looks[name]
+        for other in self.looks.values():
+            self.set_class(other.name == name and name != DEFAULT_LOOK, other.css_class)
+        self.look = name
+        if pair_theme and look.theme and look.theme in self.available_themes:
+            self.theme = look.theme
+        if remember:
+            save_settings(look=name)
+
+    def action_change_look(self) -> None:
+        """Pick a look from themes/*.tcss in the command palette."""
+        from textual.command import SimpleCommand
+
+        commands = [SimpleCommand(name, partial(self.set_look, name),
+                                  f"{look.path.name}" + (f" with theme {look.theme}" if look.theme else ""))
+                    for name, look in self.looks.items()]
+        self.search_commands(commands, placeholder="Search for looks…")
+
+    def _remember_theme(self, theme) -> None:
+        save_settings(theme=theme.name)
 
     def action_back(self) -> None:
         """Leave the current screen, unless it is the one the workbench opened on."""

@@ -65,6 +65,11 @@ def parse_args(argv=None):
                     help="search time per shape (a length already started runs to its end)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
+    ap.add_argument("--prefetch-mib", type=int, default=1024,
+                    help="offload prefetch budget in backward (0 = copy back on demand)")
+    ap.add_argument("--snapshot-at", type=int, default=0,
+                    help="record allocator history at this length and print what is live at the peak")
+    ap.add_argument("--snapshot-out", default="", help="also write that peak report to this file")
     ap.add_argument("--model", choices=("hf", "fgtui"), default="fgtui",
                     help="transformers Llama/Mistral classes, or fgtui.engine.models")
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
@@ -138,18 +143,40 @@ def run_shape(name: str, args, device) -> list[Trial]:
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
     apply_activation_checkpointing(model, "full")
-    offload = None if args.no_offload else ActivationOffload(model)
+    offload = None if args.no_offload else ActivationOffload(model, prefetch_bytes=args.prefetch_mib * 2**20)
     opt, opt_name = make_optimizer(model, on_cuda)
     loss_fn = LinearCrossEntropyLoss(model.lm_head, impl=args.ce_impl, shift=True)
     print(f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
           f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
-          f"{offload.status if offload else 'off'}; chunked MLP: {args.chunked_mlp or 'off'}", flush=True)
+          f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
+          f"chunked MLP: {args.chunked_mlp or 'off'}", flush=True)
 
     def sync():
         if on_cuda:
             torch.cuda.synchronize()
 
     def trial(length: int) -> Trial:
+        record = on_cuda and length == args.snapshot_at
+        if record:
+            torch.cuda.memory._record_memory_history(max_entries=2_000_000, stacks="all")
+        try:
+            return measure(length)
+        finally:
+            if record:
+                report_peak(length)
+
+    def report_peak(length: int) -> None:
+        from memory_peak import summarize_peak
+
+        snapshot = torch.cuda.memory._snapshot()
+        torch.cuda.memory._record_memory_history(enabled=None)
+        text = f"## peak at {length} tokens ({name})\n" + summarize_peak(snapshot, length)
+        print(text, flush=True)
+        if args.snapshot_out:
+            with open(args.snapshot_out, "a") as fh:
+                fh.write(text + "\n")
+
+    def measure(length: int) -> Trial:
         gen = torch.Generator(device="cpu").manual_seed(length)
         if on_cuda:
             gc.collect()

@@ -104,7 +104,9 @@ class BrowseScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.list_projects()
+        # After the first frame: the listing imports the template engine
+        # (jinja2, yaml: ~0.3 s), which would hold the GIL while Textual draws.
+        self.call_after_refresh(self.list_projects)
 
     def action_reload(self) -> None:
         self.list_projects()

@@ -1,9 +1,12 @@
 """Edit a template with its preprocessed YAML, targets, graph and generated code beside it.
 
-Every keystroke restarts a short timer; when it fires, a worker renders the
-unsaved text (`TemplateEnvironment.render_string`), parses it and generates
-code, all off the UI thread. Each request carries a generation number, so a
-slow render that finishes after a newer one never overwrites it. A broken
+A keystroke starts a worker at once when none is rendering; keystrokes that
+arrive while one renders are coalesced into a single follow-up render of the
+latest text, so an isolated keystroke pays no debounce delay and a burst of
+typing never queues renders. The worker renders the unsaved text
+(`TemplateEnvironment.render_string`), parses it and generates code, all off
+the UI thread. Each request carries a generation number, so a slow render
+that finishes after a newer one never overwrites it. A broken
 template shows its error (file:line:col) above the preview, which keeps the
 last good result.
 """
@@ -21,7 +24,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Select, Static, TabbedContent, TabPane, TextArea
 
-DEBOUNCE_SECONDS = 0.02
+from fgtui.app.widgets.codeview import CodeView
+from fgtui.app.widgets.template_editor import TemplateEditor
 
 
 @dataclass
@@ -100,26 +104,28 @@ class EditorScreen(Screen):
         self.generation = 0
         self.last: Preview | None = None
         self.saved_text = ""
-        self._timer = None
+        self._rendering = False  # a preview worker is running
+        self._stale = False  # the text changed since that worker started
         self.error_line: int | None = None
         self._target_options: list[str] = []
+        self._error_shown: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.config}", id="editor-title", classes="screen-title")
         with Horizontal(id="editor-panes"):
-            yield TextArea.code_editor("", language="yaml", id="template-editor")
+            yield TemplateEditor.code_editor("", language="yaml", id="template-editor")
             with Vertical(id="preview-side"):
                 yield Static("", id="preview-error")
                 with TabbedContent(id="preview-tabs"):
                     with TabPane("Preprocessed", id="tab-pp"):
-                        yield TextArea("", language="yaml", read_only=True, soft_wrap=False, id="preview-yaml")
+                        yield CodeView("yaml", id="preview-yaml")
                     with TabPane("Targets", id="tab-targets"):
                         yield Static("", id="preview-targets")
                     with TabPane("Graph", id="tab-graph"):
-                        yield TextArea("", language="yaml", read_only=True, soft_wrap=False, id="preview-graph")
+                        yield CodeView("yaml", id="preview-graph")
                     with TabPane("Code", id="tab-code"):
                         yield Select([], prompt="target", id="code-target", allow_blank=True)
-                        yield TextArea("", language="python", read_only=True, soft_wrap=False, id="preview-code")
+                        yield CodeView("python", id="preview-code")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -150,6 +156,10 @@ class EditorScreen(Screen):
         self.request_preview()
 
     def _show_error(self, message: str | None) -> None:
+        # Static.update lays out the whole screen; most previews leave the error as it was.
+        if message == self._error_shown:
+            return
+        self._error_shown = message
         error = self.query_one("#preview-error", Static)
         error.update(message or "")
         error.set_class(bool(message), "-shown")
@@ -159,9 +169,10 @@ class EditorScreen(Screen):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area.id != "template-editor" or self.environment is None:
             return
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(DEBOUNCE_SECONDS, self.request_preview)
+        if self._rendering:
+            self._stale = True
+        else:
+            self.request_preview()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "code-target" and self.last and event.value != Select.NULL:
@@ -169,6 +180,7 @@ class EditorScreen(Screen):
 
     def request_preview(self) -> None:
         self.generation += 1
+        self._rendering, self._stale = True, False
         target = self.query_one("#code-target", Select).value
         self.preview_worker(self.query_one("#template-editor", TextArea).text,
                             None if target == Select.NULL else str(target), self.generation)
@@ -182,6 +194,9 @@ class EditorScreen(Screen):
         preview = message.preview
         if preview.generation != self.generation:
             return  # a newer request is on its way
+        self._rendering = False
+        if self._stale:
+            self.request_preview()  # show this one meanwhile; the newer text follows
         self._show_error(preview.error)
         self.error_line = preview.error_line
         if preview.error:
@@ -221,9 +236,7 @@ class EditorScreen(Screen):
         area_id, text = {"tab-pp": ("#preview-yaml", preview.text),
                          "tab-graph": ("#preview-graph", preview.graph_yaml),
                          "tab-code": ("#preview-code", preview.code)}.get(active, ("#preview-yaml", preview.text))
-        area = self.query_one(area_id, TextArea)
-        if area.text != text:
-            area.load_text(text)
+        self.query_one(area_id, CodeView).set_text(text)
 
     # -- actions ----------------------------------------------------------------
 

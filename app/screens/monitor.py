@@ -192,7 +192,7 @@ class RunMonitor(Screen):
 
     def refresh_status(self) -> None:
         now = self.now if self.now is not None else time.time()
-        self.query_one(RunStatus).update(status_text(
+        self.query_one(RunStatus).show(status_text(
             self.info, self.series, now=now, state=self.state_override, bad_lines=self.bad_lines))
 
     def refresh_plots(self) -> None:

@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from fgtui.engine.runs.decimate import decimate
+from fgtui.engine.runs.decimate import BucketCache, Buckets, decimate
 
 # Dots per cell (columns, rows) and the glyph for each dot pattern.
 MODES = ("braille", "block", "ascii")
@@ -64,21 +64,22 @@ def _rows(values: np.ndarray, y_lo: float, y_hi: float, dot_rows: int, log: bool
 
 
 def rasterize(series: list[PlotSeries], dot_cols: int, dot_rows: int,
-              x_range: tuple[float, float], y_range: tuple[float, float], log: bool = False
-              ) -> np.ndarray:
+              x_range: tuple[float, float], y_range: tuple[float, float], log: bool = False,
+              buckets: list[Buckets] | None = None) -> np.ndarray:
     """Which dots each series lights: bool array (len(series), dot_rows, dot_cols).
 
     Each column shows the min..max span of its bucket, extended to the
     previous column's last value so the line stays connected across steep
-    changes.
+    changes. `buckets`, when given, are the series already decimated to
+    `dot_cols` columns over `x_range`.
     """
     lit = np.zeros((len(series), dot_rows, dot_cols), dtype=bool)
     rows = np.arange(dot_rows)[:, None]
     for i, line in enumerate(series):
-        buckets = decimate(line.x, line.y, dot_cols, x_range)
-        lo = _rows(buckets.hi, *y_range, dot_rows, log)  # high values are near the top
-        hi = _rows(buckets.lo, *y_range, dot_rows, log)
-        last = _rows(buckets.last, *y_range, dot_rows, log)
+        summary = buckets[i] if buckets is not None else decimate(line.x, line.y, dot_cols, x_range)
+        lo = _rows(summary.hi, *y_range, dot_rows, log)  # high values are near the top
+        hi = _rows(summary.lo, *y_range, dot_rows, log)
+        last = _rows(summary.last, *y_range, dot_rows, log)
         filled = np.isfinite(lo) & np.isfinite(hi)
         # Sparse series (fewer points than columns) get straight lines across
         # the empty columns between points, as a line plot should.
@@ -150,11 +151,14 @@ class MetricPlot(Widget):
         self.border_title = title
         self._cache_key: tuple | None = None
         self._cache_lines: list[Strip] = []
+        self._caches: list[BucketCache] = []
 
     def set_series(self, series: list[PlotSeries], x_range: tuple[float, float] | None = None) -> None:
         """Replace what is drawn; cheap, the drawing happens at the next refresh."""
         self.series = [s for s in series if len(s.x)]
         self.x_range = x_range
+        # One cache per position: callers pass the same lines in the same order each time.
+        self._caches += [BucketCache() for _ in range(len(self.series) - len(self._caches))]
         self._cache_key = None
         legend = "  ".join(f"[{s.color}]━[/] {s.label}" for s in self.series)
         self.border_subtitle = legend if len(self.series) > 1 else ""
@@ -166,37 +170,60 @@ class MetricPlot(Widget):
     def watch_log_y(self) -> None:
         self._cache_key = None
 
-    def _ranges(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
-        xs = [s.x[np.isfinite(s.x) & np.isfinite(s.y)] for s in self.series]
-        ys = [s.y[np.isfinite(s.y) & np.isfinite(s.x)] for s in self.series]
-        if self.log_y:
-            ys = [y[y > 0] for y in ys]
-        xs, ys = [x for x in xs if len(x)], [y for y in ys if len(y)]
-        if not xs or not ys:
+    def _data_x_range(self) -> tuple[float, float] | None:
+        if self.x_range is not None:
+            return self.x_range
+        xs = [s.x[np.isfinite(s.x) & np.isfinite(s.y[: len(s.x)])] for s in self.series]
+        xs = [x for x in xs if len(x)]
+        if not xs:
             return None
-        x_range = self.x_range or (min(float(x.min()) for x in xs), max(float(x.max()) for x in xs))
-        y_lo, y_hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
+        return min(float(x.min()) for x in xs), max(float(x.max()) for x in xs)
+
+    def _y_range(self, buckets: list[Buckets]) -> tuple[float, float] | None:
+        """The y span of what is drawn, read off the buckets rather than every point."""
+        lows, highs = [], []
+        for line, summary in zip(self.series, buckets):
+            lo, hi = summary.lo, summary.hi
+            if self.log_y:
+                if np.nanmin(lo, initial=np.inf) <= 0:
+                    # A bucket reaching zero or below hides its smallest positive
+                    # value, so this series needs its points.
+                    y = line.y[np.isfinite(line.y) & (line.y > 0)]
+                    lo = y if len(y) else lo[:0]
+                hi = hi[hi > 0]
+            lo, hi = lo[np.isfinite(lo)], hi[np.isfinite(hi)]
+            if len(lo) and len(hi):
+                lows.append(float(lo.min()))
+                highs.append(float(hi.max()))
+        if not lows:
+            return None
+        y_lo, y_hi = min(lows), max(highs)
         if y_hi == y_lo:
             pad = abs(y_lo) * 0.05 or 1.0
             y_lo, y_hi = y_lo - pad, y_hi + pad
             if self.log_y and y_lo <= 0:
                 y_lo = y_hi / 10
-        return x_range, (y_lo, y_hi)
+        return y_lo, y_hi
 
     def _draw(self, width: int, height: int) -> list[Strip]:
         blank = [Strip([Segment(" " * width)])] * height
         plot_width, plot_height = width - Y_LABEL_WIDTH, height - 1
-        ranges = self._ranges() if self.series else None
-        if ranges is None or plot_width < 4 or plot_height < 2:
-            message = "no data yet" if ranges is None else ""
+        per_col, per_row = _CELL[self.mode]
+        x_range = self._data_x_range() if self.series else None
+        y_range = buckets = None
+        if x_range is not None and plot_width >= 4:
+            buckets = [cache.get(line.x, line.y, plot_width * per_col, x_range)
+                       for cache, line in zip(self._caches, self.series)]
+            y_range = self._y_range(buckets)
+        if y_range is None or plot_height < 2:
+            message = "no data yet" if y_range is None and plot_width >= 4 else ""
             if height and message:
                 blank = list(blank)
                 blank[height // 2] = Strip([Segment(message.center(width)[:width], Style(dim=True))])
             return blank
-        (x_lo, x_hi), (y_lo, y_hi) = ranges
-        per_col, per_row = _CELL[self.mode]
+        (x_lo, x_hi), (y_lo, y_hi) = x_range, y_range
         lit = rasterize(self.series, plot_width * per_col, plot_height * per_row,
-                        (x_lo, x_hi), (y_lo, y_hi), self.log_y)
+                        (x_lo, x_hi), (y_lo, y_hi), self.log_y, buckets)
         codes, owner = encode_cells(lit, self.mode)
         styles = [Style(color=s.color, dim=s.dim) for s in self.series]
         label_style = Style(dim=True)

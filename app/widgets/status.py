@@ -68,3 +68,12 @@ def status_text(info: RunInfo, series: RunSeries, *, now: float | None = None,
 
 class RunStatus(Static):
     """The status line at the top of the run monitor."""
+
+    _shown: Text | None = None
+
+    def show(self, text: Text) -> None:
+        """Replace the line; skipped when unchanged. One row high by CSS, so no layout."""
+        if text == self._shown:
+            return
+        self._shown = text
+        self.update(text, layout=False)

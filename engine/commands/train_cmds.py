@@ -16,6 +16,8 @@ from pathlib import Path
 from fgtui.engine.errors import FgError
 
 CONTROL_ACTIONS = ("list", "status", "stop", "save", "save-stop", "abort", "cleanup")
+TB_MISSING = "tensorboard is not installed"
+TB_HINT = "pip install 'fgtui[tb]' (or pip install tensorboard)"
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -39,7 +41,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                       help="metric to plot (repeatable; default: loss and eval_loss)")
     logs.set_defaults(handler=run_logs)
 
-    tb = subparsers.add_parser("tb", parents=[common], help="start TensorBoard on runs' event files")
+    from fgtui.engine.train.logstream import tensorboard_available  # find_spec only: no import
+
+    tb_note = None if tensorboard_available() else f"error: {TB_MISSING} ({TB_HINT})"
+    tb = subparsers.add_parser("tb", parents=[common], help="start TensorBoard on runs' event files",
+                               description=tb_note)
     tb.add_argument("--output-dir", default=None, metavar="DIR",
                     help="directory whose runs to show (default: the project directory or .)")
     tb.add_argument("tb_args", nargs="*", metavar="-- ARGS", help="arguments passed to tensorboard")
@@ -50,7 +56,8 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--devices", default=None, metavar="DEVICES",
                         help="GPUs to use, e.g. 0,1 (one process each), or cpu (default: all GPUs, else CPU)")
     parser.add_argument("--dry-run", action="store_true", help="print the command; start nothing")
-    parser.add_argument("--output-dir", default=None, metavar="DIR", help="override the config's output_dir")
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help="where run dirs and checkpoints go (default: the config's output_dir)")
     parser.add_argument("--run-name", default=None, metavar="NAME", help="name of the run directory")
     parser.add_argument("torchrun_args", nargs="*", metavar="-- TORCHRUN_ARGS",
                         help="arguments for torchrun, after --")
@@ -207,7 +214,7 @@ def run_tb(args: argparse.Namespace) -> int:
     from fgtui.engine.train.logstream import tensorboard_available
 
     if not tensorboard_available():
-        raise FgError("tensorboard is not installed", hint="pip install tensorboard")
+        raise FgError(TB_MISSING, hint=TB_HINT)
     root = Path(args.output_dir or getattr(args, "project_dir", None) or ".")
     executable = shutil.which("tensorboard") or sys.executable
     command = [executable] if executable.endswith("tensorboard") else [executable, "-m", "tensorboard.main"]

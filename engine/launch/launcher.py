@@ -25,6 +25,7 @@ class LaunchedRun:
     env: dict[str, str] = field(default_factory=dict)
     pid: int | None = None
     process: Any = None
+    config_text: str = ""  # the config as rendered for this run
 
 
 @dataclass
@@ -94,12 +95,22 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     # Templates turn token budgets into steps with the global batch, so they need the
     # number of processes (per node: multi-node rendezvous args are not read here).
     variables = {"world_size": nproc, **(variables or {})}
+    if output_dir:
+        # One output dir for run dirs and checkpoints: the templates read the
+        # `output_dir` variable into ns.output_dir (trainers/trainer.yaml).
+        output_dir = os.path.abspath(output_dir)
+        variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
-    output_dir = output_dir or config_setting(prepared.text, prepared.source, "output_dir")
+    configured = config_setting(prepared.text, prepared.source, "output_dir")
+    if configured and not os.path.isabs(configured):
+        configured = str((prepared.project_dir / configured).resolve())
+    if output_dir and configured and os.path.realpath(configured) != os.path.realpath(output_dir):
+        raise FgError(f"--output-dir {output_dir} would move the run dir but not the checkpoints: "
+                      f"the config fixes output_dir to {configured}",
+                      hint="let the config read the `output_dir` variable (as trainers/trainer.yaml does)")
+    output_dir = output_dir or configured
     if not output_dir:
         raise FgError("the config sets no output_dir", hint="add `output_dir: ...` at its top level")
-    output_dir = str((prepared.project_dir / output_dir).resolve()) if not os.path.isabs(output_dir) \
-        else output_dir
     run_name = run_name or config_setting(prepared.text, prepared.source, "run_name") \
         or rundir.default_run_name(prepared.source)
     planned = Path(output_dir) / "runs" / run_name
@@ -108,7 +119,8 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     extra_env = {**launch_env(prepared.text, prepared.source, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
                  **(extra_env or {})}
     if dry_run:
-        return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env)
+        return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env,
+                           config_text=prepared.text)
     run_dir = rundir.create_run_dir(output_dir, run_name)
     command = build_command(str(run_dir), nproc, list(torchrun_args))
     job_id = jobs.new_job_id()
@@ -127,7 +139,7 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
                             started=time.time(), command=command)
     jobs.register_job(record)
     (run_dir / "job.json").write_text(json.dumps(asdict(record), indent=1))
-    return LaunchedRun(run_dir, job_id, command, env, process.pid, process)
+    return LaunchedRun(run_dir, job_id, command, env, process.pid, process, prepared.text)
 
 
 def _cuda_count() -> int:

@@ -84,3 +84,58 @@ def decimate(x: np.ndarray, y: np.ndarray, columns: int,
     last[cols] = y[ends - 1]
     count[cols] = ends - starts
     return Buckets(x_lo, x_hi, lo, hi, first, last, count)
+
+
+def merge(old: Buckets, new: Buckets) -> Buckets:
+    """Buckets of old points followed by new points with x at or after every old x."""
+    has_old, has_new = old.count > 0, new.count > 0
+    return Buckets(old.x_lo, old.x_hi,
+                   np.fmin(old.lo, new.lo), np.fmax(old.hi, new.hi),
+                   np.where(has_old, old.first, new.first), np.where(has_new, new.last, old.last),
+                   old.count + new.count)
+
+
+class BucketCache:
+    """Buckets of one growing series, updated with only the points added since last time.
+
+    A live plot redraws twice a second; decimating a million points each
+    time would stall the UI, while the plot's width and x range rarely
+    change. The cache recognises "the same series, grown" by the numpy
+    buffers the x and y views share with last time (columns in
+    `engine.runs.series` are append-only buffers, and a recomputed column,
+    e.g. a new smoothing weight, is a new buffer). It holds those buffers,
+    so their ids cannot be reused by another array while cached.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._bases: tuple | None = None
+        self._count = 0
+        self._x_max = -np.inf
+        self._buckets: Buckets | None = None
+
+    def get(self, x: np.ndarray, y: np.ndarray, columns: int,
+            x_range: tuple[float, float]) -> Buckets:
+        """`decimate(x, y, columns, x_range)`, computed incrementally when it can be."""
+        n = min(len(x), len(y))
+        key = (columns, float(x_range[0]), float(x_range[1]))
+        bases = (x.base, y.base)
+        grown = (self._buckets is not None and key == self._key and n >= self._count
+                 and bases[0] is not None and bases[1] is not None
+                 and bases[0] is self._bases[0] and bases[1] is self._bases[1])
+        if grown and n == self._count:
+            return self._buckets
+        if grown:
+            new_x, new_y = finite_xy(x[self._count:n], y[self._count:n])
+            if not len(new_x) or float(new_x.min()) >= self._x_max:
+                self._buckets = merge(self._buckets, decimate(new_x, new_y, columns, x_range))
+                self._count = n
+                if len(new_x):
+                    self._x_max = float(new_x.max())
+                return self._buckets
+        # First time, another width or range, a new buffer, or steps that go back (a resume).
+        self._buckets = decimate(x[:n], y[:n], columns, x_range)
+        self._key, self._bases, self._count = key, bases, n
+        finite = x[:n][np.isfinite(x[:n]) & np.isfinite(y[:n])]
+        self._x_max = float(finite.max()) if len(finite) else -np.inf
+        return self._buckets

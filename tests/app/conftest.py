@@ -23,3 +23,10 @@ def workspace(tmp_path):
     (project / "templates" / "configs" / "broken.yaml").write_text(
         "-- extends 'no_such_template.yaml'\n")
     return ws
+
+
+@pytest.fixture(autouse=True)
+def _private_config_home(tmp_path_factory, monkeypatch):
+    """The workbench remembers looks and themes in the user config dir: keep
+    the user's own choices out of the tests, and the tests' out of theirs."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))

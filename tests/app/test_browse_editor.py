@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from textual.widgets import Tree, TextArea
 
+from fgtui.app.widgets.codeview import CodeView
+
 from fgtui.app.app import Workbench
 from fgtui.app.screens.browse import BrowseScreen
 from fgtui.app.screens.editor import EditorScreen
@@ -58,7 +60,7 @@ def test_editor_preview_follows_typing_and_survives_errors(workspace):
             editor_screen = app.screen
             assert isinstance(editor_screen, EditorScreen)
             await wait_for(pilot, lambda: editor_screen.last is not None, "the first preview")
-            preview = editor_screen.query_one("#preview-yaml", TextArea)
+            preview = editor_screen.query_one("#preview-yaml", CodeView)
             assert preview.text.strip()
             editor = editor_screen.query_one("#template-editor", TextArea)
             # A broken line: the error shows, the last good preview stays.
@@ -82,6 +84,6 @@ def test_editor_preview_follows_typing_and_survives_errors(workspace):
             await wait_for(pilot, lambda: "main" in str(editor_screen.query_one("#preview-targets").render()),
                            "the targets tab")
             tabs.active = "tab-code"
-            code = editor_screen.query_one("#preview-code", TextArea)
+            code = editor_screen.query_one("#preview-code", CodeView)
             await wait_for(pilot, lambda: "def " in code.text, "the generated code")
     run_async(scenario())

@@ -42,6 +42,18 @@ def test_forced_cpu_offload_equal_to_plain(plain, with_ac):
     assert s["prefetched"] >= s["fetched_on_demand"]
 
 
+def test_prefetch_off_fetches_each_tensor_on_demand(plain):
+    model = tiny_llama()
+    apply_activation_checkpointing(model, "full")
+    offload = ActivationOffload(model, min_bytes=0, prefetch_bytes=0, force=True)
+    loss, g = _step(model, offload)
+    torch.testing.assert_close(loss, plain[0])
+    assert_grads_close(g, plain[1], rtol=0, atol=0)
+    s = offload.stats
+    # A tensor saved by several ops is fetched once per unpack.
+    assert s["prefetched"] == 0 and s["fetched_on_demand"] >= s["offloaded_tensors"] > 0
+
+
 def test_small_tensors_stay():
     model = tiny_llama()
     offload = ActivationOffload(model, min_bytes=1 << 30, force=True)

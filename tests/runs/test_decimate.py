@@ -56,3 +56,43 @@ def test_single_point_and_empty():
     assert none.count.sum() == 0
     with pytest.raises(ValueError):
         decimate(np.array([1.0]), np.array([1.0]), 0)
+
+
+def _same(a, b):
+    for name in ("lo", "hi", "first", "last", "count"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_bucket_cache_grows_to_the_same_buckets_as_a_full_pass():
+    from fgtui.engine.runs.decimate import BucketCache
+    from fgtui.engine.runs.series import Column
+
+    rng = np.random.default_rng(3)
+    xs, ys, cache = Column(), Column(), BucketCache()
+    step = 0
+    for chunk in (1, 7, 300, 0, 2500, 40):
+        xs.extend(np.arange(step, step + chunk, dtype=float))
+        ys.extend(rng.normal(size=chunk) * 10)
+        step += chunk
+        got = cache.get(xs.values, ys.values, 61, (0.0, 5000.0))
+        _same(got, decimate(xs.values, ys.values, 61, (0.0, 5000.0)))
+
+
+def test_bucket_cache_recomputes_for_a_new_buffer_or_steps_that_go_back():
+    from fgtui.engine.runs.decimate import BucketCache
+    from fgtui.engine.runs.series import Column
+
+    xs, ys, cache = Column(capacity=4096), Column(capacity=4096), BucketCache()
+    xs.extend(np.arange(100, dtype=float))
+    ys.extend(np.ones(100))
+    cache.get(xs.values, ys.values, 10, (0.0, 200.0))
+    # A resumed run repeats steps 50..59 with other losses.
+    xs.extend(np.arange(50, 60, dtype=float))
+    ys.extend(np.full(10, 5.0))
+    _same(cache.get(xs.values, ys.values, 10, (0.0, 200.0)),
+          decimate(xs.values, ys.values, 10, (0.0, 200.0)))
+    # Another y buffer with the same x (a new smoothing weight) is not mistaken for growth.
+    other = Column()
+    other.extend(np.full(110, 2.0))
+    _same(cache.get(xs.values, other.values, 10, (0.0, 200.0)),
+          decimate(xs.values, other.values, 10, (0.0, 200.0)))

@@ -129,3 +129,19 @@ def test_three_step_cpu_run_of_the_example(tmp_path, model_dir):
     assert [r["step"] for r in train] == [1, 2, 3] or train[-1]["step"] == 3
     assert any(r["type"] == "sample" and r["text"] for r in records)
     assert records[-1]["status"] == "completed"
+
+
+def test_one_output_dir_moves_run_dirs_and_checkpoints(model_dir, tmp_path):
+    from fgtui.engine.config import build, load_graph
+    from fgtui.engine.launch.launcher import launch_run
+
+    out = tmp_path / "elsewhere"
+    launched = launch_run(str(EXAMPLE), variables={"model_id_or_path": str(model_dir), "max_steps": 3},
+                          devices="cpu", dry_run=True, output_dir=str(out))
+    assert launched.command[-1].startswith(str(out / "runs") + "/")
+    args = build(load_graph(launched.config_text, "<launch>"), "trainer_args")
+    assert args.output_dir == str(out)  # checkpoints go to <output_dir>/checkpoints, next to runs/
+    done = _cli("-p", str(EXAMPLE), "train", "--dry-run", "-M", str(model_dir), "--output-dir", str(out),
+                cwd=EXAMPLE)
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    assert str(out / "runs") in done.stdout

@@ -65,7 +65,7 @@ def parse_args(argv=None):
                     help="search time per shape (a length already started runs to its end)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
-    ap.add_argument("--prefetch-mib", type=int, default=1024,
+    ap.add_argument("--prefetch-mib", type=int, default=0,
                     help="offload prefetch budget in backward (0 = copy back on demand)")
     ap.add_argument("--snapshot-at", type=int, default=0,
                     help="record allocator history at this length and print what is live at the peak")

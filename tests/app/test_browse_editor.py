@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from textual.widgets import Tree, TextArea
 
-from fgtui.app.widgets.codeview import CodeView
-
 from fgtui.app.app import Workbench
 from fgtui.app.screens.browse import BrowseScreen
 from fgtui.app.screens.editor import EditorScreen
+from fgtui.app.widgets.codeview import CodeView
 
 from apphelpers import NOW, run_async, wait_for
 

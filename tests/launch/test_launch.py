@@ -167,3 +167,18 @@ def test_ctrl_c_in_run_asks_the_job_to_save_and_stop(runtime, tmp_path):
     end = json.loads(metrics.read_text().splitlines()[-1])
     assert end["status"] == "stopped"
     assert (tmp_path / "out" / "checkpoints" / f"checkpoint-{end['step']}").is_dir()
+
+
+@pytest.mark.slow
+def test_train_follow_stays_until_the_run_ends_and_returns_its_exit_code(runtime, tmp_path, capsys):
+    from fgtui.engine.cli import main
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(_config(tmp_path / "out").replace("model: *model", "model: null"))
+    assert main(["-t", str(config), "train", "-d", "cpu", "--follow"]) == 2
+    out = capsys.readouterr().out
+    assert "builds no model" in out
+    good = tmp_path / "good.yaml"
+    good.write_text(_config(tmp_path / "out2", max_steps=2))
+    assert main(["-t", str(good), "train", "-d", "cpu", "-f"]) == 0
+    assert "completed at step 2" in capsys.readouterr().out

@@ -61,7 +61,7 @@ def parse_args(argv=None):
     ap.add_argument("--step", type=int, default=8 * 1024)
     ap.add_argument("--chunked-mlp", type=int, default=8, help="sequence chunks per MLP (0 = off)")
     ap.add_argument("--ce-impl", default="auto")
-    ap.add_argument("--time-budget-s", type=float, default=200.0,
+    ap.add_argument("--time-budget-s", type=float, default=150.0,
                     help="search time per shape (a length already started runs to its end)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")

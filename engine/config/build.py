@@ -14,7 +14,7 @@ import inspect
 from typing import Any, Iterator
 
 from fgtui.engine.config import specs
-from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode
+from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode, walk_nodes
 from fgtui.engine.errors import FgError
 
 # Keyword arguments the node consumes itself; they never reach the callable.
@@ -31,25 +31,7 @@ def _where(node: CallNode | VarNode) -> str:
 
 def call_nodes(value: Any) -> Iterator[CallNode]:
     """The call nodes a build of `value` will call; a !meta node's arguments are not built."""
-    seen: set[int] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (CallNode, VarNode, list, dict, tuple)):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-        if isinstance(item, CallNode):
-            yield item
-            if item.kind != "meta":
-                stack.extend(item.kwargs.values())
-                stack.extend(item.args)
-        elif isinstance(item, VarNode):
-            stack.append(item.default)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+    return (node for node in walk_nodes(value, into_meta=False) if isinstance(node, CallNode))
 
 
 class Builder:

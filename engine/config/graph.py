@@ -119,7 +119,12 @@ class ConfigGraph:
         return isinstance(other, ConfigGraph) and self.canonical() == other.canonical()
 
 
-def walk_nodes(value: Any, seen: set[int] | None = None) -> Iterator[Node]:
+def walk_nodes(value: Any, seen: set[int] | None = None, *, into_meta: bool = True) -> Iterator[Node]:
+    """Every call and var node reachable from `value`, each once, in document order.
+
+    `into_meta=False` leaves out what sits under a !meta node: its arguments
+    reach the callable as raw graph and are never built.
+    """
     seen = set() if seen is None else seen
     stack = [value]
     while stack:
@@ -130,8 +135,9 @@ def walk_nodes(value: Any, seen: set[int] | None = None) -> Iterator[Node]:
             seen.add(id(item))
         if isinstance(item, CallNode):
             yield item
-            stack.extend(reversed(list(item.kwargs.values())))
-            stack.extend(reversed(item.args))
+            if into_meta or item.kind != "meta":
+                stack.extend(reversed(list(item.kwargs.values())))
+                stack.extend(reversed(item.args))
         elif isinstance(item, VarNode):
             yield item
             stack.append(item.default)

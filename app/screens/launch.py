@@ -94,15 +94,14 @@ class LaunchScreen(Screen):
             text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
             self.post_message(SpecsLoaded(None, text))
 
-    def on_specs_loaded(self, message: SpecsLoaded) -> None:
+    async def on_specs_loaded(self, message: SpecsLoaded) -> None:
         note = self.query_one("#launch-options-note", Static)
         if message.error:
             note.update(f"[b red]cannot read the config:[/] {escape(message.error)}")
             return
-        self.specs = message.specs or []
-        note.update("[b]options[/]" if self.specs else "this config declares no options")
-        form = self.query_one("#launch-form", VerticalScroll)
-        for spec in self.specs:
+        specs = message.specs or []
+        rows = []
+        for spec in specs:
             field_id = f"arg-{spec.dest.replace('.', '-')}"
             if _is_flag(spec):
                 try:
@@ -118,7 +117,12 @@ class LaunchScreen(Screen):
             else:
                 widget = Input(value=_default_text(spec), placeholder=spec.type, id=field_id)
             widget.tooltip = spec.help_text()
-            form.mount(Horizontal(Label(spec.long_name), widget, classes="launch-row"))
+            rows.append(Horizontal(Label(spec.long_name), widget, classes="launch-row"))
+        # The fields are mounted before `specs` is set and the note says "options":
+        # a dry run asked for in between reads the fields, and must find them all.
+        await self.query_one("#launch-form", VerticalScroll).mount_all(rows)
+        self.specs = specs
+        note.update("[b]options[/]" if specs else "this config declares no options")
 
     def form_values(self) -> dict[str, Any]:
         """{dest: value} for every field the user set; blanks take the template default."""
@@ -164,6 +168,9 @@ class LaunchScreen(Screen):
                                   run_name=run_name, project_dir=str(self.project_dir))
         except FgError as error:
             self.post_message(LaunchDone(dry_run, None, None, error.one_line()))
+            return
+        except Exception as error:  # noqa: BLE001 - shown in place; the UI keeps running
+            self.post_message(LaunchDone(dry_run, None, None, f"{type(error).__name__}: {error}"))
             return
         self.post_message(LaunchDone(dry_run, launched.command, launched.run_dir, None))
 

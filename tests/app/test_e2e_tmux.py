@@ -48,6 +48,11 @@ class Tmux:
         return subprocess.run([*self.server, "capture-pane", "-t", self.name, "-p"], capture_output=True,
                               text=True).stdout
 
+    def history(self) -> str:
+        """The pane with its scroll-back (a traceback can be longer than the screen)."""
+        return subprocess.run([*self.server, "capture-pane", "-t", self.name, "-p", "-S", "-500"],
+                              capture_output=True, text=True).stdout
+
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.server, "send-keys", "-t", self.name, *keys], check=True)
 
@@ -57,6 +62,8 @@ class Tmux:
             screen = self.screen()
             if text in screen:
                 return screen
+            if "EXIT=" in screen:  # the app ended: say so now, with what it printed
+                raise AssertionError(f"the app exited while waiting for {text!r}:\n{self.history()}")
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
 

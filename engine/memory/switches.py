@@ -36,6 +36,8 @@ class MemorySwitches:
     - chunked_mlp: number of sequence chunks for SwiGLU MLPs (None = off)
     - meta_init: build parameters on meta, materialise on the device in its dtype
     - expandable_segments: PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+    - cuda_memory_cap_gib: cap this process's CUDA allocations (GiB), to rehearse a
+      smaller card's run on a bigger one (torch.cuda.set_per_process_memory_fraction)
     """
 
     activation_checkpointing: str = "none"
@@ -47,6 +49,7 @@ class MemorySwitches:
     chunked_mlp: int | None = None
     meta_init: bool = False
     expandable_segments: bool = False
+    cuda_memory_cap_gib: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, location: SourceLocation | None = None) -> "MemorySwitches":
@@ -84,6 +87,10 @@ class MemorySwitches:
         if self.chunked_mlp is not None and (not isinstance(self.chunked_mlp, int) or self.chunked_mlp < 2):
             raise bad(f"chunked_mlp must be a chunk count ≥ 2 or null, got {self.chunked_mlp!r}",
                       "e.g. 8 at 64K tokens")
+        cap = self.cuda_memory_cap_gib
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0):
+            raise bad(f"cuda_memory_cap_gib must be a positive number of GiB or null, got {cap!r}",
+                      "e.g. 23.5 to rehearse a 24 GB card")
         clip = self.optimizer_in_backward_clip_per_param
         if clip is not None and (not self.optimizer_in_backward or clip <= 0):
             raise bad("optimizer_in_backward_clip_per_param needs optimizer_in_backward and a positive norm",
@@ -120,6 +127,24 @@ class MemorySwitches:
                                                      every_n=self.checkpoint_every_n)
             done.append(f"{self.activation_checkpointing} activation checkpointing on {len(wrapped)} layers")
         return done
+
+    def apply_memory_cap(self, device) -> str | None:
+        """Cap CUDA allocations on `device` when asked; returns what was done (None when off).
+
+        Must run before the model is placed: the allocator checks the fraction on
+        each new segment, so memory taken earlier would not count against it.
+        """
+        if self.cuda_memory_cap_gib is None:
+            return None
+        if device.type != "cuda":
+            return f"CUDA memory cap of {self.cuda_memory_cap_gib:g} GiB not applied: training on {device}"
+        import torch
+
+        total = torch.cuda.get_device_properties(device).total_memory
+        fraction = min(1.0, self.cuda_memory_cap_gib * 2**30 / total)
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
+        return (f"CUDA memory capped at {self.cuda_memory_cap_gib:g} GiB "
+                f"({fraction:.1%} of {total / 2**30:.1f} GiB)")
 
     def build_model(self, factory: Callable, device, dtype=None):
         """`factory()` built on meta and materialised on `device` when meta_init is on, else built then moved."""

@@ -80,9 +80,11 @@ class Trainer(TrainingLoop):
         self.dist, self.device = init_distributed(args.device)
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         torch.manual_seed(args.seed)
+        memory_cap = args.memory.apply_memory_cap(self.device)
         self.model = memory_setup.place_model(self.model, args.memory, self.device, torch_dtype(args.dtype))
         self.n_params = sum(p.numel() for p in self.model.parameters())
-        memory_done = args.memory.apply_to_model(self.model)
+        memory_done = [memory_cap] if memory_cap else []
+        memory_done += args.memory.apply_to_model(self.model)
         if args.compile_blocks:
             parallelize.apply_block_compile(self.model)
         from fgtui.engine.train import parallel_setup

@@ -34,6 +34,8 @@ def test_optimizer_in_backward_refuses_accumulation_and_global_clipping_at_confi
     ({"chunked_mlp": 1}, "chunked_mlp must be"),
     ({"checkpoint_every_n": 0}, "checkpoint_every_n"),
     ({"optimizer_in_backward_clip_per_param": 1.0}, "needs optimizer_in_backward"),
+    ({"cuda_memory_cap_gib": 0}, "cuda_memory_cap_gib must be"),
+    ({"cuda_memory_cap_gib": "24GB"}, "cuda_memory_cap_gib must be"),
 ])
 def test_bad_values_refused(data, match):
     with pytest.raises(FgError, match=match):
@@ -44,6 +46,25 @@ def test_fused_ce_spelling():
     assert MemorySwitches(fused_linear_ce=True).linear_ce_impl == "auto"
     assert MemorySwitches(fused_linear_ce="ours").linear_ce_impl == "ours"
     assert MemorySwitches().linear_ce_impl is None
+
+
+def test_memory_cap_is_off_by_default_and_says_when_it_cannot_apply():
+    assert MemorySwitches().apply_memory_cap(torch.device("cpu")) is None
+    said = MemorySwitches(cuda_memory_cap_gib=23.5).apply_memory_cap(torch.device("cpu"))
+    assert "23.5 GiB not applied" in said
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_memory_cap_refuses_allocations_beyond_it():
+    device = torch.device("cuda")
+    said = MemorySwitches(cuda_memory_cap_gib=1.0).apply_memory_cap(device)
+    try:
+        assert "capped at 1 GiB" in said
+        with pytest.raises(torch.OutOfMemoryError):
+            torch.empty(2 * 2**30, dtype=torch.uint8, device=device)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, device)
 
 
 def test_cuda_alloc_conf_env_keeps_other_options():

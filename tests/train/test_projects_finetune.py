@@ -66,6 +66,28 @@ def test_token_budget_lr_scaling_and_wsd_trigger(model_dir):
     assert "max_length: 512" in rendered.text
 
 
+def test_fine_tune_defaults_to_bf16_adafactor_and_takes_the_memory_flags(model_dir):
+    from fgtui.engine.optim import Adafactor
+
+    rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "memory_cap_gib": 23.5,
+                                            "expandable_segments": True})
+    args = build_target(rendered, "trainer_args")
+    assert args.dtype == "bfloat16"
+    assert args.memory.cuda_memory_cap_gib == 23.5 and args.memory.expandable_segments
+    optimizer = build_target(rendered, "optimizer")([torch_parameter()])
+    assert isinstance(optimizer, Adafactor)
+    rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "optimizer": "adamw",
+                                            "dtype": "float32"})
+    assert build_target(rendered, "trainer_args").dtype == "float32"
+    assert type(build_target(rendered, "optimizer")([torch_parameter()])).__name__ == "AdamW"
+
+
+def torch_parameter():
+    import torch
+
+    return torch.nn.Parameter(torch.zeros(4, 4))
+
+
 def test_16k_sibling_and_start_annealing(model_dir):
     rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "warmup_tokens": 0.1,
                                             "start_annealing": True})

@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,11 +45,15 @@ class DataCollatorForCausalLM:
     ) -> None:
         self.tokenizer = tokenizer
         self.packed_sequences = packed_sequences
+        # Whether the limit is the tokenizer's and not the caller's: a tokenizer
+        # saved with model_max_length 2048 would otherwise cut 16K blocks unseen.
+        self.limit_from_tokenizer = max_length is None
         if max_length is None:
             limit = getattr(tokenizer, "model_max_length", None)
             # HF uses a huge sentinel (1e30) for "no limit".
             max_length = limit if isinstance(limit, int) and limit < 10**8 else None
         self.max_length = max_length
+        self._warned_truncation = False
         self.pad_to_multiple_of = pad_to_multiple_of
         self.truncation = truncation
         self.pad_token_id = tokenizer.pad_token_id
@@ -120,6 +126,11 @@ class DataCollatorForCausalLM:
                     f"a row of {len(ids)} tokens is longer than max_length={self.max_length}",
                     hint="raise max_length, enable truncation, or block-tokenize to max_length",
                 )
+            if self.limit_from_tokenizer and not self._warned_truncation:
+                self._warned_truncation = True
+                warnings.warn(f"rows of {len(ids)} tokens are cut to the tokenizer's model_max_length "
+                              f"{self.max_length}; pass max_length to DataCollatorForCausalLM to keep them",
+                              stacklevel=3)
             ids, labels = ids[: self.max_length], labels[: self.max_length]
         if packed:
             starts = [s for s in starts if s < len(ids)] or [0]

@@ -57,3 +57,19 @@ def test_auto_mode_truncation_and_errors(tokenizer):
         strict([{"input_ids": [1, 2, 3, 4, 5]}])
     with pytest.raises(FgError, match="document_starts"):
         DataCollatorForCausalLM(tokenizer, packed_sequences=True)([{"input_ids": [1, 2]}])
+
+
+def test_truncation_by_the_tokenizers_limit_is_said(tokenizer):
+    import copy
+    import warnings
+
+    limited = copy.deepcopy(tokenizer)
+    limited.model_max_length = 4
+    collate = DataCollatorForCausalLM(limited)
+    with pytest.warns(UserWarning, match="model_max_length 4"):
+        batch = collate([{"input_ids": [1, 2, 3, 4, 5, 6]}])
+    assert batch["input_ids"].shape[-1] == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        collate([{"input_ids": [1, 2, 3, 4, 5, 6]}])  # said once per collator
+        DataCollatorForCausalLM(limited, max_length=4)([{"input_ids": [1, 2, 3, 4, 5, 6]}])  # asked for

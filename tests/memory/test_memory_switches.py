@@ -57,7 +57,7 @@ def test_memory_cap_is_off_by_default_and_says_when_it_cannot_apply():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_memory_cap_refuses_allocations_beyond_it():
-    device = torch.device("cuda")
+    device = torch.device("cuda", torch.cuda.current_device())
     said = MemorySwitches(cuda_memory_cap_gib=1.0).apply_memory_cap(device)
     try:
         assert "capped at 1 GiB" in said

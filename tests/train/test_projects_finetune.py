@@ -76,6 +76,8 @@ def test_fine_tune_defaults_to_bf16_adafactor_and_takes_the_memory_flags(model_d
     assert args.memory.cuda_memory_cap_gib == 23.5 and args.memory.expandable_segments
     optimizer = build_target(rendered, "optimizer")([torch_parameter()])
     assert isinstance(optimizer, Adafactor)
+    # The tokenizer was saved with model_max_length 2048: 16K blocks must reach the model whole.
+    assert build_target(rendered, "data_collator").max_length == 16384
     rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "optimizer": "adamw",
                                             "dtype": "float32"})
     assert build_target(rendered, "trainer_args").dtype == "float32"

@@ -55,7 +55,8 @@ def find_runs(root: str | os.PathLike[str], max_depth: int = 5) -> list[Path]:
                 walk(path, depth + 1)
 
     walk(root, 0)
-    found.sort(key=_run_mtime, reverse=True)
+    # Path breaks ties: runs written in the same instant list in the same order every time.
+    found.sort(key=lambda path: (_run_mtime(path), str(path)), reverse=True)
     return found
 
 

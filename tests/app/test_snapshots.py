@@ -8,6 +8,7 @@ after looking at the report.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,6 +32,10 @@ def fixtures():
     write_run(runs / "baseline", 600, eval_every=150, seed=1, spike_at=300,
               stdout="rank0: starting\nrank0: step 600 done\n")
     write_run(runs / "shorter", 300, eval_every=150, seed=2, end_status="stopped")
+    # Fixed modification times: the runs list is newest first.
+    for age, run in ((2000, "baseline"), (1000, "shorter")):
+        for marker in (runs / run).iterdir():
+            os.utime(marker, (NOW - age, NOW - age))
     from fgtui.engine.project.scaffold import create_project, create_workspace
 
     workspace, _ = create_workspace(FIXTURES, "snap ws")
@@ -64,8 +69,6 @@ def test_monitor(snap_compare, fixtures, size):
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
-
-@pytest.mark.skip(reason="runs-list snapshot is not deterministic yet (rows render in varying order/state); Pilot tests in test_screens cover the screen")
 
 @pytest.mark.parametrize("size", SIZES)
 def test_runs(snap_compare, fixtures, size):

@@ -89,7 +89,6 @@ def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) 
 def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
     """Follow `run_dir/metrics.jsonl` until the run ends; returns its exit code."""
     from fgtui.engine.launch.control import send_control
-    from fgtui.engine.launch.jobs import process_alive
     from fgtui.engine.runs.reader import LogStreamReader
 
     reader = LogStreamReader(run_dir / "metrics.jsonl")
@@ -101,8 +100,7 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
             try:
                 for record in reader.poll():
                     _handle(record, progress, state)
-                finished = process.poll() is not None if process is not None else \
-                    not process_alive(_job_pid(run_dir))
+                finished = process.poll() is not None if process is not None else not _job_alive(run_dir)
                 if finished:
                     for record in reader.poll():
                         _handle(record, progress, state)
@@ -128,7 +126,10 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
     return code or 1
 
 
-def _job_pid(run_dir: Path) -> int:
+def _job_alive(run_dir: Path) -> bool:
+    """Whether the job of `run_dir` still runs, from its job.json (a local process or a SLURM job)."""
     import json
 
-    return int(json.loads((run_dir / "job.json").read_text())["pid"])
+    from fgtui.engine.launch.jobs import JobRecord
+
+    return JobRecord(**json.loads((run_dir / "job.json").read_text())).alive

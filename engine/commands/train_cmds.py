@@ -1,6 +1,7 @@
 """Training commands: train, control, logs, tb.
 
     fgtui [-t CFG] train [-d DEVICES] [--dry-run] [config options] [-- torchrun args]
+    fgtui [-t CFG] train --slurm [--nodes N] [--gpus-per-node G] [--time T] ...
     fgtui control list|status|stop|save|save-stop|abort|cleanup [JOB]
     fgtui logs list|summary|plot [RUN ...]
     fgtui tb [--output-dir DIR] [-- tensorboard args]
@@ -8,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -64,25 +66,50 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
                              "(Ctrl-C asks the run to save and stop; the run never depends on this process)")
     parser.add_argument("torchrun_args", nargs="*", metavar="-- TORCHRUN_ARGS",
                         help="arguments for torchrun, after --")
+    slurm = parser.add_argument_group("SLURM", "submit with sbatch instead of starting here "
+                                      "(one torchrun per node, c10d rendezvous on the first)")
+    slurm.add_argument("--slurm", action="store_true", help="submit the run as a SLURM batch job")
+    slurm.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes (default 1)")
+    slurm.add_argument("--gpus-per-node", type=int, default=1, metavar="G",
+                       help="GPUs per node, one rank each; 0 runs one CPU rank per node (default 1)")
+    slurm.add_argument("--partition", default=None, help="SLURM partition")
+    slurm.add_argument("--time", default=None, metavar="LIMIT", help="time limit, e.g. 12:00:00")
+    slurm.add_argument("--account", default=None, help="SLURM account")
+    slurm.add_argument("--requeue", action="store_true", help="let SLURM requeue the job after preemption")
+    slurm.add_argument("--sbatch-arg", action="append", default=[], metavar="OPT",
+                       help="another #SBATCH option, e.g. --sbatch-arg=--qos=high (repeatable)")
 
 
 def run_train(args: argparse.Namespace) -> int:
     from fgtui.engine.launch.launcher import launch_run
+    from fgtui.engine.launch.slurm import SlurmOptions
 
+    slurm = None
+    if args.slurm:
+        slurm = SlurmOptions(nodes=args.nodes, gpus_per_node=args.gpus_per_node, partition=args.partition,
+                             time=args.time, account=args.account, requeue=args.requeue, extra=args.sbatch_arg)
     launched = launch_run(
         getattr(args, "config_template", None), variables=getattr(args, "dynamic_args", None) or {},
         devices=args.devices, dry_run=args.dry_run, torchrun_args=args.torchrun_args,
-        output_dir=args.output_dir, run_name=args.run_name, project_dir=getattr(args, "project_dir", None))
+        output_dir=args.output_dir, run_name=args.run_name, project_dir=getattr(args, "project_dir", None),
+        slurm=slurm)
     import shlex
 
     if args.dry_run:
-        print(shlex.join(launched.command))
+        print(launched.sbatch_script if slurm else shlex.join(launched.command), end="\n" if not slurm else "")
         return 0
     if args.follow:
         from fgtui.engine.commands.headless import follow
 
         print(f"job {launched.job_id}: {launched.run_dir}", flush=True)
         return follow(launched.run_dir, launched.job_id, launched.process)
+    if slurm:
+        job = json.loads((launched.run_dir / "job.json").read_text())
+        print(f"job {launched.job_id} submitted (SLURM job {job['slurm_job_id']})")
+        print(f"run dir: {launched.run_dir}")
+        print(f"script:  {launched.run_dir / 'job.sbatch'}")
+        print(f"control: fgtui control status {launched.job_id}")
+        return 0
     print(f"job {launched.job_id} started (pid {launched.pid})")
     print(f"run dir: {launched.run_dir}")
     print(f"follow:  tail -f {launched.run_dir / 'stdout.log'}")
@@ -101,7 +128,8 @@ def run_control(args: argparse.Namespace) -> int:
         for job in listed:
             state = "running" if job.alive else "ended"
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.started))
-            print(f"{job.job_id}  {state:7}  pid {job.pid:<7}  {started}  {job.run_dir}")
+            where = f"slurm {job.slurm_job_id:<8}" if job.scheduler == "slurm" else f"pid {job.pid:<7}"
+            print(f"{job.job_id}  {state:7}  {where}  {started}  {job.run_dir}")
         return 0
     if args.action == "cleanup":
         removed = jobs.cleanup_jobs()

@@ -9,6 +9,10 @@ let another user in. Protocol: one JSON line each way,
 
 Actions other than status are queued for the trainer, which applies them at its
 next optimizer step on every rank (engine/train/control_relay.py).
+
+A SLURM job's socket is on its compute node, out of the login node's reach, so
+its requests travel as a file in the run directory (shared by both):
+`write_request_file` puts the action there and rank 0 takes it at the next step.
 """
 from __future__ import annotations
 
@@ -130,6 +134,32 @@ def request(socket_file: str | os.PathLike, action: str, timeout: float = 10.0) 
     return json.loads(line)
 
 
+REQUEST_FILE = "control.request"
+
+
+def write_request_file(run_dir: str | os.PathLike, action: str) -> Path:
+    """Leave `action` for the run in its directory (replaced atomically: the trainer
+    never reads half a request)."""
+    if action not in ACTIONS:
+        raise FgError(f"unknown control action {action!r}", hint=f"one of {', '.join(ACTIONS)}")
+    path = Path(run_dir) / REQUEST_FILE
+    tmp = path.with_name(f".{REQUEST_FILE}.{os.getpid()}")
+    tmp.write_text(action + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def take_request_file(run_dir: str | os.PathLike) -> str | None:
+    """The action waiting in the run directory, removed as it is taken; None when there is none."""
+    path = Path(run_dir) / REQUEST_FILE
+    try:
+        action = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    path.unlink(missing_ok=True)
+    return action if action in ACTIONS else None
+
+
 def send_control(job_id: str | None, action: str, timeout: float = 10.0) -> dict[str, Any]:
     """Send `action` ("status", "save", "stop", "save_stop", "abort") to a registered job."""
     from fgtui.engine.launch.jobs import get_job
@@ -140,4 +170,23 @@ def send_control(job_id: str | None, action: str, timeout: float = 10.0) -> dict
     job = get_job(job_id)
     if not job.alive:
         raise FgError(f"job {job.job_id} is not running", hint="`fgtui control cleanup` forgets it")
+    if job.scheduler == "slurm":
+        return _control_slurm_job(job, action)
     return request(job.socket, action, timeout)
+
+
+def _control_slurm_job(job: Any, action: str) -> dict[str, Any]:
+    from fgtui.engine.launch import slurm
+
+    if action == "status":
+        from fgtui.engine.runs.rundir import inspect_run
+
+        info = inspect_run(Path(job.run_dir))
+        return {"ok": True, "status": {"slurm_job": job.slurm_job_id, "slurm_state": slurm.job_state(job.slurm_job_id),
+                                       "state": info.state, "step": info.step, "max_steps": info.max_steps,
+                                       "run_dir": job.run_dir}}
+    if action == "abort":
+        slurm.cancel(job.slurm_job_id)
+    else:
+        write_request_file(job.run_dir, action)
+    return {"ok": True}

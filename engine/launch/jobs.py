@@ -48,7 +48,9 @@ def socket_path(job_id: str) -> Path:
 
 @dataclass
 class JobRecord:
-    """A launched job. `pid`/`pgid` are torchrun's; the job's ranks share its process group."""
+    """A launched job. Local jobs: `pid`/`pgid` are torchrun's (the ranks share its process
+    group) and `socket` is the control socket. SLURM jobs (`scheduler` "slurm") have no
+    local process: `slurm_job_id` names them to squeue/scancel."""
 
     job_id: str
     pid: int
@@ -58,9 +60,15 @@ class JobRecord:
     host: str
     started: float
     command: list[str] = field(default_factory=list)
+    scheduler: str = "local"
+    slurm_job_id: str | None = None
 
     @property
     def alive(self) -> bool:
+        if self.scheduler == "slurm":
+            from fgtui.engine.launch import slurm
+
+            return slurm.is_active(self.slurm_job_id)
         return process_alive(self.pid)
 
 
@@ -128,7 +136,8 @@ def cleanup_jobs() -> list[str]:
     removed = []
     for job in list_jobs():
         if not job.alive:
-            Path(job.socket).unlink(missing_ok=True)
+            if job.socket:
+                Path(job.socket).unlink(missing_ok=True)
             remove_job(job.job_id)
             removed.append(job.job_id)
     return removed

@@ -11,8 +11,9 @@ from typing import Any
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.launch import jobs, rundir
+from fgtui.engine.launch.slurm import SlurmOptions
 from fgtui.engine.launch.spawn import spawn_detached
-from fgtui.engine.launch.torchrun import build_command, parse_devices
+from fgtui.engine.launch.torchrun import ENTRY_MODULE, build_command, parse_devices
 
 
 @dataclass
@@ -26,6 +27,7 @@ class LaunchedRun:
     pid: int | None = None
     process: Any = None
     config_text: str = ""  # the config as rendered for this run
+    sbatch_script: str | None = None  # SLURM launches: the batch script submitted (or, dry, to submit)
 
 
 @dataclass
@@ -83,18 +85,25 @@ def config_setting(text: str, source: str | None, key: str) -> str | None:
 def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, devices: str | None = None,
                dry_run: bool = False, torchrun_args: list[str] = (), output_dir: str | None = None,
                run_name: str | None = None, project_dir: str | None = None,
-               extra_env: dict[str, str] | None = None) -> LaunchedRun:
+               extra_env: dict[str, str] | None = None, slurm: SlurmOptions | None = None) -> LaunchedRun:
     """Start a training run detached and register it as a job.
 
     `config` is a config name or template path (rendered once, here) or YAML text.
     `devices` as for `fgtui train -d` ("0,1", "cpu", or None for all GPUs / one CPU
     process). `dry_run` renders and returns the command without writing or starting
-    anything.
+    anything. With `slurm` the run is submitted with sbatch instead (engine/launch/slurm.py).
     """
-    nproc, visible = parse_devices(devices, _cuda_count())
+    if slurm is not None:
+        if devices is not None:
+            raise FgError("-d/--devices picks local GPUs; a SLURM job gets its GPUs from the scheduler",
+                          hint="use --gpus-per-node and --nodes with --slurm")
+        nproc, visible, world_size = slurm.procs_per_node, None, slurm.world_size
+    else:
+        nproc, visible = parse_devices(devices, _cuda_count())
+        world_size = nproc
     # Templates turn token budgets into steps with the global batch, so they need the
-    # number of processes (per node: multi-node rendezvous args are not read here).
-    variables = {"world_size": nproc, **(variables or {})}
+    # number of processes (over all nodes for SLURM; -- torchrun rendezvous args are not read).
+    variables = {"world_size": world_size, **(variables or {})}
     if output_dir:
         # One output dir for run dirs and checkpoints: the templates read the
         # `output_dir` variable into ns.output_dir (trainers/trainer.yaml).
@@ -118,6 +127,8 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
 
     extra_env = {**launch_env(prepared.text, prepared.source, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
                  **(extra_env or {})}
+    if slurm is not None:
+        return _submit_slurm(prepared, output_dir, run_name, slurm, list(torchrun_args), extra_env, dry_run)
     if dry_run:
         return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env,
                            config_text=prepared.text)
@@ -140,6 +151,43 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     jobs.register_job(record)
     (run_dir / "job.json").write_text(json.dumps(asdict(record), indent=1))
     return LaunchedRun(run_dir, job_id, command, env, process.pid, process, prepared.text)
+
+
+def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, options: SlurmOptions,
+                  torchrun_args: list[str], extra_env: dict[str, str], dry_run: bool) -> LaunchedRun:
+    """Write the run directory and its batch script, submit it, register the SLURM job."""
+    import sys
+
+    from fgtui.engine.launch import slurm
+
+    if not dry_run:
+        slurm.require_sbatch()  # before anything is written
+    planned = Path(output_dir) / "runs" / run_name
+    run_dir = planned if dry_run else rundir.create_run_dir(output_dir, run_name)
+    job_id = None if dry_run else jobs.new_job_id()
+    entry = [sys.executable, "-m", "torch.distributed.run", *torchrun_args, "-m", ENTRY_MODULE, str(run_dir)]
+    env = {**extra_env, "FGTUI_RUN_DIR": str(run_dir), "PYTHONUNBUFFERED": "1"}
+    if job_id:
+        env["FGTUI_JOB_ID"] = job_id
+    script = slurm.sbatch_script(run_dir=str(run_dir), run_name=run_name, entry=entry, options=options,
+                                 env=env, cwd=str(prepared.project_dir))
+    script_path = run_dir / "job.sbatch"
+    command = ["sbatch", "--parsable", str(script_path)]
+    if dry_run:
+        return LaunchedRun(None, None, command, env=env, config_text=prepared.text, sbatch_script=script)
+    script_path.write_text(script)
+    script_path.chmod(0o755)
+    rundir.write_launch_files(run_dir, config_text=prepared.text, argv=command, env={**os.environ, **env},
+                              config_source=prepared.source, devices=None, cwd=os.getcwd())
+    rundir.snapshot_code(run_dir, prepared.text, prepared.project_dir)
+    rundir.record_git_state(run_dir, prepared.project_dir)
+    slurm_job_id = slurm.submit(str(script_path))
+    record = jobs.JobRecord(job_id=job_id, pid=0, pgid=0, run_dir=str(run_dir), socket="",
+                            host=socket.gethostname(), started=time.time(), command=command,
+                            scheduler="slurm", slurm_job_id=slurm_job_id)
+    jobs.register_job(record)
+    (run_dir / "job.json").write_text(json.dumps(asdict(record), indent=1))
+    return LaunchedRun(run_dir, job_id, command, env, config_text=prepared.text, sbatch_script=script)
 
 
 def _cuda_count() -> int:

@@ -100,7 +100,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def job_alive(job: dict[str, Any] | None) -> bool | None:
-    """True/False for a job launched on this host; None when it cannot be told."""
+    """True/False for a job launched on this host (or a SLURM job squeue can see);
+    None when it cannot be told."""
+    if job and job.get("scheduler") == "slurm":
+        import shutil
+
+        if not job.get("slurm_job_id") or shutil.which("squeue") is None:
+            return None
+        from fgtui.engine.launch import slurm
+
+        return slurm.is_active(str(job["slurm_job_id"]))
     if not job or not isinstance(job.get("pid"), int):
         return None
     host = job.get("host")

@@ -1,7 +1,8 @@
 """Requests to stop or save, from the control socket, signals or callbacks, agreed by all ranks.
 
 Rank 0 serves the job's control socket (engine/launch/control.py) when the launcher
-set `FGTUI_CONTROL_SOCKET`; any rank may receive SIGTERM (a SLURM preemption, say).
+set `FGTUI_CONTROL_SOCKET`, and takes requests left as a file in the run directory
+(how SLURM jobs are reached); any rank may receive SIGTERM (a SLURM preemption, say).
 Once per optimizer step every rank contributes its most urgent pending request and
 an all-reduce(MAX) makes them agree, so a command acts at the next step everywhere.
 """
@@ -20,8 +21,10 @@ PRIORITY = {name: i + 1 for i, name in enumerate(ACTIONS)}
 class ControlRelay:
     """Collects requests on this rank and turns them into one agreed action per step."""
 
-    def __init__(self, dist: Any, device: Any, *, rank: int, status: Callable[[], dict]) -> None:
+    def __init__(self, dist: Any, device: Any, *, rank: int, status: Callable[[], dict],
+                 run_dir: str | os.PathLike | None = None) -> None:
         self.dist, self.device, self.rank = dist, device, rank
+        self.run_dir = run_dir if rank == 0 else None
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []
         self.server = None
@@ -46,6 +49,12 @@ class ControlRelay:
 
     def take(self) -> tuple[str, str] | None:
         """The action every rank applies now, with who asked for it; clears the queue."""
+        if self.run_dir is not None:
+            from fgtui.engine.launch.control import take_request_file
+
+            action = take_request_file(self.run_dir)
+            if action is not None:
+                self.request(action, "request file")
         with self._lock:
             pending, self._pending = self._pending, []
         local = max(pending, key=lambda item: PRIORITY[item[0]], default=None)

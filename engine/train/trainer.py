@@ -103,7 +103,8 @@ class Trainer(TrainingLoop):
             self.scaler = torch.amp.GradScaler(self.device.type)
         self._make_loaders()
         self._open_run_dir()
-        self.control = ControlRelay(self.dist, self.device, rank=self.rank, status=self._status)
+        self.control = ControlRelay(self.dist, self.device, rank=self.rank, status=self._status,
+                                    run_dir=self.run_dir)
         self.seq_len = self._seq_len()
         self.flops_token = flops_per_token(self.parallel.full_model or self.unwrapped_model, self.seq_len)
         self.peak_flops = device_peak_flops(device_name(self.device)) if self.device.type == "cuda" else None

@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import torch
 
+from fgtui.engine.train.callbacks import TrainerCallback
+
 SEQ = 16
 VOCAB = 64
 
@@ -82,6 +84,18 @@ def read_records(run_dir) -> list[dict]:
 
     with open(os.path.join(run_dir, "metrics.jsonl")) as handle:
         return [json.loads(line) for line in handle]
+
+
+class SleepEachStep(TrainerCallback):
+    """Slows a run down, so a test can act on it mid-training."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        self.seconds = seconds
+
+    def on_step_end(self, trainer, step, loss, grad_norm) -> None:
+        import time
+
+        time.sleep(self.seconds)
 
 
 def losses_by_step(run_dir) -> dict[int, float]:

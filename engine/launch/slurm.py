@@ -1,0 +1,149 @@
+"""Runs on a SLURM cluster: an sbatch script per run, submitted from the login node.
+
+The script runs one torchrun per node (`srun --ntasks-per-node=1`) with a c10d
+rendezvous on the first node (port 29500, or $FGTUI_RDZV_PORT), so the ranks see
+the same environment as a local launch. The run directory (on the shared filesystem) holds the script,
+the log stream and stdout. Two minutes before the time limit SLURM sends
+SIGTERM to the batch script, which leaves a save-and-stop request in the run
+directory; the trainer takes it at its next step, saves and exits cleanly.
+(A preemption signals every task: the trainer saves on SIGTERM too, but
+torchrun kills its workers 30 s after one, so a save longer than that is cut;
+checkpoints are written atomically, so the previous one stays the latest.)
+
+Control goes through the run directory, because a job's control socket lives
+on its compute node: `fgtui control stop|save|save-stop` leave a request file
+that rank 0 reads at the next step; abort is `scancel`.
+"""
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from fgtui.engine.errors import FgError
+from fgtui.engine.launch.control import REQUEST_FILE
+
+# squeue states in which the job still holds or waits for its nodes.
+ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
+                 "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_FED", "REQUEUE_HOLD")
+RENDEZVOUS_PORT = 29500
+GRACE_S = 120
+
+
+@dataclass
+class SlurmOptions:
+    """What `fgtui train --slurm` asks of the scheduler."""
+
+    nodes: int = 1
+    gpus_per_node: int = 1
+    partition: str | None = None
+    time: str | None = None
+    account: str | None = None
+    requeue: bool = False
+    extra: list[str] = field(default_factory=list)  # more `#SBATCH` options, e.g. --qos=high
+
+    def __post_init__(self) -> None:
+        if self.nodes < 1:
+            raise FgError(f"--nodes must be at least 1, not {self.nodes}")
+        if self.gpus_per_node < 0:
+            raise FgError(f"--gpus-per-node must be 0 (CPU) or more, not {self.gpus_per_node}")
+        for option in self.extra:
+            if not option.startswith("--"):
+                raise FgError(f"--sbatch-arg {option!r} is not an sbatch option",
+                              hint="give long options with their value, e.g. --sbatch-arg=--qos=high")
+
+    @property
+    def procs_per_node(self) -> int:
+        return max(1, self.gpus_per_node)
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.procs_per_node
+
+
+def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: SlurmOptions,
+                  env: dict[str, str], cwd: str) -> str:
+    """The batch script: directives, the run's environment, one torchrun per node.
+
+    `entry` is what torchrun runs after its own options (`-m MODULE RUN_DIR`).
+    """
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={run_name}", f"#SBATCH --nodes={options.nodes}",
+             "#SBATCH --ntasks-per-node=1"]
+    if options.gpus_per_node:
+        lines.append(f"#SBATCH --gpus-per-node={options.gpus_per_node}")
+    for name in ("partition", "time", "account"):
+        value = getattr(options, name)
+        if value:
+            lines.append(f"#SBATCH --{name}={value}")
+    lines += [f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --open-mode=append",
+              # SIGTERM to this script (B:) 120 s before the time limit. Not to the tasks:
+              # torchrun would SIGKILL its workers 30 s later, maybe mid-save.
+              f"#SBATCH --signal=B:TERM@{GRACE_S}"]
+    if options.requeue:
+        lines.append("#SBATCH --requeue")
+    lines += [f"#SBATCH {option}" for option in options.extra]
+    lines += ["", "set -euo pipefail", f"cd {shlex.quote(cwd)}"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
+    torchrun = [shlex.quote(part) for part in entry[:3]]  # python -m torch.distributed.run
+    lines += [
+        'head_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "srun --kill-on-bad-exit=1 " + " ".join(torchrun) + " \\",
+        f"    --nnodes={options.nodes} --nproc-per-node={options.procs_per_node} \\",
+        f'    --rdzv-backend=c10d --rdzv-endpoint="$head_node:${{FGTUI_RDZV_PORT:-{RENDEZVOUS_PORT}}}" '
+        '--rdzv-id="$SLURM_JOB_ID" \\',
+        "    " + " ".join(shlex.quote(part) for part in entry[3:]) + " &",
+        "srun_pid=$!",
+        "# Time limit or scancel --batch --signal=TERM: ask the run to save and stop at its next",
+        "# step (rank 0 reads the request from the shared run directory), then wait for it.",
+        f'trap \'printf "save_stop\\n" > "$FGTUI_RUN_DIR/.{REQUEST_FILE}.batch" && '
+        f'mv "$FGTUI_RUN_DIR/.{REQUEST_FILE}.batch" "$FGTUI_RUN_DIR/{REQUEST_FILE}"\' TERM',
+        "while true; do",
+        '    wait "$srun_pid" && status=0 || status=$?',
+        '    kill -0 "$srun_pid" 2>/dev/null || break',
+        "done",
+        'exit "$status"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise FgError(f"{name} is not on PATH: --slurm needs a SLURM login node",
+                      hint="`fgtui train --slurm --dry-run` prints the batch script without submitting it")
+    return path
+
+
+def require_sbatch() -> None:
+    _tool("sbatch")
+
+
+def submit(script_path: str) -> str:
+    """`sbatch --parsable SCRIPT`; returns SLURM's job id."""
+    done = subprocess.run([_tool("sbatch"), "--parsable", script_path], capture_output=True, text=True)
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise FgError(f"sbatch refused {script_path}: {message[-1] if message else 'exit ' + str(done.returncode)}",
+                      hint="fix the --partition/--time/--account or --sbatch-arg options")
+    # --parsable prints "jobid" or "jobid;cluster".
+    return done.stdout.strip().split(";")[0]
+
+
+def job_state(slurm_job_id: str) -> str | None:
+    """The job's squeue state (RUNNING, PENDING, ...), or None once SLURM no longer lists it."""
+    done = subprocess.run([_tool("squeue"), "-h", "-j", slurm_job_id, "-o", "%T"], capture_output=True, text=True)
+    state = done.stdout.strip().splitlines()
+    return state[0].strip() if done.returncode == 0 and state else None
+
+
+def is_active(slurm_job_id: str) -> bool:
+    return job_state(slurm_job_id) in ACTIVE_STATES
+
+
+def cancel(slurm_job_id: str) -> None:
+    """Abort a SLURM job now (`scancel`): no save."""
+    done = subprocess.run([_tool("scancel"), slurm_job_id], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise FgError(f"scancel failed for SLURM job {slurm_job_id}: {done.stderr.strip()}")

@@ -1,0 +1,71 @@
+"""`fgtui generate`: a trained model continues prompts, found from a model, checkpoint,
+output or project directory."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import fgtui
+from fgtui.engine.cli import main
+from fgtui.engine.commands.generate_cmds import resolve_model_dir
+from fgtui.engine.errors import FgError
+
+CORPUS = Path(fgtui.__file__).parent / "examples" / "datasets" / "lovecraft" / "data" / "train"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
+    from fgtui.engine.models import CausalLMConfig, build_causal_lm
+    from fgtui.engine.models.hf_io import save_pretrained
+
+    directory = tmp_path_factory.mktemp("gen") / "model"
+    tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]], vocab_size=300,
+                                    show_progress=False)
+    torch.manual_seed(0)
+    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    save_pretrained(build_causal_lm(config), directory, tokenizer=tokenizer)
+    return directory
+
+
+def test_greedy_continuation_matches_the_model(model_dir, capsys):
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.generate import generate
+    from fgtui.engine.models.hf_io import load_pretrained
+
+    assert main(["generate", str(model_dir), "The old house", "-n", "12", "--temperature", "0",
+                 "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    tokenizer = load_tokenizer(model_dir)
+    ids = tokenizer("The old house", return_tensors="pt")["input_ids"]
+    expected = generate(load_pretrained(model_dir), ids, 12, stop_token_ids=[tokenizer.eos_token_id])
+    assert printed == "The old house" + tokenizer.decode(expected[0, ids.shape[1]:], skip_special_tokens=True) + "\n"
+
+
+def test_model_directory_is_found_from_checkpoints_output_and_project(model_dir, tmp_path):
+    import shutil
+
+    project = tmp_path / "proj"
+    checkpoints = project / "output_models" / "m" / "checkpoints"
+    for step in (5, 10):
+        shutil.copytree(model_dir, checkpoints / f"checkpoint-{step}")
+        (checkpoints / f"checkpoint-{step}" / "manifest.json").write_text("{}")
+        time.sleep(0.01)
+    latest = resolve_model_dir(str(checkpoints))
+    assert latest == checkpoints / "checkpoint-10"  # the highest complete step
+    assert resolve_model_dir(str(checkpoints.parent)) == latest
+    assert resolve_model_dir(str(project)) == latest
+    assert resolve_model_dir(str(model_dir)) == model_dir
+    with pytest.raises(FgError, match="no model in"):
+        resolve_model_dir(str(tmp_path / "proj" / "output_models"))
+    with pytest.raises(FgError, match="not a directory"):
+        resolve_model_dir(str(tmp_path / "missing"))
+
+
+def test_bad_input_is_one_line(model_dir, capsys):
+    assert main(["generate", str(model_dir), "x", "-n", "0"]) == 2
+    assert "--max-new-tokens must be at least 1" in capsys.readouterr().err

@@ -1,11 +1,12 @@
 """Runs on a SLURM cluster: an sbatch script per run, submitted from the login node.
 
 The script runs one torchrun per node (`srun --ntasks-per-node=1`) with a c10d
-rendezvous on the first node (port 29500, or $FGTUI_RDZV_PORT), so the ranks see
-the same environment as a local launch. The run directory (on the shared filesystem) holds the script,
-the log stream and stdout. Two minutes before the time limit SLURM sends
-SIGTERM to the batch script, which leaves a save-and-stop request in the run
-directory; the trainer takes it at its next step, saves and exits cleanly.
+rendezvous on the first node (port 29500, or $FGTUI_RDZV_PORT), so the ranks
+see the same environment as a local launch. The run directory (on the shared
+filesystem) holds the script, the log stream and stdout. Two minutes before the
+time limit SLURM sends SIGTERM to the batch script, which leaves a save-and-stop
+request in the run directory; the trainer takes it at its next step, saves and
+exits cleanly.
 (A preemption signals every task: the trainer saves on SIGTERM too, but
 torchrun kills its workers 30 s after one, so a save longer than that is cut;
 checkpoints are written atomically, so the previous one stays the latest.)
@@ -66,7 +67,8 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
                   env: dict[str, str], cwd: str) -> str:
     """The batch script: directives, the run's environment, one torchrun per node.
 
-    `entry` is what torchrun runs after its own options (`-m MODULE RUN_DIR`).
+    `entry` is the torchrun command, `python -m torch.distributed.run [ARGS] -m MODULE RUN_DIR`;
+    the rendezvous options go in after its first three words.
     """
     lines = ["#!/bin/bash", f"#SBATCH --job-name={run_name}", f"#SBATCH --nodes={options.nodes}",
              "#SBATCH --ntasks-per-node=1"]
@@ -77,7 +79,7 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
         if value:
             lines.append(f"#SBATCH --{name}={value}")
     lines += [f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --open-mode=append",
-              # SIGTERM to this script (B:) 120 s before the time limit. Not to the tasks:
+              # SIGTERM to this script (B:) GRACE_S before the time limit. Not to the tasks:
               # torchrun would SIGKILL its workers 30 s later, maybe mid-save.
               f"#SBATCH --signal=B:TERM@{GRACE_S}"]
     if options.requeue:

@@ -277,3 +277,21 @@ def remove_partial(checkpoints_dir: str | os.PathLike) -> None:
         for path in root.glob(".tmp-*"):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def find_model_dir(given: str | os.PathLike) -> Path:
+    """The model directory a user means by `given`: itself when it holds config.json, else
+    the newest complete checkpoint in it, in its `checkpoints/`, or in a project's
+    `output_models/*/checkpoints` (as `fgtui generate` and `fgtui convert` take it)."""
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        raise FgError(f"{given} is not a directory", hint="give a model, checkpoint or output directory")
+    if (path / "config.json").is_file():
+        return path
+    # The directory itself, an output dir, or a project (its output_models/<model>/checkpoints).
+    found = [latest for checkpoints in (path, path / "checkpoints", *path.glob("output_models/*/checkpoints"))
+             if checkpoints.is_dir() and (latest := latest_checkpoint(checkpoints)) is not None]
+    if found:
+        return max(found, key=lambda checkpoint: checkpoint.stat().st_mtime)
+    raise FgError(f"no model in {given}: neither a config.json nor a complete checkpoint",
+                  hint="train first (fgtui --run ...), or give the directory save_pretrained wrote")

@@ -1,5 +1,5 @@
-"""`fgtui generate`: a trained model continues prompts, found from a model, checkpoint,
-output or project directory."""
+"""`fgtui generate` and `fgtui convert`: a trained model, found from a model, checkpoint,
+output or project directory, continues prompts or is written as a clean HF directory."""
 from __future__ import annotations
 
 import time
@@ -10,7 +10,7 @@ import torch
 
 import fgtui
 from fgtui.engine.cli import main
-from fgtui.engine.commands.generate_cmds import resolve_model_dir
+from fgtui.engine.train.checkpoint import find_model_dir as resolve_model_dir
 from fgtui.engine.errors import FgError
 
 CORPUS = Path(fgtui.__file__).parent / "examples" / "datasets" / "lovecraft" / "data" / "train"
@@ -69,3 +69,55 @@ def test_model_directory_is_found_from_checkpoints_output_and_project(model_dir,
 def test_bad_input_is_one_line(model_dir, capsys):
     assert main(["generate", str(model_dir), "x", "-n", "0"]) == 2
     assert "--max-new-tokens must be at least 1" in capsys.readouterr().err
+
+
+def _checkpoint_like(model_dir: Path, root: Path) -> Path:
+    """`model_dir` laid out as a trainer checkpoint, with optimizer state beside the weights."""
+    import shutil
+
+    checkpoint = root / "out" / "checkpoints" / "checkpoint-7"
+    shutil.copytree(model_dir, checkpoint)
+    (checkpoint / "manifest.json").write_text("{}")
+    torch.save({"state": {}}, checkpoint / "optimizer.pt")
+    return checkpoint
+
+
+def test_convert_writes_a_clean_transformers_directory(model_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    _checkpoint_like(model_dir, tmp_path)
+    out = tmp_path / "export"
+    assert main(["convert", str(tmp_path / "out"), str(out), "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "checkpoint-7" in printed and "largest logit difference" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "generation_config.json", "model.safetensors",
+                                                      "tokenizer.json", "tokenizer_config.json"]
+    assert main(["convert", str(model_dir), str(tmp_path / "bf16"), "--dtype", "bfloat16"]) == 0
+    assert {t.dtype for t in load_file(tmp_path / "bf16" / "model.safetensors").values()} == {torch.bfloat16}
+
+
+def test_convert_never_overwrites(model_dir, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["convert", str(model_dir), str(out)]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_check_catches_an_export_that_differs(model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from fgtui.engine.commands.model_cmds import compare_with_transformers
+    from fgtui.engine.models.hf_io import load_pretrained
+
+    out = tmp_path / "export"
+    assert main(["convert", str(model_dir), str(out)]) == 0
+    model = load_pretrained(model_dir)
+    assert compare_with_transformers(model, out) < 1e-3
+    tensors = load_file(out / "model.safetensors")
+    name = next(n for n in tensors if "mlp" in n)
+    tensors[name] = tensors[name] + 0.5
+    save_file(tensors, out / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(FgError, match="differs from the source"):
+        compare_with_transformers(model, out)

@@ -1,0 +1,134 @@
+"""Commands on trained models: generate and convert.
+
+    fgtui generate MODEL [PROMPT ...]   continue prompts
+    fgtui convert MODEL OUT             write MODEL as a clean Hugging Face directory
+
+MODEL is a model directory (config.json + safetensors + tokenizer, as
+checkpoints and `save_pretrained` write them), a checkpoints directory, an
+output directory holding `checkpoints/`, or a project whose output_models/
+hold them; the newest complete checkpoint is used, so right after `fgtui --run`
+the project directory is enough (engine.train.checkpoint.find_model_dir).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fgtui.engine.errors import FgError
+
+MODEL_HELP = "model, checkpoint, checkpoints, output or project directory"
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("generate", parents=[common], help="continue prompts with a trained model",
+                                   description=__doc__.split("\n\n")[2].replace("\n", " "))
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument("prompts", nargs="*", metavar="PROMPT",
+                        help="prompts to continue (default: one per line from standard input)")
+    parser.add_argument("-n", "--max-new-tokens", type=int, default=100, metavar="N",
+                        help="tokens to add to each prompt (default 100)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default 0.8)")
+    parser.add_argument("--top-k", type=int, default=50, help="sample from the k likeliest tokens (default 50)")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling: keep this much probability")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
+    parser.add_argument("--dtype", choices=DTYPES, default=None, help="weights' dtype (default: as saved)")
+    parser.set_defaults(handler=run_generate)
+
+    convert = subparsers.add_parser(
+        "convert", parents=[common], help="write a model or checkpoint as a clean Hugging Face directory",
+        description="Write MODEL (an fgtui checkpoint, a save_pretrained directory, or an HF Llama / "
+                    "Mistral / Qwen3 directory) to OUT as safetensors + config.json + tokenizer, without "
+                    "optimizer or trainer state, loadable by transformers' AutoModelForCausalLM when the "
+                    "architecture has an HF equivalent. " + __doc__.split("\n\n")[2].replace("\n", " "))
+    convert.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    convert.add_argument("out", metavar="OUT", help="new directory to write (must not exist or be empty)")
+    convert.add_argument("--dtype", choices=DTYPES, default=None, help="weights' dtype (default: as saved)")
+    convert.add_argument("--max-shard-size", default="5GB", help="largest safetensors file (default 5GB)")
+    convert.add_argument("--check", action="store_true",
+                         help="load OUT with transformers and compare its logits with the source's")
+    convert.set_defaults(handler=run_convert)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    if args.max_new_tokens < 1:
+        raise FgError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}")
+    prompts = list(args.prompts)
+    if not prompts:
+        if sys.stdin.isatty():
+            raise FgError("no prompt given", hint='fgtui generate MODEL "Once upon a time"')
+        prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    from fgtui.engine.train.checkpoint import find_model_dir
+
+    directory = find_model_dir(args.model)
+
+    import torch
+
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.generate import generate
+    from fgtui.engine.models.hf_io import load_pretrained
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_pretrained(directory, device=device, dtype=args.dtype)
+    tokenizer = load_tokenizer(directory)
+    print(f"# {directory} on {device}", file=sys.stderr)
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for prompt in prompts:
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)
+        out = generate(model, ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                       top_p=args.top_p, stop_token_ids=stops, generator=generator)
+        completion = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        print(prompt + completion)
+        if len(prompts) > 1:
+            print()
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from fgtui.engine.train.checkpoint import find_model_dir
+
+    source = find_model_dir(args.model)
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FgError(f"{out} exists and is not an empty directory; nothing was written",
+                      hint="name a new directory for the converted model")
+
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.hf_io import hf_incompatibility, load_pretrained, save_pretrained
+
+    model = load_pretrained(source, device="cpu", dtype=args.dtype)
+    tokenizer = load_tokenizer(source) if (source / "tokenizer_config.json").is_file() else None
+    save_pretrained(model, out, tokenizer=tokenizer, max_shard_size=args.max_shard_size)
+    reason = hf_incompatibility(model)
+    print(f"wrote {out} from {source} ({sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{next(model.parameters()).dtype})")
+    if reason is not None:
+        print(f"not loadable by transformers: {reason}; fgtui loads it", file=sys.stderr)
+    elif tokenizer is None:
+        print("no tokenizer beside the source model: OUT holds none either", file=sys.stderr)
+    if args.check:
+        if reason is not None:
+            raise FgError(f"--check needs a transformers architecture: {reason}")
+        difference = compare_with_transformers(model, out)
+        print(f"transformers loads {out}: largest logit difference {difference:.2e}")
+    return 0
+
+
+def compare_with_transformers(model, directory: Path) -> float:
+    """Largest |logit difference| between `model` and transformers' load of `directory`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    hf_model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
+    ids = torch.randint(0, model.config.vocab_size, (1, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model.float()(ids).logits
+        theirs = hf_model(ids).logits
+    difference = float((ours - theirs).abs().max())
+    if not difference < 1e-3:
+        raise FgError(f"transformers' load of {directory} differs from the source: logits differ by {difference:.3g}",
+                      hint="report it: the export or the architecture mapping is wrong")
+    return difference

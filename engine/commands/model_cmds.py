@@ -1,7 +1,8 @@
-"""Commands on trained models: generate and convert.
+"""Commands on trained models: generate, convert and serve.
 
     fgtui generate MODEL [PROMPT ...]   continue prompts
     fgtui convert MODEL OUT             write MODEL as a clean Hugging Face directory
+    fgtui serve MODEL [--port 8000]     an OpenAI-compatible HTTP API (/v1/completions, ...)
 
 MODEL is a model directory (config.json + safetensors + tokenizer, as
 checkpoints and `save_pretrained` write them), a checkpoints directory, an
@@ -50,6 +51,21 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     convert.add_argument("--check", action="store_true",
                          help="load OUT with transformers and compare its logits with the source's")
     convert.set_defaults(handler=run_convert)
+
+    serve = subparsers.add_parser(
+        "serve", parents=[common], help="serve a model over an OpenAI-compatible HTTP API",
+        description="GET /v1/models, POST /v1/completions and /v1/chat/completions (models with a chat "
+                    "template), whole or streamed (stream: true). One request generates at a time. "
+                    + __doc__.split("\n\n")[2].replace("\n", " "))
+    serve.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--name", default=None, help="model name the API reports (default: the directory's name)")
+    serve.add_argument("--max-tokens", type=int, default=256, metavar="N",
+                       help="max_tokens when a request gives none (default 256)")
+    serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
+    serve.add_argument("--dtype", choices=DTYPES, default=None, help="weights' dtype (default: as saved)")
+    serve.set_defaults(handler=run_serve)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -132,3 +148,35 @@ def compare_with_transformers(model, directory: Path) -> float:
         raise FgError(f"transformers' load of {directory} differs from the source: logits differ by {difference:.3g}",
                       hint="report it: the export or the architecture mapping is wrong")
     return difference
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from fgtui.engine.train.checkpoint import find_model_dir
+
+    directory = find_model_dir(args.model)
+
+    import torch
+
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.hf_io import load_pretrained
+    from fgtui.engine.serve.completions import CompletionService
+    from fgtui.engine.serve.http_server import make_server
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_pretrained(directory, device=device, dtype=args.dtype)
+    name = args.name or (directory.parent.parent.name if directory.name.startswith("checkpoint-") else directory.name)
+    service = CompletionService(model, load_tokenizer(directory), name, default_max_tokens=args.max_tokens)
+    try:
+        server = make_server(service, args.host, args.port)
+    except OSError as error:
+        raise FgError(f"cannot listen on {args.host}:{args.port}: {error.strerror}",
+                      hint="pick another --port (0 finds a free one)") from None
+    host, port = server.server_address[:2]
+    print(f"serving {name} ({directory}) on {device} at http://{host}:{port}/v1 — Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0

@@ -1,7 +1,7 @@
 """Autoregressive sampling with a KV cache: greedy, temperature, top-k, top-p, stop tokens."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 
@@ -89,3 +89,34 @@ def generate(
                     past_key_values=cache)
         next_positions = next_positions + 1
     return torch.cat(tokens, dim=-1)
+
+
+@torch.no_grad()
+def stream_tokens(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_token_ids: Iterable[int] | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[int]:
+    """Continue one prompt [1, T], yielding each new token id as it is sampled (for
+    streaming). Same sampling as `generate`; a stop token is yielded, then it ends."""
+    if input_ids.shape[0] != 1:
+        raise FgError(f"stream_tokens continues one prompt, got a batch of {input_ids.shape[0]}")
+    model.eval()
+    stops = set(stop_token_ids or ())
+    cache = KVCache()
+    position = input_ids.shape[1]
+    out = model(input_ids, past_key_values=cache)
+    for step in range(max_new_tokens):
+        token = sample_next(out.logits[:, -1], temperature, top_k, top_p, generator)
+        yield int(token)
+        if int(token) in stops or step == max_new_tokens - 1:
+            return
+        positions = torch.tensor([[position]], device=input_ids.device)
+        out = model(token[:, None], position_ids=positions, past_key_values=cache)
+        position += 1

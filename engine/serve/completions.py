@@ -1,0 +1,180 @@
+"""The model side of the OpenAI-compatible API: requests in, completions out.
+
+`CompletionService` holds one model and its tokenizer and answers the bodies
+of `/v1/completions` and `/v1/chat/completions` (OpenAI's field names), whole
+or as a stream of chunks. It knows nothing of HTTP (http_server.py does);
+a bad request raises `RequestError`, which the server turns into a 400.
+
+One generation runs at a time (a lock): the model and its KV cache are not
+shared between requests, and on one GPU batching requests is the next step,
+not this one.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+class RequestError(ValueError):
+    """A request the API refuses; its message goes back to the client."""
+
+
+@dataclass
+class Sampling:
+    max_tokens: int
+    temperature: float
+    top_p: float | None
+    top_k: int | None
+    stop: list[str]
+    seed: int | None
+
+
+def _number(body: dict, key: str, default: Any, kind: type, low: float | None = None,
+            high: float | None = None) -> Any:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+        raise RequestError(f"'{key}' must be a{'n integer' if kind is int else ' number'}, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise RequestError(f"'{key}' must be between {low} and {high}, got {value!r}")
+    return kind(value)
+
+
+def parse_sampling(body: dict, default_max_tokens: int) -> Sampling:
+    """OpenAI's sampling fields, checked. Only n=1 is served."""
+    if _number(body, "n", 1, int) != 1:
+        raise RequestError("only n=1 is supported")
+    stop = body.get("stop") or []
+    if isinstance(stop, str):
+        stop = [stop]
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+        raise RequestError("'stop' must be a string or a list of non-empty strings")
+    return Sampling(max_tokens=_number(body, "max_tokens", default_max_tokens, int, 1, 1 << 20),
+                    temperature=_number(body, "temperature", 1.0, float, 0.0, 2.0),
+                    top_p=_number(body, "top_p", None, float, 0.0, 1.0),
+                    top_k=_number(body, "top_k", None, int, 1, None),
+                    stop=stop, seed=_number(body, "seed", None, int))
+
+
+class CompletionService:
+    def __init__(self, model: Any, tokenizer: Any, model_name: str, *, default_max_tokens: int = 16) -> None:
+        self.model, self.tokenizer, self.model_name = model, tokenizer, model_name
+        self.default_max_tokens = default_max_tokens
+        self.device = next(model.parameters()).device
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ requests
+    def models(self) -> dict:
+        return {"object": "list", "data": [{"id": self.model_name, "object": "model", "owned_by": "fgtui"}]}
+
+    def completion_prompt(self, body: dict) -> str:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise RequestError("'prompt' must be a string (one prompt per request)")
+        return prompt
+
+    def chat_prompt(self, body: dict) -> str:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in messages):
+            raise RequestError("'messages' must be a non-empty list of {role, content} strings")
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise RequestError(f"{self.model_name} has no chat template (a base model): use /v1/completions")
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def check_fits(self, prompt: str, sampling: Sampling) -> None:
+        """Refuse a prompt that, with max_tokens, would run past the model's positions."""
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        length = len(self.tokenizer(prompt)["input_ids"])
+        if limit and length + sampling.max_tokens > limit:
+            raise RequestError(f"prompt ({length} tokens) + max_tokens ({sampling.max_tokens}) exceed "
+                               f"the model's {limit} positions")
+
+    def complete(self, prompt: str, sampling: Sampling, *, chat: bool = False) -> dict:
+        """The whole answer as one response object."""
+        text, finish, prompt_tokens, completion_tokens = "", "length", 0, 0
+        for piece, finish_reason, prompt_tokens, completion_tokens in self._pieces(prompt, sampling):
+            text += piece
+            finish = finish_reason or finish
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice.update(text=text, logprobs=None)
+        return {**self._header(chat, chunk=False), "choices": [choice],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}
+
+    def stream(self, prompt: str, sampling: Sampling, *, chat: bool = False) -> Iterator[dict]:
+        """The answer as chunks (server-sent events carry one each), the last with finish_reason."""
+        header = self._header(chat, chunk=True)
+        if chat:
+            yield {**header, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+        for piece, finish, _, _ in self._pieces(prompt, sampling):
+            if piece:
+                delta = {"delta": {"content": piece}} if chat else {"text": piece, "logprobs": None}
+                yield {**header, "choices": [{"index": 0, **delta, "finish_reason": None}]}
+            if finish:
+                empty = {"delta": {}} if chat else {"text": "", "logprobs": None}
+                yield {**header, "choices": [{"index": 0, **empty, "finish_reason": finish}]}
+
+    # ------------------------------------------------------------------ generation
+    def _header(self, chat: bool, chunk: bool) -> dict:
+        kind = ("chat.completion.chunk" if chunk else "chat.completion") if chat else "text_completion"
+        prefix = "chatcmpl" if chat else "cmpl"
+        return {"id": f"{prefix}-{uuid.uuid4().hex[:24]}", "object": kind, "created": int(time.time()),
+                "model": self.model_name}
+
+    def _pieces(self, prompt: str, sampling: Sampling) -> Iterator[tuple[str, str | None, int, int]]:
+        """(new text, finish reason or None, prompt tokens, completion tokens) per sampled token.
+
+        Text is released only up to where it can no longer become the start of a stop
+        string, and decoding is of the whole completion so far (a token may be half a
+        character), so streamed pieces add up to exactly the whole answer.
+        """
+        import torch
+
+        from fgtui.engine.models.generate import stream_tokens
+
+        self.check_fits(prompt, sampling)
+        ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.device)
+        generator = None
+        if sampling.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(sampling.seed)
+        eos = self.tokenizer.eos_token_id
+        tokens: list[int] = []
+        sent = 0
+        with self._lock:
+            for token in stream_tokens(self.model, ids, sampling.max_tokens, temperature=sampling.temperature,
+                                       top_k=sampling.top_k, top_p=sampling.top_p,
+                                       stop_token_ids=[eos] if eos is not None else None, generator=generator):
+                if token == eos:
+                    yield self._rest(tokens, sent), "stop", ids.shape[1], len(tokens)
+                    return
+                tokens.append(token)
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                cut = min((text.find(s) for s in sampling.stop if s in text), default=-1)
+                if cut >= 0:
+                    yield text[sent:max(cut, sent)], "stop", ids.shape[1], len(tokens)
+                    return
+                # Hold back a tail that could still grow into a stop string, or an unfinished character.
+                hold = max((len(s) - 1 for s in sampling.stop), default=0)
+                safe = len(text) - hold
+                if text.endswith("\ufffd"):
+                    safe = min(safe, len(text) - 1)
+                if safe > sent:
+                    yield text[sent:safe], None, ids.shape[1], len(tokens)
+                    sent = safe
+            yield self._rest(tokens, sent), "length", ids.shape[1], len(tokens)
+
+    def _rest(self, tokens: list[int], sent: int) -> str:
+        """The text not yet released (held back for stop strings or a partial character)."""
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)[sent:]

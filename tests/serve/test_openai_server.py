@@ -1,0 +1,167 @@
+"""`fgtui serve`: the OpenAI-compatible API over a real HTTP socket, on a tiny model."""
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+import fgtui
+from fgtui.engine.serve.completions import CompletionService, RequestError, parse_sampling
+from fgtui.engine.serve.http_server import make_server
+
+CORPUS = Path(fgtui.__file__).parent / "examples" / "datasets" / "lovecraft" / "data" / "train"
+CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<assistant> {% endif %}")
+
+
+@pytest.fixture(scope="module")
+def service():
+    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
+    from fgtui.engine.models import CausalLMConfig, build_causal_lm
+
+    tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]], vocab_size=300,
+                                    show_progress=False)
+    torch.manual_seed(0)
+    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=96)
+    return CompletionService(build_causal_lm(config), tokenizer, "tiny")
+
+
+@pytest.fixture(scope="module")
+def url(service):
+    server = make_server(service, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def _post(url: str, body, raw: bool = False):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text = response.read().decode()
+            return response.status, text if raw else json.loads(text)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read().decode())
+
+
+def _greedy_text(service, prompt: str, n: int) -> str:
+    from fgtui.engine.models.generate import generate
+
+    ids = service.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    out = generate(service.model, ids, n, stop_token_ids=[service.tokenizer.eos_token_id])
+    return service.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def test_models_and_a_greedy_completion(url, service):
+    with urllib.request.urlopen(f"{url}/models", timeout=30) as response:
+        assert json.loads(response.read())["data"][0]["id"] == "tiny"
+    status, body = _post(f"{url}/completions", {"prompt": "The old house", "max_tokens": 12, "temperature": 0})
+    assert status == 200 and body["object"] == "text_completion"
+    choice = body["choices"][0]
+    assert choice["text"] == _greedy_text(service, "The old house", 12)
+    assert body["usage"]["completion_tokens"] <= 12 and choice["finish_reason"] in ("length", "stop")
+
+
+def test_streamed_pieces_add_up_to_the_whole_answer(url):
+    body = {"prompt": "In the year 1908 I", "max_tokens": 20, "temperature": 0.9, "seed": 3}
+    _, whole = _post(f"{url}/completions", body)
+    status, stream = _post(f"{url}/completions", {**body, "stream": True}, raw=True)
+    events = [line[len("data: "):] for line in stream.splitlines() if line.startswith("data: ")]
+    assert status == 200 and events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert "".join(c["choices"][0]["text"] for c in chunks) == whole["choices"][0]["text"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+    assert len({c["id"] for c in chunks}) == 1
+
+
+def test_a_stop_string_ends_the_answer_before_it(url, service):
+    full = _greedy_text(service, "The old house", 24)
+    stop = next((full[i:i + 2] for i in range(3, len(full) - 2) if full[i:i + 2].strip()), None)
+    if stop is None:
+        pytest.skip("the greedy text has no printable pair to stop on")
+    _, body = _post(f"{url}/completions", {"prompt": "The old house", "max_tokens": 24, "temperature": 0,
+                                           "stop": stop})
+    assert body["choices"][0]["text"] == full[:full.find(stop)]
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def test_chat_needs_a_template_and_uses_it(url, service):
+    status, body = _post(f"{url}/chat/completions", {"messages": [{"role": "user", "content": "hi"}]})
+    assert status == 400 and "no chat template" in body["error"]["message"]
+    service.tokenizer.chat_template = CHAT_TEMPLATE
+    try:
+        messages = [{"role": "user", "content": "Who knocks?"}]
+        status, body = _post(f"{url}/chat/completions", {"messages": messages, "max_tokens": 8, "temperature": 0})
+        assert status == 200 and body["object"] == "chat.completion"
+        prompt = "<user> Who knocks?\n<assistant> "
+        assert body["choices"][0]["message"] == {"role": "assistant", "content": _greedy_text(service, prompt, 8)}
+        status, stream = _post(f"{url}/chat/completions", {"messages": messages, "max_tokens": 8, "temperature": 0,
+                                                           "stream": True}, raw=True)
+        chunks = [json.loads(line[6:]) for line in stream.splitlines() if line.startswith("data: {")]
+        assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+        assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == \
+            body["choices"][0]["message"]["content"]
+    finally:
+        service.tokenizer.chat_template = None
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"prompt": "x", "max_tokens": 0}, "'max_tokens' must be between"),
+    ({"prompt": "x", "temperature": "hot"}, "'temperature' must be a number"),
+    ({"prompt": "x", "n": 2}, "only n=1"),
+    ({"prompt": ["a", "b"]}, "one prompt per request"),
+    ({"prompt": "x", "stop": [""]}, "'stop' must be"),
+    ({"prompt": "x", "max_tokens": 200}, "exceed the model's 96 positions"),
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+])
+def test_bad_requests_are_400_with_a_reason(url, body, message):
+    status, answer = _post(f"{url}/completions", body)
+    assert status == 400 and message in answer["error"]["message"]
+    assert answer["error"]["type"] == "invalid_request_error"
+
+
+def test_unknown_routes_are_404(url):
+    status, answer = _post(f"{url}/embeddings", {"input": "x"})
+    assert status == 404 and "no route" in answer["error"]["message"]
+
+
+def test_sampling_fields_are_read_as_openai_names_them():
+    sampling = parse_sampling({"max_tokens": 5, "temperature": 0, "top_p": 0.5, "stop": "\n\n", "seed": 7}, 16)
+    assert (sampling.max_tokens, sampling.temperature, sampling.top_p, sampling.stop, sampling.seed) == \
+        (5, 0.0, 0.5, ["\n\n"], 7)
+    assert parse_sampling({}, 16).max_tokens == 16
+    with pytest.raises(RequestError):
+        parse_sampling({"max_tokens": 1.5}, 16)
+
+
+def test_fgtui_serve_answers_until_interrupted(service, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from fgtui.engine.models.hf_io import save_pretrained
+
+    save_pretrained(service.model, tmp_path / "tiny_model", tokenizer=service.tokenizer)
+    process = subprocess.Popen([sys.executable, "-m", "fgtui.engine.cli", "serve", str(tmp_path / "tiny_model"),
+                                "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        line = process.stdout.readline()
+        assert "serving tiny_model" in line, line + process.stderr.read()
+        base = line.split(" at ")[1].split()[0]
+        status, body = _post(f"{base}/completions", {"prompt": "The", "max_tokens": 3})
+        assert status == 200 and body["model"] == "tiny_model"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()

@@ -12,7 +12,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "config_cmds": ("pp", "graph", "targets", "code", "construct"),
     "project_cmds": ("ws", "project", "ls", "index", "trefs", "tlist"),
     "dataset_cmds": ("dataset",),
-    "model_cmds": ("generate", "convert"),
+    "model_cmds": ("generate", "convert", "serve"),
 }
 
 

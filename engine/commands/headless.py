@@ -120,6 +120,9 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
     end = state.get("end")
     if end is not None:
         print(f"run {end['status']} at step {end['step']} (exit {end['exit_code']}): {run_dir}")
+        output_dir = run_dir.parent.parent
+        if end["exit_code"] == 0 and (output_dir / "checkpoints").is_dir():
+            print(f'try it:  fgtui generate {output_dir} "Once upon a time"')
         return int(end["exit_code"])
     code = process.returncode if process is not None else 1
     print(f"run ended without an end record (exit {code}); see {run_dir / 'stdout.log'}", file=sys.stderr)

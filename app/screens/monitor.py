@@ -68,6 +68,7 @@ class RunMonitor(Screen):
         Binding("x", "control('stop')", "Stop"),
         Binding("X", "control('save_stop')", "Save+stop"),
         Binding("ctrl+k", "control('abort')", "Abort"),
+        Binding("g", "generate", "Generate"),
         Binding("m", "cycle_plot_mode", "Plot mode"),
         Binding("y", "toggle_log_y", "Log y"),
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
@@ -241,9 +242,16 @@ class RunMonitor(Screen):
         self.series.set_smoothing(weight)
         self.refresh_plots()
 
+    def action_generate(self) -> None:
+        """Try the run's model: the newest checkpoint under its output directory."""
+        from fgtui.app.screens.generate import GenerateScreen
+
+        self.app.push_screen(GenerateScreen(self.run_dir.parent.parent))
+
     def action_control(self, action: str) -> None:
         job = read_json(self.run_dir / "job.json")
-        if self.info.finished or not job or not job.get("socket"):
+        reachable = job and (job.get("socket") or job.get("scheduler") == "slurm")
+        if self.info.finished or not reachable:
             self.notify(f"cannot {action.replace('_', ' ')}: the run is not running "
                         f"({self.state_override or self.info.state})", severity="warning")
             return
@@ -252,22 +260,27 @@ class RunMonitor(Screen):
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
-                    self.send_control(job["socket"], action)
+                    self.send_control(job, action)
 
             self.app.push_screen(ConfirmScreen(
                 f"Abort {self.run_dir.name}? It stops at once, without saving."), confirmed)
             return
-        self.send_control(job["socket"], action)
+        self.send_control(job, action)
 
     @work(thread=True, group="control", exit_on_error=False)
-    def send_control(self, socket_path: str, action: str) -> None:
+    def send_control(self, job: dict, action: str) -> None:
         from fgtui.engine.errors import FgError
-        from fgtui.engine.launch.control import request
+        from fgtui.engine.launch.control import control_job
+        from fgtui.engine.launch.jobs import JobRecord
 
+        import dataclasses
+
+        known = {field.name for field in dataclasses.fields(JobRecord)}
         try:
-            reply = request(socket_path, action, timeout=5.0)
+            record = JobRecord(**{"run_dir": str(self.run_dir), **{k: v for k, v in job.items() if k in known}})
+            reply = control_job(record, action, timeout=5.0)
             error = None if reply.get("ok") else str(reply.get("error", "refused"))
-        except (FgError, OSError) as failure:
+        except (FgError, OSError, TypeError) as failure:
             error = str(failure)
         self.post_message(ControlDone(action, error))
 

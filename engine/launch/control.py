@@ -170,6 +170,12 @@ def send_control(job_id: str | None, action: str, timeout: float = 10.0) -> dict
     job = get_job(job_id)
     if not job.alive:
         raise FgError(f"job {job.job_id} is not running", hint="`fgtui control cleanup` forgets it")
+    return control_job(job, action, timeout)
+
+
+def control_job(job: Any, action: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Send `action` to a job (a `jobs.JobRecord`) by the way that reaches it: its socket,
+    or for a SLURM job the run directory and scancel."""
     if job.scheduler == "slurm":
         return _control_slurm_job(job, action)
     return request(job.socket, action, timeout)

@@ -75,7 +75,7 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
     slurm.add_argument("--partition", default=None, help="SLURM partition")
     slurm.add_argument("--time", default=None, metavar="LIMIT", help="time limit, e.g. 12:00:00")
     slurm.add_argument("--account", default=None, help="SLURM account")
-    slurm.add_argument("--requeue", action="store_true", help="let SLURM requeue the job after preemption")
+    slurm.add_argument("--requeue", action="store_true", help="let SLURM requeue the job after a preemption; it resumes from its latest checkpoint")
     slurm.add_argument("--sbatch-arg", action="append", default=[], metavar="OPT",
                        help="another #SBATCH option, e.g. --sbatch-arg=--qos=high (repeatable)")
 

@@ -13,7 +13,8 @@ checkpoints are written atomically, so the previous one stays the latest.)
 
 Control goes through the run directory, because a job's control socket lives
 on its compute node: `fgtui control stop|save|save-stop` leave a request file
-that rank 0 reads at the next step; abort is `scancel`.
+that rank 0 reads at the next step; abort is `scancel`. A job SLURM requeues
+(`--requeue`, after a preemption) resumes from its latest checkpoint.
 """
 from __future__ import annotations
 
@@ -89,12 +90,15 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
     torchrun = [shlex.quote(part) for part in entry[:3]]  # python -m torch.distributed.run
     lines += [
+        "# A job SLURM requeued (after a preemption) resumes from its latest checkpoint.",
+        'resume=""',
+        'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi',
         'head_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
         "srun --kill-on-bad-exit=1 " + " ".join(torchrun) + " \\",
         f"    --nnodes={options.nodes} --nproc-per-node={options.procs_per_node} \\",
         f'    --rdzv-backend=c10d --rdzv-endpoint="$head_node:${{FGTUI_RDZV_PORT:-{RENDEZVOUS_PORT}}}" '
         '--rdzv-id="$SLURM_JOB_ID" \\',
-        "    " + " ".join(shlex.quote(part) for part in entry[3:]) + " &",
+        "    " + " ".join(shlex.quote(part) for part in entry[3:]) + " $resume &",
         "srun_pid=$!",
         "# Time limit or scancel --batch --signal=TERM: ask the run to save and stop at its next",
         "# step (rank 0 reads the request from the shared run directory), then wait for it.",

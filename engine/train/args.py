@@ -19,6 +19,9 @@ class TrainingArguments:
     Length of training: `max_steps` when > 0; else `total_tokens` (input tokens over
     all ranks, floor to whole steps, see budget.py); else `num_train_epochs`.
 
+    Resuming: `resume_from_checkpoint` is True or "latest", a checkpoint name or path,
+    or "if-any": the latest when there is one, else a fresh start (a requeued job).
+
     Precision: `dtype` is the parameters' dtype ("bfloat16" = pure bf16 training);
     `mixed_precision` autocasts the forward ("bf16", or "fp16" with a gradient scaler)
     over float32 parameters.

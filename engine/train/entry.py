@@ -1,4 +1,4 @@
-"""What torchrun runs in every rank: `python -m fgtui.engine.train.entry RUN_DIR`.
+"""What torchrun runs in every rank: `python -m fgtui.engine.train.entry RUN_DIR [--resume SPEC]`.
 
 Reads the config frozen at launch (`RUN_DIR/config.yaml`; no rank renders
 templates), builds its `main` target (a trainer) and calls `.train()`. The exit
@@ -60,8 +60,12 @@ def _log_early_failure(run_dir: Path, error: BaseException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    resume = None
+    if len(argv) == 2 and argv[1].startswith("--resume="):
+        argv, resume = argv[:1], argv[1].split("=", 1)[1]
     if len(argv) != 1:
-        print("usage: python -m fgtui.engine.train.entry RUN_DIR", file=sys.stderr)
+        print("usage: python -m fgtui.engine.train.entry RUN_DIR [--resume=latest|if-any|CHECKPOINT]",
+              file=sys.stderr)
         return 2
     run_dir = Path(argv[0]).resolve()
     # The trainer the config builds finds its run dir here; restored afterwards
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = None
     try:
         trainer = build_main(run_dir)
+        if resume:  # overrides the frozen config's choice (a requeued SLURM job resumes)
+            trainer.args.resume_from_checkpoint = resume
         return int(trainer.train() or 0)
     except FgError as error:
         if trainer is None:

@@ -168,6 +168,11 @@ class Trainer(TrainingLoop):
         spec = self.args.resume_from_checkpoint
         if not spec:
             return
+        if spec == "if-any":  # a requeued job: resume when a checkpoint was made, else start
+            if ckpt.latest_checkpoint(self.checkpoints_dir) is None:
+                self._print("no checkpoint to resume from yet: starting at step 0")
+                return
+            spec = "latest"
         path = ckpt.resolve_checkpoint(self.checkpoints_dir, spec)
         self.state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer,
                                           scheduler=self.lr_scheduler, scaler=self.scaler, rank=self.rank,

@@ -72,7 +72,7 @@ def fake_slurm(monkeypatch):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _config(out: Path, max_steps: int = 400) -> str:
+def _config(out: Path, max_steps: int = 400, sleep: float = 0.05) -> str:
     return f"""output_dir: {json.dumps(str(out))}
 run_name: tiny
 model: &model !singleton:{TINY}:TinyLM {{}}
@@ -89,7 +89,7 @@ main: !singleton:fgtui.engine.train:Trainer
   optimizer_factory: !partial:torch.optim:AdamW
     lr: 0.01
   callbacks:
-    - !singleton:{TINY}:SleepEachStep {{seconds: 0.05}}
+    - !singleton:{TINY}:SleepEachStep {{seconds: {sleep}}}
 """
 
 
@@ -104,7 +104,8 @@ def test_the_batch_script_and_its_options(tmp_path, monkeypatch):
     for line in ("#SBATCH --nodes=2", "#SBATCH --gpus-per-node=4", "#SBATCH --partition=gpu",
                  "#SBATCH --time=4:00:00", "#SBATCH --requeue", "#SBATCH --qos=high",
                  f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --signal=B:TERM@120",
-                 "--nnodes=2 --nproc-per-node=4", f"-m fgtui.engine.train.entry {run_dir} &"):
+                 "--nnodes=2 --nproc-per-node=4", f"-m fgtui.engine.train.entry {run_dir} $resume &",
+                 'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi'):
         assert line in script, line
     assert not run_dir.exists()  # a dry run writes nothing
     completed = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
@@ -199,3 +200,31 @@ def test_abort_cancels_the_slurm_job(fake_slurm, tmp_path):
     assert not jobs.get_job(launched.job_id).alive
     with pytest.raises(FgError, match="is not running"):
         control.send_control(launched.job_id, "save")
+
+
+@pytest.mark.slow
+def test_a_requeued_job_resumes_from_its_latest_checkpoint(fake_slurm, tmp_path):
+    """Preempted at the time limit (saved and stopped), then run again by SLURM with
+    SLURM_RESTART_COUNT=1: it resumes where it saved and finishes."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(_config(tmp_path / "out", max_steps=40, sleep=0.02))
+    launched = launch_run(str(config), slurm=SlurmOptions(gpus_per_node=0, requeue=True))
+    run_dir = launched.run_dir
+    _wait_for_step(run_dir, 3)
+    os.kill(int((fake_slurm / "4242.pid").read_text()), signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while jobs.get_job(launched.job_id).alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    stopped_at = records[-1]["step"]
+    assert records[-1]["status"] == "stopped" and stopped_at < 40
+    env = {**os.environ, "SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "node1", "SLURM_NNODES": "1",
+           "SLURM_RESTART_COUNT": "1"}
+    with open(run_dir / "stdout.log", "ab") as log:
+        done = subprocess.run(["bash", str(run_dir / "job.sbatch")], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              timeout=180)
+    assert done.returncode == 0, (run_dir / "stdout.log").read_text()[-3000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    resumed = [r for r in records if r.get("event") == "resumed"]
+    assert len(resumed) == 1 and resumed[0]["path"].endswith(f"checkpoint-{stopped_at}")
+    assert records[-1]["status"] == "completed" and records[-1]["step"] == 40

@@ -42,6 +42,15 @@ def test_resume_reproduces_the_uninterrupted_losses(tmp_path):
     assert events[1]["event"] == "resumed" and events[1]["path"].endswith("checkpoint-4")
 
 
+def test_resume_if_any_starts_fresh_without_a_checkpoint_and_resumes_with_one(tmp_path):
+    fresh = tiny.trainer(tmp_path, run_name="fresh", max_steps=4, resume_from_checkpoint="if-any")
+    assert fresh.train() == 0
+    assert sorted(tiny.losses_by_step(tmp_path / "runs" / "fresh")) == [1, 2, 3, 4]
+    again = tiny.trainer(tmp_path, run_name="again", resume_from_checkpoint="if-any")
+    assert again.train() == 0
+    assert sorted(tiny.losses_by_step(tmp_path / "runs" / "again")) == [5, 6, 7, 8]
+
+
 def test_gradient_accumulation_matches_the_large_batch(tmp_path):
     big = tiny.trainer(tmp_path / "big", tiny.TinyLM(), run_name="r", max_steps=3, save_strategy="no",
                        per_device_train_batch_size=4)

@@ -4,7 +4,8 @@ The form is built from the config's declared options (`Project.dynamic_args`)
 with the template's defaults filled in; values go through the same
 `parse_values` and `launch_run` as `fgtui train`, so the UI and the command
 line cannot disagree about what a run gets. The run starts in its own
-session (engine.launch), so quitting the UI never stops it.
+session (engine.launch), so quitting the UI never stops it; with "submit to
+SLURM" on, it is submitted with sbatch instead (`fgtui train --slurm`).
 """
 from __future__ import annotations
 
@@ -30,9 +31,32 @@ class SpecsLoaded(Message):
 
 class LaunchDone(Message):
     def __init__(self, dry_run: bool, command: list[str] | None, run_dir: Path | None,
-                 error: str | None) -> None:
+                 error: str | None, script: str | None = None) -> None:
         super().__init__()
         self.dry_run, self.command, self.run_dir, self.error = dry_run, command, run_dir, error
+        self.script = script  # a SLURM launch's batch script
+
+
+# (label, widget id, default value, placeholder, Input type) of the SLURM fields.
+SLURM_FIELDS = (
+    ("nodes", "field-nodes", "1", "", "integer"),
+    ("GPUs per node", "field-gpus-per-node", "1", "0 runs on CPUs", "integer"),
+    ("time limit", "field-time", "", "e.g. 12:00:00 (partition default)", "text"),
+    ("partition", "field-partition", "", "cluster default", "text"),
+    ("account", "field-account", "", "your default", "text"),
+)
+
+
+def _slurm_options(values: dict[str, str]):
+    from fgtui.engine.errors import FgError
+    from fgtui.engine.launch.slurm import SlurmOptions
+
+    try:
+        nodes, gpus = int(values["field-nodes"] or 1), int(values["field-gpus-per-node"] or 0)
+    except ValueError:
+        raise FgError("nodes and GPUs per node must be whole numbers") from None
+    return SlurmOptions(nodes=nodes, gpus_per_node=gpus, time=values["field-time"] or None,
+                        partition=values["field-partition"] or None, account=values["field-account"] or None)
 
 
 def _is_flag(spec) -> bool:
@@ -73,6 +97,13 @@ class LaunchScreen(Screen):
             with Horizontal(classes="launch-row"):
                 yield Label("run name")
                 yield Input(placeholder="from the config", id="field-run-name")
+            with Horizontal(classes="launch-row"):
+                yield Label("submit to SLURM")
+                yield Switch(value=False, id="field-slurm")
+            for label, field_id, value, placeholder, kind in SLURM_FIELDS:
+                with Horizontal(classes="launch-row slurm-row"):
+                    yield Label(label)
+                    yield Input(value=value, placeholder=placeholder, id=field_id, type=kind)
             yield Static("reading the config's options…", id="launch-options-note")
         yield Static("", id="launch-command")
         with Horizontal(classes="dialog-buttons"):
@@ -81,7 +112,17 @@ class LaunchScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.show_slurm_fields(False)
         self.load_specs()
+
+    def show_slurm_fields(self, shown: bool) -> None:
+        for row in self.query(".slurm-row"):
+            row.display = shown
+        self.query_one("#field-devices", Input).disabled = shown  # SLURM gives the GPUs
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "field-slurm":
+            self.show_slurm_fields(event.value)
 
     @work(thread=True, exclusive=True, group="specs", exit_on_error=False)
     def load_specs(self) -> None:
@@ -150,14 +191,18 @@ class LaunchScreen(Screen):
         self.start(dry_run=False)
 
     def start(self, dry_run: bool) -> None:
-        devices = self.query_one("#field-devices", Input).value.strip() or None
+        slurm = None
+        if self.query_one("#field-slurm", Switch).value:
+            slurm = {field_id: self.query_one(f"#{field_id}", Input).value.strip()
+                     for _, field_id, _, _, _ in SLURM_FIELDS}
+        devices = None if slurm else self.query_one("#field-devices", Input).value.strip() or None
         run_name = self.query_one("#field-run-name", Input).value.strip() or None
         self.query_one("#launch-command", Static).update("rendering…" if dry_run else "launching…")
-        self.launch_worker(self.form_values(), devices, run_name, dry_run)
+        self.launch_worker(self.form_values(), devices, run_name, dry_run, slurm)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def launch_worker(self, given: dict[str, Any], devices: str | None, run_name: str | None,
-                      dry_run: bool) -> None:
+                      dry_run: bool, slurm: dict[str, str] | None = None) -> None:
         from fgtui.engine.errors import FgError
         from fgtui.engine.launch.launcher import launch_run
         from fgtui.engine.project.dynamic_args import parse_values
@@ -165,14 +210,15 @@ class LaunchScreen(Screen):
         try:
             variables = parse_values(self.specs, given)
             launched = launch_run(self.config, variables=variables, devices=devices, dry_run=dry_run,
-                                  run_name=run_name, project_dir=str(self.project_dir))
+                                  run_name=run_name, project_dir=str(self.project_dir),
+                                  slurm=_slurm_options(slurm) if slurm is not None else None)
         except FgError as error:
             self.post_message(LaunchDone(dry_run, None, None, error.one_line()))
             return
         except Exception as error:  # noqa: BLE001 - shown in place; the UI keeps running
             self.post_message(LaunchDone(dry_run, None, None, f"{type(error).__name__}: {error}"))
             return
-        self.post_message(LaunchDone(dry_run, launched.command, launched.run_dir, None))
+        self.post_message(LaunchDone(dry_run, launched.command, launched.run_dir, None, launched.sbatch_script))
 
     def on_launch_done(self, message: LaunchDone) -> None:
         shown = self.query_one("#launch-command", Static)
@@ -181,7 +227,12 @@ class LaunchScreen(Screen):
             return
         command = escape(shlex.join(message.command or []))
         if message.dry_run:
-            shown.update(f"[b]would run[/]\n{command}")
+            if message.script:
+                # The directives fit the panel; `fgtui train --slurm --dry-run` prints the whole script.
+                directives = [line for line in message.script.splitlines() if line.startswith("#SBATCH")]
+                shown.update(f"[b]would submit[/] with sbatch:\n" + escape("\n".join(directives)))
+            else:
+                shown.update(f"[b]would run[/]\n{command}")
             return
         shown.update(f"[b]started[/] {escape(str(message.run_dir))}\n{command}")
         if message.run_dir is not None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static, Switch
 
 from fgtui.app.app import Workbench
 from fgtui.app.commands import ACTIONS, actions_for
@@ -174,3 +174,32 @@ def test_dumb_terminal_is_refused(monkeypatch, capsys):
     monkeypatch.setenv("TERM", "dumb")
     assert run_workbench(None) == 2
     assert "TERM=dumb" in capsys.readouterr().err
+
+
+def test_launch_form_dry_runs_a_slurm_submission():
+    project = EXAMPLES / "tutorials" / "tiny_llama"
+
+    async def scenario():
+        app = Workbench(project, now=NOW, poll=False)
+        async with app.run_test(size=(120, 50)) as pilot:
+            app.push_screen(LaunchScreen(project, "train_tiny_llama.yaml"))
+            await pilot.pause()
+            screen = app.screen
+            await wait_for(pilot, lambda: bool(screen.specs), "the config's options")
+            nodes = screen.query_one("#field-nodes", Input)
+            assert not nodes.parent.display  # SLURM fields show only when asked for
+            screen.query_one("#field-slurm", Switch).value = True
+            await wait_for(pilot, lambda: nodes.parent.display, "the SLURM fields")
+            assert screen.query_one("#field-devices", Input).disabled
+            nodes.value = "2"
+            screen.query_one("#field-gpus-per-node", Input).value = "8"
+            screen.query_one("#field-time", Input).value = "4:00:00"
+            await pilot.press("f5")
+            shown = screen.query_one("#launch-command", Static)
+            await wait_for(pilot, lambda: "would submit" in str(shown.render()), "the dry run")
+            text = str(shown.render())
+            assert "--nodes=2" in text and "--gpus-per-node=8" in text and "--time=4:00:00" in text
+            nodes.value = "zero"
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: "whole numbers" in str(shown.render()), "the bad value")
+    run_async(scenario())

@@ -75,6 +75,10 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
     slurm.add_argument("--partition", default=None, help="SLURM partition")
     slurm.add_argument("--time", default=None, metavar="LIMIT", help="time limit, e.g. 12:00:00")
     slurm.add_argument("--account", default=None, help="SLURM account")
+    slurm.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
+                       help="CPUs per node for the ranks and their data loaders (default: the cluster's, "
+                            "often 1: ask for several per GPU)")
+    slurm.add_argument("--mem", default=None, help="memory per node, e.g. 200G (default: the cluster's)")
     slurm.add_argument("--requeue", action="store_true", help="let SLURM requeue the job after a preemption; it resumes from its latest checkpoint")
     slurm.add_argument("--sbatch-arg", action="append", default=[], metavar="OPT",
                        help="another #SBATCH option, e.g. --sbatch-arg=--qos=high (repeatable)")
@@ -87,7 +91,8 @@ def run_train(args: argparse.Namespace) -> int:
     slurm = None
     if args.slurm:
         slurm = SlurmOptions(nodes=args.nodes, gpus_per_node=args.gpus_per_node, partition=args.partition,
-                             time=args.time, account=args.account, requeue=args.requeue, extra=args.sbatch_arg)
+                             time=args.time, account=args.account, requeue=args.requeue,
+                             cpus_per_task=args.cpus_per_task, mem=args.mem, extra=args.sbatch_arg)
     launched = launch_run(
         getattr(args, "config_template", None), variables=getattr(args, "dynamic_args", None) or {},
         devices=args.devices, dry_run=args.dry_run, torchrun_args=args.torchrun_args,

@@ -138,11 +138,17 @@ REQUEST_FILE = "control.request"
 
 
 def write_request_file(run_dir: str | os.PathLike, action: str) -> Path:
-    """Leave `action` for the run in its directory (replaced atomically: the trainer
-    never reads half a request)."""
+    """Leave `action` for the run in its directory, replaced atomically (the trainer never
+    reads half a request). A more urgent request already waiting stays (stop beats save)."""
     if action not in ACTIONS:
         raise FgError(f"unknown control action {action!r}", hint=f"one of {', '.join(ACTIONS)}")
     path = Path(run_dir) / REQUEST_FILE
+    try:
+        waiting = path.read_text().strip()
+    except OSError:
+        waiting = None
+    if waiting in ACTIONS and ACTIONS.index(waiting) > ACTIONS.index(action):
+        return path
     tmp = path.with_name(f".{REQUEST_FILE}.{os.getpid()}")
     tmp.write_text(action + "\n")
     os.replace(tmp, path)
@@ -150,14 +156,30 @@ def write_request_file(run_dir: str | os.PathLike, action: str) -> Path:
 
 
 def take_request_file(run_dir: str | os.PathLike) -> str | None:
-    """The action waiting in the run directory, removed as it is taken; None when there is none."""
+    """The action waiting in the run directory, removed as it is taken; None when there is none.
+
+    Renamed away before it is read, so a request written meanwhile waits for the next
+    take instead of being deleted unread. Filesystem errors (a shared filesystem's hiccup)
+    count as no request: training must not die of them.
+    """
     path = Path(run_dir) / REQUEST_FILE
+    taking = path.with_name(f".{REQUEST_FILE}.taking")
     try:
-        action = path.read_text().strip()
-    except FileNotFoundError:
+        os.replace(path, taking)
+        action = taking.read_text().strip()
+        taking.unlink()
+    except OSError:
         return None
-    path.unlink(missing_ok=True)
     return action if action in ACTIONS else None
+
+
+def clear_request_file(run_dir: str | os.PathLike) -> None:
+    """Forget a request left from an earlier attempt of the run (say, the save-and-stop of the
+    time limit that preceded a requeue): a starting run has not been asked anything yet."""
+    try:
+        (Path(run_dir) / REQUEST_FILE).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def send_control(job_id: str | None, action: str, timeout: float = 10.0) -> dict[str, Any]:

@@ -181,7 +181,13 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
                               config_source=prepared.source, devices=None, cwd=os.getcwd())
     rundir.snapshot_code(run_dir, prepared.text, prepared.project_dir)
     rundir.record_git_state(run_dir, prepared.project_dir)
-    slurm_job_id = slurm.submit(str(script_path))
+    try:
+        slurm_job_id = slurm.submit(str(script_path))
+    except FgError:
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: no run started in it
+        raise
     record = jobs.JobRecord(job_id=job_id, pid=0, pgid=0, run_dir=str(run_dir), socket="",
                             host=socket.gethostname(), started=time.time(), command=command,
                             scheduler="slurm", slurm_job_id=slurm_job_id)

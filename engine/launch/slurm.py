@@ -1,7 +1,7 @@
 """Runs on a SLURM cluster: an sbatch script per run, submitted from the login node.
 
 The script runs one torchrun per node (`srun --ntasks-per-node=1`) with a c10d
-rendezvous on the first node (port 29500, or $FGTUI_RDZV_PORT), so the ranks
+rendezvous on the first node (a port from the job id, or $FGTUI_RDZV_PORT), so the ranks
 see the same environment as a local launch. The run directory (on the shared
 filesystem) holds the script, the log stream and stdout. Two minutes before the
 time limit SLURM sends SIGTERM to the batch script, which leaves a save-and-stop
@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from fgtui.engine.errors import FgError
 from fgtui.engine.launch.control import REQUEST_FILE
 
-# squeue states in which the job still holds or waits for its nodes.
-ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
+# squeue states in which the job still holds or waits for its nodes (UNKNOWN: squeue failed).
+ACTIVE_STATES = ("UNKNOWN", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
                  "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_FED", "REQUEUE_HOLD")
-RENDEZVOUS_PORT = 29500
+# The rendezvous port: PORT_BASE + job id % PORT_SPAN, unless $FGTUI_RDZV_PORT is set.
+PORT_BASE, PORT_SPAN = 20000, 20000
 GRACE_S = 120
 
 
@@ -43,6 +44,8 @@ class SlurmOptions:
     time: str | None = None
     account: str | None = None
     requeue: bool = False
+    cpus_per_task: int | None = None  # CPUs per node (one task per node); None: the cluster's default
+    mem: str | None = None  # memory per node, e.g. 200G; None: the cluster's default
     extra: list[str] = field(default_factory=list)  # more `#SBATCH` options, e.g. --qos=high
 
     def __post_init__(self) -> None:
@@ -50,6 +53,8 @@ class SlurmOptions:
             raise FgError(f"--nodes must be at least 1, not {self.nodes}")
         if self.gpus_per_node < 0:
             raise FgError(f"--gpus-per-node must be 0 (CPU) or more, not {self.gpus_per_node}")
+        if self.cpus_per_task is not None and self.cpus_per_task < 1:
+            raise FgError(f"--cpus-per-task must be at least 1, not {self.cpus_per_task}")
         for option in self.extra:
             if not option.startswith("--"):
                 raise FgError(f"--sbatch-arg {option!r} is not an sbatch option",
@@ -71,15 +76,19 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
     `entry` is the torchrun command, `python -m torch.distributed.run [ARGS] -m MODULE RUN_DIR`;
     the rendezvous options go in after its first three words.
     """
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={run_name}", f"#SBATCH --nodes={options.nodes}",
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={_directive_value(run_name)}", f"#SBATCH --nodes={options.nodes}",
              "#SBATCH --ntasks-per-node=1"]
     if options.gpus_per_node:
         lines.append(f"#SBATCH --gpus-per-node={options.gpus_per_node}")
-    for name in ("partition", "time", "account"):
+    if options.cpus_per_task:
+        lines.append(f"#SBATCH --cpus-per-task={options.cpus_per_task}")
+    for name in ("mem", "partition", "time", "account"):
         value = getattr(options, name)
         if value:
-            lines.append(f"#SBATCH --{name}={value}")
-    lines += [f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --open-mode=append",
+            lines.append(f"#SBATCH --{name}={_directive_value(value)}")
+    # sbatch expands %j and friends in --output: a literal % in the path is %%.
+    output = _directive_value(f"{run_dir}/stdout.log".replace("%", "%%"))
+    lines += [f"#SBATCH --output={output}", "#SBATCH --open-mode=append",
               # SIGTERM to this script (B:) GRACE_S before the time limit. Not to the tasks:
               # torchrun would SIGKILL its workers 30 s later, maybe mid-save.
               f"#SBATCH --signal=B:TERM@{GRACE_S}"]
@@ -94,16 +103,17 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
         'resume=""',
         'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi',
         'head_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "# A port of this job's own: two jobs whose first node is shared must not share a store.",
+        f'port="${{FGTUI_RDZV_PORT:-$(( {PORT_BASE} + SLURM_JOB_ID % {PORT_SPAN} ))}}"',
         "srun --kill-on-bad-exit=1 " + " ".join(torchrun) + " \\",
         f"    --nnodes={options.nodes} --nproc-per-node={options.procs_per_node} \\",
-        f'    --rdzv-backend=c10d --rdzv-endpoint="$head_node:${{FGTUI_RDZV_PORT:-{RENDEZVOUS_PORT}}}" '
-        '--rdzv-id="$SLURM_JOB_ID" \\',
+        '    --rdzv-backend=c10d --rdzv-endpoint="$head_node:$port" --rdzv-id="$SLURM_JOB_ID" \\',
         "    " + " ".join(shlex.quote(part) for part in entry[3:]) + " $resume &",
         "srun_pid=$!",
         "# Time limit or scancel --batch --signal=TERM: ask the run to save and stop at its next",
         "# step (rank 0 reads the request from the shared run directory), then wait for it.",
-        f'trap \'printf "save_stop\\n" > "$FGTUI_RUN_DIR/.{REQUEST_FILE}.batch" && '
-        f'mv "$FGTUI_RUN_DIR/.{REQUEST_FILE}.batch" "$FGTUI_RUN_DIR/{REQUEST_FILE}"\' TERM',
+        f'trap \'kill -0 "$srun_pid" 2>/dev/null && printf "save_stop\\n" > "$FGTUI_RUN_DIR/.{REQUEST_FILE}.batch" '
+        f'&& mv "$FGTUI_RUN_DIR/.{REQUEST_FILE}.batch" "$FGTUI_RUN_DIR/{REQUEST_FILE}"\' TERM',
         "while true; do",
         '    wait "$srun_pid" && status=0 || status=$?',
         '    kill -0 "$srun_pid" 2>/dev/null || break',
@@ -112,6 +122,11 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
         "",
     ]
     return "\n".join(lines)
+
+
+def _directive_value(value: str) -> str:
+    """A #SBATCH value, quoted when it holds spaces (sbatch splits directives like a shell)."""
+    return f'"{value}"' if any(c.isspace() for c in value) else value
 
 
 def _tool(name: str) -> str:
@@ -131,17 +146,21 @@ def submit(script_path: str) -> str:
     done = subprocess.run([_tool("sbatch"), "--parsable", script_path], capture_output=True, text=True)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
-        raise FgError(f"sbatch refused {script_path}: {message[-1] if message else 'exit ' + str(done.returncode)}",
-                      hint="fix the --partition/--time/--account or --sbatch-arg options")
+        raise FgError(f"sbatch refused the job: {message[-1] if message else 'exit ' + str(done.returncode)}",
+                      hint="fix the SLURM options; `fgtui train --slurm --dry-run` shows the script")
     # --parsable prints "jobid" or "jobid;cluster".
     return done.stdout.strip().split(";")[0]
 
 
 def job_state(slurm_job_id: str) -> str | None:
-    """The job's squeue state (RUNNING, PENDING, ...), or None once SLURM no longer lists it."""
+    """The job's squeue state (RUNNING, PENDING, ...), None once SLURM no longer lists it,
+    or "UNKNOWN" when squeue itself failed (a busy controller): not a reason to think the
+    job ended, forget it, or call its run crashed."""
     done = subprocess.run([_tool("squeue"), "-h", "-j", slurm_job_id, "-o", "%T"], capture_output=True, text=True)
+    if done.returncode != 0:
+        return None if "invalid job id" in done.stderr.lower() else "UNKNOWN"
     state = done.stdout.strip().splitlines()
-    return state[0].strip() if done.returncode == 0 and state else None
+    return state[0].strip() if state else None
 
 
 def is_active(slurm_job_id: str) -> bool:

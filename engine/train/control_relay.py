@@ -25,6 +25,10 @@ class ControlRelay:
                  run_dir: str | os.PathLike | None = None) -> None:
         self.dist, self.device, self.rank = dist, device, rank
         self.run_dir = run_dir if rank == 0 else None
+        if self.run_dir is not None:
+            from fgtui.engine.launch.control import clear_request_file
+
+            clear_request_file(self.run_dir)
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []
         self.server = None

@@ -97,12 +97,14 @@ def test_the_batch_script_and_its_options(tmp_path, monkeypatch):
     config = tmp_path / "tiny.yaml"
     config.write_text(_config(tmp_path / "out"))
     options = SlurmOptions(nodes=2, gpus_per_node=4, partition="gpu", time="4:00:00", requeue=True,
-                           extra=["--qos=high"])
+                           cpus_per_task=32, mem="200G", extra=["--qos=high"])
     dry = launch_run(str(config), dry_run=True, slurm=options)
     script = dry.sbatch_script
     run_dir = tmp_path / "out" / "runs" / "tiny"
     for line in ("#SBATCH --nodes=2", "#SBATCH --gpus-per-node=4", "#SBATCH --partition=gpu",
                  "#SBATCH --time=4:00:00", "#SBATCH --requeue", "#SBATCH --qos=high",
+                 "#SBATCH --cpus-per-task=32", "#SBATCH --mem=200G",
+                 'port="${FGTUI_RDZV_PORT:-$(( 20000 + SLURM_JOB_ID % 20000 ))}"',
                  f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --signal=B:TERM@120",
                  "--nnodes=2 --nproc-per-node=4", f"-m fgtui.engine.train.entry {run_dir} $resume &",
                  'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi'):
@@ -120,13 +122,72 @@ def test_the_batch_script_and_its_options(tmp_path, monkeypatch):
     assert not run_dir.exists()  # refused before anything was written
 
 
-def test_request_files_are_taken_once(tmp_path):
+def test_request_files_are_taken_once_and_the_most_urgent_stays(tmp_path):
     assert control.take_request_file(tmp_path) is None
     control.write_request_file(tmp_path, "save")
     assert control.take_request_file(tmp_path) == "save"
     assert control.take_request_file(tmp_path) is None
+    control.write_request_file(tmp_path, "save_stop")
+    control.write_request_file(tmp_path, "save")  # must not cancel the stop
+    assert control.take_request_file(tmp_path) == "save_stop"
+    control.write_request_file(tmp_path, "save")
+    control.write_request_file(tmp_path, "abort")
+    assert control.take_request_file(tmp_path) == "abort"
     with pytest.raises(FgError, match="unknown control action"):
         control.write_request_file(tmp_path, "pause")
+
+
+def test_a_starting_run_forgets_a_request_left_by_its_last_attempt(tmp_path):
+    import torch
+
+    from fgtui.engine.train.control_relay import ControlRelay
+    from fgtui.engine.train.runtime import DistInfo
+
+    control.write_request_file(tmp_path, "save_stop")  # the time limit's, before a requeue
+    relay = ControlRelay(DistInfo(), torch.device("cpu"), rank=0, status=dict, run_dir=tmp_path)
+    try:
+        assert relay.take() is None
+        control.write_request_file(tmp_path, "save")
+        assert relay.take() == ("save", "request file")
+    finally:
+        relay.close()
+
+
+def test_paths_with_spaces_and_percent_signs_reach_sbatch_intact():
+    from fgtui.engine.launch.slurm import sbatch_script
+
+    script = sbatch_script(run_dir="/data/my runs/50%/r", run_name="r", entry=["py", "-m", "t", "-m", "e", "/x"],
+                           options=SlurmOptions(), env={}, cwd="/p")
+    assert '#SBATCH --output="/data/my runs/50%%/r/stdout.log"' in script
+
+
+def test_squeue_failing_is_not_the_job_ending(tmp_path, monkeypatch):
+    from fgtui.engine.launch import slurm
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    squeue = bin_dir / "squeue"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    squeue.write_text("#!/bin/bash\necho 'slurm_load_jobs error: Socket timed out' >&2\nexit 1\n")
+    squeue.chmod(0o755)
+    assert slurm.job_state("7") == "UNKNOWN" and slurm.is_active("7")
+    squeue.write_text("#!/bin/bash\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n")
+    assert slurm.job_state("7") is None and not slurm.is_active("7")
+
+
+def test_a_refused_submission_leaves_no_run_directory(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/bash\necho 'sbatch: error: invalid partition specified: gpux' >&2\n"
+                                    "exit 1\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FGTUI_RUNTIME_DIR", str(tmp_path / "rt"))
+    config = tmp_path / "tiny.yaml"
+    config.write_text(_config(tmp_path / "out"))
+    with pytest.raises(FgError, match="invalid partition specified"):
+        launch_run(str(config), slurm=SlurmOptions(partition="gpux"))
+    assert not (tmp_path / "out" / "runs" / "tiny").exists()
 
 
 def _wait_for_step(run_dir: Path, step: int, timeout: float = 120.0) -> None:

@@ -2,9 +2,11 @@
 
 The model is the newest complete checkpoint under the run's output directory
 (`engine.train.checkpoint.find_model_dir`, as `fgtui generate` finds it). It is
-loaded once, in a worker thread, on the CPU unless a GPU is free to use; each
-prompt then streams through `engine.models.generate.stream_tokens` in a worker,
-so the screen stays responsive and Escape leaves at any time.
+loaded once, in a worker thread, on the CPU: the run may still be training on
+the GPU, and a second copy there could push it out of memory (`fgtui generate
+--device cuda` is the way to use one). Each prompt then streams through
+`engine.models.generate.stream_tokens` in a worker, so the screen stays
+responsive and Escape leaves at any time.
 """
 from __future__ import annotations
 
@@ -68,15 +70,12 @@ class GenerateScreen(Screen):
     @work(thread=True, exclusive=True, group="generate-load", exit_on_error=False)
     def load_model(self) -> None:
         try:
-            import torch
-
             from fgtui.engine.data.tokenizer import load_tokenizer
             from fgtui.engine.models.hf_io import load_pretrained
             from fgtui.engine.train.checkpoint import find_model_dir
 
             directory = find_model_dir(self.output_dir)
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            loaded = (load_pretrained(directory, device=device), load_tokenizer(directory), directory)
+            loaded = (load_pretrained(directory, device="cpu"), load_tokenizer(directory), directory)
             self.post_message(ModelLoaded(loaded, None))
         except Exception as error:  # noqa: BLE001 - shown in place; the UI keeps running
             text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
@@ -119,12 +118,13 @@ class GenerateScreen(Screen):
     def stream(self, prompt: str, max_tokens: int, temperature: float) -> None:
         from textual.worker import get_current_worker
 
-        from fgtui.engine.models.generate import stream_tokens
+        from fgtui.engine.models.generate import decode_continuation, stream_tokens
 
         model, tokenizer, _ = self.loaded
         worker = get_current_worker()
         try:
             ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
+            prompt_ids = ids[0].tolist()
             eos = tokenizer.eos_token_id
             tokens: list[int] = []
             for token in stream_tokens(model, ids, max_tokens, temperature=temperature, top_k=50,
@@ -132,8 +132,8 @@ class GenerateScreen(Screen):
                 if worker.is_cancelled:
                     break
                 tokens.append(token)
-                self.post_message(TextArrived(prompt + tokenizer.decode(tokens, skip_special_tokens=True), False))
-            self.post_message(TextArrived(prompt + tokenizer.decode(tokens, skip_special_tokens=True), True))
+                self.post_message(TextArrived(prompt + decode_continuation(tokenizer, prompt_ids, tokens), False))
+            self.post_message(TextArrived(prompt + decode_continuation(tokenizer, prompt_ids, tokens), True))
         except Exception as error:  # noqa: BLE001 - e.g. a prompt past the model's positions
             self.post_message(TextArrived("", True, f"{type(error).__name__}: {error}"))
 

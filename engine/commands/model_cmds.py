@@ -83,7 +83,7 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from fgtui.engine.data.tokenizer import load_tokenizer
-    from fgtui.engine.models.generate import generate
+    from fgtui.engine.models.generate import decode_continuation, generate
     from fgtui.engine.models.hf_io import load_pretrained
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -96,7 +96,7 @@ def run_generate(args: argparse.Namespace) -> int:
         ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)
         out = generate(model, ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                        top_p=args.top_p, stop_token_ids=stops, generator=generator)
-        completion = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        completion = decode_continuation(tokenizer, ids[0].tolist(), out[0, ids.shape[1]:].tolist())
         print(prompt + completion)
         if len(prompts) > 1:
             print()
@@ -152,6 +152,9 @@ def compare_with_transformers(model, directory: Path) -> float:
 
 def run_serve(args: argparse.Namespace) -> int:
     from fgtui.engine.train.checkpoint import find_model_dir
+
+    if args.max_tokens < 1:
+        raise FgError(f"--max-tokens must be at least 1, not {args.max_tokens}")
 
     directory = find_model_dir(args.model)
 

@@ -120,3 +120,19 @@ def stream_tokens(
         positions = torch.tensor([[position]], device=input_ids.device)
         out = model(token[:, None], position_ids=positions, past_key_values=cache)
         position += 1
+
+
+def decode_continuation(tokenizer, prompt_ids: list[int], new_ids: list[int]) -> str:
+    """The text `new_ids` add after the prompt.
+
+    Decoded together with the prompt and cut after it: SentencePiece-style tokenizers
+    (Llama-2, Mistral) drop the leading space of a sequence's first word, so decoding the
+    new ids alone would glue "time" + "there" into "timethere".
+    """
+    head = tokenizer.decode(prompt_ids, skip_special_tokens=True)
+    whole = tokenizer.decode(list(prompt_ids) + list(new_ids), skip_special_tokens=True)
+    if whole.startswith(head):
+        return whole[len(head):]
+    # The prompt's own text changed once followed by more tokens (a merge across the
+    # boundary): the new ids alone are the honest answer.
+    return tokenizer.decode(new_ids, skip_special_tokens=True)

@@ -54,11 +54,30 @@ def parse_sampling(body: dict, default_max_tokens: int) -> Sampling:
         stop = [stop]
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise RequestError("'stop' must be a string or a list of non-empty strings")
-    return Sampling(max_tokens=_number(body, "max_tokens", default_max_tokens, int, 1, 1 << 20),
-                    temperature=_number(body, "temperature", 1.0, float, 0.0, 2.0),
-                    top_p=_number(body, "top_p", None, float, 0.0, 1.0),
-                    top_k=_number(body, "top_k", None, int, 1, None),
-                    stop=stop, seed=_number(body, "seed", None, int))
+    # Chat clients now send max_completion_tokens; older ones max_tokens.
+    limit_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    temperature = _number(body, "temperature", 1.0, float, 0.0, 2.0)
+    top_p = _number(body, "top_p", None, float, 0.0, 1.0)
+    if top_p == 0.0:  # only the likeliest token survives: OpenAI's top_p 0 is greedy decoding
+        temperature, top_p = 0.0, None
+    return Sampling(max_tokens=_number(body, limit_key, default_max_tokens, int, 1, 1 << 20),
+                    temperature=temperature, top_p=top_p, top_k=_number(body, "top_k", None, int, 1, None),
+                    stop=stop, seed=_number(body, "seed", None, int, 0, 2**63 - 1))
+
+
+def _plain_message(message: Any) -> dict[str, str]:
+    """{role, content} with content as text: a string, or OpenAI's list of text parts."""
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        raise RequestError("each message must be an object with a 'role' string")
+    content = message.get("content")
+    if isinstance(content, list):
+        if not all(isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+                   for part in content):
+            raise RequestError("only text content parts are supported")
+        content = "".join(part["text"] for part in content)
+    if not isinstance(content, str):
+        raise RequestError("a message's 'content' must be a string or a list of text parts")
+    return {"role": message["role"], "content": content}
 
 
 class CompletionService:
@@ -82,13 +101,17 @@ class CompletionService:
 
     def chat_prompt(self, body: dict) -> str:
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-                for m in messages):
-            raise RequestError("'messages' must be a non-empty list of {role, content} strings")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError("'messages' must be a non-empty list of {role, content}")
+        messages = [_plain_message(m) for m in messages]
         if not getattr(self.tokenizer, "chat_template", None):
             raise RequestError(f"{self.model_name} has no chat template (a base model): use /v1/completions")
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        from jinja2 import TemplateError
+
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except TemplateError as error:  # e.g. a template that wants roles to alternate
+            raise RequestError(f"the model's chat template refused the messages: {error}") from None
 
     def check_fits(self, prompt: str, sampling: Sampling) -> None:
         """Refuse a prompt that, with max_tokens, would run past the model's positions."""
@@ -142,10 +165,11 @@ class CompletionService:
         """
         import torch
 
-        from fgtui.engine.models.generate import stream_tokens
+        from fgtui.engine.models.generate import decode_continuation, stream_tokens
 
         self.check_fits(prompt, sampling)
         ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.device)
+        prompt_ids = ids[0].tolist()
         generator = None
         if sampling.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(sampling.seed)
@@ -157,10 +181,10 @@ class CompletionService:
                                        top_k=sampling.top_k, top_p=sampling.top_p,
                                        stop_token_ids=[eos] if eos is not None else None, generator=generator):
                 if token == eos:
-                    yield self._rest(tokens, sent), "stop", ids.shape[1], len(tokens)
+                    yield self._rest(prompt_ids, tokens, sent), "stop", ids.shape[1], len(tokens)
                     return
                 tokens.append(token)
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                text = decode_continuation(self.tokenizer, prompt_ids, tokens)
                 cut = min((text.find(s) for s in sampling.stop if s in text), default=-1)
                 if cut >= 0:
                     yield text[sent:max(cut, sent)], "stop", ids.shape[1], len(tokens)
@@ -173,8 +197,10 @@ class CompletionService:
                 if safe > sent:
                     yield text[sent:safe], None, ids.shape[1], len(tokens)
                     sent = safe
-            yield self._rest(tokens, sent), "length", ids.shape[1], len(tokens)
+            yield self._rest(prompt_ids, tokens, sent), "length", ids.shape[1], len(tokens)
 
-    def _rest(self, tokens: list[int], sent: int) -> str:
+    def _rest(self, prompt_ids: list[int], tokens: list[int], sent: int) -> str:
         """The text not yet released (held back for stop strings or a partial character)."""
-        return self.tokenizer.decode(tokens, skip_special_tokens=True)[sent:]
+        from fgtui.engine.models.generate import decode_continuation
+
+        return decode_continuation(self.tokenizer, prompt_ids, tokens)[sent:]

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
 from fgtui.engine.serve.completions import CompletionService, RequestError, parse_sampling
 
 MAX_BODY = 4 << 20
@@ -24,9 +22,6 @@ def make_server(service: CompletionService, host: str = "127.0.0.1", port: int =
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            pass  # the CLI prints one line per request itself
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.rstrip("/") == "/v1/models":
@@ -40,21 +35,38 @@ def make_server(service: CompletionService, host: str = "127.0.0.1", port: int =
                 self._error(HTTPStatus.NOT_FOUND, f"no route POST {self.path}", "not_found_error")
                 return
             chat = route.endswith("chat/completions")
+            streaming = False
             try:
                 body = self._body()
                 prompt = service.chat_prompt(body) if chat else service.completion_prompt(body)
                 sampling = parse_sampling(body, service.default_max_tokens)
                 service.check_fits(prompt, sampling)  # before a stream's headers go out
                 if body.get("stream"):
+                    streaming = True
                     self._events(service.stream(prompt, sampling, chat=chat))
                 else:
                     self._json(HTTPStatus.OK, service.complete(prompt, sampling, chat=chat))
             except RequestError as error:
                 self._error(HTTPStatus.BAD_REQUEST, str(error), "invalid_request_error")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client left mid-answer
+            except Exception as error:  # noqa: BLE001 - the client gets a reason, the server lives on
+                message = f"{type(error).__name__}: {error}"
+                self.log_error("generation failed: %s", message)
+                if streaming:  # headers are out: say it as an event, then end the stream
+                    self._event({"error": {"message": message, "type": "server_error", "code": None}})
+                    self.close_connection = True
+                else:
+                    self._error(HTTPStatus.INTERNAL_SERVER_ERROR, message, "server_error")
 
         # -------------------------------------------------------------- plumbing
         def _body(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                raise RequestError("bad Content-Length")
             if length > MAX_BODY:
                 raise RequestError(f"request body over {MAX_BODY} bytes")
             try:
@@ -65,16 +77,25 @@ def make_server(service: CompletionService, host: str = "127.0.0.1", port: int =
                 raise RequestError("the body must be a JSON object")
             return body
 
-        def _json(self, status: HTTPStatus, payload: dict) -> None:
+        def _json(self, status: HTTPStatus, payload: dict, close: bool = False) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if close:
+                self.send_header("Connection", "close")  # also sets close_connection
             self.end_headers()
             self.wfile.write(data)
 
         def _error(self, status: HTTPStatus, message: str, kind: str) -> None:
-            self._json(status, {"error": {"message": message, "type": kind, "code": None}})
+            # The body may be unread (a 404, a refused length): this connection cannot carry
+            # another request after it, so it closes, and says so.
+            self._json(status, {"error": {"message": message, "type": kind, "code": None}}, close=True)
+
+        def _event(self, payload: dict | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            self.wfile.write(b"data: " + data.encode() + b"\n\n")
+            self.wfile.flush()
 
         def _events(self, chunks) -> None:
             self.send_response(HTTPStatus.OK)
@@ -84,9 +105,7 @@ def make_server(service: CompletionService, host: str = "127.0.0.1", port: int =
             self.end_headers()
             self.close_connection = True
             for chunk in chunks:
-                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-                self.wfile.flush()
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+                self._event(chunk)
+            self._event("[DONE]")
 
     return ThreadingHTTPServer((host, port), Handler)

@@ -39,7 +39,9 @@ def sample_text(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int 
             ids = torch.cat([ids, next_id], dim=1)
             if eos is not None and int(next_id) == eos:
                 break
-    return tokenizer.decode(ids[0, prompt_len:], skip_special_tokens=True)
+    from fgtui.engine.models.generate import decode_continuation
+
+    return decode_continuation(tokenizer, ids[0, :prompt_len].tolist(), ids[0, prompt_len:].tolist())
 
 
 def load_prompts(prompts: list[str] | str) -> list[str]:

@@ -165,3 +165,71 @@ def test_fgtui_serve_answers_until_interrupted(service, tmp_path):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+
+
+def test_openai_spellings_top_p_zero_parts_and_max_completion_tokens(url, service):
+    _, greedy = _post(f"{url}/completions", {"prompt": "The old house", "max_tokens": 10, "temperature": 0})
+    _, top_p_zero = _post(f"{url}/completions", {"prompt": "The old house", "max_tokens": 10, "top_p": 0})
+    assert top_p_zero["choices"][0]["text"] == greedy["choices"][0]["text"]
+    status, answer = _post(f"{url}/completions", {"prompt": "x", "seed": 2**64})
+    assert status == 400 and "'seed'" in answer["error"]["message"]
+    service.tokenizer.chat_template = CHAT_TEMPLATE
+    try:
+        parts = [{"role": "user", "content": [{"type": "text", "text": "Who "}, {"type": "text", "text": "knocks?"}]}]
+        status, body = _post(f"{url}/chat/completions", {"messages": parts, "max_completion_tokens": 3,
+                                                         "temperature": 0})
+        assert status == 200 and body["usage"]["completion_tokens"] <= 3
+        prompt = "<user> Who knocks?\n<assistant> "
+        assert body["choices"][0]["message"]["content"] == _greedy_text(service, prompt, 3)
+        status, answer = _post(f"{url}/chat/completions", {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "x"}}]}]})
+        assert status == 400 and "only text content parts" in answer["error"]["message"]
+    finally:
+        service.tokenizer.chat_template = None
+
+
+def test_a_connection_stays_usable_after_an_error(url):
+    import http.client
+
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("POST", "/v1/embeddings", body=json.dumps({"input": "x"}),
+                           headers={"Content-Type": "application/json"})
+        first = connection.getresponse()
+        assert first.status == 404
+        first.read()
+        connection.request("POST", "/v1/completions", body=json.dumps({"prompt": "The", "max_tokens": 2}),
+                           headers={"Content-Type": "application/json"})
+        second = connection.getresponse()
+        assert second.status == 200 and json.loads(second.read())["object"] == "text_completion"
+    finally:
+        connection.close()
+
+
+def test_a_failure_inside_generation_is_a_500_or_an_error_event(url, service, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the model fell over")
+        yield  # a generator, as _pieces is
+
+    monkeypatch.setattr(service, "_pieces", broken)
+    status, answer = _post(f"{url}/completions", {"prompt": "x", "max_tokens": 2})
+    assert status == 500 and "the model fell over" in answer["error"]["message"]
+    status, stream = _post(f"{url}/completions", {"prompt": "x", "max_tokens": 2, "stream": True}, raw=True)
+    assert status == 200 and "the model fell over" in stream and "[DONE]" not in stream
+
+
+def test_continuations_keep_the_space_a_sentencepiece_decoder_drops():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from fgtui.engine.models.generate import decode_continuation
+
+    vocab = {"<unk>": 0, "▁Once": 1, "▁upon": 2, "▁a": 3, "▁time": 4, "▁there": 5}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Metaspace()
+    core.decoder = decoders.Metaspace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>")
+    prompt = tokenizer("Once upon a time")["input_ids"]
+    assert tokenizer.decode([5]) == "there"  # alone, the space is gone
+    assert decode_continuation(tokenizer, prompt, [5]) == " there"

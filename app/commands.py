@@ -23,9 +23,12 @@ ACTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("Stop run", "Stop at the next step", "screen.control('stop')", "RunMonitor"),
     ("Save and stop run", "Save a checkpoint, then stop", "screen.control('save_stop')", "RunMonitor"),
     ("Abort run", "Stop at once without saving", "screen.control('abort')", "RunMonitor"),
+    ("Generate", "Continue a prompt with the run's newest checkpoint", "screen.generate", "RunMonitor"),
     ("Toggle log y", "Logarithmic loss axis", "screen.toggle_log_y", "RunMonitor"),
     ("More smoothing", "Raise the EMA weight", "screen.smoothing(1)", "RunMonitor"),
     ("Less smoothing", "Lower the EMA weight", "screen.smoothing(-1)", "RunMonitor"),
+    ("Watch run", "Open the run under the cursor", "screen.open_run", "RunsScreen"),
+    ("Mark run", "Mark or unmark the run under the cursor for comparing", "screen.mark", "RunsScreen"),
     ("Compare marked runs", "Overlay the marked runs", "screen.compare", "RunsScreen"),
     ("Rescan runs", "Look for new run directories", "screen.rescan", "RunsScreen"),
     ("Toggle eval/train", "Compare eval loss instead of train loss", "screen.toggle_eval",
@@ -40,8 +43,12 @@ ACTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("Reload tree", "Read the projects again", "screen.reload", "BrowseScreen"),
     ("Save template", "Write the editor to disk", "screen.save", "EditorScreen"),
     ("Edit in $EDITOR", "Suspend and edit the file", "screen.external_edit", "EditorScreen"),
-    ("Dry run", "Show the exact torchrun command", "screen.dry_run", "LaunchScreen"),
+    ("Go to error", "Move the cursor to the line the template error names", "screen.goto_error", "EditorScreen"),
+    ("Launch this config", "The launch form of the config being edited", "screen.launch", "EditorScreen"),
+    ("Dry run", "Show the command (or sbatch directives) a launch would use", "screen.dry_run",
+     "LaunchScreen"),
     ("Launch", "Start the run detached", "screen.launch", "LaunchScreen"),
+    ("Generate again", "Continue the prompt once more", "screen.generate", "GenerateScreen"),
 )
 
 

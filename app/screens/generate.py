@@ -54,7 +54,7 @@ class GenerateScreen(Screen):
         yield Static("loading the model…", id="generate-model")
         with Horizontal(classes="launch-row"):
             yield Label("prompt")
-            yield Input(placeholder="The old house on the hill", id="generate-prompt")
+            yield Input(value="The old house on the hill", id="generate-prompt")
         with Horizontal(classes="launch-row"):
             yield Label("max new tokens")
             yield Input(value="100", id="generate-max-tokens", type="integer")

@@ -68,7 +68,9 @@ def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) 
     elif kind == "eval":
         progress.note(f"step {record['step']}  eval_loss {record['eval_loss']:.4f}")
     elif kind == "sample":
-        progress.note(f"step {record['step']}  sample: {record['prompt']}{record['text']!r}")
+        # One line per sample: the prompt, then what the model wrote, its newlines shown as ⏎.
+        text = record["text"].replace("\n", "⏎")
+        progress.note(f"step {record['step']}  sample: {record['prompt']} ▸{text}")
     elif kind == "event":
         name = record["event"]
         if name == "start":

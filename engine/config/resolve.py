@@ -6,7 +6,7 @@ decides: its search paths, workspaces and config names.
 
 Without a project: `-t FILE` is a file path. The search path is the file's
 own directory, each parent up to the nearest enclosing `templates/`
-directory, then the bundled `templatelib/`. With `-p DIR`, a `-t NAME` that
+directory, then the bundled `templatelib/base` and `templatelib/`. With `-p DIR`, a `-t NAME` that
 is not a file is looked up under DIR/templates/configs and DIR/templates.
 """
 from __future__ import annotations
@@ -67,7 +67,9 @@ def template_searchpath(path: str) -> tuple[list[str], str | None]:
             break
     else:
         dirs = [here]
-    dirs.append(Path(bundled_templatelib()))
+    # As a new project's search path ends: the base library, then templatelib itself
+    # (so `trainers/trainer.yaml` finds the `training_script/...` it extends).
+    dirs += [Path(bundled_templatelib()) / "base", Path(bundled_templatelib())]
     unique: list[str] = []
     for d in dirs:
         if str(d) not in unique:

@@ -115,7 +115,9 @@ def get_job(job_id: str | None) -> JobRecord:
     jobs = list_jobs()
     if job_id is None:
         running = [job for job in jobs if job.alive]
-        if len(running) != 1:
+        if not running:
+            raise FgError("no job is running", hint="`fgtui control list` shows the jobs launched here")
+        if len(running) > 1:
             raise FgError(f"{len(running)} jobs are running; name one",
                           hint="`fgtui control list` shows them")
         return running[0]

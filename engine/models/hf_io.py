@@ -11,6 +11,7 @@ rebuilt explicitly on that device.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -115,13 +116,30 @@ def save_pretrained(
         (directory / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True))
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     hf_config.update(dtype=dtype, torch_dtype=dtype)
+    special = _special_token_ids(model.config, tokenizer)
+    (hf_config.get("fgtui_config") or hf_config).update(special)
     (directory / "config.json").write_text(json.dumps(hf_config, indent=2))
-    generation = {k: getattr(model.config, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")
-                  if getattr(model.config, k) is not None}
+    generation = {k: v for k, v in special.items() if v is not None}
     (directory / "generation_config.json").write_text(json.dumps(generation, indent=2))
+    # safetensors creates its files private (0600); give them the mode the umask gives
+    # config.json, so a shared model directory is readable like its other files.
+    mode = (directory / "config.json").stat().st_mode & 0o777
+    for filename in set(weight_map.values()):
+        os.chmod(directory / filename, mode)
     if tokenizer is not None:
         _save_tokenizer(tokenizer, directory)
     return directory
+
+
+def _special_token_ids(config: Any, tokenizer: Any) -> dict[str, Any]:
+    """bos/eos/pad ids for config.json and generation_config.json: the tokenizer's when
+    there is one (its ids are what the data was made of; transformers' generate() stops
+    on the eos id written here), else the model config's."""
+    ids = {}
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        value = getattr(tokenizer, key, None) if tokenizer is not None else None
+        ids[key] = value if value is not None else getattr(config, key)
+    return ids
 
 
 def _save_tokenizer(tokenizer: Any, directory: Path) -> None:

@@ -154,9 +154,15 @@ def convert_value(type_name: str, text: Any, item_type: str = "str") -> Any:
             return os.path.expanduser(str(text))
         return text
     if type_name == "int":
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
     if type_name == "float":
-        return float(text)
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
     if type_name == "bool":
         return parse_bool(text)
     if type_name == "path":

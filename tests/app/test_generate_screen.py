@@ -47,6 +47,9 @@ def test_g_on_a_run_generates_from_its_newest_checkpoint(tmp_path):
             await wait_for(pilot, lambda: screen.loaded is not None, "the model")
             assert "checkpoint-20" in str(screen.query_one("#generate-model", Static).render())
             screen.query_one("#generate-max-tokens", Input).value = "12"
+            prompt = screen.query_one("#generate-prompt", Input)
+            assert prompt.value  # a real prompt to start from, not a placeholder
+            prompt.value = ""
             await pilot.click("#generate-prompt")
             await pilot.press(*"The door")
             await pilot.press("enter")

@@ -136,6 +136,25 @@ def test_palette_lists_screen_actions_only_where_they_apply():
         assert action.startswith(("app.", "screen."))
 
 
+@pytest.mark.parametrize("screen", ["RunMonitor", "RunsScreen", "BrowseScreen", "LaunchScreen", "GenerateScreen",
+                                    "EditorScreen"])
+def test_every_key_in_a_footer_is_in_the_palette(screen):
+    """The README promises the palette has every action: each shown binding of a screen
+    (but Back) has an entry there."""
+    import importlib
+
+    module = {"RunMonitor": "monitor", "RunsScreen": "runs", "BrowseScreen": "browse", "LaunchScreen": "launch",
+              "GenerateScreen": "generate", "EditorScreen": "editor"}[screen]
+    cls = getattr(importlib.import_module(f"fgtui.app.screens.{module}"), screen)
+    offered = {action for _label, _help, action in actions_for(screen)}
+    for binding in cls.BINDINGS:
+        if not binding.show or binding.action in ("app.back", "back"):
+            continue
+        name = binding.action
+        assert name in offered or f"screen.{name}" in offered or f"app.{name}" in offered, \
+            f"{screen}: key {binding.key} ({binding.action}) is not in the palette"
+
+
 def test_palette_runs_an_action(finished_run):
     async def scenario():
         app = Workbench(finished_run, now=NOW, poll=False)

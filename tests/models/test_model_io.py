@@ -104,3 +104,24 @@ def test_template_values_win_over_config_values():
     model = build_causal_lm(tiny_config(), attention_factory=functools.partial(CausalSelfAttention, sliding_window=3))
     assert {layer.self_attn.sliding_window for layer in model.model.layers} == {3}
     assert model.model.layers[0].self_attn.num_heads == 4  # the rest still comes from the config
+
+
+def test_special_token_ids_come_from_the_tokenizer_and_files_are_not_private(tmp_path):
+    import os
+    import stat
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, GenerationConfig
+
+    model = tiny_model()
+    assert (model.config.bos_token_id, model.config.eos_token_id) == (1, 2)  # the config's defaults
+    tokenizer = SimpleNamespace(bos_token_id=0, eos_token_id=1, pad_token_id=2,
+                                save_pretrained=lambda directory: None)
+    save_pretrained(model, tmp_path, tokenizer=tokenizer)
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert (config.bos_token_id, config.eos_token_id, config.pad_token_id) == (0, 1, 2)
+    generation = GenerationConfig.from_pretrained(tmp_path)
+    assert (generation.bos_token_id, generation.eos_token_id, generation.pad_token_id) == (0, 1, 2)
+    assert load_pretrained(tmp_path).config.eos_token_id == 1
+    weights, config_file = tmp_path / "model.safetensors", tmp_path / "config.json"
+    assert stat.S_IMODE(os.stat(weights).st_mode) == stat.S_IMODE(os.stat(config_file).st_mode)

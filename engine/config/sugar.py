@@ -273,7 +273,7 @@ def file_key(path: str) -> str:
 
 def _wants_marker(text: str, scan: _Scan, st: _State, indent: int, next_indent: int | None) -> bool:
     """May an origin marker go at the end of this line without changing the YAML?"""
-    if not scan.output or st.capture_depth or st.yaml_quote or st.jinja or st.flow_depth:
+    if not scan.output or st.capture_depth or st.yaml_quote or st.jinja:
         return False
     stripped = text.rstrip()
     if stripped.endswith(("%}", "#}")) or not _output_outside_tags(stripped):

@@ -78,6 +78,19 @@ def test_yaml_error_in_the_leaf_maps_to_the_leaf_line(tree):
     assert error.message.startswith("YAML:")
 
 
+def test_an_unclosed_flow_before_the_extends_still_names_its_line(tree):
+    error = failure(tree, {"configs/leaf.yaml": "zzz: [1, 2\n-- extends 'base.yaml'\n"}, graph=True)
+    assert where(error) == ("configs/leaf.yaml", 1)
+
+
+def test_multi_line_flows_render_the_same_with_origin_markers(tree):
+    tree.write({"base.yaml": BASE, "configs/flow.yaml": "a: [1,\n    2,\n    3]\nb: {x: 1,\n    y: 2}\n"})
+    text = tree.render("configs/flow.yaml")
+    graph = tree.graph("configs/flow.yaml")
+    assert graph.root["a"] == [1, 2, 3] and graph.root["b"] == {"x": 1, "y": 2}
+    assert "#@" not in text
+
+
 def test_yaml_error_in_an_inherited_block(tree):
     tree.write({"mid.yaml": "-- extends 'base.yaml'\n[inner]\n    first: 1\n      wrong: indent\n"})
     error = failure(tree, {"configs/leaf.yaml": "-- extends 'mid.yaml'\n[meta]\n    == super()\n"}, graph=True)

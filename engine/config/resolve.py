@@ -99,6 +99,10 @@ def resolve_config(args: argparse.Namespace):
     from fgtui.engine.config.environment import TemplateEnvironment
     from fgtui.engine.project.project import resolve_in_project
 
+    given_project = getattr(args, "project_dir", None)
+    if given_project and not os.path.isdir(given_project):
+        raise FgError(f"project directory {given_project} does not exist",
+                      hint="pass -p a project directory (one holding meta.yaml)")
     in_project = resolve_in_project(args, parse_variables(getattr(args, "var", None)))
     if in_project is not None:  # -p / the cwd / the -t file is in a project (meta.yaml)
         return in_project

@@ -133,7 +133,8 @@ def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise FgError(f"{name} is not on PATH: --slurm needs a SLURM login node",
-                      hint="`fgtui train --slurm --dry-run` prints the batch script without submitting it")
+                      hint="a dry run (`fgtui train --slurm --dry-run`, F5 in the workbench) shows the batch "
+                           "script without submitting it")
     return path
 
 

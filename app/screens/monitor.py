@@ -204,10 +204,16 @@ class RunMonitor(Screen):
                 PlotSeries("eval", *series.metric("eval_loss"), colors[2])]
         x_range = self._x_range()
         self.query_one("#plot-loss", MetricPlot).set_series(loss, x_range)
+        on_cpu = any(e.get("event") == "start" and str(e.get("device", "")).startswith("cpu")
+                     for e in series.events)
         for i, (key, _title) in enumerate(SMALL_PLOTS):
             color = colors[(i + 1) % len(colors)]
-            self.query_one(f"#plot-{key}", MetricPlot).set_series(
-                [PlotSeries(key, *series.metric(key), color)], x_range)
+            plot = self.query_one(f"#plot-{key}", MetricPlot)
+            if key == "peak_mem_gib" and on_cpu:
+                plot.empty_message = "not measured on CPU"
+            elif self.info.finished:
+                plot.empty_message = "none recorded"
+            plot.set_series([PlotSeries(key, *series.metric(key), color)], x_range)
 
     def _x_range(self) -> tuple[float, float] | None:
         steps = self.series.train["step"].values

@@ -146,6 +146,7 @@ class MetricPlot(Widget):
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
+        self.empty_message = "no data yet"  # what an empty plot says (the monitor knows better ones)
         self.series: list[PlotSeries] = []
         self.x_range: tuple[float, float] | None = None
         self.border_title = title
@@ -216,7 +217,7 @@ class MetricPlot(Widget):
                        for cache, line in zip(self._caches, self.series)]
             y_range = self._y_range(buckets)
         if y_range is None or plot_height < 2:
-            message = "no data yet" if y_range is None and plot_width >= 4 else ""
+            message = self.empty_message if y_range is None and plot_width >= 4 else ""
             if height and message:
                 blank = list(blank)
                 blank[height // 2] = Strip([Segment(message.center(width)[:width], Style(dim=True))])

@@ -147,3 +147,25 @@ def test_run_that_has_not_written_yet_then_starts(tmp_path):
             assert screen.info.state == "running" and len(screen.series) == 10
             assert "ETA" in str(screen.query_one("#run-status").render())
     run_async(scenario())
+
+
+def test_an_empty_memory_plot_says_why_on_a_cpu_run(tmp_path):
+    run = write_run(tmp_path / "runs" / "cpu", 30)
+    metrics = run / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    for record in records:
+        if record["type"] == "train":
+            record["peak_mem_gib"] = None  # what a CPU run logs
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    async def scenario():
+        app = Workbench(run, now=NOW, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.tail is not None, "the run")
+            plot = screen.query_one("#plot-peak_mem_gib", MetricPlot)
+            assert plot.empty_message == "not measured on CPU"
+            await pilot.pause(0.1)
+            assert "not measured on CPU" in "".join(strip.text for strip in plot._draw(plot.size.width,
+                                                                                        plot.size.height))
+    run_async(scenario())

@@ -156,7 +156,9 @@ class LaunchScreen(Screen):
                 widget = Select(options, value=default if default in dict(options) else Select.NULL,
                                 id=field_id)
             else:
-                widget = Input(value=_default_text(spec), placeholder=spec.type, id=field_id)
+                # An empty field shows what the option does (its type too), not just "int".
+                widget = Input(value=_default_text(spec), placeholder=f"{spec.type} — {spec.help or spec.dest}",
+                               id=field_id)
             widget.tooltip = spec.help_text()
             rows.append(Horizontal(Label(spec.long_name), widget, classes="launch-row"))
         # The fields are mounted before `specs` is set and the note says "options":

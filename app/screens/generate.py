@@ -118,13 +118,13 @@ class GenerateScreen(Screen):
     def stream(self, prompt: str, max_tokens: int, temperature: float) -> None:
         from textual.worker import get_current_worker
 
-        from fgtui.engine.models.generate import decode_continuation, stream_tokens
+        from fgtui.engine.models.generate import ContinuationDecoder, stream_tokens
 
         model, tokenizer, _ = self.loaded
         worker = get_current_worker()
         try:
             ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
-            prompt_ids = ids[0].tolist()
+            decode = ContinuationDecoder(tokenizer, ids[0].tolist())
             eos = tokenizer.eos_token_id
             tokens: list[int] = []
             for token in stream_tokens(model, ids, max_tokens, temperature=temperature, top_k=50,
@@ -132,8 +132,8 @@ class GenerateScreen(Screen):
                 if worker.is_cancelled:
                     break
                 tokens.append(token)
-                self.post_message(TextArrived(prompt + decode_continuation(tokenizer, prompt_ids, tokens), False))
-            self.post_message(TextArrived(prompt + decode_continuation(tokenizer, prompt_ids, tokens), True))
+                self.post_message(TextArrived(prompt + decode(tokens), False))
+            self.post_message(TextArrived(prompt + decode(tokens), True))
         except Exception as error:  # noqa: BLE001 - e.g. a prompt past the model's positions
             self.post_message(TextArrived("", True, f"{type(error).__name__}: {error}"))
 

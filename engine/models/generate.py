@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 
@@ -38,6 +39,33 @@ def sample_next(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def _sampled_steps(model: torch.nn.Module, input_ids: torch.Tensor, max_new_tokens: int,
+                   temperature: float, top_k: int | None, top_p: float | None,
+                   generator: torch.Generator | None, attention_mask: torch.Tensor | None = None,
+                   ) -> Iterator[torch.Tensor]:
+    """The next token [B] of every row, up to `max_new_tokens` times, each fed back
+    through the KV cache before the next is sampled (the caller stops when it likes).
+
+    Left padding: positions count real tokens only, so a padded prompt sees the same
+    RoPE angles as an unpadded one.
+    """
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    cache = KVCache()
+    out = model(input_ids, attention_mask=attention_mask, position_ids=position_ids, past_key_values=cache)
+    next_positions = position_ids[:, -1:] + 1
+    for step in range(max_new_tokens):
+        token = sample_next(out.logits[:, -1], temperature, top_k, top_p, generator)
+        yield token
+        if step == max_new_tokens - 1:
+            return
+        attention_mask = torch.cat((attention_mask, torch.ones_like(token)[:, None]), dim=-1)
+        out = model(token[:, None], attention_mask=attention_mask, position_ids=next_positions,
+                    past_key_values=cache)
+        next_positions = next_positions + 1
+
+
 @torch.no_grad()
 def generate(
     model: torch.nn.Module,
@@ -60,34 +88,20 @@ def generate(
     the first stop token, else 0). Stops early when every row has stopped.
     """
     model.eval()
-    batch = input_ids.shape[0]
-    device = input_ids.device
-    stops = torch.tensor(sorted(set(stop_token_ids or ())), dtype=torch.long, device=device)
+    stops = torch.tensor(sorted(set(stop_token_ids or ())), dtype=torch.long, device=input_ids.device)
     if pad_token_id is None:
         pad_token_id = int(stops[0]) if len(stops) else 0
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-    # Left padding: positions count real tokens only, so a padded prompt sees the same RoPE angles.
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache = KVCache()
-    out = model(input_ids, attention_mask=attention_mask, position_ids=position_ids, past_key_values=cache)
-    next_positions = position_ids[:, -1:] + 1
     tokens = [input_ids]
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    for step in range(max_new_tokens):
-        next_token = sample_next(out.logits[:, -1], temperature, top_k, top_p, generator)
-        next_token = torch.where(finished, torch.full_like(next_token, pad_token_id), next_token)
-        tokens.append(next_token[:, None])
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    # A finished row's later samples are replaced by padding; rows never see one another,
+    # so what is fed back for it changes nothing.
+    for token in _sampled_steps(model, input_ids, max_new_tokens, temperature, top_k, top_p, generator,
+                                attention_mask):
+        tokens.append(torch.where(finished, torch.full_like(token, pad_token_id), token)[:, None])
         if len(stops):
-            finished |= torch.isin(next_token, stops)
+            finished |= torch.isin(token, stops)
             if bool(finished.all()):
                 break
-        if step == max_new_tokens - 1:
-            break
-        attention_mask = torch.cat((attention_mask, torch.ones_like(next_token)[:, None]), dim=-1)
-        out = model(next_token[:, None], attention_mask=attention_mask, position_ids=next_positions,
-                    past_key_values=cache)
-        next_positions = next_positions + 1
     return torch.cat(tokens, dim=-1)
 
 
@@ -104,35 +118,38 @@ def stream_tokens(
     generator: torch.Generator | None = None,
 ) -> Iterator[int]:
     """Continue one prompt [1, T], yielding each new token id as it is sampled (for
-    streaming). Same sampling as `generate`; a stop token is yielded, then it ends."""
+    streaming). Sampling as in `generate`; a stop token is yielded, then it ends."""
     if input_ids.shape[0] != 1:
         raise FgError(f"stream_tokens continues one prompt, got a batch of {input_ids.shape[0]}")
     model.eval()
     stops = set(stop_token_ids or ())
-    cache = KVCache()
-    position = input_ids.shape[1]
-    out = model(input_ids, past_key_values=cache)
-    for step in range(max_new_tokens):
-        token = sample_next(out.logits[:, -1], temperature, top_k, top_p, generator)
+    for token in _sampled_steps(model, input_ids, max_new_tokens, temperature, top_k, top_p, generator):
         yield int(token)
-        if int(token) in stops or step == max_new_tokens - 1:
+        if int(token) in stops:
             return
-        positions = torch.tensor([[position]], device=input_ids.device)
-        out = model(token[:, None], position_ids=positions, past_key_values=cache)
-        position += 1
 
 
-def decode_continuation(tokenizer, prompt_ids: list[int], new_ids: list[int]) -> str:
-    """The text `new_ids` add after the prompt.
+class ContinuationDecoder:
+    """The text that new ids add after a prompt, decoded with the prompt and cut after it.
 
-    Decoded together with the prompt and cut after it: SentencePiece-style tokenizers
-    (Llama-2, Mistral) drop the leading space of a sequence's first word, so decoding the
-    new ids alone would glue "time" + "there" into "timethere".
+    SentencePiece-style tokenizers (Llama-2, Mistral) drop the leading space of a
+    sequence's first word, so decoding the new ids alone would glue "time" + "there"
+    into "timethere". The prompt's own text is decoded once, not at every token.
     """
-    head = tokenizer.decode(prompt_ids, skip_special_tokens=True)
-    whole = tokenizer.decode(list(prompt_ids) + list(new_ids), skip_special_tokens=True)
-    if whole.startswith(head):
-        return whole[len(head):]
-    # The prompt's own text changed once followed by more tokens (a merge across the
-    # boundary): the new ids alone are the honest answer.
-    return tokenizer.decode(new_ids, skip_special_tokens=True)
+
+    def __init__(self, tokenizer: Any, prompt_ids: list[int]) -> None:
+        self.tokenizer, self.prompt_ids = tokenizer, list(prompt_ids)
+        self.head = tokenizer.decode(self.prompt_ids, skip_special_tokens=True)
+
+    def __call__(self, new_ids: list[int]) -> str:
+        whole = self.tokenizer.decode(self.prompt_ids + list(new_ids), skip_special_tokens=True)
+        if whole.startswith(self.head):
+            return whole[len(self.head):]
+        # The prompt's own text changed once followed by more tokens (a merge across the
+        # boundary): the new ids alone are the honest answer.
+        return self.tokenizer.decode(new_ids, skip_special_tokens=True)
+
+
+def decode_continuation(tokenizer: Any, prompt_ids: list[int], new_ids: list[int]) -> str:
+    """`ContinuationDecoder` for one decode."""
+    return ContinuationDecoder(tokenizer, prompt_ids)(new_ids)

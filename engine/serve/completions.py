@@ -113,18 +113,20 @@ class CompletionService:
         except TemplateError as error:  # e.g. a template that wants roles to alternate
             raise RequestError(f"the model's chat template refused the messages: {error}") from None
 
-    def check_fits(self, prompt: str, sampling: Sampling) -> None:
-        """Refuse a prompt that, with max_tokens, would run past the model's positions."""
+    def encode(self, prompt: str, sampling: Sampling) -> list[int]:
+        """The prompt's token ids; refused when, with max_tokens, it would run past the
+        model's positions (checked before a stream's headers go out)."""
+        ids = self.tokenizer(prompt)["input_ids"]
         limit = getattr(self.model.config, "max_position_embeddings", None)
-        length = len(self.tokenizer(prompt)["input_ids"])
-        if limit and length + sampling.max_tokens > limit:
-            raise RequestError(f"prompt ({length} tokens) + max_tokens ({sampling.max_tokens}) exceed "
+        if limit and len(ids) + sampling.max_tokens > limit:
+            raise RequestError(f"prompt ({len(ids)} tokens) + max_tokens ({sampling.max_tokens}) exceed "
                                f"the model's {limit} positions")
+        return ids
 
-    def complete(self, prompt: str, sampling: Sampling, *, chat: bool = False) -> dict:
+    def complete(self, prompt_ids: list[int], sampling: Sampling, *, chat: bool = False) -> dict:
         """The whole answer as one response object."""
         text, finish, prompt_tokens, completion_tokens = "", "length", 0, 0
-        for piece, finish_reason, prompt_tokens, completion_tokens in self._pieces(prompt, sampling):
+        for piece, finish_reason, prompt_tokens, completion_tokens in self._pieces(prompt_ids, sampling):
             text += piece
             finish = finish_reason or finish
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
@@ -136,12 +138,12 @@ class CompletionService:
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                           "total_tokens": prompt_tokens + completion_tokens}}
 
-    def stream(self, prompt: str, sampling: Sampling, *, chat: bool = False) -> Iterator[dict]:
+    def stream(self, prompt_ids: list[int], sampling: Sampling, *, chat: bool = False) -> Iterator[dict]:
         """The answer as chunks (server-sent events carry one each), the last with finish_reason."""
         header = self._header(chat, chunk=True)
         if chat:
             yield {**header, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
-        for piece, finish, _, _ in self._pieces(prompt, sampling):
+        for piece, finish, _, _ in self._pieces(prompt_ids, sampling):
             if piece:
                 delta = {"delta": {"content": piece}} if chat else {"text": piece, "logprobs": None}
                 yield {**header, "choices": [{"index": 0, **delta, "finish_reason": None}]}
@@ -156,7 +158,7 @@ class CompletionService:
         return {"id": f"{prefix}-{uuid.uuid4().hex[:24]}", "object": kind, "created": int(time.time()),
                 "model": self.model_name}
 
-    def _pieces(self, prompt: str, sampling: Sampling) -> Iterator[tuple[str, str | None, int, int]]:
+    def _pieces(self, prompt_ids: list[int], sampling: Sampling) -> Iterator[tuple[str, str | None, int, int]]:
         """(new text, finish reason or None, prompt tokens, completion tokens) per sampled token.
 
         Text is released only up to where it can no longer become the start of a stop
@@ -165,15 +167,16 @@ class CompletionService:
         """
         import torch
 
-        from fgtui.engine.models.generate import decode_continuation, stream_tokens
+        from fgtui.engine.models.generate import ContinuationDecoder, stream_tokens
 
-        self.check_fits(prompt, sampling)
-        ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.device)
-        prompt_ids = ids[0].tolist()
+        ids = torch.tensor([prompt_ids], device=self.device)
+        decode = ContinuationDecoder(self.tokenizer, prompt_ids)
         generator = None
         if sampling.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(sampling.seed)
         eos = self.tokenizer.eos_token_id
+        # Hold back a tail that could still grow into a stop string.
+        hold = max((len(s) - 1 for s in sampling.stop), default=0)
         tokens: list[int] = []
         sent = 0
         with self._lock:
@@ -181,26 +184,18 @@ class CompletionService:
                                        top_k=sampling.top_k, top_p=sampling.top_p,
                                        stop_token_ids=[eos] if eos is not None else None, generator=generator):
                 if token == eos:
-                    yield self._rest(prompt_ids, tokens, sent), "stop", ids.shape[1], len(tokens)
+                    yield decode(tokens)[sent:], "stop", len(prompt_ids), len(tokens)
                     return
                 tokens.append(token)
-                text = decode_continuation(self.tokenizer, prompt_ids, tokens)
+                text = decode(tokens)
                 cut = min((text.find(s) for s in sampling.stop if s in text), default=-1)
                 if cut >= 0:
-                    yield text[sent:max(cut, sent)], "stop", ids.shape[1], len(tokens)
+                    yield text[sent:max(cut, sent)], "stop", len(prompt_ids), len(tokens)
                     return
-                # Hold back a tail that could still grow into a stop string, or an unfinished character.
-                hold = max((len(s) - 1 for s in sampling.stop), default=0)
                 safe = len(text) - hold
-                if text.endswith("\ufffd"):
+                if text.endswith("\ufffd"):  # an unfinished character waits for its next byte
                     safe = min(safe, len(text) - 1)
                 if safe > sent:
-                    yield text[sent:safe], None, ids.shape[1], len(tokens)
+                    yield text[sent:safe], None, len(prompt_ids), len(tokens)
                     sent = safe
-            yield self._rest(prompt_ids, tokens, sent), "length", ids.shape[1], len(tokens)
-
-    def _rest(self, prompt_ids: list[int], tokens: list[int], sent: int) -> str:
-        """The text not yet released (held back for stop strings or a partial character)."""
-        from fgtui.engine.models.generate import decode_continuation
-
-        return decode_continuation(self.tokenizer, prompt_ids, tokens)[sent:]
+            yield decode(tokens)[sent:], "length", len(prompt_ids), len(tokens)

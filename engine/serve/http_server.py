@@ -40,12 +40,12 @@ def make_server(service: CompletionService, host: str = "127.0.0.1", port: int =
                 body = self._body()
                 prompt = service.chat_prompt(body) if chat else service.completion_prompt(body)
                 sampling = parse_sampling(body, service.default_max_tokens)
-                service.check_fits(prompt, sampling)  # before a stream's headers go out
+                prompt_ids = service.encode(prompt, sampling)  # may refuse: before any header goes out
                 if body.get("stream"):
                     streaming = True
-                    self._events(service.stream(prompt, sampling, chat=chat))
+                    self._events(service.stream(prompt_ids, sampling, chat=chat))
                 else:
-                    self._json(HTTPStatus.OK, service.complete(prompt, sampling, chat=chat))
+                    self._json(HTTPStatus.OK, service.complete(prompt_ids, sampling, chat=chat))
             except RequestError as error:
                 self._error(HTTPStatus.BAD_REQUEST, str(error), "invalid_request_error")
             except (BrokenPipeError, ConnectionResetError):

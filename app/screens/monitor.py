@@ -279,12 +279,8 @@ class RunMonitor(Screen):
         from fgtui.engine.launch.control import control_job
         from fgtui.engine.launch.jobs import JobRecord
 
-        import dataclasses
-
-        known = {field.name for field in dataclasses.fields(JobRecord)}
         try:
-            record = JobRecord(**{"run_dir": str(self.run_dir), **{k: v for k, v in job.items() if k in known}})
-            reply = control_job(record, action, timeout=5.0)
+            reply = control_job(JobRecord.from_dict(job, self.run_dir), action, timeout=5.0)
             error = None if reply.get("ok") else str(reply.get("error", "refused"))
         except (FgError, OSError, TypeError) as failure:
             error = str(failure)

@@ -91,9 +91,11 @@ def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) 
 def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
     """Follow `run_dir/metrics.jsonl` until the run ends; returns its exit code."""
     from fgtui.engine.launch.control import send_control
+    from fgtui.engine.launch.jobs import JobRecord
     from fgtui.engine.runs.reader import LogStreamReader
 
     reader = LogStreamReader(run_dir / "metrics.jsonl")
+    job = JobRecord.read(run_dir) if process is None else None  # what to ask whether the run still runs
     progress = _Progress(sys.stdout.isatty())
     state: dict[str, Any] = {}
     interrupts = 0
@@ -102,7 +104,7 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
             try:
                 for record in reader.poll():
                     _handle(record, progress, state)
-                finished = process.poll() is not None if process is not None else not _job_alive(run_dir)
+                finished = process.poll() is not None if process is not None else not job.alive
                 if finished:
                     for record in reader.poll():
                         _handle(record, progress, state)
@@ -129,12 +131,3 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
     code = process.returncode if process is not None else 1
     print(f"run ended without an end record (exit {code}); see {run_dir / 'stdout.log'}", file=sys.stderr)
     return code or 1
-
-
-def _job_alive(run_dir: Path) -> bool:
-    """Whether the job of `run_dir` still runs, from its job.json (a local process or a SLURM job)."""
-    import json
-
-    from fgtui.engine.launch.jobs import JobRecord
-
-    return JobRecord(**json.loads((run_dir / "job.json").read_text())).alive

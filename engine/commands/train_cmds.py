@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -101,7 +100,10 @@ def run_train(args: argparse.Namespace) -> int:
     import shlex
 
     if args.dry_run:
-        print(launched.sbatch_script if slurm else shlex.join(launched.command), end="\n" if not slurm else "")
+        if slurm:
+            sys.stdout.write(launched.sbatch_script)  # it ends in its own newline
+        else:
+            print(shlex.join(launched.command))
         return 0
     if args.follow:
         from fgtui.engine.commands.headless import follow
@@ -109,8 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"job {launched.job_id}: {launched.run_dir}", flush=True)
         return follow(launched.run_dir, launched.job_id, launched.process)
     if slurm:
-        job = json.loads((launched.run_dir / "job.json").read_text())
-        print(f"job {launched.job_id} submitted (SLURM job {job['slurm_job_id']})")
+        print(f"job {launched.job_id} submitted (SLURM job {launched.slurm_job_id})")
         print(f"run dir: {launched.run_dir}")
         print(f"script:  {launched.run_dir / 'job.sbatch'}")
         print(f"control: fgtui control status {launched.job_id}")

@@ -11,7 +11,7 @@ import os
 import secrets
 import stat
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from fgtui.engine.errors import FgError
@@ -63,6 +63,21 @@ class JobRecord:
     scheduler: str = "local"
     slurm_job_id: str | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict, run_dir: str | os.PathLike | None = None) -> "JobRecord":
+        """A record from its JSON (a registry file or a run's job.json), ignoring keys it
+        does not know; `run_dir` fills in for records written without one."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        if run_dir is not None:
+            values.setdefault("run_dir", str(run_dir))
+        return cls(**values)
+
+    @classmethod
+    def read(cls, run_dir: str | os.PathLike) -> "JobRecord":
+        """The job of a run directory, from its job.json."""
+        return cls.from_dict(json.loads((Path(run_dir) / "job.json").read_text()), run_dir)
+
     @property
     def alive(self) -> bool:
         if self.scheduler == "slurm":
@@ -103,7 +118,7 @@ def list_jobs(include_dead: bool = True) -> list[JobRecord]:
     jobs = []
     for path in sorted((runtime_dir() / "jobs").glob("*.json")):
         try:
-            jobs.append(JobRecord(**json.loads(path.read_text())))
+            jobs.append(JobRecord.from_dict(json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):
             continue
     jobs.sort(key=lambda job: job.started)

@@ -13,7 +13,7 @@ from fgtui.engine.errors import FgError
 from fgtui.engine.launch import jobs, rundir
 from fgtui.engine.launch.slurm import SlurmOptions
 from fgtui.engine.launch.spawn import spawn_detached
-from fgtui.engine.launch.torchrun import ENTRY_MODULE, build_command, parse_devices
+from fgtui.engine.launch.torchrun import build_command, parse_devices
 
 
 @dataclass
@@ -28,6 +28,7 @@ class LaunchedRun:
     process: Any = None
     config_text: str = ""  # the config as rendered for this run
     sbatch_script: str | None = None  # SLURM launches: the batch script submitted (or, dry, to submit)
+    slurm_job_id: str | None = None  # SLURM launches: the scheduler's id of the job
 
 
 @dataclass
@@ -156,8 +157,6 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
 def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, options: SlurmOptions,
                   torchrun_args: list[str], extra_env: dict[str, str], dry_run: bool) -> LaunchedRun:
     """Write the run directory and its batch script, submit it, register the SLURM job."""
-    import sys
-
     from fgtui.engine.launch import slurm
 
     if not dry_run:
@@ -165,12 +164,11 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
     planned = Path(output_dir) / "runs" / run_name
     run_dir = planned if dry_run else rundir.create_run_dir(output_dir, run_name)
     job_id = None if dry_run else jobs.new_job_id()
-    entry = [sys.executable, "-m", "torch.distributed.run", *torchrun_args, "-m", ENTRY_MODULE, str(run_dir)]
     env = {**extra_env, "FGTUI_RUN_DIR": str(run_dir), "PYTHONUNBUFFERED": "1"}
     if job_id:
         env["FGTUI_JOB_ID"] = job_id
-    script = slurm.sbatch_script(run_dir=str(run_dir), run_name=run_name, entry=entry, options=options,
-                                 env=env, cwd=str(prepared.project_dir))
+    script = slurm.sbatch_script(run_dir=str(run_dir), run_name=run_name, options=options, env=env,
+                                 cwd=str(prepared.project_dir), torchrun_args=torchrun_args)
     script_path = run_dir / "job.sbatch"
     command = ["sbatch", "--parsable", str(script_path)]
     if dry_run:
@@ -193,7 +191,8 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
                             scheduler="slurm", slurm_job_id=slurm_job_id)
     jobs.register_job(record)
     (run_dir / "job.json").write_text(json.dumps(asdict(record), indent=1))
-    return LaunchedRun(run_dir, job_id, command, env, config_text=prepared.text, sbatch_script=script)
+    return LaunchedRun(run_dir, job_id, command, env, config_text=prepared.text, sbatch_script=script,
+                       slurm_job_id=slurm_job_id)
 
 
 def _cuda_count() -> int:

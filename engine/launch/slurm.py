@@ -69,13 +69,15 @@ class SlurmOptions:
         return self.nodes * self.procs_per_node
 
 
-def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: SlurmOptions,
-                  env: dict[str, str], cwd: str) -> str:
-    """The batch script: directives, the run's environment, one torchrun per node.
+def sbatch_script(*, run_dir: str, run_name: str, options: SlurmOptions, env: dict[str, str], cwd: str,
+                  torchrun_args: list[str] = ()) -> str:
+    """The batch script: directives, the run's environment, one torchrun per node (the
+    launcher's own torchrun command, with a c10d rendezvous on the first node)."""
+    from fgtui.engine.launch.torchrun import build_command
 
-    `entry` is the torchrun command, `python -m torch.distributed.run [ARGS] -m MODULE RUN_DIR`;
-    the rendezvous options go in after its first three words.
-    """
+    rendezvous = [f"--nnodes={options.nodes}", "--rdzv-backend=c10d", "--rdzv-endpoint=$head_node:$port",
+                  "--rdzv-id=$SLURM_JOB_ID"]
+    torchrun = build_command(run_dir, options.procs_per_node, [*rendezvous, *torchrun_args])
     lines = ["#!/bin/bash", f"#SBATCH --job-name={_directive_value(run_name)}", f"#SBATCH --nodes={options.nodes}",
              "#SBATCH --ntasks-per-node=1"]
     if options.gpus_per_node:
@@ -97,7 +99,6 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
     lines += [f"#SBATCH {option}" for option in options.extra]
     lines += ["", "set -euo pipefail", f"cd {shlex.quote(cwd)}"]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
-    torchrun = [shlex.quote(part) for part in entry[:3]]  # python -m torch.distributed.run
     lines += [
         "# A job SLURM requeued (after a preemption) resumes from its latest checkpoint.",
         'resume=""',
@@ -105,10 +106,7 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
         'head_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
         "# A port of this job's own: two jobs whose first node is shared must not share a store.",
         f'port="${{FGTUI_RDZV_PORT:-$(( {PORT_BASE} + SLURM_JOB_ID % {PORT_SPAN} ))}}"',
-        "srun --kill-on-bad-exit=1 " + " ".join(torchrun) + " \\",
-        f"    --nnodes={options.nodes} --nproc-per-node={options.procs_per_node} \\",
-        '    --rdzv-backend=c10d --rdzv-endpoint="$head_node:$port" --rdzv-id="$SLURM_JOB_ID" \\',
-        "    " + " ".join(shlex.quote(part) for part in entry[3:]) + " $resume &",
+        "srun --kill-on-bad-exit=1 " + " ".join(_shell_word(part) for part in torchrun) + " $resume &",
         "srun_pid=$!",
         "# Time limit or scancel --batch --signal=TERM: ask the run to save and stop at its next",
         "# step (rank 0 reads the request from the shared run directory), then wait for it.",
@@ -122,6 +120,11 @@ def sbatch_script(*, run_dir: str, run_name: str, entry: list[str], options: Slu
         "",
     ]
     return "\n".join(lines)
+
+
+def _shell_word(part: str) -> str:
+    """A word of the srun line: quoted, but with the script's own $variables expanded."""
+    return f'"{part}"' if "$" in part else shlex.quote(part)
 
 
 def _directive_value(value: str) -> str:

@@ -1,8 +1,8 @@
 """Requests to stop or save, from the control socket, signals or callbacks, agreed by all ranks.
 
 Rank 0 serves the job's control socket (engine/launch/control.py) when the launcher
-set `FGTUI_CONTROL_SOCKET`, and takes requests left as a file in the run directory
-(how SLURM jobs are reached); any rank may receive SIGTERM (a SLURM preemption, say).
+set `FGTUI_CONTROL_SOCKET`, otherwise takes requests left as a file in the run
+directory (how SLURM jobs are reached); any rank may receive SIGTERM (a SLURM preemption, say).
 Once per optimizer step every rank contributes its most urgent pending request and
 an all-reduce(MAX) makes them agree, so a command acts at the next step everywhere.
 """
@@ -12,6 +12,8 @@ import os
 import signal
 import threading
 from typing import Any, Callable
+
+from fgtui.engine.launch.control import ControlServer, clear_request_file, take_request_file
 
 ACTIONS = ("save", "stop", "save_stop", "abort")
 # Higher wins when several are pending: aborting beats stopping beats saving.
@@ -24,20 +26,18 @@ class ControlRelay:
     def __init__(self, dist: Any, device: Any, *, rank: int, status: Callable[[], dict],
                  run_dir: str | os.PathLike | None = None) -> None:
         self.dist, self.device, self.rank = dist, device, rank
-        self.run_dir = run_dir if rank == 0 else None
-        if self.run_dir is not None:
-            from fgtui.engine.launch.control import clear_request_file
-
-            clear_request_file(self.run_dir)
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []
         self.server = None
         socket_path = os.environ.get("FGTUI_CONTROL_SOCKET")
         if rank == 0 and socket_path:
-            from fgtui.engine.launch.control import ControlServer
-
             self.server = ControlServer(socket_path, on_action=self.request, status=status)
             self.server.start()
+        # Without a socket (a SLURM job, whose login node cannot reach one) rank 0 reads
+        # requests left in the run directory; a socket-served run never pays that per step.
+        self.request_dir = run_dir if rank == 0 and not socket_path else None
+        if self.request_dir is not None:
+            clear_request_file(self.request_dir)
         self._previous_sigterm = None
         if threading.current_thread() is threading.main_thread():
             self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -53,10 +53,8 @@ class ControlRelay:
 
     def take(self) -> tuple[str, str] | None:
         """The action every rank applies now, with who asked for it; clears the queue."""
-        if self.run_dir is not None:
-            from fgtui.engine.launch.control import take_request_file
-
-            action = take_request_file(self.run_dir)
+        if self.request_dir is not None:
+            action = take_request_file(self.request_dir)
             if action is not None:
                 self.request(action, "request file")
         with self._lock:

@@ -106,7 +106,7 @@ def test_the_batch_script_and_its_options(tmp_path, monkeypatch):
                  "#SBATCH --cpus-per-task=32", "#SBATCH --mem=200G",
                  'port="${FGTUI_RDZV_PORT:-$(( 20000 + SLURM_JOB_ID % 20000 ))}"',
                  f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --signal=B:TERM@120",
-                 "--nnodes=2 --nproc-per-node=4", f"-m fgtui.engine.train.entry {run_dir} $resume &",
+                 "--nproc-per-node=4 --nnodes=2", f"-m fgtui.engine.train.entry {run_dir} $resume &",
                  'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi'):
         assert line in script, line
     assert not run_dir.exists()  # a dry run writes nothing
@@ -156,8 +156,7 @@ def test_a_starting_run_forgets_a_request_left_by_its_last_attempt(tmp_path):
 def test_paths_with_spaces_and_percent_signs_reach_sbatch_intact():
     from fgtui.engine.launch.slurm import sbatch_script
 
-    script = sbatch_script(run_dir="/data/my runs/50%/r", run_name="r", entry=["py", "-m", "t", "-m", "e", "/x"],
-                           options=SlurmOptions(), env={}, cwd="/p")
+    script = sbatch_script(run_dir="/data/my runs/50%/r", run_name="r", options=SlurmOptions(), env={}, cwd="/p")
     assert '#SBATCH --output="/data/my runs/50%%/r/stdout.log"' in script
 
 

@@ -68,6 +68,19 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     serve.set_defaults(handler=run_serve)
 
 
+def _load_model(args: argparse.Namespace):
+    """(directory, model, tokenizer, device) for MODEL, --device and --dtype."""
+    import torch
+
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.hf_io import load_pretrained
+    from fgtui.engine.train.checkpoint import find_model_dir
+
+    directory = find_model_dir(args.model)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return directory, load_pretrained(directory, device=device, dtype=args.dtype), load_tokenizer(directory), device
+
+
 def run_generate(args: argparse.Namespace) -> int:
     if args.max_new_tokens < 1:
         raise FgError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}")
@@ -76,19 +89,12 @@ def run_generate(args: argparse.Namespace) -> int:
         if sys.stdin.isatty():
             raise FgError("no prompt given", hint='fgtui generate MODEL "Once upon a time"')
         prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    from fgtui.engine.train.checkpoint import find_model_dir
-
-    directory = find_model_dir(args.model)
+    directory, model, tokenizer, device = _load_model(args)
 
     import torch
 
-    from fgtui.engine.data.tokenizer import load_tokenizer
     from fgtui.engine.models.generate import decode_continuation, generate
-    from fgtui.engine.models.hf_io import load_pretrained
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = load_pretrained(directory, device=device, dtype=args.dtype)
-    tokenizer = load_tokenizer(directory)
     print(f"# {directory} on {device}", file=sys.stderr)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
@@ -151,24 +157,15 @@ def compare_with_transformers(model, directory: Path) -> float:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from fgtui.engine.train.checkpoint import find_model_dir
-
     if args.max_tokens < 1:
         raise FgError(f"--max-tokens must be at least 1, not {args.max_tokens}")
+    directory, model, tokenizer, device = _load_model(args)
 
-    directory = find_model_dir(args.model)
-
-    import torch
-
-    from fgtui.engine.data.tokenizer import load_tokenizer
-    from fgtui.engine.models.hf_io import load_pretrained
     from fgtui.engine.serve.completions import CompletionService
     from fgtui.engine.serve.http_server import make_server
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = load_pretrained(directory, device=device, dtype=args.dtype)
     name = args.name or (directory.parent.parent.name if directory.name.startswith("checkpoint-") else directory.name)
-    service = CompletionService(model, load_tokenizer(directory), name, default_max_tokens=args.max_tokens)
+    service = CompletionService(model, tokenizer, name, default_max_tokens=args.max_tokens)
     try:
         server = make_server(service, args.host, args.port)
     except OSError as error:

@@ -18,8 +18,8 @@ from fgtui.engine.launch.launcher import launch_run
 from fgtui.engine.launch.spawn import spawn_detached
 from fgtui.engine.launch.torchrun import build_command, parse_devices
 from fgtui.engine.runs.schema import validate_record
+from launch_helpers import tiny_config
 
-TINY = str(Path(__file__).parent.parent / "train" / "tiny.py")
 
 
 @pytest.fixture
@@ -66,30 +66,12 @@ def test_run_dir_snapshot_and_secrets(tmp_path):
     assert rundir.safe_environment({"HF_TOKEN": "x", "PATH": "/bin"}) == {"HF_TOKEN": "<redacted>", "PATH": "/bin"}
 
 
-def _config(out: Path, **args) -> str:
-    trainer_args = {"output_dir": str(out), "max_steps": 6, "logging_steps": 1, "save_steps": 3,
-                    "per_device_train_batch_size": 4, **args}
-    lines = "\n".join(f"    {k}: {json.dumps(v)}" for k, v in trainer_args.items())
-    return f"""output_dir: {json.dumps(str(out))}
-run_name: tiny
-model: &model !singleton:{TINY}:TinyLM {{}}
-main: !singleton:fgtui.engine.train:Trainer
-  model: *model
-  args: !singleton:fgtui.engine.train:TrainingArguments
-{lines}
-  train_dataset: !singleton:{TINY}:dataset {{}}
-  data_collator: !partial:{TINY}:collate {{}}
-  optimizer_factory: !partial:torch.optim:AdamW
-    lr: 0.01
-"""
-
-
 @pytest.mark.slow
 def test_launch_runs_through_torchrun_and_entry(runtime, tmp_path):
     from fgtui.engine.commands.headless import follow
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(_config(tmp_path / "out"))
+    config.write_text(tiny_config(tmp_path / "out"))
     dry = launch_run(str(config), devices="cpu", dry_run=True)
     assert dry.run_dir is None and dry.command[-1] == str(tmp_path / "out" / "runs" / "tiny")
     launched = launch_run(str(config), devices="cpu", extra_env={"OMP_NUM_THREADS": "1"})
@@ -111,7 +93,7 @@ def test_a_config_that_fails_to_build_is_logged(tmp_path, capsys):
 
     run_dir = tmp_path / "out" / "runs" / "bad"
     run_dir.mkdir(parents=True)
-    (run_dir / "config.yaml").write_text(_config(tmp_path / "out").replace("model: *model", "model: null"))
+    (run_dir / "config.yaml").write_text(tiny_config(tmp_path / "out").replace("model: *model", "model: null"))
     assert entry.main([str(run_dir)]) == 2
     assert "builds no model" in capsys.readouterr().err
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -127,7 +109,7 @@ def test_two_cpu_ranks_agree_on_a_control_command(runtime, tmp_path):
     from fgtui.engine.runs.reader import read_all
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(_config(tmp_path / "out", max_steps=400, save_steps=1000))
+    config.write_text(tiny_config(tmp_path / "out", max_steps=400, save_steps=1000))
     launched = launch_run(str(config), devices="cpu:2", extra_env={"OMP_NUM_THREADS": "1"})
     metrics = launched.run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 90
@@ -151,7 +133,7 @@ def test_ctrl_c_in_run_asks_the_job_to_save_and_stop(runtime, tmp_path):
     import signal
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(_config(tmp_path / "out", max_steps=100000, save_steps=100000))
+    config.write_text(tiny_config(tmp_path / "out", max_steps=100000, save_steps=100000))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.Popen([sys.executable, "-m", "fgtui.engine.cli", "--run", str(config)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -174,11 +156,11 @@ def test_train_follow_stays_until_the_run_ends_and_returns_its_exit_code(runtime
     from fgtui.engine.cli import main
 
     config = tmp_path / "bad.yaml"
-    config.write_text(_config(tmp_path / "out").replace("model: *model", "model: null"))
+    config.write_text(tiny_config(tmp_path / "out").replace("model: *model", "model: null"))
     assert main(["-t", str(config), "train", "-d", "cpu", "--follow"]) == 2
     out = capsys.readouterr().out
     assert "builds no model" in out
     good = tmp_path / "good.yaml"
-    good.write_text(_config(tmp_path / "out2", max_steps=2))
+    good.write_text(tiny_config(tmp_path / "out2", max_steps=2))
     assert main(["-t", str(good), "train", "-d", "cpu", "-f"]) == 0
     assert "completed at step 2" in capsys.readouterr().out

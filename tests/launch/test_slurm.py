@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +19,7 @@ from fgtui.engine.errors import FgError
 from fgtui.engine.launch import control, jobs
 from fgtui.engine.launch.launcher import launch_run
 from fgtui.engine.launch.slurm import SlurmOptions
-
-TINY = str(Path(__file__).parent.parent / "train" / "tiny.py")
+from launch_helpers import tiny_config
 
 # Stand-ins: sbatch runs the script detached with the SLURM variables of a one-node
 # job, writing its #SBATCH --output; squeue/scancel look at that process.
@@ -73,24 +71,7 @@ def fake_slurm(monkeypatch):
 
 
 def _config(out: Path, max_steps: int = 400, sleep: float = 0.05) -> str:
-    return f"""output_dir: {json.dumps(str(out))}
-run_name: tiny
-model: &model !singleton:{TINY}:TinyLM {{}}
-main: !singleton:fgtui.engine.train:Trainer
-  model: *model
-  args: !singleton:fgtui.engine.train:TrainingArguments
-    output_dir: {json.dumps(str(out))}
-    max_steps: {max_steps}
-    logging_steps: 1
-    save_steps: 1000
-    per_device_train_batch_size: 4
-  train_dataset: !singleton:{TINY}:dataset {{n: 2000}}
-  data_collator: !partial:{TINY}:collate {{}}
-  optimizer_factory: !partial:torch.optim:AdamW
-    lr: 0.01
-  callbacks:
-    - !singleton:{TINY}:SleepEachStep {{seconds: {sleep}}}
-"""
+    return tiny_config(out, max_steps=max_steps, save_steps=1000, dataset={"n": 2000}, sleep=sleep)
 
 
 def test_the_batch_script_and_its_options(tmp_path, monkeypatch):

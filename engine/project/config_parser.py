@@ -89,9 +89,8 @@ def add_to_parser(
             names += [f"--no-{n[2:]}" for n in spec.names if n.startswith("--")]
         else:
             kwargs["type"] = _argparse_type(spec)
-            # With choices and no metavar of the template's, help shows them: {adamw,adafactor}.
-            shown = "{" + ",".join(str(c) for c in spec.choices) + "}" if spec.choices is not None else None
-            kwargs["metavar"] = spec.metavar or shown or spec.dest.upper()
+            if spec.metavar or spec.choices is None:  # else argparse shows the choices: {adamw,adafactor}
+                kwargs["metavar"] = spec.metavar or spec.dest.upper()
             if spec.type == "list":
                 kwargs["nargs"] = "+"
                 kwargs["action"] = _ExtendList

@@ -47,6 +47,7 @@ class GenerateScreen(Screen):
         super().__init__()
         self.output_dir = Path(output_dir)
         self.loaded: tuple[Any, Any, Path] | None = None
+        self.load_error: str | None = None
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -84,6 +85,7 @@ class GenerateScreen(Screen):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         shown = self.query_one("#generate-model", Static)
         if message.error:
+            self.load_error = message.error
             shown.update(f"[b red]{escape(message.error)}[/]")
             return
         self.loaded = message.loaded
@@ -96,9 +98,11 @@ class GenerateScreen(Screen):
         self.action_generate()
 
     def action_generate(self) -> None:
-        if self.loaded is None or self.busy:
-            self.notify("the model is still loading" if self.loaded is None and not self.busy else "generating…",
-                        severity="warning")
+        if self.busy:
+            self.notify("generating…", severity="warning")
+            return
+        if self.loaded is None:
+            self.notify(self.load_error or "the model is still loading", severity="warning")
             return
         prompt = self.query_one("#generate-prompt", Input).value
         try:

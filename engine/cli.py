@@ -80,7 +80,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run", metavar="CFG", default=None,
-        help="train CFG headless: launch it detached and follow its progress",
+        help="train CFG headless: launch it detached and follow its progress (runs the config's code: "
+             "train only projects you trust)",
     )
     parser.add_argument(
         "--version", action="version", version=f"fgtui {_version()}",

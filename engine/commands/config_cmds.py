@@ -46,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     from fgtui.engine.project.config_parser import add_config_command
 
     # construct takes the config's own dynamic args (`--dataset-path ...`), as train does.
-    construct = add_config_command(subparsers, "construct", parents=[common], help="build a target and print it")
+    construct = add_config_command(subparsers, "construct", parents=[common], help="build a target and print it",
+                                   description="Build a target and print it. Unlike listing, previewing and "
+                                               "--help, this runs the config's code: build only projects you trust.")
     construct.add_argument("--target", default="main")
     construct.add_argument("--call", action="store_true", help="call the built target and print the result")
     construct.add_argument("--format", choices=("text", "json"), default="text")

@@ -18,6 +18,8 @@ from fgtui.engine.errors import FgError
 
 CONTROL_ACTIONS = ("list", "status", "stop", "save", "save-stop", "abort", "cleanup")
 TB_MISSING = "tensorboard is not installed"
+RUNS_CODE = ("Unlike listing, previewing, --help and --dry-run, a launch runs the config's code: "
+             "train only projects you trust.")
 TB_HINT = "pip install 'fgtui[tb]' (or pip install tensorboard)"
 
 
@@ -25,13 +27,19 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     from fgtui.engine.project.config_parser import add_config_command
 
     train = add_config_command(subparsers, "train", parents=[common],
-                               help="launch a training run detached (torchrun, even for one process)")
+                               help="launch a training run detached (torchrun, even for one process)",
+                               description="Launch a training run detached (torchrun, even for one process). "
+                                           + RUNS_CODE)
     _add_launch_options(train)
     train.set_defaults(handler=run_train)
 
     control = subparsers.add_parser("control", parents=[common], help="list and control running jobs")
     control.add_argument("action", choices=CONTROL_ACTIONS)
-    control.add_argument("job", nargs="?", default=None, metavar="JOB", help="job id or unique prefix")
+    control.add_argument("job", nargs="?", default=None, metavar="JOB",
+                         help="job id or unique prefix (default: the running job of this project, "
+                              "or of -p DIR / --output-dir DIR)")
+    control.add_argument("--output-dir", default=None, metavar="DIR",
+                         help="act on the running job that writes into DIR")
     control.set_defaults(handler=run_control)
 
     logs = subparsers.add_parser("logs", parents=[common], help="list, summarise or plot runs' log streams")
@@ -141,12 +149,22 @@ def run_control(args: argparse.Namespace) -> int:
         removed = jobs.cleanup_jobs()
         print(f"removed {len(removed)} ended job(s)" + (": " + ", ".join(removed) if removed else ""))
         return 0
-    reply = send_control(args.job, args.action)
+    project_dir = None
+    if args.job is None and args.output_dir is None:
+        from fgtui.engine.project.workspace import find_project_dir
+
+        where = getattr(args, "project_dir", None) or os.getcwd()
+        found = find_project_dir(where) if os.path.isdir(where) else None
+        project_dir = str(found) if found is not None else None
+    reply = send_control(args.job, args.action, project_dir=project_dir,
+                         output_dir=os.path.abspath(args.output_dir) if args.output_dir else None)
     if not reply.get("ok"):
         raise FgError(f"the job refused {args.action}: {reply.get('error')}")
     if args.action == "status":
         for key, value in reply["status"].items():
             print(f"{key:14} {value}")
+    elif reply.get("terminated"):
+        print(f"abort: {reply['note']}")
     else:
         print(f"{args.action} requested; the job acts at its next optimizer step")
     return 0

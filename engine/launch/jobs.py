@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.launch.liveness import live_pids
 
 
 def runtime_dir() -> Path:
@@ -48,9 +49,11 @@ def socket_path(job_id: str) -> Path:
 
 @dataclass
 class JobRecord:
-    """A launched job. Local jobs: `pid`/`pgid` are torchrun's (the ranks share its process
-    group) and `socket` is the control socket. SLURM jobs (`scheduler` "slurm") have no
-    local process: `slurm_job_id` names them to squeue/scancel."""
+    """A launched job. Local jobs: `pid`/`pgid` are torchrun's, `socket` is the control
+    socket, and each rank records its own pid in the run dir (engine/launch/liveness.py).
+    SLURM jobs (`scheduler` "slurm") have no local process: `slurm_job_id` names them to
+    squeue/scancel. `project_dir`/`output_dir` say whose job it is, so `fgtui control`
+    without a job id acts on the current project's job and no other."""
 
     job_id: str
     pid: int
@@ -62,6 +65,8 @@ class JobRecord:
     command: list[str] = field(default_factory=list)
     scheduler: str = "local"
     slurm_job_id: str | None = None
+    project_dir: str | None = None
+    output_dir: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict, run_dir: str | os.PathLike | None = None) -> "JobRecord":
@@ -80,26 +85,32 @@ class JobRecord:
 
     @property
     def alive(self) -> bool:
+        """True while torchrun or any rank of the job lives (for SLURM: while squeue has it)."""
         if self.scheduler == "slurm":
             from fgtui.engine.launch import slurm
 
             return slurm.is_active(self.slurm_job_id)
-        return process_alive(self.pid)
+        return bool(self.live_pids())
 
+    def live_pids(self) -> list[int]:
+        return live_pids(self.pid, self.run_dir, self.host)
 
-def process_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    def belongs_to(self, project_dir: str | os.PathLike | None = None,
+                   output_dir: str | os.PathLike | None = None) -> bool:
+        """Whether the job is the given project's (launched from it, or writing under it) or
+        writes into the given output dir."""
+        def inside(path: str | None, root: str | os.PathLike) -> bool:
+            if not path:
+                return False
+            path, root = os.path.realpath(path), os.path.realpath(root)
+            return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+        if output_dir is not None:
+            return inside(self.output_dir, output_dir) or inside(self.run_dir, output_dir)
+        if project_dir is not None:
+            return os.path.realpath(self.project_dir or "") == os.path.realpath(project_dir) \
+                or inside(self.run_dir, project_dir)
         return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _record_path(job_id: str) -> Path:
@@ -125,23 +136,38 @@ def list_jobs(include_dead: bool = True) -> list[JobRecord]:
     return [job for job in jobs if include_dead or job.alive]
 
 
-def get_job(job_id: str | None) -> JobRecord:
-    """A job by id or unique id prefix; with no id, the only running job."""
+def get_job(job_id: str | None, *, project_dir: str | os.PathLike | None = None,
+            output_dir: str | os.PathLike | None = None) -> JobRecord:
+    """A job by id or unique id prefix. Without an id: the one running job of the given
+    output dir, else of the given project; never a job of someone else's project."""
     jobs = list_jobs()
     if job_id is None:
         running = [job for job in jobs if job.alive]
-        if not running:
-            raise FgError("no job is running", hint="`fgtui control list` shows the jobs launched here")
-        if len(running) > 1:
-            raise FgError(f"{len(running)} jobs are running; name one",
-                          hint="`fgtui control list` shows them")
-        return running[0]
+        where = f"output dir {output_dir}" if output_dir else f"project {project_dir}" if project_dir else None
+        if where is None:
+            raise FgError("name the job to control: outside a project there is no job to assume",
+                          hint=_candidates(running) or "`fgtui control list` shows the jobs")
+        mine = [job for job in running if job.belongs_to(project_dir, output_dir)]
+        if not mine:
+            raise FgError(f"no running job of {where}",
+                          hint=_candidates(running) or "`fgtui control list` shows the jobs launched here")
+        if len(mine) > 1:
+            raise FgError(f"{len(mine)} jobs of {where} are running; name one", hint=_candidates(mine))
+        return mine[0]
     matches = [job for job in jobs if job.job_id == job_id] or \
         [job for job in jobs if job.job_id.startswith(job_id)]
     if len(matches) != 1:
         raise FgError(f"no job {job_id!r}" if not matches else f"job id {job_id!r} is ambiguous",
                       hint="`fgtui control list` shows the jobs")
     return matches[0]
+
+
+def _candidates(jobs: list[JobRecord]) -> str:
+    if not jobs:
+        return ""
+    shown = ", ".join(f"{job.job_id} ({job.run_dir})" for job in jobs[:5])
+    more = f" and {len(jobs) - 5} more" if len(jobs) > 5 else ""
+    return f"running: {shown}{more}"
 
 
 def remove_job(job_id: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.launch import jobs, rundir
+from fgtui.engine.launch import jobs, output_lock, rundir
+from fgtui.engine.launch.permissions import SHARE_GROUP_ENV, RunPermissions, run_permissions
 from fgtui.engine.launch.slurm import SlurmOptions
 from fgtui.engine.launch.spawn import spawn_detached
 from fgtui.engine.launch.torchrun import build_command, parse_devices
@@ -67,8 +69,9 @@ def render_config_for_launch(config: str | None, variables: dict[str, Any] | Non
 
 def config_setting(text: str, source: str | None, key: str) -> str | None:
     """A plain string setting (`output_dir`, `run_name`) at the config's top level or in its
-    `meta` target (built: it is plain data, `!dict` of strings, and imports nothing)."""
-    from fgtui.engine.config import build, load_graph
+    `meta` target, read as data: a dry run calls nothing the config names."""
+    from fgtui.engine.config import load_graph
+    from fgtui.engine.project.static_values import static_value
 
     graph = load_graph(text, source or "<config>")
     root = graph.root
@@ -77,7 +80,7 @@ def config_setting(text: str, source: str | None, key: str) -> str | None:
     if isinstance(root.get(key), str):
         return root[key]
     if "meta" in root:
-        meta = build(graph, "meta")
+        meta = static_value(root["meta"])
         if isinstance(meta, dict) and isinstance(meta.get(key), str):
             return meta[key]
     return None
@@ -86,13 +89,16 @@ def config_setting(text: str, source: str | None, key: str) -> str | None:
 def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, devices: str | None = None,
                dry_run: bool = False, torchrun_args: list[str] = (), output_dir: str | None = None,
                run_name: str | None = None, project_dir: str | None = None,
-               extra_env: dict[str, str] | None = None, slurm: SlurmOptions | None = None) -> LaunchedRun:
+               extra_env: dict[str, str] | None = None, slurm: SlurmOptions | None = None,
+               share_group: bool | None = None) -> LaunchedRun:
     """Start a training run detached and register it as a job.
 
     `config` is a config name or template path (rendered once, here) or YAML text.
     `devices` as for `fgtui train -d` ("0,1", "cpu", or None for all GPUs / one CPU
     process). `dry_run` renders and returns the command without writing or starting
     anything. With `slurm` the run is submitted with sbatch instead (engine/launch/slurm.py).
+    One run writes an output dir at a time (engine/launch/output_lock.py); the run dir is
+    owner-only unless `share_group` (permissions.py).
     """
     if slurm is not None:
         if devices is not None:
@@ -124,73 +130,114 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     run_name = run_name or config_setting(prepared.text, prepared.source, "run_name") \
         or rundir.default_run_name(prepared.source)
     planned = Path(output_dir) / "runs" / run_name
-    from fgtui.engine.train.memory_setup import launch_env  # validates the memory switches at launch
+    from fgtui.engine.launch.memory_env import launch_env  # validates the memory switches at launch
 
     extra_env = {**launch_env(prepared.text, prepared.source, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
                  **(extra_env or {})}
+    refuse_busy_output_dir(output_dir)
+    permissions = run_permissions(share_group)
     if slurm is not None:
-        return _submit_slurm(prepared, output_dir, run_name, slurm, list(torchrun_args), extra_env, dry_run)
+        return _submit_slurm(prepared, output_dir, run_name, slurm, list(torchrun_args), extra_env, dry_run,
+                             permissions)
     if dry_run:
         return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env,
                            config_text=prepared.text)
-    run_dir = rundir.create_run_dir(output_dir, run_name)
-    command = build_command(str(run_dir), nproc, list(torchrun_args))
     job_id = jobs.new_job_id()
-    sock = jobs.socket_path(job_id)
-    env = {**os.environ, **(extra_env or {}), "FGTUI_RUN_DIR": str(run_dir), "FGTUI_JOB_ID": job_id,
-           "FGTUI_CONTROL_SOCKET": str(sock), "PYTHONUNBUFFERED": "1"}
-    if visible is not None:
-        env["CUDA_VISIBLE_DEVICES"] = visible
-    rundir.write_launch_files(run_dir, config_text=prepared.text, argv=command, env=env,
-                              config_source=prepared.source, devices=devices, cwd=os.getcwd())
-    rundir.snapshot_code(run_dir, prepared.text, prepared.project_dir)
-    rundir.record_git_state(run_dir, prepared.project_dir)
-    process = spawn_detached(command, log_path=run_dir / "stdout.log", env=env, cwd=prepared.project_dir)
+    permissions.mkdir(Path(output_dir), parents=True, exist_ok=True)
+    lock_fd = output_lock.acquire(output_dir, {"job_id": job_id, "pid": os.getpid()})
+    try:
+        run_dir = _new_run_dir(prepared, output_dir, run_name, permissions)
+        try:
+            command = build_command(str(run_dir), nproc, list(torchrun_args))
+            sock = jobs.socket_path(job_id)
+            env = {**os.environ, **(extra_env or {}), "FGTUI_RUN_DIR": str(run_dir), "FGTUI_JOB_ID": job_id,
+                   "FGTUI_CONTROL_SOCKET": str(sock), "PYTHONUNBUFFERED": "1"}
+            if visible is not None:
+                env["CUDA_VISIBLE_DEVICES"] = visible
+            _write_run_files(run_dir, prepared, command, env, devices, permissions)
+            process = spawn_detached(command, log_path=run_dir / "stdout.log", env=env, cwd=prepared.project_dir,
+                                     umask=permissions.umask, keep_fds=(lock_fd,), log_mode=permissions.file_mode)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: no run started in it
+            raise
+        output_lock.describe(lock_fd, {"job_id": job_id, "pid": process.pid, "run_dir": str(run_dir)})
+    finally:
+        os.close(lock_fd)  # torchrun holds its own copy for the life of the job
     record = jobs.JobRecord(job_id=job_id, pid=process.pid, pgid=os.getpgid(process.pid),
                             run_dir=str(run_dir), socket=str(sock), host=socket.gethostname(),
-                            started=time.time(), command=command)
-    jobs.register_job(record)
-    (run_dir / "job.json").write_text(json.dumps(asdict(record), indent=1))
+                            started=time.time(), command=command, project_dir=str(prepared.project_dir),
+                            output_dir=str(output_dir))
+    _register(record, run_dir, permissions)
     return LaunchedRun(run_dir, job_id, command, env, process.pid, process, prepared.text)
 
 
+def refuse_busy_output_dir(output_dir: str) -> None:
+    """Refuse a launch into an output dir another run writes (or a queued SLURM job will)."""
+    holder = output_lock.holder(output_dir)
+    if holder is not None:
+        raise output_lock.busy_error(output_dir, holder)
+    for job in jobs.list_jobs():
+        if job.scheduler == "slurm" and job.belongs_to(output_dir=output_dir) and job.alive:
+            raise output_lock.busy_error(output_dir, {"job_id": job.job_id, "run_dir": job.run_dir,
+                                                      "pid": f"SLURM job {job.slurm_job_id}"})
+
+
+def _new_run_dir(prepared: LaunchConfig, output_dir: str, run_name: str, permissions: RunPermissions) -> Path:
+    return rundir.create_run_dir(output_dir, run_name, permissions)
+
+
+def _write_run_files(run_dir: Path, prepared: LaunchConfig, command: list[str], env: dict[str, str],
+                     devices: str | None, permissions: RunPermissions) -> None:
+    """What every run dir holds before its job starts, local or SLURM alike."""
+    rundir.write_launch_files(run_dir, config_text=prepared.text, argv=command, env=env,
+                              config_source=prepared.source, devices=devices, cwd=os.getcwd(),
+                              permissions=permissions)
+    rundir.snapshot_code(run_dir, prepared.text, prepared.project_dir, permissions)
+    rundir.record_git_state(run_dir, prepared.project_dir, permissions)
+
+
+def _register(record: jobs.JobRecord, run_dir: Path, permissions: RunPermissions) -> None:
+    jobs.register_job(record)
+    permissions.write_text(run_dir / "job.json", json.dumps(asdict(record), indent=1))
+
+
 def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, options: SlurmOptions,
-                  torchrun_args: list[str], extra_env: dict[str, str], dry_run: bool) -> LaunchedRun:
-    """Write the run directory and its batch script, submit it, register the SLURM job."""
+                  torchrun_args: list[str], extra_env: dict[str, str], dry_run: bool,
+                  permissions: RunPermissions) -> LaunchedRun:
+    """Write the run directory and its batch script, submit it, register the SLURM job.
+    The job's rank 0 takes the output dir's lock when it starts (the login node cannot hold it)."""
     from fgtui.engine.launch import slurm
 
     if not dry_run:
         slurm.require_sbatch()  # before anything is written
     planned = Path(output_dir) / "runs" / run_name
-    run_dir = planned if dry_run else rundir.create_run_dir(output_dir, run_name)
+    run_dir = planned if dry_run else _new_run_dir(prepared, output_dir, run_name, permissions)
     job_id = None if dry_run else jobs.new_job_id()
     env = {**extra_env, "FGTUI_RUN_DIR": str(run_dir), "PYTHONUNBUFFERED": "1"}
     if job_id:
         env["FGTUI_JOB_ID"] = job_id
+    if permissions.umask != 0o077:
+        env[SHARE_GROUP_ENV] = "1"
     script = slurm.sbatch_script(run_dir=str(run_dir), run_name=run_name, options=options, env=env,
-                                 cwd=str(prepared.project_dir), torchrun_args=torchrun_args)
+                                 cwd=str(prepared.project_dir), torchrun_args=torchrun_args,
+                                 umask=permissions.umask)
     script_path = run_dir / "job.sbatch"
     command = ["sbatch", "--parsable", str(script_path)]
     if dry_run:
         return LaunchedRun(None, None, command, env=env, config_text=prepared.text, sbatch_script=script)
-    script_path.write_text(script)
-    script_path.chmod(0o755)
-    rundir.write_launch_files(run_dir, config_text=prepared.text, argv=command, env={**os.environ, **env},
-                              config_source=prepared.source, devices=None, cwd=os.getcwd())
-    rundir.snapshot_code(run_dir, prepared.text, prepared.project_dir)
-    rundir.record_git_state(run_dir, prepared.project_dir)
     try:
+        permissions.write_text(script_path, script)
+        script_path.chmod(permissions.dir_mode)  # executable by its owner (and group when shared)
+        _write_run_files(run_dir, prepared, command, {**os.environ, **env}, None, permissions)
         slurm_job_id = slurm.submit(str(script_path))
-    except FgError:
-        import shutil
-
+    except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: no run started in it
         raise
     record = jobs.JobRecord(job_id=job_id, pid=0, pgid=0, run_dir=str(run_dir), socket="",
                             host=socket.gethostname(), started=time.time(), command=command,
-                            scheduler="slurm", slurm_job_id=slurm_job_id)
-    jobs.register_job(record)
-    (run_dir / "job.json").write_text(json.dumps(asdict(record), indent=1))
+                            scheduler="slurm", slurm_job_id=slurm_job_id,
+                            project_dir=str(prepared.project_dir), output_dir=str(output_dir))
+    _register(record, run_dir, permissions)
     return LaunchedRun(run_dir, job_id, command, env, config_text=prepared.text, sbatch_script=script,
                        slurm_job_id=slurm_job_id)
 

@@ -24,7 +24,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.launch.control import REQUEST_FILE
+from fgtui.engine.launch.control_protocol import REQUEST_FILE
 
 # squeue states in which the job still holds or waits for its nodes (UNKNOWN: squeue failed).
 ACTIVE_STATES = ("UNKNOWN", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
@@ -70,7 +70,7 @@ class SlurmOptions:
 
 
 def sbatch_script(*, run_dir: str, run_name: str, options: SlurmOptions, env: dict[str, str], cwd: str,
-                  torchrun_args: list[str] = ()) -> str:
+                  torchrun_args: list[str] = (), umask: int = 0o077) -> str:
     """The batch script: directives, the run's environment, one torchrun per node (the
     launcher's own torchrun command, with a c10d rendezvous on the first node)."""
     from fgtui.engine.launch.torchrun import build_command
@@ -97,7 +97,8 @@ def sbatch_script(*, run_dir: str, run_name: str, options: SlurmOptions, env: di
     if options.requeue:
         lines.append("#SBATCH --requeue")
     lines += [f"#SBATCH {option}" for option in options.extra]
-    lines += ["", "set -euo pipefail", f"cd {shlex.quote(cwd)}"]
+    # The ranks write the log stream and checkpoints: owner-only unless shared (permissions.py).
+    lines += ["", "set -euo pipefail", f"umask {umask:03o}", f"cd {shlex.quote(cwd)}"]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
     lines += [
         "# A job SLURM requeued (after a preemption) resumes from its latest checkpoint.",

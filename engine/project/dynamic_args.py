@@ -110,6 +110,8 @@ class DynamicArg:
             return text
         if self.has_default:
             suffix = f"(default: {_show(self.default)})"
+        elif "default_note" in self.extra:
+            suffix = f"(default: {self.extra['default_note']})"
         else:
             suffix = "(default: set by the template)"
         if self.required:
@@ -214,7 +216,7 @@ def parse_specs(raw: Any, source: str = "dynamic_args") -> list[DynamicArg]:
 def _parse_one(entry: Any, where: str) -> DynamicArg:
     if not isinstance(entry, dict):
         raise FgError(f"{where}: expected a mapping with 'names', got {entry!r}")
-    unknown = set(entry) - _FIELDS
+    unknown = set(entry) - _FIELDS - {"default_note"}
     if unknown:
         raise FgError(
             f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}",
@@ -252,7 +254,7 @@ def _parse_one(entry: Any, where: str) -> DynamicArg:
         maximum=entry.get("max"),
         metavar=entry.get("metavar"),
         item_type=item_type,
-        extra={k: entry[k] for k in ("nargs",) if k in entry},
+        extra={k: entry[k] for k in ("nargs", "default_note") if k in entry},
     )
     if spec.has_default and spec.default is not None:
         try:

@@ -1,7 +1,8 @@
 """`fgtui ls`: every config of a project with its title and description.
 
-Each config is rendered and parsed once, and only its `meta` target is
-built, so listing imports no ML library. A config that fails shows
+Each config is rendered and parsed once, and its `meta` target is read as
+data (engine/project/static_values.py): listing imports and calls nothing a
+template names. A config that fails shows
 `PARSE ERROR` and the one-line reason instead of stopping the listing.
 """
 from __future__ import annotations
@@ -65,13 +66,14 @@ def _one_line(error: BaseException) -> str:
 
 
 def describe_config(project: Project, name: str, is_default: bool = False) -> ConfigEntry:
-    """Render, parse and build the `meta` target of one config."""
-    from fgtui.engine.config import build
+    """Render and parse one config and read its `meta` target as data (nothing a
+    template names is imported or called; a computed value shows as unresolved)."""
+    from fgtui.engine.project.static_values import static_value
 
     entry = ConfigEntry(name=name, is_default=is_default)
     try:
         graph = project.load(name)
-        meta = build(graph, target="meta") if "meta" in graph.targets else {}
+        meta = static_value(graph.root["meta"]) if "meta" in graph.targets else {}
         if not isinstance(meta, dict):
             meta = {}
         entry.title = str(meta.get("config_name", "") or Path(name).stem)

@@ -22,7 +22,7 @@ from typing import Any
 from fgtui.engine.project.listing import ConfigEntry, ProjectListing
 from fgtui.engine.project.workspace import META_NAME, WORKSPACE_DIR_NAME, find_workspace, user_template_dirs
 
-_FORMAT = 1
+_FORMAT = 2  # 2: meta read as data (static_values), never built
 _SKIP = frozenset({"__pycache__", "node_modules", "output_models", "checkpoints", "runs", ".git"})
 
 

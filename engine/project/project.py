@@ -167,12 +167,29 @@ class Project:
 
 
 def specs_from_graph(graph, source: str) -> list[DynamicArg]:
-    """Build a graph's `dynamic_args` target (plain data) into specs."""
+    """A graph's `dynamic_args` target read as data into specs: nothing is imported or
+    called, so `--help` of a stranger's project runs none of its code. A default only
+    a call computes is shown as such; any other computed field is refused."""
     if "dynamic_args" not in graph.targets:
         return []
-    from fgtui.engine.config import build
+    from fgtui.engine.project.static_values import Unresolved, static_value, unresolved_in
 
-    return parse_specs(build(graph, target="dynamic_args"), source)
+    raw = static_value(graph.root["dynamic_args"])
+    entries = list(raw.values()) if isinstance(raw, dict) else raw
+    if isinstance(entries, list):
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            if isinstance(entry.get("default"), Unresolved):
+                entry["default_note"] = entry.pop("default").note()
+            for key, value in entry.items():
+                computed = unresolved_in(value)
+                if computed:
+                    raise FgError(f"{source}: dynamic_args[{index}].{key} is {computed[0].note()}",
+                                  hint="write option fields as plain values; only `default` may be computed")
+    elif isinstance(raw, Unresolved):
+        raise FgError(f"{source}: dynamic_args is {raw.note()}", hint="write dynamic_args as a !dlist of mappings")
+    return parse_specs(entries if isinstance(raw, dict) else raw, source)
 
 
 def _walk_templates(root: Path, suffixes: tuple[str, ...]) -> list[Path]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgtui.engine.launch.liveness import live_pids
 from fgtui.engine.runs.reader import parse_lines
 
 RUN_MARKERS = ("metrics.jsonl", "job.json", "command.json")
@@ -81,24 +82,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    # The state letter follows the parenthesised command name, which may hold spaces.
-    return stat[stat.rfind(")") + 2: stat.rfind(")") + 3] != "Z"
-
-
 def job_alive(job: dict[str, Any] | None) -> bool | None:
     """True/False for a job launched on this host (or a SLURM job squeue can see);
     None when it cannot be told."""
@@ -115,7 +98,9 @@ def job_alive(job: dict[str, Any] | None) -> bool | None:
     host = job.get("host")
     if host and host != socket.gethostname():
         return None
-    return pid_alive(job["pid"])
+    # Alive while torchrun or any of its ranks lives (ranks outlive a killed torchrun
+    # only for the moment the kernel takes to end them, but that moment is real).
+    return bool(live_pids(job["pid"], job.get("run_dir"), host))
 
 
 def state_from(events: list[dict[str, Any]], job: dict[str, Any] | None) -> str:

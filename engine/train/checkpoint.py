@@ -266,15 +266,31 @@ def rotate_checkpoints(checkpoints_dir: str | os.PathLike, save_total_limit: int
         keep.update(p for _, p in sorted(scored, key=lambda item: item[0])[:keep_best_n])
     deleted = [p for p in complete if p not in keep]
     for path in deleted:
-        shutil.rmtree(path, ignore_errors=True)
+        delete_checkpoint(path)
     return deleted
 
 
+def delete_checkpoint(path: Path) -> None:
+    """Remove a checkpoint so that no reader ever sees half of one: it leaves the
+    `checkpoint-N` namespace first (one rename), loses its completeness marker next, and
+    only then its files. A kill at any point leaves a `.deleting-*` directory that no
+    listing shows and the next start removes."""
+    doomed = path.with_name(f".deleting-{path.name}-{os.getpid()}")
+    try:
+        path.rename(doomed)
+    except FileNotFoundError:
+        return
+    (doomed / MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def remove_partial(checkpoints_dir: str | os.PathLike) -> None:
-    """Remove leftovers of saves that were killed (`.tmp-*` directories)."""
+    """Remove leftovers of saves and deletions that were killed (`.tmp-*`, `.deleting-*`).
+    Only the holder of the output dir's lock calls this (engine/launch/output_lock.py), so
+    no other run's save in progress can be among them."""
     root = Path(checkpoints_dir)
     if root.is_dir():
-        for path in root.glob(".tmp-*"):
+        for path in [*root.glob(".tmp-*"), *root.glob(".deleting-*")]:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 

@@ -1,6 +1,6 @@
 """Requests to stop or save, from the control socket, signals or callbacks, agreed by all ranks.
 
-Rank 0 serves the job's control socket (engine/launch/control.py) when the launcher
+Rank 0 serves the job's control socket (engine/launch/control_protocol.py) when the launcher
 set `FGTUI_CONTROL_SOCKET`, otherwise takes requests left as a file in the run
 directory (how SLURM jobs are reached); any rank may receive SIGTERM (a SLURM preemption, say).
 Once per optimizer step every rank contributes its most urgent pending request and
@@ -13,7 +13,7 @@ import signal
 import threading
 from typing import Any, Callable
 
-from fgtui.engine.launch.control import ControlServer, clear_request_file, take_request_file
+from fgtui.engine.launch.control_protocol import ControlServer, clear_request_file, take_request_file
 
 ACTIONS = ("save", "stop", "save_stop", "abort")
 # Higher wins when several are pending: aborting beats stopping beats saving.

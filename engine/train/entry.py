@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FGTUI_RUN_DIR"] = str(run_dir)
     trainer = None
     try:
+        from fgtui.engine.train.rank_guard import bind_rank_to_job
+
+        bind_rank_to_job(run_dir, int(os.environ.get("RANK", 0)))
         trainer = build_main(run_dir)
         if resume:  # overrides the frozen config's choice (a requeued SLURM job resumes)
             trainer.args.resume_from_checkpoint = resume

@@ -108,24 +108,3 @@ def make_loss(model: Any, switches: MemorySwitches) -> Any:
     # shift=True: labels are aligned with input_ids and position t predicts t+1, as in
     # causal_lm_loss, so the mean runs over the same tokens as the plain path.
     return switches.make_loss(head, shift=True)
-
-
-def launch_env(config_text: str, source: str | None, current_alloc_conf: str | None = None) -> dict[str, str]:
-    """Environment the launcher gives the ranks for the config's memory switches.
-
-    Builds only the config's `trainer_args` target (plain data, no model), so the
-    switches are validated at launch and `expandable_segments` reaches
-    PYTORCH_CUDA_ALLOC_CONF before any rank initialises CUDA. Configs without a
-    `trainer_args` target get nothing.
-    """
-    from fgtui.engine.config import build, load_graph
-    from fgtui.engine.memory.switches import cuda_alloc_conf_env
-
-    graph = load_graph(config_text, source or "<config>")
-    if "trainer_args" not in graph.targets:
-        return {}
-    args = build(graph, "trainer_args")
-    switches = getattr(args, "memory", None)
-    if not isinstance(switches, MemorySwitches):
-        return {}
-    return cuda_alloc_conf_env(switches, current_alloc_conf)

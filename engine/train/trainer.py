@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.launch import output_lock
 from fgtui.engine.train import checkpoint as ckpt
 from fgtui.engine.train import memory_setup
 from fgtui.engine.train.args import TrainingArguments
@@ -159,6 +160,11 @@ class Trainer(TrainingLoop):
         except OSError as error:
             raise FgError(f"cannot write the output directory: {error}",
                           hint="set output_dir to a directory you can write") from None
+        # One run per output dir: only the lock's holder may clear half-written saves there.
+        output_lock.ensure_held(self.args.output_dir, os.environ.get("FGTUI_JOB_ID"),
+                                {"job_id": os.environ.get("FGTUI_JOB_ID"), "pid": os.getpid(),
+                                 "run_dir": str(self.run_dir)})
+        self._holds_output_lock = True
         ckpt.remove_partial(self.checkpoints_dir)
         use_tb = self.args.tensorboard if self.args.tensorboard is not None else tensorboard_available()
         self.log_writer = LogStreamWriter(self.run_dir / "metrics.jsonl",

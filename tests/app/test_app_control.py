@@ -8,7 +8,7 @@ import time
 
 from fgtui.app.app import Workbench
 from fgtui.app.screens.dialogs import ConfirmScreen
-from fgtui.engine.launch.control import ControlServer
+from fgtui.engine.launch.control_protocol import ControlServer
 from fgtui.engine.runs.synthetic import write_run
 
 from apphelpers import NOW, run_async, wait_for

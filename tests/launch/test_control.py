@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import shutil
 import stat
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.launch import control, jobs
+from fgtui.engine.launch import control, control_protocol, jobs
 
 TINY = str(Path(__file__).parent.parent / "train" / "tiny.py")
 
@@ -38,7 +39,7 @@ def test_runtime_dir_is_private_and_refused_when_open(runtime, monkeypatch):
 
 def test_server_answers_status_and_queues_actions(runtime):
     queued = []
-    server = control.ControlServer(jobs.socket_path("j1"), on_action=lambda a, s: queued.append((a, s)),
+    server = control_protocol.ControlServer(jobs.socket_path("j1"), on_action=lambda a, s: queued.append((a, s)),
                                    status=lambda: {"step": 7})
     server.start()
     try:
@@ -54,7 +55,7 @@ def test_server_answers_status_and_queues_actions(runtime):
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as a second user")
 def test_a_second_user_cannot_open_the_socket(runtime):
-    server = control.ControlServer(jobs.socket_path("j2"), on_action=lambda a, s: None, status=dict)
+    server = control_protocol.ControlServer(jobs.socket_path("j2"), on_action=lambda a, s: None, status=dict)
     server.start()
     try:
         probe = ("import os, socket, sys\n"
@@ -77,7 +78,8 @@ def test_a_second_user_cannot_open_the_socket(runtime):
 
 def test_registry_lists_and_cleans_up(runtime):
     record = jobs.JobRecord(job_id="20260101-000000-abcd", pid=os.getpid(), pgid=os.getpgid(0),
-                            run_dir="/x", socket=str(jobs.socket_path("x")), host="h", started=1.0)
+                            run_dir="/x", socket=str(jobs.socket_path("x")), host=socket.gethostname(),
+                            started=1.0)
     dead = jobs.JobRecord(**{**record.__dict__, "job_id": "20260101-000000-dead", "pid": 2**22 + 17})
     jobs.register_job(record)
     jobs.register_job(dead)
@@ -98,7 +100,7 @@ def test_a_training_process_obeys_control_from_another_process(runtime, tmp_path
                                 "save_steps=1000"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     jobs.register_job(jobs.JobRecord(job_id=job_id, pid=process.pid, pgid=process.pid, run_dir=str(tmp_path),
-                                     socket=str(sock), host="h", started=time.time()))
+                                     socket=str(sock), host=socket.gethostname(), started=time.time()))
     deadline = time.monotonic() + 60
     status = None
     while time.monotonic() < deadline:

@@ -63,7 +63,10 @@ def test_run_dir_snapshot_and_secrets(tmp_path):
     assert rundir.create_run_dir(tmp_path / "out", "r").name == "r-2"
     copied = rundir.snapshot_code(run, text, project)
     assert sorted(p.relative_to(run).as_posix() for p in copied) == ["code/helper.py", "code/model_src/net.py"]
-    assert rundir.safe_environment({"HF_TOKEN": "x", "PATH": "/bin"}) == {"HF_TOKEN": "<redacted>", "PATH": "/bin"}
+    values, names = rundir.safe_environment({"HF_TOKEN": "x", "PATH": "/bin", "DATABASE_URL": "postgres://u:pw@h",
+                                             "GH_PAT": "ghp_1", "OPENAI_KEY": "sk-1", "NCCL_DEBUG": "INFO"})
+    assert values == {"NCCL_DEBUG": "INFO", "PATH": "/bin"}
+    assert names == ["DATABASE_URL", "GH_PAT", "HF_TOKEN", "OPENAI_KEY"]
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.launch import control, jobs
+from fgtui.engine.launch import control, control_protocol, jobs
 from fgtui.engine.launch.launcher import launch_run
 from fgtui.engine.launch.slurm import SlurmOptions
 from launch_helpers import tiny_config
@@ -104,18 +104,18 @@ def test_the_batch_script_and_its_options(tmp_path, monkeypatch):
 
 
 def test_request_files_are_taken_once_and_the_most_urgent_stays(tmp_path):
-    assert control.take_request_file(tmp_path) is None
-    control.write_request_file(tmp_path, "save")
-    assert control.take_request_file(tmp_path) == "save"
-    assert control.take_request_file(tmp_path) is None
-    control.write_request_file(tmp_path, "save_stop")
-    control.write_request_file(tmp_path, "save")  # must not cancel the stop
-    assert control.take_request_file(tmp_path) == "save_stop"
-    control.write_request_file(tmp_path, "save")
-    control.write_request_file(tmp_path, "abort")
-    assert control.take_request_file(tmp_path) == "abort"
+    assert control_protocol.take_request_file(tmp_path) is None
+    control_protocol.write_request_file(tmp_path, "save")
+    assert control_protocol.take_request_file(tmp_path) == "save"
+    assert control_protocol.take_request_file(tmp_path) is None
+    control_protocol.write_request_file(tmp_path, "save_stop")
+    control_protocol.write_request_file(tmp_path, "save")  # must not cancel the stop
+    assert control_protocol.take_request_file(tmp_path) == "save_stop"
+    control_protocol.write_request_file(tmp_path, "save")
+    control_protocol.write_request_file(tmp_path, "abort")
+    assert control_protocol.take_request_file(tmp_path) == "abort"
     with pytest.raises(FgError, match="unknown control action"):
-        control.write_request_file(tmp_path, "pause")
+        control_protocol.write_request_file(tmp_path, "pause")
 
 
 def test_a_starting_run_forgets_a_request_left_by_its_last_attempt(tmp_path):
@@ -124,11 +124,11 @@ def test_a_starting_run_forgets_a_request_left_by_its_last_attempt(tmp_path):
     from fgtui.engine.train.control_relay import ControlRelay
     from fgtui.engine.train.runtime import DistInfo
 
-    control.write_request_file(tmp_path, "save_stop")  # the time limit's, before a requeue
+    control_protocol.write_request_file(tmp_path, "save_stop")  # the time limit's, before a requeue
     relay = ControlRelay(DistInfo(), torch.device("cpu"), rank=0, status=dict, run_dir=tmp_path)
     try:
         assert relay.take() is None
-        control.write_request_file(tmp_path, "save")
+        control_protocol.write_request_file(tmp_path, "save")
         assert relay.take() == ("save", "request file")
     finally:
         relay.close()
@@ -224,7 +224,7 @@ def test_a_slurm_job_is_saved_and_stopped_from_the_login_node(fake_slurm, tmp_pa
     assert [action for action, _ in requested] == ["save", "save_stop"], requested
     assert records[-1]["event"] == "end" and records[-1]["status"] == "stopped"
     assert records[-1]["step"] < 400
-    assert not (run_dir / control.REQUEST_FILE).exists()
+    assert not (run_dir / control_protocol.REQUEST_FILE).exists()
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 
-from fgtui.engine.runs.rundir import (elapsed_seconds, eta_seconds, find_runs, inspect_run,
-                                      pid_alive, state_from)
+from fgtui.engine.launch.liveness import process_alive as pid_alive
+from fgtui.engine.runs.rundir import elapsed_seconds, eta_seconds, find_runs, inspect_run, state_from
 from fgtui.engine.runs.synthetic import write_run
 
 

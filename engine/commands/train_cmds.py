@@ -68,6 +68,9 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="where run dirs and checkpoints go (default: the config's output_dir)")
     parser.add_argument("--run-name", default=None, metavar="NAME", help="name of the run directory")
+    parser.add_argument("--share-group", action="store_true", default=None,
+                        help="make the run dir and checkpoints readable by your group (default: owner only; "
+                             "FGTUI_SHARE_GROUP=1 sets it for every run)")
     parser.add_argument("-f", "--follow", action="store_true",
                         help="stay and show progress until the run ends, as `fgtui --run` does "
                              "(Ctrl-C asks the run to save and stop; the run never depends on this process)")
@@ -104,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         getattr(args, "config_template", None), variables=getattr(args, "dynamic_args", None) or {},
         devices=args.devices, dry_run=args.dry_run, torchrun_args=args.torchrun_args,
         output_dir=args.output_dir, run_name=args.run_name, project_dir=getattr(args, "project_dir", None),
-        slurm=slurm)
+        slurm=slurm, share_group=args.share_group)
     import shlex
 
     if args.dry_run:

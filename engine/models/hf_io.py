@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.weight_files import check_safetensors
 from fgtui.engine.models.build import build_causal_lm, resolve_dtype
 from fgtui.engine.models.config import CausalLMConfig
 from fgtui.engine.models.model import CausalLM
@@ -195,11 +196,18 @@ def _weight_files(directory: Path) -> dict[str, list[str]]:
         files: dict[str, list[str]] = {}
         for name, filename in json.loads(index.read_text())["weight_map"].items():
             files.setdefault(filename, []).append(name)
+        for filename in files:
+            if not (directory / filename).is_file():
+                raise FgError(f"{directory}: {filename}, named in {INDEX_NAME}, is missing",
+                              hint="copy the whole model directory")
+            check_safetensors(directory / filename)
         return files
     candidates = sorted(directory.glob("*.safetensors"))
     if not candidates:
         hint = "convert it to safetensors first" if any(directory.glob("*.bin")) else "save the model first"
         raise FgError(f"{directory}: no .safetensors weights", hint=hint)
+    for path in candidates:
+        check_safetensors(path)  # a damaged file is one line, not a panic inside safetensors
     files = {}
     for path in candidates:
         with safe_open(str(path), framework="pt") as handle:

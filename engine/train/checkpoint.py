@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.weight_files import check_safetensors, torch_load
 from fgtui.engine.train.state import TrainerState, capture_rng_state, restore_rng_state
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -183,8 +184,12 @@ def resolve_checkpoint(checkpoints_dir: str | os.PathLike, spec: str | bool) -> 
 
 
 def check_compatible(path: Path, model: Any) -> None:
-    """Refuse a checkpoint of another model, naming the differences."""
-    saved = json.loads((path / MANIFEST).read_text())["params"]
+    """Refuse a checkpoint of another model (naming the differences), or a damaged one."""
+    try:
+        saved = json.loads((path / MANIFEST).read_text())["params"]
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise FgError(f"{path / MANIFEST}: cannot be read ({error})",
+                      hint="the checkpoint is damaged; resume from another one") from None
     current = param_shapes(model)
     problems = [f"{k}: missing from this model" for k in saved if k not in current]
     problems += [f"{k}: not in the checkpoint" for k in current if k not in saved]
@@ -208,6 +213,7 @@ def load_model_weights(path: Path, model: Any) -> None:
     model = unwrap(model)
     weights: dict[str, Any] = {}
     for file in sorted(path.glob("*.safetensors")):
+        check_safetensors(file)
         weights.update(load_file(str(file)))
     result = model.load_state_dict(weights, strict=False)
     state = model.state_dict()
@@ -235,15 +241,19 @@ def load_checkpoint(path: Path, *, model: Any, optimizer: Any, scheduler: Any = 
     else:
         check_compatible(path, model)
         load_model_weights(path, model)
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+        optimizer.load_state_dict(torch_load(path / "optimizer.pt", weights_only=True))
     if scheduler is not None and (path / "scheduler.pt").is_file():
-        scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+        scheduler.load_state_dict(torch_load(path / "scheduler.pt", weights_only=False))
     if scaler is not None and (path / "scaler.pt").is_file():
-        scaler.load_state_dict(torch.load(path / "scaler.pt", weights_only=True))
+        scaler.load_state_dict(torch_load(path / "scaler.pt", weights_only=True))
     rng_file = path / f"rng_state_rank{rank}.pt"
     if rng_file.is_file():
-        restore_rng_state(torch.load(rng_file, weights_only=False))
-    return TrainerState.from_dict(json.loads((path / "trainer_state.json").read_text()))
+        restore_rng_state(torch_load(rng_file, weights_only=False))
+    try:
+        return TrainerState.from_dict(json.loads((path / "trainer_state.json").read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise FgError(f"{path / 'trainer_state.json'}: cannot be read ({error})",
+                      hint="the checkpoint is damaged; resume from another one") from None
 
 
 def rotate_checkpoints(checkpoints_dir: str | os.PathLike, save_total_limit: int | None,

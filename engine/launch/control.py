@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.launch import slurm
 from fgtui.engine.launch.control_protocol import ACTIONS, read_line, send_line, write_request_file
+from fgtui.engine.launch.jobs import get_job
+from fgtui.engine.launch.liveness import terminate
+from fgtui.engine.runs.rundir import inspect_run
 
 
 def request(socket_file: str | os.PathLike, action: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -42,8 +46,6 @@ def send_control(job_id: str | None, action: str, timeout: float = 10.0, *,
                  output_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Send `action` ("status", "save", "stop", "save_stop", "abort") to a registered job:
     `job_id`, or without one the running job of `output_dir`, else of `project_dir`."""
-    from fgtui.engine.launch.jobs import get_job
-
     action = action.replace("-", "_")
     if action != "status" and action not in ACTIONS:
         raise FgError(f"unknown control action {action!r}", hint=f"one of status, {', '.join(ACTIONS)}")
@@ -64,8 +66,6 @@ def control_job(job: Any, action: str, timeout: float = 10.0) -> dict[str, Any]:
     except (FgError, OSError) as error:
         if action != "abort":
             raise
-        from fgtui.engine.launch.liveness import terminate
-
         killed = terminate(job.pid, job.pgid, job.run_dir)
         if not killed:
             raise
@@ -75,11 +75,7 @@ def control_job(job: Any, action: str, timeout: float = 10.0) -> dict[str, Any]:
 
 
 def _control_slurm_job(job: Any, action: str) -> dict[str, Any]:
-    from fgtui.engine.launch import slurm
-
     if action == "status":
-        from fgtui.engine.runs.rundir import inspect_run
-
         info = inspect_run(Path(job.run_dir))
         return {"ok": True, "status": {"slurm_job": job.slurm_job_id, "slurm_state": slurm.job_state(job.slurm_job_id),
                                        "state": info.state, "step": info.step, "max_steps": info.max_steps,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.launch import slurm
 from fgtui.engine.launch.liveness import live_pids
 
 
@@ -87,8 +88,6 @@ class JobRecord:
     def alive(self) -> bool:
         """True while torchrun or any rank of the job lives (for SLURM: while squeue has it)."""
         if self.scheduler == "slurm":
-            from fgtui.engine.launch import slurm
-
             return slurm.is_active(self.slurm_job_id)
         return bool(self.live_pids())
 

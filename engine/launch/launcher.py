@@ -12,6 +12,8 @@ from typing import Any
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.launch import jobs, output_lock, rundir
+from fgtui.engine.launch import slurm as slurm_jobs
+from fgtui.engine.launch.memory_env import launch_env
 from fgtui.engine.launch.permissions import SHARE_GROUP_ENV, RunPermissions, run_permissions
 from fgtui.engine.launch.slurm import SlurmOptions
 from fgtui.engine.launch.spawn import spawn_detached
@@ -130,8 +132,6 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     run_name = run_name or config_setting(prepared.text, prepared.source, "run_name") \
         or rundir.default_run_name(prepared.source)
     planned = Path(output_dir) / "runs" / run_name
-    from fgtui.engine.launch.memory_env import launch_env  # validates the memory switches at launch
-
     extra_env = {**launch_env(prepared.text, prepared.source, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
                  **(extra_env or {})}
     refuse_busy_output_dir(output_dir)
@@ -206,10 +206,8 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
                   permissions: RunPermissions) -> LaunchedRun:
     """Write the run directory and its batch script, submit it, register the SLURM job.
     The job's rank 0 takes the output dir's lock when it starts (the login node cannot hold it)."""
-    from fgtui.engine.launch import slurm
-
     if not dry_run:
-        slurm.require_sbatch()  # before anything is written
+        slurm_jobs.require_sbatch()  # before anything is written
     planned = Path(output_dir) / "runs" / run_name
     run_dir = planned if dry_run else _new_run_dir(prepared, output_dir, run_name, permissions)
     job_id = None if dry_run else jobs.new_job_id()
@@ -218,7 +216,7 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
         env["FGTUI_JOB_ID"] = job_id
     if permissions.umask != 0o077:
         env[SHARE_GROUP_ENV] = "1"
-    script = slurm.sbatch_script(run_dir=str(run_dir), run_name=run_name, options=options, env=env,
+    script = slurm_jobs.sbatch_script(run_dir=str(run_dir), run_name=run_name, options=options, env=env,
                                  cwd=str(prepared.project_dir), torchrun_args=torchrun_args,
                                  umask=permissions.umask)
     script_path = run_dir / "job.sbatch"
@@ -229,7 +227,7 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
         permissions.write_text(script_path, script)
         script_path.chmod(permissions.dir_mode)  # executable by its owner (and group when shared)
         _write_run_files(run_dir, prepared, command, {**os.environ, **env}, None, permissions)
-        slurm_job_id = slurm.submit(str(script_path))
+        slurm_job_id = slurm_jobs.submit(str(script_path))
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: no run started in it
         raise

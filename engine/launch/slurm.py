@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.launch.control_protocol import REQUEST_FILE
+from fgtui.engine.launch.torchrun import build_command
 
 # squeue states in which the job still holds or waits for its nodes (UNKNOWN: squeue failed).
 ACTIVE_STATES = ("UNKNOWN", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
@@ -73,8 +74,6 @@ def sbatch_script(*, run_dir: str, run_name: str, options: SlurmOptions, env: di
                   torchrun_args: list[str] = (), umask: int = 0o077) -> str:
     """The batch script: directives, the run's environment, one torchrun per node (the
     launcher's own torchrun command, with a c10d rendezvous on the first node)."""
-    from fgtui.engine.launch.torchrun import build_command
-
     rendezvous = [f"--nnodes={options.nodes}", "--rdzv-backend=c10d", "--rdzv-endpoint=$head_node:$port",
                   "--rdzv-id=$SLURM_JOB_ID"]
     torchrun = build_command(run_dir, options.procs_per_node, [*rendezvous, *torchrun_args])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgtui.engine.launch import slurm
 from fgtui.engine.launch.liveness import live_pids
 from fgtui.engine.runs.reader import parse_lines
 
@@ -90,8 +91,6 @@ def job_alive(job: dict[str, Any] | None) -> bool | None:
 
         if not job.get("slurm_job_id") or shutil.which("squeue") is None:
             return None
-        from fgtui.engine.launch import slurm
-
         return slurm.is_active(str(job["slurm_job_id"]))
     if not job or not isinstance(job.get("pid"), int):
         return None

@@ -70,7 +70,9 @@ class Builder:
         if problems:
             problems.sort(key=lambda item: (item[0].file or "", item[0].line or 0))
             first = problems[0][0]
-            text = "; ".join(f"{_where(node)}{message}" for node, message in problems)
+            # The first problem's place is the error's location; only the others name theirs.
+            text = "; ".join(message if index == 0 else f"{_where(node)}{message}"
+                             for index, (node, message) in enumerate(problems))
             count = f"{len(problems)} argument mismatches" if len(problems) > 1 else "argument mismatch"
             raise FgError(f"{count}: {text}", hint="fix the arguments to match the callables' signatures",
                           location=first.location)

@@ -37,11 +37,13 @@ class LaunchedRun:
 
 @dataclass
 class LaunchConfig:
-    """A config rendered for launch: preprocessed YAML, where it came from, its project."""
+    """A config rendered for launch: preprocessed YAML, where it came from, its project, and
+    its graph, parsed once with messages pointing at the template lines the user wrote."""
 
     text: str
     source: str | None
     project_dir: Path
+    graph: Any = None
 
 
 def render_config_for_launch(config: str | None, variables: dict[str, Any] | None = None,
@@ -55,8 +57,10 @@ def render_config_for_launch(config: str | None, variables: dict[str, Any] | Non
     """
     import argparse
 
+    from fgtui.engine.config import load_graph, load_rendered
+
     if config is not None and "\n" in config:
-        return LaunchConfig(config, None, Path(project_dir or os.getcwd()).resolve())
+        return LaunchConfig(config, None, Path(project_dir or os.getcwd()).resolve(), load_graph(config))
     if config and os.path.isdir(config):
         project_dir, config = config, None
     from fgtui.engine.config.resolve import resolve_config
@@ -66,16 +70,14 @@ def render_config_for_launch(config: str | None, variables: dict[str, Any] | Non
     environment, name, resolved = resolve_config(args)
     rendered = environment.render(name, {**resolved, **(variables or {})})
     where = environment.globals.get("project_dir") or os.path.dirname(rendered.source or "") or os.getcwd()
-    return LaunchConfig(rendered.text, rendered.source, Path(where).resolve())
+    return LaunchConfig(rendered.text, rendered.source, Path(where).resolve(), load_rendered(rendered))
 
 
-def config_setting(text: str, source: str | None, key: str) -> str | None:
+def config_setting(graph: Any, key: str) -> str | None:
     """A plain string setting (`output_dir`, `run_name`) at the config's top level or in its
     `meta` target, read as data: a dry run calls nothing the config names."""
-    from fgtui.engine.config import load_graph
     from fgtui.engine.project.static_values import static_value
 
-    graph = load_graph(text, source or "<config>")
     root = graph.root
     if not isinstance(root, dict):
         return None
@@ -86,6 +88,18 @@ def config_setting(text: str, source: str | None, key: str) -> str | None:
         if isinstance(meta, dict) and isinstance(meta.get(key), str):
             return meta[key]
     return None
+
+
+def check_calls(prepared: LaunchConfig) -> None:
+    """Every call of the `main` target against its callable's signature, before a launch
+    writes anything: a typo'd argument is reported at its template line now, not by a
+    failed rank later. Imports the modules the config names (a launch runs its code
+    anyway); a dry run never calls this."""
+    from fgtui.engine.config.build import Builder
+
+    graph = prepared.graph
+    if isinstance(graph.root, dict) and "main" in graph.root:
+        Builder(graph).check(graph.root["main"])
 
 
 def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, devices: str | None = None,
@@ -119,7 +133,7 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
         output_dir = os.path.abspath(output_dir)
         variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
-    configured = config_setting(prepared.text, prepared.source, "output_dir")
+    configured = config_setting(prepared.graph, "output_dir")
     if configured and not os.path.isabs(configured):
         configured = str((prepared.project_dir / configured).resolve())
     if output_dir and configured and os.path.realpath(configured) != os.path.realpath(output_dir):
@@ -129,10 +143,10 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     output_dir = output_dir or configured
     if not output_dir:
         raise FgError("the config sets no output_dir", hint="add `output_dir: ...` at its top level")
-    run_name = run_name or config_setting(prepared.text, prepared.source, "run_name") \
+    run_name = run_name or config_setting(prepared.graph, "run_name") \
         or rundir.default_run_name(prepared.source)
     planned = Path(output_dir) / "runs" / run_name
-    extra_env = {**launch_env(prepared.text, prepared.source, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
+    extra_env = {**launch_env(prepared.graph, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
                  **(extra_env or {})}
     refuse_busy_output_dir(output_dir)
     permissions = run_permissions(share_group)
@@ -142,6 +156,7 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     if dry_run:
         return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env,
                            config_text=prepared.text)
+    check_calls(prepared)
     job_id = jobs.new_job_id()
     permissions.mkdir(Path(output_dir), parents=True, exist_ok=True)
     lock_fd = output_lock.acquire(output_dir, {"job_id": job_id, "pid": os.getpid()})
@@ -208,6 +223,7 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
     The job's rank 0 takes the output dir's lock when it starts (the login node cannot hold it)."""
     if not dry_run:
         slurm_jobs.require_sbatch()  # before anything is written
+        check_calls(prepared)
     planned = Path(output_dir) / "runs" / run_name
     run_dir = planned if dry_run else _new_run_dir(prepared, output_dir, run_name, permissions)
     job_id = None if dry_run else jobs.new_job_id()

@@ -119,7 +119,7 @@ def test_signature_mismatch_points_at_the_template_line(tree):
         "-- extends 'base.yaml'\n[inner]\n    f: !singleton:fractions:Fraction\n        bogus: 1\n")},
         do_build=True)
     assert where(error) == ("configs/leaf.yaml", 3)
-    assert "configs/leaf.yaml:3" in error.message
+    assert "configs/leaf.yaml:3" in error.one_line() and error.one_line().count("configs/leaf.yaml") == 1
 
 
 def test_duplicate_names_across_templates(tree):

@@ -3,12 +3,21 @@
 A run directory `<output_dir>/runs/<run_name>/` holds:
 
     config.yaml       the preprocessed config, frozen at launch
-    command.json      {"argv": [...], "cwd": ..., "env": {...}, "config": ..., "devices": ...}
-    job.json          {"job_id", "pid", "pgid", "socket", "host", "started"} while launched
+    command.json      {"argv": [...], "cwd": ..., "env": {...}, "env_names": [...], "config": ...,
+                      "devices": ...}; "env" holds the variables that shape a run (CUDA_*, NCCL_*,
+                      TORCH_*, ...), "env_names" only the names of all the others
+    job.json          {"job_id", "pid", "pgid", "socket", "host", "started", "project_dir",
+                      "output_dir"} while launched; pid/pgid are torchrun's
+    ranks/rank-N.json {"rank", "pid", "start_time", "host"}: each rank, written as it starts;
+                      a job is running while torchrun or any of these processes lives
     code/             snapshot of the project's own Python sources the config imports
     git.json, git.diff   the project's commit and uncommitted diff, when it is in git
     stdout.log        everything every rank printed (stdout and stderr)
     metrics.jsonl     the log stream described here
+
+Run dirs are created owner-only (0700 dirs, 0600 files) unless the run was launched with
+--share-group (0750 / 0640). `<output_dir>/.fgtui-run.lock` is held (flock) by the one run
+writing that output dir; checkpoints' manifest.json names the run that saved them ("run").
 
 `metrics.jsonl` holds one JSON object per line, written by rank 0 only and
 flushed after each line. Readers must tolerate a partial last line (the
@@ -48,7 +57,8 @@ type "event":
     start:         config (path of config.yaml), world_size (int), max_steps (int | null),
                    run_name (str), job_id (str), device (str), n_params (int)
     checkpoint:    path (str), best (bool, optional)
-    resumed:       path (str) of the checkpoint resumed from
+    resumed:       path (str) of the checkpoint resumed from, from_run (str, optional: the run
+                   that saved it, when the checkpoint's manifest records one)
     stop_requested: action (one of "stop", "save", "save_stop", "abort"), source (str)
     eval:          not used; see type "eval"
     error:         message (str), traceback (str)

@@ -79,11 +79,14 @@ def save_checkpoint(
     barrier: Callable[[], None] = lambda: None,
     eval_loss: float | None = None,
     sharding: Any = None,
+    run_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Write checkpoint-<global_step> atomically and point `latest` at it. Every rank calls this.
 
     `sharding` (a `dist_checkpoint.DistributedCheckpointer`) gathers a model spread over
-    ranks (FSDP2, TP, pipeline) so the saved weights are the whole, loadable model."""
+    ranks (FSDP2, TP, pipeline) so the saved weights are the whole, loadable model.
+    `run_dir` is recorded in the manifest: the run a checkpoint belongs to, since runs
+    share an output dir's checkpoints."""
     import torch
 
     root = Path(checkpoints_dir)
@@ -114,6 +117,9 @@ def save_checkpoint(
     if rank == 0:
         shapes = param_shapes(sharding.skeleton if sharding is not None else model)
         manifest = {"step": state.global_step, "eval_loss": eval_loss, "params": shapes}
+        if run_dir is not None:
+            manifest["run"] = Path(run_dir).name
+            manifest["run_dir"] = str(run_dir)
         (tmp / MANIFEST).write_text(json.dumps(manifest))
         _fsync_tree(tmp)
         if final.exists():
@@ -164,8 +170,23 @@ def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
     return complete[-1] if complete else None
 
 
+def checkpoint_run(path: Path) -> str | None:
+    """The name of the run that saved a checkpoint (None for ones saved before runs were recorded)."""
+    try:
+        return json.loads((path / MANIFEST).read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def run_checkpoints(checkpoints_dir: str | os.PathLike, run: str) -> list[Path]:
+    """The complete checkpoints run `run` saved (by its manifests), oldest step first."""
+    return [path for path in list_checkpoints(checkpoints_dir) if checkpoint_run(path) == run]
+
+
 def resolve_checkpoint(checkpoints_dir: str | os.PathLike, spec: str | bool) -> Path:
-    """`True` or "latest" -> the latest checkpoint; otherwise a path or a checkpoint name."""
+    """What `resume_from_checkpoint` names: `True` or "latest" -> the newest save in the output
+    dir, whichever run made it; a run's name -> that run's own newest; else a checkpoint name
+    or path."""
     root = Path(checkpoints_dir)
     if spec is True or spec == "latest":
         found = latest_checkpoint(root)
@@ -180,7 +201,14 @@ def resolve_checkpoint(checkpoints_dir: str | os.PathLike, spec: str | bool) -> 
                 raise FgError(f"checkpoint {candidate} is incomplete (no {MANIFEST})",
                               hint="it was being written when its run died; pick another")
             return candidate
-    raise FgError(f"checkpoint {spec!r} not found", hint=f"checkpoints live in {root}")
+    if (root.parent / "runs" / str(spec)).is_dir():
+        own = run_checkpoints(root, str(spec))
+        if not own:
+            raise FgError(f"run {spec} has no complete checkpoint left in {root}",
+                          hint="resume from latest, or from a checkpoint name")
+        return own[-1]
+    raise FgError(f"checkpoint {spec!r} not found",
+                  hint=f"give latest, a run's name (runs in {root.parent / 'runs'}), or a checkpoint in {root}")
 
 
 def check_compatible(path: Path, model: Any) -> None:

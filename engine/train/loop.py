@@ -234,7 +234,8 @@ class TrainingLoop:
         path = ckpt.save_checkpoint(
             self.checkpoints_dir, self.state, model=self.model, optimizer=self.optimizer,
             scheduler=self.lr_scheduler, scaler=self.scaler, tokenizer=self.tokenizer,
-            rank=self.rank, barrier=barrier, eval_loss=eval_loss, sharding=self.parallel.checkpointer)
+            rank=self.rank, barrier=barrier, eval_loss=eval_loss, sharding=self.parallel.checkpointer,
+            run_dir=self.run_dir)
         if self.rank == 0:
             ckpt.rotate_checkpoints(self.checkpoints_dir, self.args.save_total_limit, self.args.keep_best_n)
             best = eval_loss is not None and eval_loss <= min(self.state.eval_losses.values())

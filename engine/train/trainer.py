@@ -183,8 +183,10 @@ class Trainer(TrainingLoop):
         self.state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer,
                                           scheduler=self.lr_scheduler, scaler=self.scaler, rank=self.rank,
                                           sharding=self.parallel.checkpointer)
-        self._log_event("resumed", path=str(path))
-        self._print(f"resumed from {path} at step {self.state.global_step}")
+        run = ckpt.checkpoint_run(path)
+        self._log_event("resumed", path=str(path), **({"from_run": run} if run else {}))
+        saved_by = f" (saved by run {run})" if run and run != self.run_dir.name else ""
+        self._print(f"resumed from {path}{saved_by} at step {self.state.global_step}")
 
     def _max_steps(self) -> int:
         if self.args.max_steps > 0:

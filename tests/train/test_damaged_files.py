@@ -89,3 +89,20 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(tmp_path, victim):
         resumed.train()
     assert str(checkpoint / victim) in error.value.one_line()
     assert "damaged" in error.value.one_line()
+
+
+def test_resume_takes_a_named_runs_own_checkpoint(tmp_path):
+    from fgtui.engine.train import checkpoint as ckpt
+
+    first = tiny.trainer(tmp_path, max_steps=8, save_steps=4, eval_data=False, run_name="long")
+    first.train()
+    tiny.trainer(tmp_path, max_steps=4, save_steps=4, eval_data=False, run_name="short",
+                 save_total_limit=None).train()
+    root = tmp_path / "checkpoints"
+    assert ckpt.checkpoint_run(root / "checkpoint-8") == "long"
+    # "short" re-saved step 4 over "long"'s: that one is short's now; latest is short's too.
+    assert ckpt.resolve_checkpoint(root, "latest").name == "checkpoint-4"
+    assert ckpt.resolve_checkpoint(root, "long") == root / "checkpoint-8"
+    assert ckpt.resolve_checkpoint(root, "short") == root / "checkpoint-4"
+    with pytest.raises(FgError, match="give latest, a run's name"):
+        ckpt.resolve_checkpoint(root, "nosuchrun")

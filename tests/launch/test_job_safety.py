@@ -149,8 +149,12 @@ def test_ranks_end_when_torchrun_is_killed(runtime, tmp_path):
 
 
 @pytest.mark.slow
-def test_one_run_per_output_dir_and_owner_only_files(runtime, tmp_path):
+def test_one_run_per_output_dir_and_owner_only_files(runtime):
     from fgtui.engine.launch.control import send_control
+
+    # Under a directory every user may enter, so only the run's own modes keep others out.
+    tmp_path = Path(tempfile.mkdtemp(prefix="fgtui-share-"))
+    os.chmod(tmp_path, 0o755)
 
     config = tmp_path / "tiny.yaml"
     config.write_text(tiny_config(tmp_path / "out", max_steps=100000, save_steps=100000, logging_steps=50))
@@ -168,12 +172,14 @@ def test_one_run_per_output_dir_and_owner_only_files(runtime, tmp_path):
         for path in [tmp_path / "out", first.run_dir, *first.run_dir.rglob("*")]:
             mode = stat.S_IMODE(path.stat().st_mode)
             assert mode & 0o077 == 0, f"{path} is {mode:o}"
+        _another_user_cannot_read(first.run_dir)
         env = json.loads((first.run_dir / "command.json").read_text())
         assert "FGTUI_JOB_ID" in env["env"] and "HOME" in env["env_names"]
     finally:
         send_control(first.job_id, "abort")
         first.process.wait(timeout=60)
     assert output_lock.holder(tmp_path / "out") is None
+    shutil.rmtree(tmp_path / "out" / "runs" / first.run_dir.name)
     second = launch_run(str(config), devices="cpu", run_name="second",
                         extra_env={"OMP_NUM_THREADS": "1"}, share_group=True)
     try:
@@ -182,6 +188,16 @@ def test_one_run_per_output_dir_and_owner_only_files(runtime, tmp_path):
     finally:
         send_control(second.job_id, "abort")
         second.process.wait(timeout=60)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _another_user_cannot_read(run_dir: Path) -> None:
+    """As a second local user (nobody, where the tests run as root), the run's files are closed."""
+    if os.getuid() != 0:
+        return  # only root can become another user; the modes above are the check then
+    probe = subprocess.run(["cat", str(run_dir / "command.json")], user=65534, group=65534,
+                           capture_output=True, text=True)
+    assert probe.returncode != 0 and "Permission denied" in probe.stderr, probe
 
 
 def test_a_rank_zero_without_a_launcher_takes_the_lock_and_refuses_a_busy_dir(tmp_path):

@@ -10,8 +10,7 @@ Previewing (render, load, codegen, YAML out) imports no module a template names.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fgtui.engine.lazy import lazy_exports
 
 # Public name -> defining module. Imported on first use, so `fgtui pp` pays
 # only for Jinja and the environment, not for the loader, builder and codegen.
@@ -28,13 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'fgtui.engine.config' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"fgtui.engine.config.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

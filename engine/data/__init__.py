@@ -6,8 +6,7 @@ Names resolve lazily, so `import fgtui.engine.data` loads neither torch nor
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fgtui.engine.lazy import lazy_exports
 
 _EXPORTS = {
     # packing core (pure Python)
@@ -34,14 +33,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -16,27 +16,21 @@ Submodules load lazily, so `import fgtui.engine.project` stays cheap.
 """
 from __future__ import annotations
 
-from typing import Any
+from fgtui.engine.lazy import lazy_exports
 
 _EXPORTS = {
-    "Project": "fgtui.engine.project.project",
-    "load_dynamic_args": "fgtui.engine.project.project",
-    "ProjectMeta": "fgtui.engine.project.meta",
-    "load_meta": "fgtui.engine.project.meta",
-    "find_workspace": "fgtui.engine.project.workspace",
-    "find_project_dir": "fgtui.engine.project.workspace",
-    "from_project": "fgtui.engine.project.compose",
-    "DynamicArg": "fgtui.engine.project.dynamic_args",
-    "add_config_command": "fgtui.engine.project.config_parser",
+    "Project": "project",
+    "load_dynamic_args": "project",
+    "ProjectMeta": "meta",
+    "load_meta": "meta",
+    "find_workspace": "workspace",
+    "find_project_dir": "workspace",
+    "from_project": "compose",
+    "DynamicArg": "dynamic_args",
+    "add_config_command": "config_parser",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fgtui.engine.project' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -6,7 +6,9 @@ its search path, and with `project_dir` and `workspace_root` defined, so it
 can `-- extends "meta_defaults.yaml"` and fill the `[configs]` block, as in
 Forgather. The rendered YAML is a plain mapping: `name`, `description`,
 `config_prefix`, `default_config`, `searchdir`, `system_path`,
-`nproc_per_node`; any other keys are kept in `ProjectMeta.extra`.
+`nproc_per_node`; any other keys are kept in `ProjectMeta.extra`. As in
+Forgather, `searchpath` is not a key: a meta.yaml writing it gets the
+default search directory (or its `searchdir`) and a warning.
 """
 from __future__ import annotations
 
@@ -91,10 +93,12 @@ class ProjectMeta:
     nproc_per_node: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    notes: list[str] = field(default_factory=list)
+
     @property
     def warnings(self) -> list[str]:
-        return [f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
-                for p in self.missing_searchdirs]
+        return self.notes + [f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
+                             for p in self.missing_searchdirs]
 
 
 def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]:
@@ -169,11 +173,21 @@ def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
                           location=SourceLocation(str(meta_path)))
         return value
 
-    raw_dirs = data.get("searchdir", data.get("searchpath"))
+    # Forgather reads `searchdir` only; a `searchpath` key is ignored there, so here too.
+    notes: list[str] = []
+    if "searchpath" in data:
+        notes.append(f"{meta_path}: 'searchpath' is not read (Forgather reads 'searchdir'); "
+                     + ("'searchdir' is used" if "searchdir" in data
+                        else f"the default search directory {str(project_dir / 'templates')!r} is used")
+                     + " — rename the key to 'searchdir'")
+    raw_dirs = data.get("searchdir")
     if raw_dirs is None:
         raw_dirs = [str(project_dir / "templates")]
     if isinstance(raw_dirs, str):
         raw_dirs = [raw_dirs]
+    if not isinstance(raw_dirs, list):
+        raise FgError(f"meta.yaml: 'searchdir' must be a list of directories, got {raw_dirs!r}",
+                      hint="write searchdir: [templates, ...]", location=SourceLocation(str(meta_path)))
     declared: list[Path] = []
     for entry in raw_dirs:
         path = Path(os.path.normpath(project_dir / os.path.expanduser(str(entry))))
@@ -201,4 +215,5 @@ def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
         system_path=[os.path.normpath(project_dir / str(p)) for p in system_path],
         nproc_per_node=int(nproc) if nproc is not None else None,
         extra={k: v for k, v in data.items() if k not in known},
+        notes=notes,
     )

@@ -75,8 +75,10 @@ def received_options(args: argparse.Namespace) -> dict[str, Any]:
 def _render(args: argparse.Namespace):
     from fgtui.engine.config.resolve import resolve_config
 
+    # As Forgather's previews: options given, and flags' implied values; a declared
+    # default is left to the template's own `| default(...)`, which may differ.
+    args.dynamic_args = received_options(args)
     env, name, variables = resolve_config(args)
-    variables = {**received_options(args), **variables}  # --var has the last word
     rendered = env.render(name, variables)
     for warning in rendered.warnings:
         print(f"fgtui: warning: {warning}", file=sys.stderr)

@@ -120,7 +120,9 @@ def main() -> int:
     tally: dict[str, Counter] = {command: Counter() for command in SUFFIX}
     for project, config, command in cases():
         why = verdict(args.root, project, config, command)
-        tally[command]["identical" if why is None else why.split(":")[0]] += 1
+        both_fail = golden(project, config, command) is None
+        tally[command]["both refuse" if why is None and both_fail else
+                       "identical" if why is None else why.split(":")[0]] += 1
         if why and args.verbose:
             print(f"{command:8} {project}/{config}: {why}")
     for command, counts in tally.items():

@@ -5,7 +5,9 @@ lists as `!singleton:named_list`, shared nodes under `.define`; fgtui: YAML
 scalars, `!partial`, `!list`, anchors in place), so the goldens are compared
 by meaning: every node becomes a tuple (kind, callable, explicit @name,
 positional arguments, keyword arguments), aliases are followed, and dot keys
-at the root are dropped. Tags are read with Forgather's rules (the character
+at the root are dropped. Forgather does not print a node's
+`submodule_searchpath` and `latent_args`, so they are left out of both, and
+`versions` mappings are masked. Tags are read with Forgather's rules (the character
 after the kind is skipped, the rest splits at its first '@').
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ _KINDS = {"singleton": "singleton", "call": "singleton", "factory": "factory", "
 _CONTAINER_SPECS = {"named_list": "list", "named_tuple": "tuple", "named_dict": "dict"}
 _TAG_PREFIXES = ("factory", "singleton", "call", "lambda", "partial", "meta", "tuple", "list", "dlist", "dict")
 _ARG = re.compile(r"arg(\d+)")
+_NODE_SETTINGS = ("submodule_searchpath", "latent_args")
 
 
 class _Composer(yaml.SafeLoader):
@@ -37,7 +40,25 @@ def canonical_graph(text: str) -> Any:
     root = _Reader().value(node)
     if isinstance(root, dict):
         root = {key: value for key, value in root.items() if not str(key).startswith(".")}
-    return root
+    return _mask_versions(root, {})
+
+
+def _mask_versions(value: Any, seen: dict[int, Any]) -> Any:
+    """`versions` mappings (python, torch, ...) differ between installs: compared as one word."""
+    if id(value) in seen:
+        return seen[id(value)]
+    if isinstance(value, dict):
+        if "python" in value and all(isinstance(v, str) for v in value.values()):
+            return "<VERSIONS>"
+        result: Any = {}
+        seen[id(value)] = result
+        result.update({k: _mask_versions(v, seen) for k, v in value.items()})
+        return result
+    if isinstance(value, tuple):
+        result = tuple(_mask_versions(v, seen) for v in value)
+        seen[id(value)] = result
+        return result
+    return value
 
 
 class _Reader:
@@ -99,6 +120,8 @@ class _Reader:
         if spec in _CONTAINER_SPECS:
             return self.container(_CONTAINER_SPECS[spec], name, node)
         args, kwargs = self.arguments(node)
+        # Forgather keeps these two on the node, out of its printed arguments.
+        kwargs = {k: v for k, v in kwargs.items() if k not in _NODE_SETTINGS}
         return ("call", _KINDS[head], spec, name, args, kwargs)
 
     def plain(self, node: yaml.Node) -> Any:

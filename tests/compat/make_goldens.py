@@ -5,9 +5,9 @@
 Run it with a Python that has Forgather installed (Forgather needs Python >= 3.12;
 fgtui's tests never import it). It
 
-1. copies what the example projects need to render (every meta.yaml, the
-   templates/ and forgather_workspace/ trees, Forgather's templatelib/, its
-   root forgather_workspace/ and its LICENSE) from `--source` into tests/compat/fixtures/forgather/, and
+1. copies what the example projects need to render (every template file
+   under examples/ -- meta.yaml, templates, workspaces -- Forgather's
+   templatelib/, its root forgather_workspace/ and its LICENSE) from `--source` into tests/compat/fixtures/forgather/, and
 2. runs Forgather's own CLI (`forgather -t CONFIG pp|targets|graph`, in the
    project directory, as a user would) on every config of every project there,
    writing the masked outputs under tests/compat/goldens/ and, for each
@@ -33,7 +33,8 @@ from masking import mask  # noqa: E402 - this script runs outside the fgtui pack
 FIXTURE_ROOT = HERE / "fixtures" / "forgather"
 GOLDEN_DIR = HERE / "goldens"
 COMMANDS = ("pp", "targets", "graph")
-_RENDER_INPUTS = ("templates", "forgather_workspace")
+# Template files only: the examples' data, notebooks and archives are not read by a preview.
+_TEMPLATE_SUFFIXES = (".yaml", ".yml", ".jinja", ".j2", ".jinja2")
 
 
 def copy_fixtures(source: Path, target: Path) -> None:
@@ -45,15 +46,13 @@ def copy_fixtures(source: Path, target: Path) -> None:
     shutil.copytree(source / "templatelib", target / "templatelib")
     shutil.copytree(source / "forgather_workspace", target / "forgather_workspace")
     for dirpath, dirnames, filenames in os.walk(source / "examples"):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         here = Path(dirpath)
         rel = here.relative_to(source)
-        if "meta.yaml" in filenames:
-            (target / rel).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(here / "meta.yaml", target / rel / "meta.yaml")
-        for name in list(dirnames):
-            if name in _RENDER_INPUTS:
-                shutil.copytree(here / name, target / rel / name)
-                dirnames.remove(name)
+        for name in filenames:
+            if name.endswith(_TEMPLATE_SUFFIXES):
+                (target / rel).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(here / name, target / rel / name)
     for dirpath, dirnames, filenames in os.walk(target):
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o644)

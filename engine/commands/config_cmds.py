@@ -30,7 +30,7 @@ def _add_preview_command(subparsers: argparse._SubParsersAction, name: str, **kw
     from fgtui.engine.project.config_parser import add_config_command
 
     parser = add_config_command(subparsers, name, **kwargs)
-    parser.tolerant = True
+    parser.preview = True
     return parser
 
 

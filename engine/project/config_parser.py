@@ -156,6 +156,20 @@ def forgather_received(namespace: argparse.Namespace, specs: list[DynamicArg]) -
     return values
 
 
+def _in_project(project_dir: str | None, config: str | None) -> bool:
+    import os
+
+    from fgtui.engine.project.workspace import find_project_dir
+
+    if project_dir:
+        where = project_dir
+    elif config and os.path.isfile(config):
+        where = os.path.dirname(os.path.abspath(config))
+    else:
+        where = os.getcwd()
+    return os.path.isdir(where) and find_project_dir(where) is not None
+
+
 SpecLoader = Callable[[str | None, str | None], list[DynamicArg] | None]
 
 
@@ -175,8 +189,10 @@ class ConfigArgumentParser(argparse.ArgumentParser):
         self.parent_namespace: argparse.Namespace | None = None
         self._config_specs: list[DynamicArg] | None = None
         # Previews set this: a config whose options cannot be read is still shown
-        # (the preview then reports what is wrong with it), as Forgather does.
-        self.tolerant = False
+        # (the preview then reports what is wrong with it), as Forgather does, and
+        # a lone template outside any project (which Forgather cannot open) is
+        # shown without reading its options, so no YAML is parsed for it.
+        self.preview = False
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         arg_list = list(sys.argv[1:] if args is None else args)
@@ -189,10 +205,12 @@ class ConfigArgumentParser(argparse.ArgumentParser):
 
     def _load_specs(self, arg_list: list[str]) -> list[DynamicArg]:
         project_dir, config = self._selected_config(arg_list)
+        if self.preview and not _in_project(project_dir, config):
+            return []
         try:
             specs = type(self).spec_loader(project_dir, config)
         except FgError:
-            if not self.tolerant:
+            if not self.preview:
                 raise
             specs = []
         if specs is None:

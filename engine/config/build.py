@@ -6,15 +6,15 @@ every reference. Building the same graph twice gives fresh objects. Before
 anything is called, every call's arguments are checked against the
 callable's signature, and all mismatches are reported together with their
 template lines. Only mismatches that would certainly fail are refused
-(see `_checkable_signature`).
+(see `signatures.checkable_signature`).
 """
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Iterator
 
 from fgtui.engine.config import specs
+from fgtui.engine.config.signatures import checkable_signature
 from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode, walk_nodes
 from fgtui.engine.errors import FgError
 
@@ -28,40 +28,6 @@ def _where(node: CallNode | VarNode) -> str:
     from fgtui.engine.config.errors import display_path
 
     return f"{display_path(node.file)}:{node.line}: "
-
-
-def _checkable_signature(function: Any) -> inspect.Signature | None:
-    """The signature to check a call against, or None where a mismatch found from
-    it would not certainly fail when called.
-
-    Only plain Python functions and classes whose constructor is plain Python
-    are checked. Skipped: methods bound to a class or instance (classmethods
-    such as `from_config` reach `cls(...)` through layers a signature does not
-    show), functions implemented in C, anything wrapped (`__wrapped__`: a
-    decorator may accept more than it shows), and callables taking
-    `**kwargs`, which may consume or forward any keyword.
-    """
-    if inspect.ismethod(function) or inspect.isbuiltin(function) or hasattr(function, "__wrapped__"):
-        return None
-    if isinstance(function, functools.partial):
-        return None
-    if inspect.isclass(function):
-        if type(function).__call__ is not type.__call__:
-            return None  # a metaclass makes the call
-        init = function.__init__
-        # The constructor that takes the arguments: __init__, or __new__ where __init__ is object's.
-        maker = function.__new__ if init is object.__init__ else init
-        if not inspect.isfunction(maker) or hasattr(maker, "__wrapped__"):
-            return None  # implemented in C, or wrapped
-    elif not inspect.isfunction(function):
-        return None  # callable objects, C extension types: checked by calling them
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        return None
-    return signature
 
 
 def call_nodes(value: Any) -> Iterator[CallNode]:
@@ -111,7 +77,7 @@ class Builder:
                           location=first.location)
 
     def _mismatch(self, node: CallNode, function: Any) -> str | None:
-        signature = _checkable_signature(function)
+        signature = checkable_signature(function)
         if signature is None:
             return None  # the call itself tells; refusing it here could be wrong
         kwargs = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fgtui.engine.config.build import _checkable_signature
+from fgtui.engine.config.signatures import checkable_signature
 from fgtui.engine.errors import FgError
 from fgtui.engine.project import Project
 
@@ -76,4 +76,4 @@ class _Model:
     (dict, False), (len, False), (sys.getsizeof, False),  # implemented in C
 ])
 def test_only_calls_that_would_certainly_fail_are_checked(function, checked):
-    assert (_checkable_signature(function) is not None) == checked
+    assert (checkable_signature(function) is not None) == checked

@@ -77,3 +77,12 @@ class _Model:
 ])
 def test_only_calls_that_would_certainly_fail_are_checked(function, checked):
     assert (checkable_signature(function) is not None) == checked
+
+
+def test_installed_versions_agree_with_importlib_metadata():
+    from importlib.metadata import version
+
+    from fgtui.engine.project.meta import _installed_versions
+
+    found = _installed_versions(("PyYAML", "Jinja2", "no-such-package-here"))
+    assert found == {"PyYAML": version("PyYAML"), "Jinja2": version("Jinja2")}

@@ -89,7 +89,10 @@ def run_forgather(forgather: str, project: Path, config: str, command: str) -> t
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=HERE.parents[2].parent / "shared" / "forgather")
+    repo = HERE.parents[1]
+    near = [base / "shared" / "forgather" for base in (repo.parent, repo.parent.parent)]
+    parser.add_argument("--source", type=Path, default=next((p for p in near if p.is_dir()), near[0]),
+                        help="Forgather's repository (default: ../shared/forgather)")
     parser.add_argument("--forgather", default=str(Path(sys.executable).with_name("forgather")))
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()

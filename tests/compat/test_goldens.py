@@ -20,6 +20,8 @@ from tests.compat.masking import mask
 @pytest.fixture(autouse=True)
 def _isolated_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # The goldens print the user's config dir as <HOME>/.config/forgather.
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
 
 
 @pytest.mark.parametrize("project, config, command", cases(), ids=lambda v: str(v))

@@ -106,6 +106,7 @@ class _Registry:
         self.loaded: set[str] = set()
         self.shadowed: dict[str, list[tuple[str, InlineTemplate]]] = {}
         self.warnings: list[str] = []
+        self.paths: dict[str, str | None] = {}  # template name -> file on the search path
 
     def register(self, real: str, parts: list[InlineTemplate]) -> None:
         if real in self.loaded:
@@ -274,6 +275,16 @@ class TemplateEnvironment:
         return key
 
     def _find_file(self, name: str) -> str | None:
+        # One render asks for the same names many times (every include, every
+        # registry check); the files on the search path do not change within it.
+        registry: _Registry | None = getattr(self._local, "registry", None)
+        if registry is None:
+            return self._search(name)
+        if name not in registry.paths:
+            registry.paths[name] = self._search(name)
+        return registry.paths[name]
+
+    def _search(self, name: str) -> str | None:
         if os.path.isabs(name):
             return name if os.path.isfile(name) else None
         for root in self.searchpath:

@@ -51,9 +51,18 @@ def marker(file_id: str, line: int) -> str:
     return f"{_START}{int(file_id, 16):016o}{_SEP}{line:o}{_END}".translate(_TO_DIGITS)
 
 
+_read: dict[str, tuple[int, int]] = {}
+
+
 def _read_marker(match: re.Match) -> tuple[int, int]:
-    """(file key as a number, line) of a marker."""
-    return int(match[1].translate(_FROM_DIGITS), 8), int(match[2].translate(_FROM_DIGITS), 8)
+    """(file key as a number, line) of a marker; the same markers recur in every render."""
+    text = match[0]
+    found = _read.get(text)
+    if found is None:
+        if len(_read) > 200_000:
+            _read.clear()
+        found = _read[text] = (int(match[1].translate(_FROM_DIGITS), 8), int(match[2].translate(_FROM_DIGITS), 8))
+    return found
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
@@ -389,6 +398,21 @@ def _statement(marker: str, body: str, st: _State) -> str:
     return "{{ " + body + "|trim('\\n')}}"
 
 
+_numbered: dict[int, tuple[Mapping[str, str], int, dict[int, str]]] = {}
+
+
+def _by_number(files: Mapping[str, str]) -> dict[int, str]:
+    """`files` keyed by the number a marker carries; kept while `files` does not grow
+    (an environment's table only ever gains entries). The table itself is held, so
+    its id cannot be reused by another while cached."""
+    cached = _numbered.get(id(files))
+    if cached is None or cached[0] is not files or cached[1] != len(files):
+        if len(_numbered) > 64:
+            _numbered.clear()
+        cached = _numbered[id(files)] = (files, len(files), {int(key, 16): path for key, path in files.items()})
+    return cached[2]
+
+
 def strip_markers(text: str, files: Mapping[str, str]) -> tuple[str, list[tuple[str, int] | None]]:
     """Remove origin markers; return the clean text and each line's origin.
 
@@ -397,7 +421,7 @@ def strip_markers(text: str, files: Mapping[str, str]) -> tuple[str, list[tuple[
     """
     if _START not in text:
         return text, [None] * (text.count("\n") + 1)
-    by_number = {int(key, 16): path for key, path in files.items()}
+    by_number = _by_number(files)
     clean: list[str] = []
     origins: list[tuple[str, int] | None] = []
     last: tuple[str, int] | None = None

@@ -24,12 +24,22 @@ def _add_var_option(parser: argparse.ArgumentParser) -> None:
                         help="set a template variable (repeatable; VALUE is read as a YAML scalar)")
 
 
+def _add_preview_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any):
+    """A preview that takes the config's own options (`fgtui pp --max-steps 5`), as in
+    Forgather, and still shows a config whose options cannot be read."""
+    from fgtui.engine.project.config_parser import add_config_command
+
+    parser = add_config_command(subparsers, name, **kwargs)
+    parser.preview = True
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    pp = subparsers.add_parser("pp", parents=[common], help="print the preprocessed (rendered) config")
+    pp = _add_preview_command(subparsers, "pp", parents=[common], help="print the preprocessed (rendered) config")
     _add_var_option(pp)
     pp.set_defaults(handler=run_pp)
 
-    graph = subparsers.add_parser("graph", parents=[common], help="print the parsed node graph")
+    graph = _add_preview_command(subparsers, "graph", parents=[common], help="print the parsed node graph")
     graph.add_argument("--format", choices=("yaml", "repr", "python"), default="yaml")
     _add_var_option(graph)
     graph.set_defaults(handler=run_graph)
@@ -38,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _add_var_option(targets)
     targets.set_defaults(handler=run_targets)
 
-    code = subparsers.add_parser("code", parents=[common], help="print Python that builds a target")
+    code = _add_preview_command(subparsers, "code", parents=[common], help="print Python that builds a target")
     code.add_argument("--target", default="main")
     _add_var_option(code)
     code.set_defaults(handler=run_code)
@@ -56,11 +66,24 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     construct.set_defaults(handler=run_construct)
 
 
+def received_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config options a preview renders with, as Forgather passes them (see `forgather_received`)."""
+    from fgtui.engine.project.config_parser import forgather_received
+
+    specs = getattr(args, "dynamic_arg_specs", None)
+    return forgather_received(args, specs) if specs else {}
+
+
 def _render(args: argparse.Namespace):
     from fgtui.engine.config.resolve import resolve_config
 
+    # As Forgather's previews: options given, and flags' implied values; a declared
+    # default is left to the template's own `| default(...)`, which may differ.
+    args.dynamic_args = received_options(args)
     env, name, variables = resolve_config(args)
     rendered = env.render(name, variables)
+    for warning in rendered.warnings:
+        print(f"fgtui: warning: {warning}", file=sys.stderr)
     if getattr(args, "debug", False):
         for template in rendered.files_by_name:
             print(f"--- {template} (after line syntax) ---", file=sys.stderr)
@@ -80,6 +103,9 @@ def _graph(args: argparse.Namespace):
 
 def run_pp(args: argparse.Namespace) -> int:
     rendered, _ = _render(args)
+    received = received_options(args)
+    if received:  # Forgather's pp starts with this line; kept so the two print the same text
+        sys.stdout.write(f"# Dynamic arguments received: {received}\n\n")
     sys.stdout.write(rendered.text if rendered.text.endswith("\n") else rendered.text + "\n")
     return 0
 

@@ -5,15 +5,16 @@ every reference, a `None` result included; factories are made again at
 every reference. Building the same graph twice gives fresh objects. Before
 anything is called, every call's arguments are checked against the
 callable's signature, and all mismatches are reported together with their
-template lines.
+template lines. Only mismatches that would certainly fail are refused
+(see `signatures.checkable_signature`).
 """
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Iterator
 
 from fgtui.engine.config import specs
+from fgtui.engine.config.signatures import checkable_signature
 from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode, walk_nodes
 from fgtui.engine.errors import FgError
 
@@ -78,10 +79,9 @@ class Builder:
                           location=first.location)
 
     def _mismatch(self, node: CallNode, function: Any) -> str | None:
-        try:
-            signature = inspect.signature(function)
-        except (TypeError, ValueError):
-            return None  # some builtins publish no signature; they are checked when called
+        signature = checkable_signature(function)
+        if signature is None:
+            return None  # the call itself tells; refusing it here could be wrong
         kwargs = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
         if "latent_args" in node.kwargs:
             latent = self._peek(node.kwargs["latent_args"])

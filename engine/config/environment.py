@@ -22,7 +22,7 @@ from fgtui.engine.config import errors
 from fgtui.engine.config.jinja_globals import default_filters, default_globals
 from fgtui.engine.config.code_cache import TemplateCodeCache, shared_cache
 from fgtui.engine.config.index import InlineIndex, read_template_file
-from fgtui.engine.config.split import split_templates
+from fgtui.engine.config.split import InlineTemplate, split_templates
 from fgtui.engine.config.sugar import file_key, preprocess, strip_markers
 from fgtui.engine.errors import FgError
 
@@ -48,6 +48,7 @@ class RenderedConfig:
     line_map: list[tuple[str, int] | None] = field(default_factory=list)
     edges: list[tuple[str, str]] = field(default_factory=list)
     files_by_name: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def chain_to(self, file: str | None) -> list[str]:
         """Template names from the root to the first template living in `file`."""
@@ -90,15 +91,58 @@ class _Trace:
             self.edges.append((parent, name))
 
 
-class _Jinja(SandboxedEnvironment):
-    """Jinja that records which template pulled in which (for chains and trefs)."""
+class _Registry:
+    """Inline templates registered during one render, as Forgather registers them.
 
-    fg_local: threading.local  # per-thread render state: `trace`, `overlay`
+    Forgather registers a file's inline templates when it loads the file,
+    a later registration of a name replaces an earlier one, and a
+    registered name is found before any file of that name. So which of two
+    definitions a config gets depends on the order its templates load in:
+    `used` notes each name looked up while two loaded files define it.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, tuple[str, InlineTemplate]] = {}
+        self.loaded: set[str] = set()
+        self.shadowed: dict[str, list[tuple[str, InlineTemplate]]] = {}
+        self.warnings: list[str] = []
+        self.paths: dict[str, str | None] = {}  # template name -> file on the search path
+
+    def register(self, real: str, parts: list[InlineTemplate]) -> None:
+        if real in self.loaded:
+            return
+        self.loaded.add(real)
+        for part in parts:
+            earlier = self.names.get(part.name)
+            if earlier is not None and earlier[0] != real:
+                self.shadowed.setdefault(part.name, []).append(earlier)
+            self.names[part.name] = (real, part)
+
+    def used(self, name: str) -> None:
+        earlier = self.shadowed.get(name)
+        if not earlier:
+            return
+        real, part = self.names[name]
+        first_file, first_part = earlier[-1]
+        message = (f"inline template '{name}' is defined in {first_file}:{first_part.first_line - 1} and "
+                   f"{real}:{part.first_line - 1}; the one loaded last ({real}) is used, as in Forgather "
+                   f"— rename one of them if the other was meant")
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+
+class _Jinja(SandboxedEnvironment):
+    """Jinja that records which template pulled in which (for chains and trefs),
+    and registers each loaded file's inline templates in load order."""
+
+    fg_local: threading.local  # per-thread render state: `trace`, `overlay`, `registry`
+    fg_owner: "TemplateEnvironment"
 
     def get_template(self, name, parent=None, globals=None):  # noqa: A002 - Jinja's signature
         trace = getattr(self.fg_local, "trace", None)
         if trace is not None and isinstance(name, str):
             trace.record(parent, name)
+            self.fg_owner._note_load(name)
         return super().get_template(name, parent, globals)
 
 
@@ -149,6 +193,7 @@ class TemplateEnvironment:
         )
         # Render state is per thread, so a UI worker and the main thread can share one environment.
         self._jinja.fg_local = self._local = threading.local()
+        self._jinja.fg_owner = self
         self._lock = threading.Lock()  # guards the index and the file-id table
         self._jinja.globals.update(default_globals())
         self._jinja.globals.update(globals or {})
@@ -230,6 +275,16 @@ class TemplateEnvironment:
         return key
 
     def _find_file(self, name: str) -> str | None:
+        # One render asks for the same names many times (every include, every
+        # registry check); the files on the search path do not change within it.
+        registry: _Registry | None = getattr(self._local, "registry", None)
+        if registry is None:
+            return self._search(name)
+        if name not in registry.paths:
+            registry.paths[name] = self._search(name)
+        return registry.paths[name]
+
+    def _search(self, name: str) -> str | None:
         if os.path.isabs(name):
             return name if os.path.isfile(name) else None
         for root in self.searchpath:
@@ -237,6 +292,24 @@ class TemplateEnvironment:
             if os.path.isfile(path):
                 return path
         return None
+
+    def _note_load(self, name: str) -> None:
+        """Before Jinja loads `name`: register the inline templates of the file it names."""
+        registry: _Registry | None = getattr(self._local, "registry", None)
+        overlay = getattr(self._local, "overlay", None) or {}
+        if registry is None or name in overlay:
+            return
+        if name in registry.names:
+            registry.used(name)
+            return
+        path = self._find_file(name)
+        if path is None:
+            return
+        real = os.path.realpath(path)
+        if real not in registry.loaded:
+            with self._lock:
+                parts = self._index.parts_of(real)
+            registry.register(real, parts)
 
     def _source(self, name: str) -> tuple[str, str, Callable[[], bool]]:
         overlay = getattr(self._local, "overlay", None) or {}
@@ -249,12 +322,18 @@ class TemplateEnvironment:
                 return name in current and current[name] == (text, file, first_line)
 
             return _translate(text, self._file_id(file), first_line), file, unchanged
-        with self._lock:
-            found = self._index.lookup(name)
+        registry: _Registry | None = getattr(self._local, "registry", None)
+        found = registry.names.get(name) if registry is not None else None
+        if found is None and self._find_file(name) is None:
+            # Not registered by a file this config loaded: fgtui also finds an inline
+            # template whose file is not loaded (yet), when one file defines it.
+            with self._lock:
+                found = self._index.lookup(name)
         if found is not None:
             real, part = found
             self._file_of[name] = real
-            return _translate(part.text, self._file_id(real), part.first_line), real, self._saved(name, real)
+            return (_translate(part.text, self._file_id(real), part.first_line), real,
+                    self._inline_saved(name, real, part))
         path = self._find_file(name)
         if path is None:
             raise TemplateNotFound(name)
@@ -263,6 +342,26 @@ class TemplateEnvironment:
         main, _ = split_templates(read_template_file(real))
         self._file_of[name] = real
         return _translate(main, self._file_id(real), 1), real, check
+
+    def _inline_saved(self, name: str, real: str, part: InlineTemplate) -> Callable[[], bool]:
+        """Up to date while its file is unchanged and the render asking for `name`
+        resolves it to the same definition (another config may register another)."""
+        saved = self._saved(name, real)
+
+        def check() -> bool:
+            registry: _Registry | None = getattr(self._local, "registry", None)
+            current = registry.names.get(name) if registry is not None else None
+            if current is None:
+                if self._find_file(name) is not None:
+                    return False
+                with self._lock:
+                    try:
+                        current = self._index.lookup(name)
+                    except FgError:
+                        return False
+            return current is not None and current[0] == real and current[1] == part and saved()
+
+        return check
 
     def _saved(self, name: str, real: str) -> Callable[[], bool]:
         """Up to date while the file is unchanged and no unsaved text stands in
@@ -282,6 +381,8 @@ class TemplateEnvironment:
         trace = _Trace()
         trace.record(None, name)
         self._local.trace = trace
+        registry = self._local.registry = _Registry()
+        self._note_load(name)
         try:
             template = self._jinja.get_template(name)
             raw = template.render(variables or {})
@@ -297,6 +398,7 @@ class TemplateEnvironment:
             raise errors.from_render_error(exc, self._files.values(), chain, self.searchpath) from exc
         finally:
             self._local.trace = None
+            self._local.registry = None
         text, line_map = strip_markers(raw, self._files)
         files_by_name = {n: self._file_of[n] for n in trace.names if n in self._file_of}
         templates: list[str] = []
@@ -307,4 +409,5 @@ class TemplateEnvironment:
         return RenderedConfig(
             text=text, templates=templates, source=self._file_of.get(name, name), name=name,
             line_map=line_map, edges=trace.edges, files_by_name=files_by_name,
+            warnings=registry.warnings,
         )

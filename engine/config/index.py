@@ -99,19 +99,32 @@ class InlineIndex:
         self._names = names
 
     def lookup(self, name: str) -> tuple[str, InlineTemplate] | None:
-        """The file and text of inline template `name`; an error if two files define it."""
+        """The file and text of inline template `name`, for a config that loads
+        no file defining it; an error if two files define it (Forgather would
+        not find it at all, and which one is meant cannot be told)."""
         found = self._names.get(name)
         if not found:
             return None
         if len(found) > 1:
             (file_a, part_a), (file_b, part_b) = found[0], found[1]
             raise FgError(
-                f"inline template '{name}' is defined twice: {file_a}:{part_a.first_line - 1} "
-                f"and {file_b}:{part_b.first_line - 1}",
-                hint="rename one of them; inline template names are global across the search path",
+                f"inline template '{name}' is defined in {file_a}:{part_a.first_line - 1} "
+                f"and {file_b}:{part_b.first_line - 1}, and this config loads neither file",
+                hint="include or extend the file whose definition you mean before using it, or rename one",
                 location=SourceLocation(file_b, part_b.first_line - 1),
             )
         return found[0]
+
+    def parts_of(self, real: str) -> list[InlineTemplate]:
+        """The inline templates of a file (parsed if it is not on the search path)."""
+        entry = self._files.get(real)
+        if entry is None:
+            try:
+                st = os.stat(real)
+            except OSError:
+                return []
+            entry = _parse(real, (st.st_mtime_ns, st.st_size))
+        return entry.inline
 
     def names(self) -> list[str]:
         return sorted(self._names)

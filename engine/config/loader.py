@@ -44,40 +44,39 @@ class _Composer(_BaseLoader):
     """SafeLoader used for composing and for plain scalars only."""
 
 
+# Forgather's tag prefixes, in the order PyYAML tries them: a tag is claimed by
+# the first prefix it starts with, and the character after the prefix (":" by
+# convention) is dropped unread. `!var` matches only exactly.
+_TAG_PREFIXES = ("factory", "singleton", "call", "lambda", "partial", "meta", "tuple", "list", "dlist", "dict")
+
+
 def parse_tag(tag: str) -> tuple[str, str, str | None]:
-    """`!kind:spec@name` -> (kind, spec, name); ambiguous spellings are refused.
+    """`!kind:spec@name` -> (kind, spec, name), with Forgather's reading of every spelling.
 
     kind is a node kind (singleton, factory, partial, meta), "var", or a
-    container kind (list, tuple, dict, dlist).
+    container kind (list, tuple, dict, dlist). After the prefix, one
+    character is skipped and the rest splits at its first '@': so
+    `!dict@name` is an unnamed dict (the word after '@' takes the place
+    of a callable, which containers ignore), and `!singleton@f` calls `f`.
     """
+    if tag == "!var":
+        return "var", "", None
     body = tag[1:]
-    head, colon, rest = body.partition(":")
-    if not colon:
-        word, at, name = body.partition("@")
-        if word in CONTAINER_KINDS:
-            if at:
-                raise ValueError(f"write !{word}:@{name}, with a ':' before '@' (!{word}@{name} is ambiguous)")
-            return word, "", None
-        if word == "var":
-            if at:
-                raise ValueError("!var takes no @name")
-            return "var", "", None
-        if word in CALL_KINDS:
-            raise ValueError(f"!{word} needs a callable: write !{word}:module:Name" + (f"@{name}" if at else ""))
+    head = next((prefix for prefix in _TAG_PREFIXES if body.startswith(prefix)), None)
+    if head is None:
+        if body.startswith("var"):
+            raise ValueError(f"!var takes no spec or name (got {tag}): write !var name")
         raise ValueError(f"unknown tag {tag}")
-    if head == "var":
-        raise ValueError("!var takes no spec: write !var name")
-    spec, at, name = rest.rpartition("@") if "@" in rest else (rest, "", None)
-    if at and not _NAME.fullmatch(name or ""):
-        raise ValueError(f"bad node name '@{name}' in {tag}: use letters, digits and _")
+    suffix = body[len(head):]
+    spec, at, name = suffix[1:].partition("@")
     if head in CONTAINER_KINDS:
-        if spec:
-            raise ValueError(f"!{head} takes no callable: write !{head}:@name or !singleton:{spec}")
-        return head, "", name
-    if head not in CALL_KINDS:
-        raise ValueError(f"unknown tag !{head}:")
+        return head, "", name if at and name else None
+    if not suffix:
+        raise ValueError(f"!{head} needs a callable: write !{head}:module:Name")
+    if at and not _NAME.fullmatch(name):
+        raise ValueError(f"bad node name '@{name}' in {tag}: use letters, digits and _")
     check_spec(spec)
-    return head, spec, name
+    return head, spec, name if at else None
 
 
 def check_spec(spec: str) -> None:

@@ -2,23 +2,27 @@
 
     -- stmt   ->  {% stmt %}          << stmt  ->  {%- stmt %}
     >> stmt   ->  {% stmt -%}         == expr  ->  {{ expr }}
-    => expr   ->  {{ (expr)|trim('\\n') }}
+    => expr   ->  {{ expr|trim('\\n')}}
     ## text   ->  (whole-line comment: dropped)   value  ## text -> value
     [name] / [name!]  ->  {% block name %} ... {% endblock name +%}, scoped by indentation
 
 Every input line becomes exactly one output line, so a line number Jinja
-reports is the line the user wrote. A small scanner follows YAML quoting,
-block scalars and Jinja tags across lines; text inside YAML quoted strings,
-block scalars and Jinja string literals is never rewritten.
+reports is the line the user wrote. The rewriting rules are Forgather's and
+apply to every line, inside YAML strings and block scalars too, so `pp`
+prints what Forgather prints. A small scanner follows YAML quoting, block
+scalars and Jinja tags across lines only to place origin markers.
 
-With a `file_id`, YAML lines also get an origin marker ` #@<file>:<line>`
-appended, where <file> is `file_key(path)`: derived from the path alone, so
-the translated source of a file is the same in every environment and
-process, and its compiled code can be shared (see `code_cache`). Markers survive inheritance and includes, and the environment
-strips them from the rendered text to map each output line back to the
-template line that produced it (see `strip_markers`). The rendered text is
-unchanged, except that blanks an expression prints at the very end of a
-`[name!]` block are not trimmed.
+With a `file_id`, YAML lines and `==` lines also get an origin marker,
+which encodes `file_key(path)` (derived from the path alone, so the
+translated source of a file is the same in every environment and process,
+and its compiled code can be shared, see `code_cache`) and the template
+line. Markers are spelled in Unicode space characters: Jinja's whitespace
+control (`{%-`, `-%}`) and the `trim` filter remove a marker exactly where
+they would remove the blanks around it, so the text with markers stripped
+is the text Forgather renders without them. Markers survive inheritance
+and includes, and the environment strips them from the rendered text to
+map each output line back to the template line that produced it (see
+`strip_markers`).
 """
 from __future__ import annotations
 
@@ -33,7 +37,32 @@ _WHOLE_COMMENT = re.compile(r"\s*##.*")
 _BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
 _BLOCK_SET = re.compile(r"set\s+[\w.,\s]+")
 # A marker normally follows a space; Jinja's whitespace control can leave one at line start.
-_MARK = re.compile(r"(?:^| )#@(\w+):(\d+)")
+# A marker: START, the file key's 12 hex digits as 16 octal digits, SEP, the line in
+# octal, END; every character is a space to str.strip() and to Jinja, none a line break.
+_DIGITS = "".join(chr(0x2000 + d) for d in range(8))
+_START, _SEP, _END = "\u3000\u205f", "\u202f", "\u1680"
+_MARK = re.compile(f"{_START}([{_DIGITS}]{{16}}){_SEP}([{_DIGITS}]+){_END}")
+_TO_DIGITS = str.maketrans("01234567", _DIGITS)
+_FROM_DIGITS = str.maketrans(_DIGITS, "01234567")
+
+
+def marker(file_id: str, line: int) -> str:
+    """The origin marker of `line` in the file whose key is `file_id`."""
+    return f"{_START}{int(file_id, 16):016o}{_SEP}{line:o}{_END}".translate(_TO_DIGITS)
+
+
+_read: dict[str, tuple[int, int]] = {}
+
+
+def _read_marker(match: re.Match) -> tuple[int, int]:
+    """(file key as a number, line) of a marker; the same markers recur in every render."""
+    text = match[0]
+    found = _read.get(text)
+    if found is None:
+        if len(_read) > 200_000:
+            _read.clear()
+        found = _read[text] = (int(match[1].translate(_FROM_DIGITS), 8), int(match[2].translate(_FROM_DIGITS), 8))
+    return found
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
@@ -197,6 +226,15 @@ def _output_outside_tags(text: str) -> bool:
     return bool(re.sub(r"\{%.*?%\}|\{#.*?#\}", "", text).strip())
 
 
+# Forgather rewrites every line with these rules, whatever YAML or Jinja context
+# the line is in (inside quotes and block scalars too); previews must match its
+# output byte for byte, so they are applied the same way here.
+_COMMENT_TAIL = re.compile(r"(.*)\s+#{2,}.*")  # greedy: cut at the last ` ##`, keep the blanks before it but one
+_PLACEHOLDER = "{##}"
+_LSTRIP_OPENERS = ("{%-", "{{-", "{#-")
+_RSTRIP_CLOSERS = ("-%}", "-}}", "-#}")
+
+
 def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> str:
     """Translate the line syntax in `source` to Jinja, one line out per line in.
 
@@ -204,47 +242,64 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
     sub-templates start part-way into their file); the output is padded with
     empty Jinja comments so that Jinja's line numbers are file line numbers.
     With `file_id`, origin markers are appended (see the module docstring).
+
+    Forgather deletes whole-line comments; here each becomes an empty Jinja
+    comment (trim_blocks removes its newline), made to strip whitespace on
+    the side where a neighbour's whitespace control would have reached past
+    the deleted line (see `_fit_placeholders`).
     """
     lines = source.split("\n")
     st = _State()
-    result: list[str] = ["{##}"] * (first_line - 1)
+    result: list[str] = [_PLACEHOLDER] * (first_line - 1)
+    padding = len(result)
+    deleted: list[int] = []  # indexes in `result` of deleted comment lines
+    deleted_set: set[int] = set()
     sections: list[tuple[str, int, str]] = []
     next_indent = _next_content_indents(lines)
 
+    def last_kept() -> int:
+        k = len(result) - 1
+        while k >= padding and k in deleted_set:
+            k -= 1
+        return k
+
     def close(name: str, bang: str) -> None:
-        if result and result[-1]:
-            result[-1] += "{{'\\n'}}"
+        # Forgather appends the closing tag to the last line it kept.
+        k = last_kept()
         text = "{% endblock " + name + " +%}" + ("{% endfilter %}" if bang else "")
-        if result:
-            result[-1] += text
-        else:
+        if k < padding:
             result.append(text)
+            return
+        if result[k]:
+            result[k] += "{{'\\n'}}"
+        result[k] += text
 
     for index, line in enumerate(lines):
-        if st.block_parent is not None:
-            if line.strip() and _indent(line) <= st.block_parent:
-                st.block_parent = None
-            else:
-                result.append(line)
-                continue
-        if st.yaml_quote or st.jinja:
-            _scan_yaml(line, st)
-            result.append(line)
-            continue
         if _WHOLE_COMMENT.fullmatch(line):
-            result.append("{##}")
+            deleted.append(len(result))
+            deleted_set.add(len(result))
+            result.append(_PLACEHOLDER)
             continue
-        statement = _STATEMENT.fullmatch(line)
+        tail = _COMMENT_TAIL.fullmatch(line)
+        text = tail[1] if tail else line
+        if st.block_parent is not None and text.strip() and _indent(text) <= st.block_parent:
+            st.block_parent = None
+        if st.block_parent is not None:
+            inside = "block"
+        elif st.yaml_quote or st.jinja:
+            inside = "open"
+        else:
+            inside = None
+        statement = _STATEMENT.fullmatch(text)
         if statement:
-            text = _statement(statement[1], _cut_jinja_comment(statement[2]), st)
-            if file_id is not None and statement[1] in ("==", "=>") and not st.capture_depth:
-                text += f" #@{file_id}:{first_line + index}"
-            result.append(text)
+            translated = _statement(statement[1], statement[2], st)
+            if (file_id is not None and inside is None and statement[1] in ("==", "=>")
+                    and not st.capture_depth):
+                translated += marker(file_id, first_line + index)
+            result.append(translated)
             continue
-        scan = _scan_yaml(line, st)
-        text = line if scan.cut is None else line[:scan.cut]
         header = _SECTION.fullmatch(text)
-        if header and not st.yaml_quote and not st.jinja:
+        if header:
             indent = len(header[1])
             while sections and sections[-1][1] >= indent:
                 name, _, bang = sections.pop()
@@ -253,17 +308,46 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
             result.append(("{% filter trim %}" if bang else "") + "{% block " + header[2] + " %}")
             sections.append((header[2], indent, bang))
             continue
+        if inside == "block":
+            result.append(text)
+            continue
+        if inside == "open":
+            _scan_yaml(text, st)
+            result.append(text)
+            continue
+        scan = _scan_yaml(text, st)
         if scan.block_parent is not None:
             st.block_parent = scan.block_parent
         if file_id is not None and _wants_marker(text, scan, st, _indent(line), next_indent[index]):
             # Before trailing blanks, so a `trim` filter still sees them last.
             end = len(text.rstrip(" \t"))
-            text = f"{text[:end]} #@{file_id}:{first_line + index}{text[end:]}"
+            text = text[:end] + marker(file_id, first_line + index) + text[end:]
         result.append(text)
     while sections:
         name, _, bang = sections.pop()
         close(name, bang)
+    _fit_placeholders(result, deleted, deleted_set, padding)
     return "\n".join(result)
+
+
+def _fit_placeholders(result: list[str], deleted: list[int], deleted_set: set[int], padding: int) -> None:
+    """Make each deleted line's empty comment strip whitespace where Forgather's text would.
+
+    With the line gone, a `{%-` on the next kept line strips the blanks
+    before it back across the gap, and a `-%}` on the previous kept line
+    strips forward across it; an empty comment in between would stop both.
+    """
+    for k in deleted:
+        before = k - 1
+        while before >= padding and before in deleted_set:
+            before -= 1
+        after = k + 1
+        while after in deleted_set:
+            after += 1
+        left = after < len(result) and result[after].lstrip().startswith(_LSTRIP_OPENERS)
+        right = before >= padding and result[before].rstrip().endswith(_RSTRIP_CLOSERS)
+        if left or right:
+            result[k] = "{#" + ("-" if left else "") + " " + ("-" if right else "") + "#}"
 
 
 def file_key(path: str) -> str:
@@ -295,25 +379,6 @@ def _next_content_indents(lines: list[str]) -> list[int | None]:
     return result
 
 
-def _cut_jinja_comment(body: str) -> str:
-    """Drop a trailing `##` comment from a statement, outside Jinja strings."""
-    quote = None
-    i = 0
-    while i < len(body):
-        c = body[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c in "'\"":
-            quote = c
-        elif body.startswith("##", i) and i > 0 and body[i - 1] in " \t":
-            return body[:i].rstrip()
-        i += 1
-    return body
-
-
 def _statement(marker: str, body: str, st: _State) -> str:
     word = body.strip()
     if marker in ("--", "<<", ">>"):
@@ -329,7 +394,23 @@ def _statement(marker: str, body: str, st: _State) -> str:
         return "{% " + body + " -%}"
     if marker == "==":
         return "{{ " + body + " }}"
-    return "{{ (" + body + ")|trim('\\n') }}"
+    # Forgather's spelling: the filter binds to the expression's last term, as there.
+    return "{{ " + body + "|trim('\\n')}}"
+
+
+_numbered: dict[int, tuple[Mapping[str, str], int, dict[int, str]]] = {}
+
+
+def _by_number(files: Mapping[str, str]) -> dict[int, str]:
+    """`files` keyed by the number a marker carries; kept while `files` does not grow
+    (an environment's table only ever gains entries). The table itself is held, so
+    its id cannot be reused by another while cached."""
+    cached = _numbered.get(id(files))
+    if cached is None or cached[0] is not files or cached[1] != len(files):
+        if len(_numbered) > 64:
+            _numbered.clear()
+        cached = _numbered[id(files)] = (files, len(files), {int(key, 16): path for key, path in files.items()})
+    return cached[2]
 
 
 def strip_markers(text: str, files: Mapping[str, str]) -> tuple[str, list[tuple[str, int] | None]]:
@@ -338,8 +419,9 @@ def strip_markers(text: str, files: Mapping[str, str]) -> tuple[str, list[tuple[
     A line without a marker (block scalar content, the inner lines of a
     multi-line value) is placed after the nearest marked line above it.
     """
-    if "#@" not in text:
+    if _START not in text:
         return text, [None] * (text.count("\n") + 1)
+    by_number = _by_number(files)
     clean: list[str] = []
     origins: list[tuple[str, int] | None] = []
     last: tuple[str, int] | None = None
@@ -347,7 +429,8 @@ def strip_markers(text: str, files: Mapping[str, str]) -> tuple[str, list[tuple[
     for line in text.split("\n"):
         match = _MARK.search(line)
         if match:
-            last = (files[match[1]], int(match[2]))
+            key, number = _read_marker(match)
+            last = (by_number[key], number)
             delta = 0
             origins.append(last)
             line = _MARK.sub("", line)

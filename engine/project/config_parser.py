@@ -21,6 +21,7 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from fgtui.engine.errors import FgError
 from fgtui.engine.project.dynamic_args import DynamicArg, convert_value
 
 # Namespace attributes for config options carry this prefix so they can
@@ -140,6 +141,35 @@ def values_from_namespace(namespace: argparse.Namespace, specs: list[DynamicArg]
     return values
 
 
+def forgather_received(namespace: argparse.Namespace, specs: list[DynamicArg]) -> dict[str, Any]:
+    """The config options as Forgather's pp and graph receive them: those given,
+    plus what argparse supplies for flags not given (False for store_true, True
+    for store_false); declared defaults are left to the template, as there."""
+    given = vars(namespace)
+    values: dict[str, Any] = {}
+    for spec in specs:
+        key = DEST_PREFIX + spec.dest
+        if key in given:
+            values[spec.dest] = given[key]
+        elif spec.action in ("store_true", "store_false"):
+            values[spec.dest] = spec.action == "store_false"
+    return values
+
+
+def _in_project(project_dir: str | None, config: str | None) -> bool:
+    import os
+
+    from fgtui.engine.project.workspace import find_project_dir
+
+    if project_dir:
+        where = project_dir
+    elif config and os.path.isfile(config):
+        where = os.path.dirname(os.path.abspath(config))
+    else:
+        where = os.getcwd()
+    return os.path.isdir(where) and find_project_dir(where) is not None
+
+
 SpecLoader = Callable[[str | None, str | None], list[DynamicArg] | None]
 
 
@@ -158,6 +188,11 @@ class ConfigArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.parent_namespace: argparse.Namespace | None = None
         self._config_specs: list[DynamicArg] | None = None
+        # Previews set this: a config whose options cannot be read is still shown
+        # (the preview then reports what is wrong with it), as Forgather does, and
+        # a lone template outside any project (which Forgather cannot open) is
+        # shown without reading its options, so no YAML is parsed for it.
+        self.preview = False
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         arg_list = list(sys.argv[1:] if args is None else args)
@@ -170,7 +205,14 @@ class ConfigArgumentParser(argparse.ArgumentParser):
 
     def _load_specs(self, arg_list: list[str]) -> list[DynamicArg]:
         project_dir, config = self._selected_config(arg_list)
-        specs = type(self).spec_loader(project_dir, config)
+        if self.preview and not _in_project(project_dir, config):
+            return []
+        try:
+            specs = type(self).spec_loader(project_dir, config)
+        except FgError:
+            if not self.preview:
+                raise
+            specs = []
         if specs is None:
             note = ("Config options appear here when run inside a project "
                     "or with -t CONFIG.")

@@ -6,12 +6,15 @@ its search path, and with `project_dir` and `workspace_root` defined, so it
 can `-- extends "meta_defaults.yaml"` and fill the `[configs]` block, as in
 Forgather. The rendered YAML is a plain mapping: `name`, `description`,
 `config_prefix`, `default_config`, `searchdir`, `system_path`,
-`nproc_per_node`; any other keys are kept in `ProjectMeta.extra`.
+`nproc_per_node`; any other keys are kept in `ProjectMeta.extra`. As in
+Forgather, `searchpath` is not a key: a meta.yaml writing it gets the
+default search directory (or its `searchdir`) and a warning.
 """
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,24 +26,44 @@ from fgtui.engine.project.workspace import (
 )
 
 
+_VERSIONED = ("torch", "transformers", "accelerate", "datasets", "fgtui")
+
+
+def _installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of installed distributions, read from their `NAME-VERSION.dist-info`
+    (or `.egg-info`) directory names: one listing per sys.path entry, where
+    importlib.metadata parses every distribution's metadata (~0.1 s, a
+    quarter of a `pp`). A package not installed is absent."""
+    wanted = {name.replace("-", "_").lower(): name for name in names}
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in listing:
+            if not item.endswith((".dist-info", ".egg-info")):
+                continue
+            project, _, version = item.rsplit(".", 1)[0].partition("-")
+            version = version.split("-py", 1)[0]  # egg-info names end in -pyX.Y
+            name = wanted.get(project.replace("-", "_").lower())
+            if name is not None and version and name not in found:
+                found[name] = version
+        if len(found) == len(wanted):
+            break
+    return {name: found[name] for name in names if name in found}
+
+
 class _Versions(Mapping):
-    """`versions` in templates: {"python": ..., "torch": ...}, read from
-    package metadata on first use. The lookup costs ~0.1 s, which `ls`
-    should not pay for templates that never print versions."""
+    """`versions` in templates: {"python": ..., "torch": ...}, looked up on
+    first use, which `ls` should not pay for templates that never print
+    versions."""
 
     _found: dict[str, str] | None = None
 
     def _load(self) -> dict[str, str]:
         if _Versions._found is None:
-            from importlib.metadata import PackageNotFoundError, version
-
-            found = {"python": platform.python_version()}
-            for lib in ("torch", "transformers", "accelerate", "datasets", "fgtui"):
-                try:
-                    found[lib] = version(lib)
-                except PackageNotFoundError:
-                    continue
-            _Versions._found = found
+            _Versions._found = {"python": platform.python_version(), **_installed_versions(_VERSIONED)}
         return _Versions._found
 
     def __getitem__(self, key: str) -> str:
@@ -91,10 +114,12 @@ class ProjectMeta:
     nproc_per_node: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    notes: list[str] = field(default_factory=list)
+
     @property
     def warnings(self) -> list[str]:
-        return [f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
-                for p in self.missing_searchdirs]
+        return self.notes + [f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
+                             for p in self.missing_searchdirs]
 
 
 def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]:
@@ -169,11 +194,21 @@ def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
                           location=SourceLocation(str(meta_path)))
         return value
 
-    raw_dirs = data.get("searchdir", data.get("searchpath"))
+    # Forgather reads `searchdir` only; a `searchpath` key is ignored there, so here too.
+    notes: list[str] = []
+    if "searchpath" in data:
+        notes.append(f"{meta_path}: 'searchpath' is not read (Forgather reads 'searchdir'); "
+                     + ("'searchdir' is used" if "searchdir" in data
+                        else f"the default search directory {str(project_dir / 'templates')!r} is used")
+                     + " — rename the key to 'searchdir'")
+    raw_dirs = data.get("searchdir")
     if raw_dirs is None:
         raw_dirs = [str(project_dir / "templates")]
     if isinstance(raw_dirs, str):
         raw_dirs = [raw_dirs]
+    if not isinstance(raw_dirs, list):
+        raise FgError(f"meta.yaml: 'searchdir' must be a list of directories, got {raw_dirs!r}",
+                      hint="write searchdir: [templates, ...]", location=SourceLocation(str(meta_path)))
     declared: list[Path] = []
     for entry in raw_dirs:
         path = Path(os.path.normpath(project_dir / os.path.expanduser(str(entry))))
@@ -201,4 +236,5 @@ def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
         system_path=[os.path.normpath(project_dir / str(p)) for p in system_path],
         nproc_per_node=int(nproc) if nproc is not None else None,
         extra={k: v for k, v in data.items() if k not in known},
+        notes=notes,
     )

@@ -106,6 +106,37 @@ def test_file_text_before_the_first_marker_is_the_files_template(tree):
     assert tree.render("f.sub").strip() == "sub: 2"
 
 
+def test_sibling_configs_may_each_define_the_same_inline_template(tree):
+    # Forgather's grad_accumulation: every config defines `experiment.callbacks`.
+    tree.write({
+        "callbacks.yaml": "[cb]\ncallbacks: base\n",
+        "one.yaml": "-- include 'exp.callbacks'\n#---- exp.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: one\n",
+        "two.yaml": "-- include 'exp.callbacks'\n#---- exp.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: two\n",
+    })
+    assert tree.render("one.yaml").strip() == "callbacks: one"
+    assert tree.render("two.yaml").strip() == "callbacks: two"
+    assert tree.render("one.yaml").strip() == "callbacks: one"  # not the compiled one of two.yaml
+    assert not tree.env.render("two.yaml").warnings
+
+
+def test_the_definition_loaded_last_wins_with_a_warning_naming_both_files(tree):
+    # The config defines `part`, then loads base.yaml, which defines it again: as in
+    # Forgather, base.yaml's registration replaces the config's; the user cannot see that.
+    tree.write({
+        "base.yaml": "[body]\n-- include 'part'\n#---- part ----\nfrom: base\n",
+        "leaf.yaml": "-- extends 'base.yaml'\n#---- part ----\nfrom: leaf\n",
+    })
+    rendered = tree.env.render("leaf.yaml")
+    assert rendered.text.strip() == "from: base"
+    assert len(rendered.warnings) == 1
+    assert "leaf.yaml:2" in rendered.warnings[0] and "base.yaml:3" in rendered.warnings[0]
+
+
+def test_a_registered_inline_template_is_found_before_a_file_of_that_name(tree):
+    tree.write({"x.yaml": "from: file\n", "main.yaml": "-- include 'x.yaml'\n#---- x.yaml ----\nfrom: inline\n"})
+    assert tree.render("main.yaml").strip() == "from: inline"
+
+
 def test_inline_name_defined_twice_names_both_files(tree):
     tree.write({"a.yaml": "a: 1\n#---- dup ----\nx: 1\n", "b.yaml": "b: 1\n#---- dup ----\nx: 2\n",
                 "main.yaml": "-- include 'dup'\n"})

@@ -104,9 +104,9 @@ def test_unknown_tag_line(tree):
     assert where(error) == ("configs/leaf.yaml", 4)
 
 
-def test_ambiguous_tag_in_a_template(tree):
-    error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    d: !dict@named {}\n"}, graph=True)
-    assert "!dict:@named" in error.message and where(error) == ("configs/leaf.yaml", 3)
+def test_unknown_tag_in_a_template(tree):
+    error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    d: !sigleton:dict {}\n"}, graph=True)
+    assert "unknown tag !sigleton:dict" in error.message and where(error) == ("configs/leaf.yaml", 3)
 
 
 def test_undefined_alias(tree):

@@ -142,15 +142,36 @@ def test_node_lines_are_recorded():
 
 
 @pytest.mark.parametrize("tag, fix", [
-    ("!dict@name", "!dict:@name"), ("!list@name", "!list:@name"), ("!singleton@x", "!singleton:module:Name"),
-    ("!var:x", "!var name"), ("!list:dict", "!list:@name"), ("!call:random:randrange:@r", "one ':'"),
-    ("!singleton:", "missing callable"), ("!singleton:f@bad-name", "letters, digits"),
+    ("!var:x", "!var takes no spec"), ("!call:random:randrange:@r", "one ':'"),
+    ("!singleton:", "missing callable"), ("!singleton", "needs a callable"),
+    ("!singleton:f@bad-name", "letters, digits"),
 ])
-def test_ambiguous_spellings_are_refused_with_the_fix(tag, fix):
+def test_spellings_that_cannot_work_are_refused_with_the_fix(tag, fix):
     with pytest.raises(FgError) as info:
         load(f"a: 1\nx: {tag} []\n")
     assert fix in info.value.message
     assert info.value.location.line == 2
+
+
+@pytest.mark.parametrize("tag, kind, spec, name", [
+    # Forgather skips the character after the prefix and splits the rest at its first '@'.
+    ("!dict@model_factory", "dict", "", None),  # the word takes a callable's place; containers ignore it
+    ("!dict:@model_factory", "dict", "", "model_factory"),
+    ("!list@name", "list", "", None),
+    ("!list:dict", "list", "", None),
+    ("!tuple:@t", "tuple", "", "t"),
+    ("!singleton@dict", "singleton", "dict", None),
+    ("!call:dict@d", "call", "dict", "d"),
+    ("!partial:torch:optim.AdamW@opt", "partial", "torch:optim.AdamW", "opt"),
+    ("!var", "var", "", None),
+])
+def test_every_forgather_spelling_has_forgathers_meaning(tag, kind, spec, name):
+    assert parse_tag(tag) == (kind, spec, name)
+
+
+def test_unnamed_dict_spelled_with_at_loads():
+    node = load("x: !dict@model_factory {a: 1}\n").root["x"]
+    assert node.spec == "named_dict" and node.name is None and node.kwargs == {"a": 1}
 
 
 def test_unknown_tag():

@@ -65,7 +65,9 @@ def is_file_module(module: str) -> bool:
 
 def resolve(spec: str, *, searchpath: list[str] | tuple = (), location: SourceLocation | None = None) -> Any:
     """Import and return the object a spec names."""
-    spec = apply_aliases(spec)
+    from fgtui.engine.compat.forgather.resolve import translate  # Forgather names (and imports in project files)
+
+    spec = translate(spec, location) or apply_aliases(spec)
     if spec.startswith("."):
         raise FgError(f"relative callable '{spec}' can only be used inside a !meta code-generation subgraph",
                       hint="write the full module path (package.module:Name)", location=location)

@@ -111,6 +111,9 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
         output_dir = os.path.abspath(output_dir)
         variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
+    from fgtui.engine.compat.forgather.check import check_config_text  # unprovided forgather.* names: exit 2 now
+
+    check_config_text(prepared.text, prepared.source)
     configured = config_setting(prepared.text, prepared.source, "output_dir")
     if configured and not os.path.isabs(configured):
         configured = str((prepared.project_dir / configured).resolve())

@@ -95,3 +95,19 @@ def test_tensorboard_only_run_reads_its_scalars(tmp_path):
     records = read_records(run)
     assert [(r["step"], r["loss"]) for r in records if r["type"] == "train"] == [(5, 3.0), (10, 2.5)]
     assert [r["eval_loss"] for r in records if r["type"] == "eval"] == [pytest.approx(2.7)]
+
+
+def test_a_run_forgather_wrote_reads_whole(tmp_path):
+    """trainer_logs.json and TensorBoard events from Forgather's own 30-step run of the fixture."""
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "forgather_fixture" / "forgather_run", tmp_path / "out")
+    [run] = find_runs(tmp_path)
+    info = inspect_run(run)
+    assert info.state == "completed" and info.step == 30
+    records = read_records(run)
+    assert all(validate_record(r) == [] for r in records)
+    golden = json.loads((Path(__file__).parent / "forgather_fixture" / "forgather_losses.json").read_text())["losses"]
+    train = {r["step"]: r["loss"] for r in records if r["type"] == "train"}
+    assert train == {int(k): v for k, v in golden.items()}
+    assert len([r for r in records if r["type"] == "eval"]) == 7

@@ -3,35 +3,32 @@ text built in memory. It imports Forgather the way Forgather projects' Python fi
 so building the config also exercises fgtui's `import forgather...` mapping."""
 from __future__ import annotations
 
-from forgather.ml.datasets import default_tokenize_map_fn  # resolved by fgtui's compatibility layer
+from typing import Any
+
+from forgather.ml.loss import CausalLoss  # resolved by fgtui's compatibility layer
 
 TEXT = ("The oldest and strongest emotion of mankind is fear, and the oldest and strongest kind of fear "
         "is fear of the unknown. ") * 8
 
 
-class CharTokenizer:
-    """Bytes as tokens, with pad and eos appended: enough for DataCollatorForCausalLM."""
+def tokenizer() -> Any:
+    """A character-level transformers tokenizer over TEXT's characters, with pad and eos."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
-    vocab_size = 258
-    pad_token_id, eos_token_id = 256, 257
-    eos_token = "\x00"
-    pad_token = "\x01"
-    model_max_length = 64
-    padding_side = "right"
-
-    def __call__(self, texts, truncation=False, max_length=None, **_):
-        ids = [[b for b in text.replace(self.eos_token, "").encode()] + ([self.eos_token_id] if self.eos_token in text
-                                                                        else []) for text in texts]
-        if truncation and max_length:
-            ids = [row[:max_length] for row in ids]
-        return {"input_ids": ids}
-
-
-def tokenizer() -> CharTokenizer:
-    return CharTokenizer()
+    chars = sorted(set(TEXT))
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>",
+                                   unk_token="<unk>", model_max_length=64)
 
 
 def dataset(tokenizer, n: int = 48, length: int = 40) -> list[dict]:
-    texts = [TEXT[i * 7:i * 7 + length] for i in range(n)]
-    return [{"input_ids": ids} for ids in default_tokenize_map_fn({"text": texts}, tokenizer, "text", add_eos=True)
-            ["input_ids"]]
+    texts = [TEXT[i * 7:i * 7 + length] + tokenizer.eos_token for i in range(n)]
+    return [{"input_ids": ids} for ids in tokenizer(texts)["input_ids"]]
+
+
+def loss_fn() -> CausalLoss:
+    """The trainer's loss, made in project code (as a project's own loss module would)."""
+    return CausalLoss()

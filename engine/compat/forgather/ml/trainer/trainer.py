@@ -43,6 +43,14 @@ class Trainer(FgTrainer):
         if model is None and model_init is None:
             raise FgError("the trainer has neither a model nor a model_init", hint="give it model: or model_init:")
         if model is None:
+            if forgather_args.seed >= 0:
+                import torch
+
+                # Forgather seeds, then opens a data-loader iterator (which draws one int64
+                # from the global generator), then constructs the model; doing the same
+                # gives the model the weights it would have under Forgather.
+                torch.manual_seed(forgather_args.seed)
+                torch.empty((), dtype=torch.int64).random_()
             model = model_init()
         no_accelerator = bool(getattr(distributed_env, "no_accelerator", False))
         fg_args, self.forgather_ignored = to_fgtui(forgather_args, no_accelerator=no_accelerator)
@@ -81,6 +89,21 @@ class Trainer(FgTrainer):
             return functools.partial(optimizer_cls, **kwargs)
         return functools.partial(torch.optim.AdamW, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  weight_decay=args.weight_decay, eps=args.adam_epsilon)
+
+    def _make_loaders(self) -> None:
+        super()._make_loaders()
+        # Forgather reads the train set in its order (datasets shuffle themselves when
+        # their config asks); fgtui's exact-resume sampler keeps that order.
+        self.sampler.shuffle = False
+
+    def _max_steps(self) -> int:
+        """Forgather's length: epochs x optimizer steps per epoch, capped by max_steps when >= 0."""
+        args = self.forgather_args
+        if args.total_tokens:
+            return super()._max_steps()
+        epoch_steps = len(self.sampler) // self.args.gradient_accumulation_steps
+        steps = int(args.num_train_epochs * epoch_steps)
+        return min(args.max_steps, steps) if args.max_steps >= 0 else steps
 
     def setup(self) -> None:
         super().setup()

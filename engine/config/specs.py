@@ -63,6 +63,13 @@ def is_file_module(module: str) -> bool:
     return module.endswith(".py") or "/" in module or os.sep in module
 
 
+def generated_by_build(spec: str) -> bool:
+    """An absolute `file.py:Name` spec whose file does not exist yet: the build itself writes
+    it (a model project's generated code) before calling it, so it is checked when called."""
+    module = spec.split(":", 1)[0] if ":" in spec else ""
+    return bool(module) and is_file_module(module) and os.path.isabs(module) and not os.path.exists(module)
+
+
 def resolve(spec: str, *, searchpath: list[str] | tuple = (), location: SourceLocation | None = None) -> Any:
     """Import and return the object a spec names."""
     from fgtui.engine.compat.forgather.resolve import translate  # Forgather names (and imports in project files)

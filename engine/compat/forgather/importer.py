@@ -73,7 +73,23 @@ class ForgatherFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__doc__ = f"fgtui's stand-in for {module.__name__} (engine/compat/forgather)"
 
 
+def _override(method: Any) -> Any:
+    """typing.override (Python 3.12): marks a method as overriding; no other effect."""
+    try:
+        method.__override__ = True
+    except (AttributeError, TypeError):
+        pass
+    return method
+
+
 def install() -> None:
-    """Put the finder on sys.meta_path once (after the standard finders: a real Forgather wins)."""
+    """Put the finder on sys.meta_path once (after the standard finders: a real Forgather wins).
+
+    Forgather needs Python 3.12, and the model sources it generates import
+    `typing.override`; on older Pythons that one name is supplied."""
     if not any(isinstance(finder, ForgatherFinder) for finder in sys.meta_path):
         sys.meta_path.append(ForgatherFinder())
+    import typing
+
+    if not hasattr(typing, "override"):
+        typing.override = _override

@@ -11,8 +11,8 @@ _C = "fgtui.engine.compat.forgather"
 
 PROVIDED: dict[str, str] = {
     # projects
-    "forgather:from_project": "fgtui.engine.project:from_project",
-    "forgather.project:from_project": "fgtui.engine.project:from_project",
+    "forgather:from_project": f"{_C}.project:from_project",
+    "forgather.project:from_project": f"{_C}.project:from_project",
     # the training script and trainers (one fgtui Trainer behind all of them)
     "forgather.ml.training_script:TrainingScript": f"{_C}.ml.training_script:TrainingScript",
     "forgather.ml:Trainer": f"{_C}.ml.trainer.trainer:Trainer",
@@ -43,6 +43,14 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.optim.infinite_lr_scheduler:InfiniteLRScheduler":
         f"{_C}.ml.optim.infinite_lr_scheduler:InfiniteLRScheduler",
     "forgather.ml.optim.adafactor:Adafactor": f"{_C}.ml.optim.adafactor:Adafactor",
+    # model and tokenizer construction (the output dir's generated code, config, tokenizer)
+    "forgather.codegen:generate_code": f"{_C}.codegen:generate_code",
+    "forgather.ml.construct:build_rule": f"{_C}.ml.construct:build_rule",
+    "forgather.ml.construct:write_file": f"{_C}.ml.construct:write_file",
+    "forgather.ml.construct:copy_package_files": f"{_C}.ml.construct:copy_package_files",
+    "forgather.ml.construct:dependency_list": f"{_C}.ml.construct:dependency_list",
+    "forgather.ml.construct:load_from_config": f"{_C}.ml.construct:load_from_config",
+    "forgather.ml.construct:add_special_tokens": f"{_C}.ml.construct:add_special_tokens",
     # data
     "forgather.ml.datasets:preprocess_dataset": "fgtui.engine.data.preprocess:preprocess_dataset",
     "forgather.ml.datasets:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",

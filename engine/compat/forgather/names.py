@@ -51,8 +51,9 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.construct:dependency_list": f"{_C}.ml.construct:dependency_list",
     "forgather.ml.construct:load_from_config": f"{_C}.ml.construct:load_from_config",
     "forgather.ml.construct:add_special_tokens": f"{_C}.ml.construct:add_special_tokens",
+    "forgather.ml.tokenizer:train_tokenizer": f"{_C}.ml.tokenizer:train_tokenizer",
     # data
-    "forgather.ml.datasets:preprocess_dataset": "fgtui.engine.data.preprocess:preprocess_dataset",
+    "forgather.ml.datasets:preprocess_dataset": f"{_C}.ml.datasets:preprocess_dataset",
     "forgather.ml.datasets:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",
     "forgather.ml.dataset.block_tokenizer:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",
     "forgather.ml.datasets:default_tokenize_map_fn": f"{_C}.ml.datasets:default_tokenize_map_fn",

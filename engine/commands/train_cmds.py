@@ -211,7 +211,10 @@ def _print_summary(path: Path) -> None:
     from fgtui.engine.runs.reader import read_all
     from fgtui.engine.runs.rundir import inspect_run
 
-    records, bad = read_all(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else ([], 0)
+    from fgtui.engine.runs.forgather_logs import is_forgather_run_dir
+
+    readable = (path / "metrics.jsonl").exists() or is_forgather_run_dir(path)
+    records, bad = read_all(path / "metrics.jsonl") if readable else ([], 0)
     info = inspect_run(path, records)
     train = [r for r in records if r["type"] == "train"]
     evals = [r for r in records if r["type"] == "eval"]

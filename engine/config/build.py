@@ -64,6 +64,8 @@ class Builder:
         for node in call_nodes(value):
             if node.kind == "singleton" and node.spec in CONTAINER_SPECS:
                 continue
+            if specs.generated_by_build(node.spec):
+                continue  # a code file an earlier node of this build writes (Forgather's model code)
             function = self._callable(node)
             problem = self._mismatch(node, function)
             if problem:
@@ -162,10 +164,12 @@ class Builder:
                 return {key: self.value(item) for key, item in node.kwargs.items()}
             items = [self.value(item) for item in node.args]
             return items if node.spec == "named_list" else tuple(items)
-        function = self._callable(node)
         if node.kind == "meta":
             raw = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
-            return self._invoke(node, function, list(node.args), raw)
+            return self._invoke(node, self._callable(node), list(node.args), raw)
+        # Resolved after its arguments are built: they may write the file it lives in.
+        late = specs.generated_by_build(node.spec)
+        function = None if late else self._callable(node)
         args = [self.value(item) for item in node.args]
         kwargs = {k: self.value(v) for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
         if "latent_args" in node.kwargs:
@@ -175,6 +179,8 @@ class Builder:
                     raise FgError(f"latent_args of {node.spec} is a {type(latent).__name__}, not a mapping",
                                   hint="give latent_args a mapping of keyword arguments", location=node.location)
                 kwargs.update(latent)
+        if late:
+            function = self._callable(node)
         if node.kind == "partial":
             return functools.partial(function, *args, **kwargs)
         return self._invoke(node, function, args, kwargs)

@@ -63,9 +63,18 @@ def is_file_module(module: str) -> bool:
     return module.endswith(".py") or "/" in module or os.sep in module
 
 
+def generated_by_build(spec: str) -> bool:
+    """An absolute `file.py:Name` spec whose file does not exist yet: the build itself writes
+    it (a model project's generated code) before calling it, so it is checked when called."""
+    module = spec.split(":", 1)[0] if ":" in spec else ""
+    return bool(module) and is_file_module(module) and os.path.isabs(module) and not os.path.exists(module)
+
+
 def resolve(spec: str, *, searchpath: list[str] | tuple = (), location: SourceLocation | None = None) -> Any:
     """Import and return the object a spec names."""
-    spec = apply_aliases(spec)
+    from fgtui.engine.compat.forgather.resolve import translate  # Forgather names (and imports in project files)
+
+    spec = translate(spec, location) or apply_aliases(spec)
     if spec.startswith("."):
         raise FgError(f"relative callable '{spec}' can only be used inside a !meta code-generation subgraph",
                       hint="write the full module path (package.module:Name)", location=location)

@@ -13,6 +13,7 @@ from typing import Any
 from fgtui.engine.errors import FgError
 from fgtui.engine.launch import jobs, output_lock, rundir
 from fgtui.engine.launch import slurm as slurm_jobs
+from fgtui.engine.compat.forgather.check import check_graph
 from fgtui.engine.launch.memory_env import launch_env
 from fgtui.engine.launch.permissions import SHARE_GROUP_ENV, RunPermissions, run_permissions
 from fgtui.engine.launch.slurm import SlurmOptions
@@ -133,6 +134,7 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
         output_dir = os.path.abspath(output_dir)
         variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
+    check_graph(prepared.graph)  # unprovided forgather.* names: exit 2 now, at their template line
     configured = config_setting(prepared.graph, "output_dir")
     if configured and not os.path.isabs(configured):
         configured = str((prepared.project_dir / configured).resolve())

@@ -165,6 +165,10 @@ def read_all(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
     For small files and tests; large files go through `series.load_series`,
     which never holds all records as dicts at once.
     """
+    from fgtui.engine.runs.forgather_logs import is_forgather_run_dir, read_records
+
+    if is_forgather_run_dir(Path(path).parent):  # a run Forgather itself wrote
+        return read_records(Path(path).parent), 0
     reader = LogStreamReader(path)
     records: list[dict[str, Any]] = []
     # Stop at the size seen now, so a file that keeps growing still returns.

@@ -28,7 +28,10 @@ _SKIP_DIRS = frozenset({".git", "__pycache__", "checkpoints", "code", "node_modu
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / marker).is_file() for marker in RUN_MARKERS)
+    from fgtui.engine.runs.forgather_logs import is_forgather_run_dir  # runs Forgather itself wrote
+
+    return path.is_dir() and (any((path / marker).is_file() for marker in RUN_MARKERS)
+                              or is_forgather_run_dir(path))
 
 
 def find_runs(root: str | os.PathLike[str], max_depth: int = 5) -> list[Path]:
@@ -192,7 +195,9 @@ def inspect_run(run_dir: str | os.PathLike[str], records: list[dict[str, Any]] |
     job = read_json(path / "job.json")
     command = read_json(path / "command.json")
     if records is None:
-        records = _edge_records(path / "metrics.jsonl")
+        from fgtui.engine.runs.forgather_logs import is_forgather_run_dir, read_records
+
+        records = read_records(path) if is_forgather_run_dir(path) else _edge_records(path / "metrics.jsonl")
     events = [r for r in records if r.get("type") == "event"]
     train = [r for r in records if r.get("type") == "train"]
     info = RunInfo(path=path, name=path.name, state=state_from(events, job), job=job, command=command)

@@ -12,6 +12,7 @@ import math
 import mmap
 import os
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -209,8 +210,14 @@ def load_series(path, smoothing: float = DEFAULT_SMOOTHING, *, progress=None
     following the file with `reader.poll()`. `progress(done_bytes, total)`
     is called after each chunk when given.
     """
-    reader = LogStreamReader(path)
+    from fgtui.engine.runs.forgather_logs import ForgatherLogReader, is_forgather_run_dir
+
     series = RunSeries(smoothing)
+    if is_forgather_run_dir(Path(path).parent):  # a run Forgather itself wrote
+        reader = ForgatherLogReader(Path(path).parent)
+        series.extend(reader.poll())
+        return series, reader
+    reader = LogStreamReader(path)
     try:
         total = os.stat(path).st_size
     except FileNotFoundError:

@@ -340,6 +340,10 @@ def find_model_dir(given: str | os.PathLike) -> Path:
     path = Path(given).expanduser()
     if not path.is_dir():
         raise FgError(f"{given} is not a directory", hint="give a model, checkpoint or output directory")
+    from fgtui.engine.runs.forgather_checkpoints import forgather_model_dir  # Forgather's output layout
+
+    if (view := forgather_model_dir(path)) is not None:
+        return view
     if (path / "config.json").is_file():
         return path
     # The directory itself, an output dir, or a project (its output_models/<model>/checkpoints).

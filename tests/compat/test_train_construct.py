@@ -30,12 +30,6 @@ def tree(tmp_path, monkeypatch):
     for part in ("templatelib", "modelsrc", "forgather_workspace"):
         shutil.copytree(SHARED / part, root / part)
     shutil.copytree(SHARED / "examples" / "models" / "llama", root / "examples" / "models" / "llama")
-    # Until issue 12 lands, fgtui's loader wants !dict:@name where Forgather also takes !dict@name.
-    for path in (root / "templatelib").rglob("*.yaml"):
-        text = path.read_text()
-        fixed = re.sub(r"!(dict|list|tuple|dlist)@", r"!\1:@", text)
-        if fixed != text:
-            path.write_text(fixed)
     sys.path.insert(0, str(Path(__file__).parent / "forgather_fixture"))
     from fgtui.engine.compat.forgather.importer import install
 
@@ -50,10 +44,6 @@ def tree(tmp_path, monkeypatch):
                                        'config_prefix: "configs"\ndefault_config: "2k.yaml"\n<< endblock configs\n')
     (project / "templates" / "configs" / "2k.yaml").write_text(
         f'main: !singleton:transformers:AutoTokenizer.from_pretrained [ "{tokenizer_dir}" ]\n')
-    # Until issue 12 lands, the signature check refuses AutoModelForCausalLM.from_config(config).
-    from fgtui.engine.config import build  # noqa: F401  (binds the package's `build` to the function)
-
-    monkeypatch.setattr(sys.modules["fgtui.engine.config.build"].Builder, "_mismatch", lambda *a: None)
     return root
 
 

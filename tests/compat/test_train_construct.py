@@ -8,7 +8,6 @@ model's parameter count (3,422,464). Needs ../shared/forgather (skipped without 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from pathlib import Path

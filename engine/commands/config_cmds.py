@@ -66,6 +66,35 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     construct.set_defaults(handler=run_construct)
 
 
+def parse_variables(assignments: list[str] | None) -> dict[str, Any]:
+    """`--var name=value` pairs; each value is read as a YAML scalar (1, 1e-3, true, text)."""
+    variables: dict[str, Any] = {}
+    for item in assignments or []:
+        name, eq, text = item.partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise FgError(f"bad --var '{item}'", hint="write --var NAME=VALUE, e.g. --var lr=3e-4")
+        import yaml
+
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str):
+            value = _python_number(value)
+        variables[name.strip()] = value
+    return variables
+
+
+def _python_number(text: str) -> Any:
+    """`3e-4` is a string to YAML 1.1 but a number to anyone typing an option."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def received_options(args: argparse.Namespace) -> dict[str, Any]:
     """The config options a preview renders with, as Forgather passes them (see `forgather_received`)."""
     from fgtui.engine.project.config_parser import forgather_received
@@ -75,12 +104,15 @@ def received_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _render(args: argparse.Namespace):
-    from fgtui.engine.config.resolve import resolve_config
+    from fgtui.engine.project.selection import resolve_config
 
     # As Forgather's previews: options given, and flags' implied values; a declared
     # default is left to the template's own `| default(...)`, which may differ.
+    # `--var` assignments override them.
     args.dynamic_args = received_options(args)
-    env, name, variables = resolve_config(args)
+    variables = {**args.dynamic_args, **parse_variables(getattr(args, "var", None))}
+    env, name, variables = resolve_config(getattr(args, "project_dir", None),
+                                          getattr(args, "config_template", None), variables)
     rendered = env.render(name, variables)
     for warning in rendered.warnings:
         print(f"fgtui: warning: {warning}", file=sys.stderr)

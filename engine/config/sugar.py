@@ -63,6 +63,8 @@ def _read_marker(match: re.Match) -> tuple[int, int]:
             _read.clear()
         found = _read[text] = (int(match[1].translate(_FROM_DIGITS), 8), int(match[2].translate(_FROM_DIGITS), 8))
     return found
+
+
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
@@ -113,112 +115,137 @@ def _scan_jinja(line: str, i: int, st: _State) -> int:
 
 def _scan_yaml(line: str, st: _State) -> _Scan:
     """Scan one YAML line: find a trailing `##` comment and what stays open."""
-    out = _Scan()
-    n = len(line)
-    i = 0
-    value_start = st.yaml_quote is None and st.jinja is None
-    in_comment = False
-    saw_colon_at: int | None = None
-    key_col = _indent(line)
-    dash_col: int | None = None
-    while i < n:
-        if st.jinja:
-            was = st.jinja
-            i = _scan_jinja(line, i, st)
-            if st.jinja is None:
-                out.last = "value" if was == "{{" else "jinja"
-            continue
-        c = line[i]
-        if line.startswith(("{{", "{%", "{#"), i):
-            st.jinja = line[i:i + 2]
-            if st.jinja == "{{":
-                out.output = True
-                value_start = False
-            i += 2
-            continue
-        if st.yaml_quote:
-            out.output = True
-            if st.yaml_quote == "'":
-                if c == "'":
-                    if line.startswith("''", i):
-                        i += 2
-                        continue
-                    st.yaml_quote = None
-                    out.last = "value"
-            elif c == "\\":
-                i += 2
-                continue
-            elif c == '"':
+    return _YamlLine(line, st).scan()
+
+
+class _YamlLine:
+    """One line's scan, one method per state the scanner can be in at a character:
+    inside a Jinja tag, inside a quoted YAML scalar, or at plain YAML."""
+
+    def __init__(self, line: str, st: _State) -> None:
+        self.line, self.st, self.n = line, st, len(line)
+        self.out = _Scan()
+        self.i = 0
+        self.value_start = st.yaml_quote is None and st.jinja is None
+        self.in_comment = False
+        self.saw_colon_at: int | None = None
+        self.key_col = _indent(line)
+        self.dash_col: int | None = None
+
+    def scan(self) -> _Scan:
+        while self.i < self.n:
+            if self.st.jinja:
+                self._in_jinja()
+            elif self.line.startswith(("{{", "{%", "{#"), self.i):
+                self._open_jinja()
+            elif self.st.yaml_quote:
+                self._in_quote()
+            elif self._plain() == "stop":
+                break
+        return self.out
+
+    def _in_jinja(self) -> None:
+        was = self.st.jinja
+        self.i = _scan_jinja(self.line, self.i, self.st)
+        if self.st.jinja is None:
+            self.out.last = "value" if was == "{{" else "jinja"
+
+    def _open_jinja(self) -> None:
+        self.st.jinja = self.line[self.i:self.i + 2]
+        if self.st.jinja == "{{":
+            self.out.output = True
+            self.value_start = False
+        self.i += 2
+
+    def _in_quote(self) -> None:
+        c, out, st = self.line[self.i], self.out, self.st
+        out.output = True
+        if st.yaml_quote == "'":
+            if c == "'":
+                if self.line.startswith("''", self.i):  # an escaped quote
+                    self.i += 2
+                    return
                 st.yaml_quote = None
                 out.last = "value"
-            i += 1
-            continue
+        elif c == "\\":
+            self.i += 2
+            return
+        elif c == '"':
+            st.yaml_quote = None
+            out.last = "value"
+        self.i += 1
+
+    def _plain(self) -> str | None:
+        """One character of plain YAML; "stop" when the rest of the line is settled."""
+        line, i, n, out, st = self.line, self.i, self.n, self.out, self.st
+        c = line[i]
         if c == "#" and (i == 0 or line[i - 1] in " \t"):
-            if line.startswith("##", i) and i > 0:
-                j = i
-                while j > 0 and line[j - 1] in " \t":
-                    j -= 1
-                out.cut = j
-                break
-            in_comment = True
-            out.output = True
-            i += 1
-            continue
-        if in_comment or c in " \t":
-            i += 1
-            continue
+            return self._comment()
+        if self.in_comment or c in " \t":
+            self.i += 1
+            return None
         out.output = True
         nxt = line[i + 1] if i + 1 < n else " "
-        if value_start and c in "'\"":
+        if self.value_start and c in "'\"":
             st.yaml_quote = c
-            i += 1
-            continue
-        if value_start and c in "-?" and nxt in " \t":
+            self.i += 1
+        elif self.value_start and c in "-?" and nxt in " \t":
             if c == "-":
-                dash_col = i
-                key_col = i + 2
-            i += 1
-            continue
-        if c == ":" and nxt in " \t" or (c == ":" and i + 1 == n):
-            saw_colon_at = i
-            value_start = True
+                self.dash_col = i
+                self.key_col = i + 2
+            self.i += 1
+        elif c == ":" and nxt in " \t" or (c == ":" and i + 1 == n):
+            self.saw_colon_at = i
+            self.value_start = True
             out.last = "colon"
-            i += 1
-            continue
-        if value_start and c in "!&":
-            while i < n and line[i] not in " \t":
-                i += 1
+            self.i += 1
+        elif self.value_start and c in "!&":
+            while self.i < n and line[self.i] not in " \t":
+                self.i += 1
             out.last = "tag"
-            continue
-        if (value_start or st.flow_depth) and c in "[{":
+        elif (self.value_start or st.flow_depth) and c in "[{":
             st.flow_depth += 1
-            value_start = True
+            self.value_start = True
             out.last = "value"
-            i += 1
-            continue
-        if st.flow_depth and c in "]}":
+            self.i += 1
+        elif st.flow_depth and c in "]}":
             st.flow_depth -= 1
-            value_start = False
+            self.value_start = False
             out.last = "value"
-            i += 1
-            continue
-        if st.flow_depth and c == ",":
-            value_start = True
-            i += 1
-            continue
-        if value_start and c in "|>" and _BLOCK_INDICATOR.fullmatch(line[i:].rstrip()):
-            if saw_colon_at is not None:
-                out.block_parent = key_col
-            elif dash_col is not None:
-                out.block_parent = dash_col
-            else:
-                out.block_parent = _indent(line)
-            out.last = "block"
-            break
-        value_start = False
-        out.last = "value"
-        i += 1
-    return out
+            self.i += 1
+        elif st.flow_depth and c == ",":
+            self.value_start = True
+            self.i += 1
+        elif self.value_start and c in "|>" and _BLOCK_INDICATOR.fullmatch(line[i:].rstrip()):
+            self._block_scalar()
+            return "stop"
+        else:
+            self.value_start = False
+            out.last = "value"
+            self.i += 1
+        return None
+
+    def _comment(self) -> str | None:
+        line, i = self.line, self.i
+        if line.startswith("##", i) and i > 0:  # a trailing `##` comment: cut it with its spaces
+            j = i
+            while j > 0 and line[j - 1] in " \t":
+                j -= 1
+            self.out.cut = j
+            return "stop"
+        self.in_comment = True
+        self.out.output = True
+        self.i += 1
+        return None
+
+    def _block_scalar(self) -> None:
+        if self.saw_colon_at is not None:
+            self.out.block_parent = self.key_col
+        elif self.dash_col is not None:
+            self.out.block_parent = self.dash_col
+        else:
+            self.out.block_parent = _indent(self.line)
+        self.out.last = "block"
 
 
 def _output_outside_tags(text: str) -> bool:

@@ -54,22 +54,18 @@ def render_config_for_launch(config: str | None, variables: dict[str, Any] | Non
 
     Rendering happens here, at launch, never in the ranks: they read the frozen
     text from the run directory. Which template a name means is decided by the
-    config layer's `resolve_config` (project-aware), as for `fgtui pp`.
+    project layer's `resolve_config` (engine/project/selection.py), as for `fgtui pp`.
     """
-    import argparse
-
     from fgtui.engine.config import load_graph, load_rendered
 
     if config is not None and "\n" in config:
         return LaunchConfig(config, None, Path(project_dir or os.getcwd()).resolve(), load_graph(config))
     if config and os.path.isdir(config):
         project_dir, config = config, None
-    from fgtui.engine.config.resolve import resolve_config
+    from fgtui.engine.project.selection import resolve_config
 
-    args = argparse.Namespace(project_dir=project_dir, config_template=config, var=None,
-                              dynamic_args=variables or {})
-    environment, name, resolved = resolve_config(args)
-    rendered = environment.render(name, {**resolved, **(variables or {})})
+    environment, name, resolved = resolve_config(project_dir, config, variables)
+    rendered = environment.render(name, resolved)
     where = environment.globals.get("project_dir") or os.path.dirname(rendered.source or "") or os.getcwd()
     return LaunchConfig(rendered.text, rendered.source, Path(where).resolve(), load_rendered(rendered))
 

@@ -200,44 +200,14 @@ def _walk_templates(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return found
 
 
-def resolve_in_project(args, variables: dict[str, Any] | None = None):
-    """Project-aware `-t/-p` resolution for `engine.config.resolve.resolve_config`.
-
-    Returns (TemplateEnvironment, template name, variables) when a project
-    is selected, else None (the caller treats -t as a plain file). The
-    project is the one -p names (searched upward), or, for a `-t` that is
-    a file, the one holding that file, or the one holding the current
-    directory. `-t` is then a config name under the config prefix (the
-    default config when absent), or a path. Values of the config's
-    dynamic args (`args.dynamic_args`) are template variables, and
-    `--var` assignments override them.
-    """
-    project_dir = getattr(args, "project_dir", None)
-    config = getattr(args, "config_template", None)
-    if project_dir is not None:
-        where = project_dir
-    elif config and os.path.isfile(config):
-        where = os.path.dirname(os.path.abspath(config))
-    else:
-        where = os.getcwd()
-    if not os.path.isdir(where) or find_project_dir(where) is None:
-        return None
-    project = Project.open(where)
-    merged = {**(getattr(args, "dynamic_args", None) or {}), **(variables or {})}
-    return project.environment(), project.resolve_config(config), merged
-
-
 def load_dynamic_args(project_dir: str | None, config: str | None) -> list[DynamicArg] | None:
     """The dynamic args of the config that -p/-t select, or None when no
     config is selected (outside a project and no -t)."""
-    import argparse
-
     from fgtui.engine.config import load_rendered
-    from fgtui.engine.config.resolve import resolve_config
+    from fgtui.engine.project.selection import resolve_config
 
     if not config and find_project_dir(project_dir or os.getcwd()) is None:
         return None
-    environment, name, variables = resolve_config(
-        argparse.Namespace(project_dir=project_dir, config_template=config))
+    environment, name, variables = resolve_config(project_dir, config)
     rendered = environment.render(name, variables)
     return specs_from_graph(load_rendered(rendered), name)

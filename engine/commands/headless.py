@@ -18,6 +18,24 @@ PLAIN_EVERY_S = 10.0
 POLL_S = 0.5
 
 
+def as_train_argv(argv: list[str]) -> list[str] | None:
+    """`fgtui --run CFG OPTIONS...` as `fgtui train --follow ... OPTIONS...`, when
+    options follow CFG: only the train parser knows the config's own options
+    (`--max-steps 10`), and checks their values, so `--run` takes them through it.
+    None when there is nothing to rewrite."""
+    for i, token in enumerate(argv):
+        if token == "--":
+            return None
+        if token == "--run" or token.startswith("--run="):
+            config, rest = (token.split("=", 1)[1], argv[i + 1:]) if "=" in token else \
+                (argv[i + 1] if i + 1 < len(argv) else None, argv[i + 2:])
+            if config is None or not rest:
+                return None
+            where = ["-p", config] if Path(config).is_dir() else ["-t", config]
+            return [*argv[:i], "train", "--follow", *where, *rest]
+    return None
+
+
 def run_headless(args: argparse.Namespace) -> int:
     from fgtui.engine.launch.launcher import launch_run
 

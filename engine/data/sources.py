@@ -65,17 +65,22 @@ def text_file_problem(path: str) -> str | None:
         decoder = codecs.getincrementaldecoder("utf-8")()
         chunk = head
         offset = 0
+        has_text = False
         while chunk:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
                 return f"not UTF-8 (bad byte at offset {offset + error.start})"
+            has_text = has_text or bool(chunk.strip())
             offset += len(chunk)
             chunk = handle.read(_DECODE_CHUNK)
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return "not UTF-8 (truncated character at end of file)"
+    if not has_text:
+        # An empty document tokenizes to nothing; downstream it surfaced as an IndexError.
+        return "empty file" if offset == 0 else "only whitespace"
     return None
 
 
@@ -100,15 +105,18 @@ def load_text_dataset(
         raise FgError(f"sample_by must be 'document', 'line' or 'paragraph', not {sample_by!r}")
     files = _resolve_files(None if data_dir is None else os.fspath(data_dir), data_files or DEFAULT_TEXT_FILES, "text")
     for split, paths in files.items():
-        good = []
+        good, bad = [], []
         for path in paths:
             problem = text_file_problem(path)
             if problem:
                 log.warning("skipping %s: %s", path, problem)
+                bad.append(f"{path}: {problem}")
             else:
                 good.append(path)
         if not good:
-            raise FgError(f"split {split!r} has no readable UTF-8 text files", hint="see the warnings above")
+            shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise FgError(f"split {split!r} has no text to read ({shown})",
+                          hint="put UTF-8 text in the files, or point data_files at others")
         files[split] = good
     import datasets
 

@@ -44,6 +44,8 @@ class Workbench(App):
     def __init__(self, root: str | Path, *, now: float | None = None, poll: bool = True) -> None:
         super().__init__()
         self.root = Path(root)
+        # Paths typed into the UI are read from here, as a shell would read them.
+        self.started_in = Path.cwd()
         self.now = now  # fixed clock for snapshot tests
         self.poll = poll
         self.plot_mode = default_plot_mode()

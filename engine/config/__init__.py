@@ -31,9 +31,13 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'fgtui.engine.config' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"fgtui.engine.config.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+    module = importlib.import_module(f"fgtui.engine.config.{_EXPORTS[name]}")
+    # Importing a submodule binds its name here (`build` the module); every name it
+    # exports is bound now, so `build` stays the function whichever name came first.
+    for exported, home in _EXPORTS.items():
+        if home == _EXPORTS[name]:
+            globals()[exported] = getattr(module, exported)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:

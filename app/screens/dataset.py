@@ -67,9 +67,9 @@ def named_tokenizer(graph) -> str:
     """What the config names as its tokenizer, for the tokenizer field ("" when nothing)."""
     from fgtui.engine.config.graph import VarNode
 
-    node = graph.targets.get("tokenizer")
-    if node is None:
+    if "tokenizer" not in graph.targets:
         return ""
+    node = graph.select("tokenizer")
     if isinstance(node, VarNode):
         return node.default if node.has_default and isinstance(node.default, str) else ""
     return f"{CONFIG_PREFIX}tokenizer"

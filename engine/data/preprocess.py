@@ -244,16 +244,25 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     import pyarrow as pa
 
     label = desc or "Tokenizing"
-    with datasets_bars():
-        encoded = dataset.map(
-            _encode_batch, batched=True, batch_size=1000, remove_columns=dataset.column_names,
-            fn_kwargs={"tokenizer": tokenizer, "feature": feature, "options": options},
-            features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}),
-            keep_in_memory=True, num_proc=num_proc, desc=f"{label}: tokenize",
-        )
-    column = encoded.data.column("input_ids").combine_chunks()
-    doc_offsets = column.offsets.to_numpy().astype(np.int64)
-    values = column.values.to_numpy(zero_copy_only=False)
+    if num_proc is not None and num_proc > 1:
+        # Several processes through datasets.map (for slow Python tokenizers;
+        # the Rust ones already use every core in-process).
+        with datasets_bars():
+            encoded = dataset.map(
+                _encode_batch, batched=True, batch_size=1000, remove_columns=dataset.column_names,
+                fn_kwargs={"tokenizer": tokenizer, "feature": feature, "options": options},
+                features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}),
+                keep_in_memory=True, num_proc=num_proc, desc=f"{label}: tokenize",
+            )
+        column = encoded.data.column("input_ids").combine_chunks()
+        doc_offsets = column.offsets.to_numpy().astype(np.int64)
+        values = column.values.to_numpy(zero_copy_only=False)
+        del encoded, column
+    else:
+        from fgtui.engine.data.split_encode import encode_split
+
+        with progress_bar(f"{label}: tokenize", total=len(dataset)) as advance:
+            values, doc_offsets = encode_split(dataset, tokenizer, feature, options, advance)
     lengths = np.diff(doc_offsets).tolist()
 
     with progress_bar(f"{label}: pack", total=len(lengths)) as advance:

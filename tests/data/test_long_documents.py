@@ -39,3 +39,28 @@ def test_a_split_of_empty_texts_gives_a_clear_error(tokenizer, tmp_path):
     empty = datasets.Dataset.from_dict({"text": ["", ""]})
     with pytest.raises(FgError, match="2 example\\(s\\) gave no blocks"):
         preprocess_dataset(empty, tokenizer, fn_kwargs={"max_length": 32}, cache_dir=tmp_path)
+
+
+def test_a_split_with_a_long_document_packs_as_before(corpus_texts, tokenizer, monkeypatch):
+    from fgtui.engine.data.block_tokenize import BlockOptions
+    from fgtui.engine.data.preprocess import pack_split
+
+    texts = ["a short story.", "\n\n".join(corpus_texts), "", "another short one, then the end."]
+    split = datasets.Dataset.from_dict({"text": texts})
+    options = BlockOptions(max_length=128, packed=True)
+    expected, _ = pack_split(split, tokenizer, "text", options, num_proc=2)  # the datasets.map path
+    monkeypatch.setattr(block_tokenize, "PIECE_CHARS", 3000)
+    blocks, stats = pack_split(split, tokenizer, "text", options)
+    assert blocks["input_ids"] == expected["input_ids"]
+    assert blocks["document_starts"] == expected["document_starts"]
+    assert stats["documents"] == 3
+
+
+def test_bytes_without_spaces_are_cut_between_characters():
+    from fgtui.engine.data.split_encode import byte_piece_bounds
+
+    text = ("ταχύτητα" * 2000).encode()  # two-byte characters, no spaces
+    bounds = byte_piece_bounds(memoryview(text), 1001)
+    assert b"".join(text[a:b] for a, b in bounds) == text
+    for a, b in bounds:
+        text[a:b].decode("utf-8")  # every piece decodes on its own

@@ -125,7 +125,7 @@ class DatasetScreen(Screen):
                     yield Input("train_dataset", id="ds-target", select_on_focus=False)
                 with Horizontal(classes="dataset-row"):
                     yield Label("tokenizer")
-                    yield Input(placeholder="directory, or config:TARGET", id="ds-tokenizer",
+                    yield Input(placeholder="dir, or config:TARGET", id="ds-tokenizer",
                                 select_on_focus=False)
             with Vertical(classes="dataset-column"):
                 with Horizontal(classes="dataset-row"):

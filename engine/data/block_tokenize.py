@@ -79,8 +79,8 @@ class BlockOptions:
 # Documents longer than this many characters are encoded piece by piece: the
 # tokenizer's per-token bookkeeping (offsets, words, masks) and Python lists of
 # ids cost ~50 bytes per token, so one 200 MB document took over 10 GB at once.
-PIECE_CHARS = 1 << 18
-_PIECES_PER_CALL = 8  # pieces (2 MB of text) encoded together, so the Rust encoder uses every core
+PIECE_CHARS = 1 << 16
+_PIECES_PER_CALL = 2  # pieces encoded together, so the Rust encoder uses two cores; more cost memory, not time
 
 
 def piece_bounds(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:

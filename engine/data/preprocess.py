@@ -218,6 +218,8 @@ def _gather(values, source, seg_len, out_start):
     import numpy as np
 
     total = int(out_start[-1])
+    if total == len(values) and np.array_equal(source, out_start[:-1]):
+        return values  # every token, in order (no stride, nothing reordered): no copy
     out = np.empty(total, dtype=np.int32)
     first = 0
     while first < len(seg_len):
@@ -283,6 +285,7 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     total = int(out_start[-1])
     source = doc_offsets[seg_doc] + seg_start
     block_values = _gather(values, source, seg_len, out_start)
+    del values  # the blocks' own copy, when there is one, is all that is kept
 
     seg_block_first = np.concatenate([[0], np.cumsum(per_block)])  # first segment of each block
     block_offsets = out_start[seg_block_first]

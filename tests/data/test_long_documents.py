@@ -26,7 +26,9 @@ def test_piece_bounds_cover_the_text_in_bounded_pieces():
 def test_pieces_give_the_same_ids_as_the_whole_document(corpus_texts, tokenizer, monkeypatch):
     long = "\n\n".join(corpus_texts)  # one document of all the stories
     options = BlockOptions(max_length=64)
+    monkeypatch.setattr(block_tokenize, "PIECE_CHARS", 10 * len(long))  # one encode call
     whole = encode_documents([long, "a short one"], tokenizer, options)
+    assert isinstance(whole[0], list)
     monkeypatch.setattr(block_tokenize, "PIECE_CHARS", 3000)
     assert len(piece_bounds(long, 3000)) > 20
     pieces = encode_documents([long, "a short one"], tokenizer, options)

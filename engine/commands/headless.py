@@ -97,7 +97,13 @@ def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) 
                           f" {record.get('n_params', 0):,} parameters")
         elif name == "checkpoint":
             progress.note(f"step {record['step']}  saved {record['path']}")
-        elif name in ("resumed", "stop_requested", "warning"):
+        elif name == "stop_requested":
+            # A plain save stops nothing: say what was asked, not the event's name.
+            asked = {"save": "save", "save_stop": "save and stop", "stop": "stop", "abort": "abort"}
+            action = str(record.get("action"))
+            progress.note(f"step {record['step']}  {asked.get(action, action)} requested"
+                          + (f" from {record['source']}" if record.get("source") else ""))
+        elif name in ("resumed", "warning"):
             progress.note(f"step {record['step']}  {name}: " + str(record.get("path") or record.get("action")
                                                                       or record.get("message")))
         elif name == "error":

@@ -50,3 +50,12 @@ def test_compare_steps_column_shows_steps_not_logged_points(tmp_path):
             steps = [str(table.get_row_at(i)[2]) for i in range(2)]
             assert steps == ["97/100", "40/100"]
     run_async(scenario())
+
+
+def test_run_output_labels_a_plain_save_as_a_save(capsys):
+    from fgtui.engine.commands.headless import _handle, _Progress
+
+    _handle({"type": "event", "event": "stop_requested", "step": 12, "action": "save", "source": "tui"},
+            _Progress(False), {})
+    out = capsys.readouterr().out
+    assert out.strip() == "step 12  save requested from tui" and "stop" not in out

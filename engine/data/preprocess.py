@@ -193,7 +193,7 @@ def _cached_pack(dataset, tokenizer, feature, options: BlockOptions, desc, num_p
         if hit is not None:
             log.info("%s: loaded %d blocks from cache %s", desc or "dataset", len(hit), cache_dir / key)
             return hit
-    blocks, stats = pack_split(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
+    blocks, stats = pack_table(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
     if stats["blocks"] == 0 and len(dataset) > 0:
         # Said here: an empty split used to surface as an IndexError deep inside datasets.
         raise FgError(f"{desc or 'the split'}: its {len(dataset)} example(s) gave no blocks",
@@ -204,9 +204,8 @@ def _cached_pack(dataset, tokenizer, feature, options: BlockOptions, desc, num_p
     log.info("%s: %d documents -> %d blocks of %d, fill %.4f", desc or "dataset", stats["documents"],
              stats["blocks"], options.max_length, stats["fill"])
     if not use_cache:
-        return blocks
-    with datasets_bars():
-        return cache_mod.store(cache_dir, key, blocks, {"options": vars(options), "stats": stats})
+        return _in_memory(blocks)
+    return cache_mod.store(cache_dir, key, blocks, {"options": vars(options), "stats": stats})
 
 
 _GATHER_TOKENS = 1 << 22
@@ -234,6 +233,12 @@ def _gather(values, source, seg_len, out_start):
     return out
 
 
+def _in_memory(table):
+    import datasets
+
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
 def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None,
                num_proc: int | None = None):
     """Tokenize and pack a whole map-style split in memory (no cache).
@@ -241,6 +246,13 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     Returns the blocks as a `datasets.Dataset` with `input_ids` and
     `document_starts`, and a stats dict (documents, blocks, tokens, fill,
     truncated)."""
+    table, stats = pack_table(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
+    return _in_memory(table), stats
+
+
+def pack_table(dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None,
+               num_proc: int | None = None):
+    """`pack_split`'s blocks as a pyarrow Table (the cache writes it as it is)."""
     import datasets
     import numpy as np
     import pyarrow as pa
@@ -297,7 +309,6 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
         "document_starts": pa.ListArray.from_arrays(pa.array(seg_block_first, pa.int64()).cast(pa.int32()),
                                                     pa.array(starts_in_block, pa.int64()).cast(pa.int32())),
     })
-    blocks = datasets.Dataset(datasets.table.InMemoryTable(table))
     stats = {
         "documents": sum(1 for n in lengths if n),
         "blocks": len(plan.blocks),
@@ -305,4 +316,4 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
         "fill": total / (len(plan.blocks) * options.max_length) if plan.blocks else 0.0,
         "truncated": plan.truncated,
     }
-    return blocks, stats
+    return table, stats

@@ -13,6 +13,25 @@ import sys
 from dataclasses import asdict
 
 
+# The engine's hints name `fgtui dataset`'s flags; the screen has a control for each.
+_SCREEN_CONTROLS = (
+    ("pass -T TOKENIZER", 'fill in "tokenizer"'),
+    ("-T TOKENIZER", '"tokenizer"'),
+    ("pick the text column with --feature", 'type the text column in "text feature"'),
+    ("--feature", '"text feature"'),
+    ("drop --tokenized", 'switch off "tokenized"'),
+    ("--tokenized", 'the "tokenized" box'),
+    ("--target", '"target"'),
+)
+
+
+def in_screen_words(message: str) -> str:
+    """An engine message with `fgtui dataset`'s flags replaced by the screen's controls."""
+    for flag, control in _SCREEN_CONTROLS:
+        message = message.replace(flag, control)
+    return message
+
+
 def _stage(text: str) -> None:
     """A progress line for the dataset screen, which shows the latest one."""
     print(text, file=sys.stderr, flush=True)
@@ -113,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                        feature=args.feature, tokenized=args.tokenized, samples=args.samples,
                        examples=args.examples, seed=args.seed)
     except FgError as error:
-        result = {"error": error.one_line()}
+        result = {"error": in_screen_words(error.one_line())}
     json.dump(result, sys.stdout)
     return 0
 

@@ -100,3 +100,12 @@ def test_a_training_configs_tokenizer_is_prefilled():
             await wait_for(pilot, lambda: field.value == "config:tokenizer", "the config's tokenizer")
             assert screen.query_one("#ds-tokenized", Switch).value is False
     run_async(scenario())
+
+
+def test_engine_hints_are_told_in_the_screens_controls():
+    from fgtui.app.dataset_probe import in_screen_words
+
+    text = in_screen_words("block tokenizing needs a tokenizer — pass -T TOKENIZER or set tokenizer in the config")
+    assert "-T" not in text and 'fill in "tokenizer"' in text
+    text = in_screen_words("the dataset has no column 'text' — pick the text column with --feature")
+    assert "--" not in text and '"text feature"' in text

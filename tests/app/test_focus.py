@@ -71,3 +71,27 @@ def test_launch_form_focuses_its_first_field_and_keeps_prefilled_values():
             await pilot.press("!")
             assert greeting.value == "hello!"  # tabbing in kept the default
     run_async(scenario())
+
+
+def test_quitting_with_unsaved_edits_asks_first(workspace):
+    from fgtui.app.screens.dialogs import ConfirmScreen
+
+    async def scenario():
+        app = Workbench(workspace, now=NOW, poll=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            tree = app.screen.query_one(Tree)
+            await wait_for(pilot, lambda: len(tree.root.children) > 0, "the project tree")
+            default = next(n for n in tree.root.children[0].children if "default" in str(n.label))
+            tree.move_cursor(default)
+            await pilot.press("p")
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.last is not None, "the first preview")
+            await pilot.press("x", "ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen) and app.is_running
+            await pilot.press("escape")
+            assert app.screen is screen and app.is_running
+            await pilot.press("ctrl+q", "y")
+            await pilot.pause()
+            assert not app.is_running
+    run_async(scenario())

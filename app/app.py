@@ -44,6 +44,8 @@ class Workbench(App):
     def __init__(self, root: str | Path, *, now: float | None = None, poll: bool = True) -> None:
         super().__init__()
         self.root = Path(root)
+        # Paths typed into the UI are read from here, as a shell would read them.
+        self.started_in = Path.cwd()
         self.now = now  # fixed clock for snapshot tests
         self.poll = poll
         self.plot_mode = default_plot_mode()
@@ -134,6 +136,21 @@ class Workbench(App):
 
     def _remember_theme(self, theme) -> None:
         save_settings(theme=theme.name)
+
+    async def action_quit(self) -> None:
+        """Quit; with unsaved template edits, only after a yes (runs keep going either way)."""
+        # Duck-typed (EditorScreen.unsaved), so quitting imports no screen module.
+        unsaved = [screen for screen in self.screen_stack if getattr(screen, "unsaved", False)]
+        if not unsaved:
+            self.exit()
+            return
+        from fgtui.app.screens.dialogs import ConfirmScreen
+
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        names = ", ".join(str(screen.config) for screen in unsaved)
+        self.push_screen(ConfirmScreen(f"Quit and lose the unsaved edits to {names}?"),
+                         lambda yes: yes and self.exit())
 
     def action_back(self) -> None:
         """Leave the current screen, unless it is the one the workbench opened on."""

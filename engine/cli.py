@@ -100,6 +100,10 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(token == "--run" or token.startswith("--run=") for token in argv):
+        from fgtui.engine.commands.headless import as_train_argv
+
+        argv = as_train_argv(argv) or argv
     debug = "--debug" in argv
     try:
         parser = build_parser(argv)

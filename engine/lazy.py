@@ -19,9 +19,14 @@ def lazy_exports(package: str, exports: dict[str, str],
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{module}"), name)
-        namespace[name] = value
-        return value
+        loaded = importlib.import_module(f"{package}.{module}")
+        # Importing a submodule binds its name in the package (`build`, the module, where
+        # `build` the function is exported): bind every name it exports now, so an export
+        # always wins over a submodule of the same name whichever was asked for first.
+        for exported, home in exports.items():
+            if home == module:
+                namespace[exported] = getattr(loaded, exported)
+        return namespace[name]
 
     def __dir__() -> list[str]:
         return sorted(set(namespace) | set(exports))

@@ -91,6 +91,7 @@ class BrowseScreen(Screen):
         self.root = Path(root)
         self.selection: Selection | None = None
         self._details_key: tuple | None = None
+        self._empty_hint: str | None = None  # what the details pane says when nothing is listed
 
     def compose(self) -> ComposeResult:
         yield Static(f"fgtui — {self.root}", id="browse-title", classes="screen-title")
@@ -128,6 +129,7 @@ class BrowseScreen(Screen):
             details.update(f"[b red]cannot list projects:[/] {escape(message.error)}")
             return
         listings = message.listings or []
+        self._empty_hint = None
         for listing in listings:
             name = listing.name or listing.project_dir.name
             label = escape(name)
@@ -140,8 +142,13 @@ class BrowseScreen(Screen):
                               data=Selection("config", listing.project_dir, listing, entry))
         tree.root.expand()
         if not listings:
-            details.update(f"No projects under {escape(str(self.root))}.\n"
-                           "Create one from the command palette (ctrl+p → New project).")
+            from fgtui.app.main import bundled_examples
+
+            self._empty_hint = (
+                f"[b]No projects under {escape(str(self.root))}.[/]\n\n"
+                f"Open the examples shipped with fgtui:\n  fgtui {escape(str(bundled_examples()))}\n"
+                "or create a project here from the command palette (ctrl+p → New project).")
+            details.update(self._empty_hint)
         else:
             tree.focus()
             # Line 0 is the root; start on the first project. (move_cursor_to_line
@@ -160,7 +167,7 @@ class BrowseScreen(Screen):
         selection = self.selection
         details = self.query_one("#details", Static)
         if selection is None or selection.kind == "root":
-            details.update(f"[b]{escape(str(self.root))}[/]")
+            details.update(self._empty_hint or f"[b]{escape(str(self.root))}[/]")
             return
         details.update(self._summary(selection))
         key = (str(selection.project_dir), selection.entry.name if selection.entry else None)

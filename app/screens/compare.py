@@ -37,6 +37,13 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
     return format(value, spec) if value is not None else "–"
 
 
+def _steps(info: RunInfo, last: dict) -> str:
+    """Optimizer steps reached (of the planned total): the run's own count,
+    not how many points it logged (one per logging_steps)."""
+    step = int(last.get("step", info.step) or 0)
+    return f"{step}/{info.max_steps}" if info.max_steps and info.max_steps > 0 else str(step)
+
+
 class CompareScreen(Screen):
     """Overlay the smoothed loss and eval loss of two or more runs."""
 
@@ -81,7 +88,7 @@ class CompareScreen(Screen):
             mfu = last.get("mfu")
             peak = series.train["peak_mem_gib"].values
             table.add_row(
-                f"[{colors[i % len(colors)]}]■[/] {info.name}", info.state, str(len(series)),
+                f"[{colors[i % len(colors)]}]■[/] {info.name}", info.state, _steps(info, last),
                 _fmt(float(smoothed[-1]) if len(smoothed) else None),
                 _fmt(_best(series.metric("eval_loss")[1])),
                 format_count(last.get("tokens_per_s")),

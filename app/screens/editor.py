@@ -109,11 +109,15 @@ class EditorScreen(Screen):
         self.error_line: int | None = None
         self._target_options: list[str] = []
         self._error_shown: str | None = None
+        self.title_text = config
+        self._marked_unsaved = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.config}", id="editor-title", classes="screen-title")
         with Horizontal(id="editor-panes"):
-            yield TemplateEditor.code_editor("", language="yaml", id="template-editor")
+            # Tab moves on to the preview tabs: a key that silently indented the
+            # template was an edit nobody meant (indent with spaces).
+            yield TemplateEditor.code_editor("", language="yaml", id="template-editor", tab_behavior="focus")
             with Vertical(id="preview-side"):
                 yield Static("", id="preview-error")
                 with TabbedContent(id="preview-tabs"):
@@ -149,7 +153,8 @@ class EditorScreen(Screen):
         self.path, self.environment, self.saved_text = path, environment, text
         from fgtui.app.screens.browse import short_path
 
-        self.query_one("#editor-title", Static).update(short_path(path, self.project_dir.parent))
+        self.title_text = short_path(path, self.project_dir.parent)
+        self._show_title()
         editor = self.query_one("#template-editor", TextArea)
         editor.load_text(text)
         editor.focus()
@@ -166,9 +171,22 @@ class EditorScreen(Screen):
 
     # -- live preview ---------------------------------------------------------
 
+    @property
+    def unsaved(self) -> bool:
+        return self.path is not None and self.query_one("#template-editor", TextArea).text != self.saved_text
+
+    def _show_title(self) -> None:
+        self._marked_unsaved = self.unsaved
+        marker = " [b yellow]● unsaved[/] (ctrl+s saves)" if self._marked_unsaved else ""
+        from rich.markup import escape
+
+        self.query_one("#editor-title", Static).update(escape(str(self.title_text)) + marker)
+
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area.id != "template-editor" or self.environment is None:
             return
+        if self.unsaved != self._marked_unsaved:
+            self._show_title()
         if self._rendering:
             self._stale = True
         else:
@@ -246,6 +264,7 @@ class EditorScreen(Screen):
         text = self.query_one("#template-editor", TextArea).text
         self.path.write_text(text)
         self.saved_text = text
+        self._show_title()
         # No environment.invalidate(): the preview renders the editor's text
         # through render_string, and other renders notice the new mtime.
         self.notify(f"saved {self.path.name}")
@@ -270,6 +289,7 @@ class EditorScreen(Screen):
         edit_externally(self.app, self.path)
         self.saved_text = self.path.read_text()
         self.query_one("#template-editor", TextArea).load_text(self.saved_text)
+        self._show_title()
         self.request_preview()
 
     def action_launch(self) -> None:

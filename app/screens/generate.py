@@ -1,6 +1,9 @@
 """Try a run's model: type a prompt, watch the continuation arrive token by token.
 
-The model is the newest complete checkpoint under the run's output directory
+Opened from a run (`g` in the monitor), the model is that run's own newest
+checkpoint (`engine.runs.checkpoints`): the output directory is shared with
+other runs, whose newer checkpoints are not this run's model. Opened on a
+directory, it is the newest complete checkpoint there
 (`engine.train.checkpoint.find_model_dir`, as `fgtui generate` finds it). It is
 loaded once, in a worker thread, on the CPU: the run may still be training on
 the GPU, and a second copy there could push it out of memory (`fgtui generate
@@ -36,22 +39,26 @@ class TextArrived(Message):
 
 
 class GenerateScreen(Screen):
-    """A prompt box over the newest checkpoint of a run's output directory."""
+    """A prompt box over a run's newest checkpoint, or a directory's."""
 
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
         Binding("ctrl+r", "generate", "Generate again"),
     ]
 
-    def __init__(self, output_dir: str | Path) -> None:
+    def __init__(self, output_dir: str | Path | None = None, *, run_dir: str | Path | None = None) -> None:
         super().__init__()
-        self.output_dir = Path(output_dir)
+        if (output_dir is None) == (run_dir is None):
+            raise TypeError("GenerateScreen takes an output directory or a run directory")
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.output_dir = Path(output_dir) if output_dir is not None else self.run_dir.parent.parent
         self.loaded: tuple[Any, Any, Path] | None = None
         self.load_error: str | None = None
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Generate with the newest checkpoint in {self.output_dir}", classes="screen-title")
+        source = f"run {self.run_dir.name}" if self.run_dir is not None else str(self.output_dir)
+        yield Static(f"Generate with the newest checkpoint of {source}", classes="screen-title")
         yield Static("loading the model…", id="generate-model")
         with Horizontal(classes="launch-row"):
             yield Label("prompt")
@@ -73,9 +80,14 @@ class GenerateScreen(Screen):
         try:
             from fgtui.engine.data.tokenizer import load_tokenizer
             from fgtui.engine.models.hf_io import load_pretrained
-            from fgtui.engine.train.checkpoint import find_model_dir
+            if self.run_dir is not None:
+                from fgtui.engine.runs.checkpoints import newest_run_checkpoint
 
-            directory = find_model_dir(self.output_dir)
+                directory = newest_run_checkpoint(self.run_dir)
+            else:
+                from fgtui.engine.train.checkpoint import find_model_dir
+
+                directory = find_model_dir(self.output_dir)
             loaded = (load_pretrained(directory, device="cpu"), load_tokenizer(directory), directory)
             self.post_message(ModelLoaded(loaded, None))
         except Exception as error:  # noqa: BLE001 - shown in place; the UI keeps running

@@ -93,17 +93,18 @@ class LaunchScreen(Screen):
         with VerticalScroll(id="launch-form"):
             with Horizontal(classes="launch-row"):
                 yield Label("devices")
-                yield Input(placeholder="all GPUs, or 0,1 or cpu", id="field-devices")
+                yield Input(placeholder="all GPUs, or 0,1 or cpu", id="field-devices", select_on_focus=False)
             with Horizontal(classes="launch-row"):
                 yield Label("run name")
-                yield Input(placeholder="from the config", id="field-run-name")
+                yield Input(placeholder="from the config", id="field-run-name", select_on_focus=False)
             with Horizontal(classes="launch-row"):
                 yield Label("submit to SLURM")
                 yield Switch(value=False, id="field-slurm")
             for label, field_id, value, placeholder, kind in SLURM_FIELDS:
                 with Horizontal(classes="launch-row slurm-row"):
                     yield Label(label)
-                    yield Input(value=value, placeholder=placeholder, id=field_id, type=kind)
+                    yield Input(value=value, placeholder=placeholder, id=field_id, type=kind,
+                                select_on_focus=False)
             yield Static("reading the config's options…", id="launch-options-note")
         yield Static("", id="launch-command")
         with Horizontal(classes="dialog-buttons"):
@@ -113,6 +114,8 @@ class LaunchScreen(Screen):
 
     def on_mount(self) -> None:
         self.show_slurm_fields(False)
+        # The first keys typed go into the first field, not nowhere.
+        self.query_one("#field-devices", Input).focus()
         self.load_specs()
 
     def show_slurm_fields(self, shown: bool) -> None:
@@ -157,8 +160,9 @@ class LaunchScreen(Screen):
                                 id=field_id)
             else:
                 # An empty field shows what the option does (its type too), not just "int".
+                # Tabbing in must not select the default: the next key would replace it.
                 widget = Input(value=_default_text(spec), placeholder=f"{spec.type} — {spec.help or spec.dest}",
-                               id=field_id)
+                               id=field_id, select_on_focus=False)
             widget.tooltip = spec.help_text()
             rows.append(Horizontal(Label(spec.long_name), widget, classes="launch-row"))
         # The fields are mounted before `specs` is set and the note says "options":

@@ -249,10 +249,10 @@ class RunMonitor(Screen):
         self.refresh_plots()
 
     def action_generate(self) -> None:
-        """Try the run's model: the newest checkpoint under its output directory."""
+        """Try the run's model: the newest checkpoint this run saved."""
         from fgtui.app.screens.generate import GenerateScreen
 
-        self.app.push_screen(GenerateScreen(self.run_dir.parent.parent))
+        self.app.push_screen(GenerateScreen(run_dir=self.run_dir))
 
     def action_control(self, action: str) -> None:
         job = read_json(self.run_dir / "job.json")

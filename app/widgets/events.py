@@ -6,16 +6,26 @@ from typing import Any
 from rich.text import Text
 
 _EVENT_STYLES = {"error": "bold red", "warning": "yellow", "checkpoint": "green",
-                 "end": "bold", "start": "bold", "stop_requested": "yellow", "resumed": "cyan"}
+                 "end": "bold", "start": "bold", "stop_requested": "yellow", "resumed": "cyan",
+                 "save_requested": "green"}
+
+# The trainer logs every control request as one `stop_requested` event; a
+# plain save stops nothing, so each action is shown under its own label.
+_REQUEST_LABELS = {"save": "save_requested", "save_stop": "stop_requested", "stop": "stop_requested",
+                   "abort": "abort_requested"}
+_REQUEST_WORDS = {"save": "save", "save_stop": "save and stop", "stop": "stop", "abort": "abort"}
 
 
 def describe_event(record: dict[str, Any]) -> Text:
     """One event as styled text; an error carries its traceback, with the
     exception line (the last one) highlighted as the part people read first."""
     name = str(record.get("event", record.get("type", "?")))
+    action = str(record.get("action"))
+    if name == "stop_requested":
+        name = _REQUEST_LABELS.get(action, name)
     step = record.get("step", 0)
     text = Text(f"step {step:>7}  ", style="dim")
-    text.append(f"{name:<15}", style=_EVENT_STYLES.get(name, ""))
+    text.append(f"{name:<15}", style=_EVENT_STYLES.get(name, "yellow" if name.endswith("_requested") else ""))
     if record.get("type") == "eval":
         text.append(f"eval_loss {record.get('eval_loss')}")
     elif name == "start":
@@ -25,8 +35,8 @@ def describe_event(record: dict[str, Any]) -> Text:
         text.append(str(record.get("path")))
         if record.get("best"):
             text.append("  (best)", style="bold green")
-    elif name == "stop_requested":
-        text.append(f"{record.get('action')} from {record.get('source')}")
+    elif record.get("event") == "stop_requested":
+        text.append(f"{_REQUEST_WORDS.get(action, action)} asked from {record.get('source')}")
     elif name == "end":
         text.append(f"{record.get('status')} (exit code {record.get('exit_code')})")
     elif name in ("error", "warning"):

@@ -5,7 +5,9 @@
 Builds target T (default `train_dataset`) with the tokenizer and the
 config's own options (`--dataset-path`, `--max-length`, ... as the config
 declares them), then prints N examples, or with `--histogram` the length
-statistics, writing `<config>.svg` next to the config.
+statistics, writing an SVG of them to `--svg PATH` (default
+`<config>-<target>-lengths.svg` in the current directory: beside the
+templates it would be taken for one).
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                         help="the split is tokenized: read input_ids rather than the text feature")
     parser.add_argument("--feature", default="text", help="the text column (default: text)")
     parser.add_argument("--histogram", "-H", action="store_true", help="print length statistics and write an SVG")
+    parser.add_argument("--svg", default=None, metavar="PATH",
+                        help="where --histogram writes its SVG (default: ./CONFIG-TARGET-lengths.svg)")
     parser.add_argument("--histogram-samples", type=int, default=1000, metavar="N",
                         help="examples sampled for the histogram (default: 1000)")
     parser.add_argument("--seed", type=int, default=42, help="sampling seed")
@@ -77,8 +81,9 @@ def _histogram(args, dataset, tokenizer, variables, source) -> int:
                              sample=args.histogram_samples, seed=args.seed,
                              max_length=variables.get("max_length"))
     print(format_histogram(stats))
-    where = Path(source) if source else Path("dataset")
-    svg = write_histogram_svg(stats, where.with_suffix(".svg"), title=f"{where.stem}: {args.target}")
+    stem = Path(source).stem if source else "dataset"
+    path = Path(args.svg).expanduser() if args.svg else Path(f"{stem}-{args.target}-lengths.svg")
+    svg = write_histogram_svg(stats, path, title=f"{stem}: {args.target}")
     print(f"histogram: {svg}")
     return 0
 

@@ -18,6 +18,24 @@ PLAIN_EVERY_S = 10.0
 POLL_S = 0.5
 
 
+def as_train_argv(argv: list[str]) -> list[str] | None:
+    """`fgtui --run CFG OPTIONS...` as `fgtui train --follow ... OPTIONS...`, when
+    options follow CFG: only the train parser knows the config's own options
+    (`--max-steps 10`), and checks their values, so `--run` takes them through it.
+    None when there is nothing to rewrite."""
+    for i, token in enumerate(argv):
+        if token == "--":
+            return None
+        if token == "--run" or token.startswith("--run="):
+            config, rest = (token.split("=", 1)[1], argv[i + 1:]) if "=" in token else \
+                (argv[i + 1] if i + 1 < len(argv) else None, argv[i + 2:])
+            if config is None or not rest:
+                return None
+            where = ["-p", config] if Path(config).is_dir() else ["-t", config]
+            return [*argv[:i], "train", "--follow", *where, *rest]
+    return None
+
+
 def run_headless(args: argparse.Namespace) -> int:
     from fgtui.engine.launch.launcher import launch_run
 
@@ -79,7 +97,13 @@ def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) 
                           f" {record.get('n_params', 0):,} parameters")
         elif name == "checkpoint":
             progress.note(f"step {record['step']}  saved {record['path']}")
-        elif name in ("resumed", "stop_requested", "warning"):
+        elif name == "stop_requested":
+            # A plain save stops nothing: say what was asked, not the event's name.
+            asked = {"save": "save", "save_stop": "save and stop", "stop": "stop", "abort": "abort"}
+            action = str(record.get("action"))
+            progress.note(f"step {record['step']}  {asked.get(action, action)} requested"
+                          + (f" from {record['source']}" if record.get("source") else ""))
+        elif name in ("resumed", "warning"):
             progress.note(f"step {record['step']}  {name}: " + str(record.get("path") or record.get("action")
                                                                       or record.get("message")))
         elif name == "error":

@@ -118,9 +118,13 @@ def run_convert(args: argparse.Namespace) -> int:
         raise FgError(f"{out} exists and is not an empty directory; nothing was written",
                       hint="name a new directory for the converted model")
 
+    from transformers.utils import logging as hf_logging
+
     from fgtui.engine.data.tokenizer import load_tokenizer
     from fgtui.engine.models.hf_io import hf_incompatibility, load_pretrained, save_pretrained
 
+    # One-shot command: transformers' per-shard loading bars say nothing the result line does not.
+    hf_logging.disable_progress_bar()
     model = load_pretrained(source, device="cpu", dtype=args.dtype)
     tokenizer = load_tokenizer(source) if (source / "tokenizer_config.json").is_file() else None
     save_pretrained(model, out, tokenizer=tokenizer, max_shard_size=args.max_shard_size)

@@ -239,38 +239,15 @@ def _print_summary(path: Path) -> None:
 
 
 def _plot(runs: list[Path], metrics: list[str]) -> int:
-    """One terminal plot per metric, every run overlaid (plotext 6's figure/signal API)."""
+    """One terminal plot per metric, every run overlaid (engine/runs/terminal_plot.py)."""
     import shutil
 
-    import plotext
+    from fgtui.engine.runs.terminal_plot import plot_metric
 
-    from fgtui.engine.runs.series import load_series
-
-    figure = plotext.figure
+    width = min(120, shutil.get_terminal_size((100, 25)).columns)
     for metric in metrics:
-        figure.clear()
-        plotted = 0
-        for path in runs:
-            series, _ = load_series(path / "metrics.jsonl")
-            try:
-                steps, values = series.metric(metric)
-            except KeyError:
-                raise FgError(f"unknown metric {metric!r}",
-                              hint="e.g. loss, eval_loss, lr, grad_norm, tokens_per_s") from None
-            keep = [(float(x), float(y)) for x, y in zip(steps, values) if y == y]  # drop NaN
-            if keep:
-                xs, ys = zip(*keep)
-                figure.draw(figure.signal(list(xs), list(ys)).lines().label(path.name))
-                plotted += 1
-        if not plotted:
-            print(f"{metric}: no values")
-            continue
-        figure.title(metric)
-        figure.label("step")
-        figure.plot_size(min(120, shutil.get_terminal_size((100, 25)).columns), 22)
-        # build() + print, not show(): show() writes to the terminal, not to sys.stdout.
-        text = str(figure.build())
-        print(text if sys.stdout.isatty() else plotext.uncolorize(text))
+        text = plot_metric(runs, metric, width=width, plain=not sys.stdout.isatty())
+        print(text if text is not None else f"{metric}: no values")
     return 0
 
 

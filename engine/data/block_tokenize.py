@@ -76,31 +76,97 @@ class BlockOptions:
                 raise FgError(f"truncate_at is not a valid regular expression: {error}") from error
 
 
-def encode_documents(texts: Sequence[str], tokenizer, options: BlockOptions) -> list[list[int]]:
-    """Token ids of each document with BOS/EOS added as the options ask;
-    documents outside [min_len, max_len] (counted with BOS/EOS) come back empty
-    so that indexes still line up with the input."""
-    if options.truncate_at is not None:
-        pattern = re.compile(options.truncate_at)
-        texts = [text[: m.start()] if (m := pattern.search(text)) else text for text in texts]
-    texts = [text if isinstance(text, str) else "" for text in texts]
+# Documents longer than this many characters are encoded piece by piece: the
+# tokenizer's per-token bookkeeping (offsets, words, masks) and Python lists of
+# ids cost ~50 bytes per token, so one 200 MB document took over 10 GB at once.
+PIECE_CHARS = 1 << 16
+_PIECES_PER_CALL = 2  # pieces encoded together, so the Rust encoder uses two cores; more cost memory, not time
+
+
+def piece_bounds(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
+    """Cut `text` into pieces of at most `size` characters, each cut placed just
+    before a space (or just after a newline) that follows a non-space character.
+
+    Word-splitting pre-tokenizers (byte-level BPE's regex, Metaspace) always
+    split there, so encoding the pieces one after another gives the same ids
+    as encoding the whole text. Only a stretch of `size // 2` characters with
+    no such place (text without spaces or newlines) is cut where it stands.
+    """
+    bounds = []
+    start, n = 0, len(text)
+    while n - start > size:
+        low, cut = start + size // 2, -1
+        high = start + size
+        while cut < 0:
+            space = text.rfind(" ", low, high)
+            newline = text.rfind("\n", low, high - 1)
+            if space < 0 and newline < 0:
+                break
+            if space > newline:
+                if not text[space - 1].isspace():
+                    cut = space
+                high = space
+            else:
+                if not text[newline - 1].isspace() and not text[newline + 1].isspace():
+                    cut = newline + 1
+                high = newline
+        if cut < 0:
+            cut = start + size
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, n))
+    return bounds
+
+
+def _encode_long(text: str, encode) -> "np.ndarray":
+    """The ids of one long text as int32, encoded in bounded pieces."""
+    import numpy as np
+
+    bounds = piece_bounds(text)
+    parts = []
+    for i in range(0, len(bounds), _PIECES_PER_CALL):
+        chunk = [text[a:b] for a, b in bounds[i:i + _PIECES_PER_CALL]]
+        parts.extend(np.asarray(ids, dtype=np.int32) for ids in encode(chunk))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def _encoder(tokenizer):
+    """`encode(list of str) -> list of id lists`, without special tokens."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None and backend.truncation is None and backend.padding is None:
         # The Rust batch encoder without offsets: several times faster than
         # going through tokenizer.__call__, and runs on all cores.
-        encodings = backend.encode_batch_fast(list(texts), add_special_tokens=False)
-        ids = [encoding.ids for encoding in encodings]
-    else:
-        ids = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return lambda texts: [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+    return lambda texts: tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+
+
+def encode_documents(texts: Sequence[str], tokenizer, options: BlockOptions) -> list:
+    """Token ids of each document with BOS/EOS added as the options ask;
+    documents outside [min_len, max_len] (counted with BOS/EOS) come back empty
+    so that indexes still line up with the input. A document longer than
+    `PIECE_CHARS` characters comes back as an int32 numpy array, encoded in
+    pieces (`piece_bounds`) so that memory stays bounded."""
+    if options.truncate_at is not None:
+        pattern = re.compile(options.truncate_at)
+        texts = [text[: m.start()] if (m := pattern.search(text)) else text for text in texts]
+    texts = [text if isinstance(text, str) else "" for text in texts]
+    encode = _encoder(tokenizer)
+    long = {i for i, text in enumerate(texts) if len(text) > PIECE_CHARS}
+    short_ids = iter(encode([t for i, t in enumerate(texts) if i not in long]) if len(long) < len(texts) else [])
     head = [tokenizer.bos_token_id] if options.add_bos else []
     tail = [tokenizer.eos_token_id] if options.add_eos else []
     docs = []
-    for doc in ids:
-        if not doc:  # an empty text is not a document: no lone BOS/EOS pair
-            docs.append([])
-            continue
-        doc = head + doc + tail
-        if len(doc) < options.min_len or (options.max_len is not None and len(doc) > options.max_len):
+    for i, text in enumerate(texts):
+        if i in long:
+            import numpy as np
+
+            ids = _encode_long(text, encode)
+            doc = np.concatenate([np.asarray(head, np.int32), ids, np.asarray(tail, np.int32)]) if len(ids) else []
+            del ids
+        else:
+            ids = next(short_ids)
+            doc = head + ids + tail if ids else []  # an empty text is not a document: no lone BOS/EOS pair
+        if len(doc) and (len(doc) < options.min_len or (options.max_len is not None and len(doc) > options.max_len)):
             doc = []
         docs.append(doc)
     return docs

@@ -5,7 +5,11 @@ The key hashes the source dataset's fingerprint (which `datasets` derives
 from the files and every select/shuffle/shard applied to them), the
 tokenizer's identity, every block option, and the source code of the modules
 that produce the blocks, so editing the packer invalidates old entries
-instead of serving stale blocks. A hit is a memory-mapped `load_from_disk`.
+instead of serving stale blocks. An entry is one Arrow stream file of the
+blocks (`blocks.arrow`) with `fgtui_meta.json` beside it; a hit is that file
+memory-mapped. The file is written straight from the packer's Arrow table:
+wrapping a large in-memory table in a `datasets.Dataset` first cost several
+times its size.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_CODE_MODULES = ("packing.py", "block_tokenize.py", "preprocess.py", "cache.py")
+_CODE_MODULES = ("packing.py", "block_tokenize.py", "preprocess.py", "cache.py", "split_encode.py")
+BLOCKS_FILE = "blocks.arrow"
 _code_digest: str | None = None
 
 
@@ -52,41 +57,49 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def _open(path: Path, key: str):
+    import datasets
+    from datasets.table import MemoryMappedTable
+
+    return datasets.Dataset(MemoryMappedTable.from_file(str(path / BLOCKS_FILE)), fingerprint=key)
+
+
 def load_cached(cache_dir: Path, key: str):
     """The cached dataset for `key`, or None."""
     path = cache_dir / key
-    if not (path / "dataset_info.json").exists() and not (path / "state.json").exists():
+    if not (path / BLOCKS_FILE).is_file():
         return None
-    import datasets
-
     try:
-        return datasets.load_from_disk(str(path))
-    except (OSError, ValueError, FileNotFoundError) as error:
+        return _open(path, key)
+    except (OSError, ValueError) as error:
         # A half-removed entry: report it and rebuild rather than fail the run.
         log.warning("ignoring unreadable dataset cache %s (%s); rebuilding", path, error)
         return None
 
 
-def store(cache_dir: Path, key: str, dataset, meta: dict[str, Any]):
-    """Save `dataset` under `key` (atomically, so concurrent ranks computing
-    the same entry do not corrupt it) and return the memory-mapped copy."""
-    import datasets
+def store(cache_dir: Path, key: str, blocks, meta: dict[str, Any]):
+    """Save `blocks` (a pyarrow Table, or a `datasets.Dataset`) under `key`
+    (atomically, so concurrent ranks computing the same entry do not corrupt
+    it) and return the memory-mapped copy."""
+    import pyarrow as pa
 
+    table = blocks if isinstance(blocks, pa.Table) else blocks.data.table
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / key
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
-        dataset.save_to_disk(str(tmp / "data"))
-        (tmp / "data" / "fgtui_meta.json").write_text(json.dumps(meta, indent=1, default=repr))
+        with pa.OSFile(str(tmp / BLOCKS_FILE), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=1 << 16)
+        (tmp / "fgtui_meta.json").write_text(json.dumps(meta, indent=1, default=repr))
         try:
-            os.rename(tmp / "data", final)
+            os.rename(tmp, final)
         except OSError:
             if not final.exists():
                 raise
             # Another process stored the same key first; its copy is identical.
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return datasets.load_from_disk(str(final))
+    return _open(final, key)
 
 
 def read_meta(dataset) -> dict[str, Any] | None:

@@ -193,16 +193,50 @@ def _cached_pack(dataset, tokenizer, feature, options: BlockOptions, desc, num_p
         if hit is not None:
             log.info("%s: loaded %d blocks from cache %s", desc or "dataset", len(hit), cache_dir / key)
             return hit
-    blocks, stats = pack_split(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
+    blocks, stats = pack_table(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
+    if stats["blocks"] == 0 and len(dataset) > 0:
+        # Said here: an empty split used to surface as an IndexError deep inside datasets.
+        raise FgError(f"{desc or 'the split'}: its {len(dataset)} example(s) gave no blocks",
+                      hint="the texts are empty, or every document is shorter than min_len or longer than max_len")
     if stats["truncated"]:
         log.warning("%s: %d document(s) longer than max_length=%d were truncated (overflow=False)",
                     desc or "dataset", stats["truncated"], options.max_length)
     log.info("%s: %d documents -> %d blocks of %d, fill %.4f", desc or "dataset", stats["documents"],
              stats["blocks"], options.max_length, stats["fill"])
     if not use_cache:
-        return blocks
-    with datasets_bars():
-        return cache_mod.store(cache_dir, key, blocks, {"options": vars(options), "stats": stats})
+        return _in_memory(blocks)
+    return cache_mod.store(cache_dir, key, blocks, {"options": vars(options), "stats": stats})
+
+
+_GATHER_TOKENS = 1 << 22
+
+
+def _gather(values, source, seg_len, out_start):
+    """The segments' tokens laid end to end (int32), built a few million tokens at
+    a time: a single int64 index over every token took 3x the blocks' own size."""
+    import numpy as np
+
+    total = int(out_start[-1])
+    if total == len(values) and np.array_equal(source, out_start[:-1]):
+        return values  # every token, in order (no stride, nothing reordered): no copy
+    out = np.empty(total, dtype=np.int32)
+    first = 0
+    while first < len(seg_len):
+        # Enough segments for about _GATHER_TOKENS tokens, at least one.
+        last = max(first + 1, int(np.searchsorted(out_start, out_start[first] + _GATHER_TOKENS, side="right")) - 1)
+        last = min(last, len(seg_len))
+        lo, hi = int(out_start[first]), int(out_start[last])
+        index = np.repeat(source[first:last] - out_start[first:last], seg_len[first:last])
+        index += np.arange(lo, hi, dtype=np.int64)
+        out[lo:hi] = values[index]
+        first = last
+    return out
+
+
+def _in_memory(table):
+    import datasets
+
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
 
 
 def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None,
@@ -212,21 +246,37 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     Returns the blocks as a `datasets.Dataset` with `input_ids` and
     `document_starts`, and a stats dict (documents, blocks, tokens, fill,
     truncated)."""
+    table, stats = pack_table(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
+    return _in_memory(table), stats
+
+
+def pack_table(dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None,
+               num_proc: int | None = None):
+    """`pack_split`'s blocks as a pyarrow Table (the cache writes it as it is)."""
     import datasets
     import numpy as np
     import pyarrow as pa
 
     label = desc or "Tokenizing"
-    with datasets_bars():
-        encoded = dataset.map(
-            _encode_batch, batched=True, batch_size=1000, remove_columns=dataset.column_names,
-            fn_kwargs={"tokenizer": tokenizer, "feature": feature, "options": options},
-            features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}),
-            keep_in_memory=True, num_proc=num_proc, desc=f"{label}: tokenize",
-        )
-    column = encoded.data.column("input_ids").combine_chunks()
-    doc_offsets = column.offsets.to_numpy().astype(np.int64)
-    values = column.values.to_numpy(zero_copy_only=False)
+    if num_proc is not None and num_proc > 1:
+        # Several processes through datasets.map (for slow Python tokenizers;
+        # the Rust ones already use every core in-process).
+        with datasets_bars():
+            encoded = dataset.map(
+                _encode_batch, batched=True, batch_size=1000, remove_columns=dataset.column_names,
+                fn_kwargs={"tokenizer": tokenizer, "feature": feature, "options": options},
+                features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}),
+                keep_in_memory=True, num_proc=num_proc, desc=f"{label}: tokenize",
+            )
+        column = encoded.data.column("input_ids").combine_chunks()
+        doc_offsets = column.offsets.to_numpy().astype(np.int64)
+        values = column.values.to_numpy(zero_copy_only=False)
+        del encoded, column
+    else:
+        from fgtui.engine.data.split_encode import encode_split
+
+        with progress_bar(f"{label}: tokenize", total=len(dataset)) as advance:
+            values, doc_offsets = encode_split(dataset, tokenizer, feature, options, advance)
     lengths = np.diff(doc_offsets).tolist()
 
     with progress_bar(f"{label}: pack", total=len(lengths)) as advance:
@@ -246,8 +296,8 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     out_start = np.concatenate([[0], np.cumsum(seg_len)])  # where each segment lands in the flat output
     total = int(out_start[-1])
     source = doc_offsets[seg_doc] + seg_start
-    gather = np.repeat(source - out_start[:-1], seg_len) + np.arange(total, dtype=np.int64)
-    block_values = values[gather] if total else np.zeros(0, dtype=np.int32)
+    block_values = _gather(values, source, seg_len, out_start)
+    del values  # the blocks' own copy, when there is one, is all that is kept
 
     seg_block_first = np.concatenate([[0], np.cumsum(per_block)])  # first segment of each block
     block_offsets = out_start[seg_block_first]
@@ -259,7 +309,6 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
         "document_starts": pa.ListArray.from_arrays(pa.array(seg_block_first, pa.int64()).cast(pa.int32()),
                                                     pa.array(starts_in_block, pa.int64()).cast(pa.int32())),
     })
-    blocks = datasets.Dataset(datasets.table.InMemoryTable(table))
     stats = {
         "documents": sum(1 for n in lengths if n),
         "blocks": len(plan.blocks),
@@ -267,4 +316,4 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
         "fill": total / (len(plan.blocks) * options.max_length) if plan.blocks else 0.0,
         "truncated": plan.truncated,
     }
-    return blocks, stats
+    return table, stats

@@ -7,7 +7,11 @@ from collections.abc import Callable, Iterator
 
 
 def interactive() -> bool:
-    return sys.stderr.isatty()
+    """Bars on a terminal; FGTUI_PROGRESS=1 asks for them in a pipe too (the
+    workbench's dataset screen reads them from its child's stderr)."""
+    import os
+
+    return sys.stderr.isatty() or os.environ.get("FGTUI_PROGRESS") == "1"
 
 
 @contextlib.contextmanager
@@ -15,6 +19,9 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     """Yield `advance(n)`; draws a rich bar on stderr when it is a terminal."""
     if not interactive():
         yield lambda n: None
+        return
+    if not sys.stderr.isatty():
+        yield _plain_lines(description, total)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -25,6 +32,22 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def _plain_lines(description: str, total: int | None) -> Callable[[int], None]:
+    """`advance(n)` writing "description: done/total" lines, at most twice a second."""
+    import time
+
+    state = {"done": 0, "shown": 0.0}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        now = time.monotonic()
+        if now - state["shown"] >= 0.5 or state["done"] == total:
+            state["shown"] = now
+            print(f"{description}: {state['done']}" + (f"/{total}" if total else ""), file=sys.stderr, flush=True)
+
+    return advance
 
 
 @contextlib.contextmanager

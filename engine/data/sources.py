@@ -65,17 +65,22 @@ def text_file_problem(path: str) -> str | None:
         decoder = codecs.getincrementaldecoder("utf-8")()
         chunk = head
         offset = 0
+        has_text = False
         while chunk:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
                 return f"not UTF-8 (bad byte at offset {offset + error.start})"
+            has_text = has_text or bool(chunk.strip())
             offset += len(chunk)
             chunk = handle.read(_DECODE_CHUNK)
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return "not UTF-8 (truncated character at end of file)"
+    if not has_text:
+        # An empty document tokenizes to nothing; downstream it surfaced as an IndexError.
+        return "empty file" if offset == 0 else "only whitespace"
     return None
 
 
@@ -100,18 +105,24 @@ def load_text_dataset(
         raise FgError(f"sample_by must be 'document', 'line' or 'paragraph', not {sample_by!r}")
     files = _resolve_files(None if data_dir is None else os.fspath(data_dir), data_files or DEFAULT_TEXT_FILES, "text")
     for split, paths in files.items():
-        good = []
+        good, bad = [], []
         for path in paths:
             problem = text_file_problem(path)
             if problem:
                 log.warning("skipping %s: %s", path, problem)
+                bad.append(f"{path}: {problem}")
             else:
                 good.append(path)
         if not good:
-            raise FgError(f"split {split!r} has no readable UTF-8 text files", hint="see the warnings above")
+            shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise FgError(f"split {split!r} has no text to read ({shown})",
+                          hint="put UTF-8 text in the files, or point data_files at others")
         files[split] = good
     import datasets
 
+    if sample_by == "document" and not streaming:
+        return datasets.DatasetDict({split: _document_split(split, paths, cache_dir)
+                                     for split, paths in files.items()})
     from fgtui.engine.data.progress import datasets_bars
 
     with datasets_bars():
@@ -119,6 +130,52 @@ def load_text_dataset(
             "text", data_files=files, sample_by=sample_by, keep_linebreaks=keep_linebreaks,
             streaming=streaming, cache_dir=cache_dir,
         )
+
+
+def _document_split(split: str, paths: list[str], cache_dir: str | None):
+    """One example per file, the file's bytes written straight into a memory-mapped
+    Arrow file (one record batch per file).
+
+    `datasets`' text builder held about three copies of a file while loading it
+    (a 200 MB single-line file peaked past 900 MB); here one file's bytes are in
+    memory at a time, and never as a Python string. The Arrow file is keyed by the
+    files' paths, sizes and modification times, which is also the split's
+    fingerprint, so the processed-dataset cache recognises the same texts.
+    """
+    import hashlib
+
+    import datasets
+    import numpy as np
+    import pyarrow as pa
+    from datasets.table import MemoryMappedTable
+
+    from fgtui.engine.data.cache import default_cache_dir
+
+    digest = hashlib.sha256(b"fgtui text documents v1")
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    key = digest.hexdigest()[:32]
+    root = Path(cache_dir) / "fgtui_documents" if cache_dir else default_cache_dir().parent / "documents"
+    target = root / f"{key}.arrow"
+    if not target.is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        schema = pa.schema([pa.field("text", pa.string())])
+        partial = target.with_name(f"{key}.{os.getpid()}.partial")
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for path in paths:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                if len(data) >= 2**31:
+                    raise FgError(f"{path} is {len(data) / 2**30:.1f} GiB: too large for one example",
+                                  hint="use sample_by='paragraph' or 'line', or streaming=True")
+                offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
+                column = pa.StringArray.from_buffers(1, offsets, pa.py_buffer(data))
+                writer.write_batch(pa.record_batch([column], schema=schema))
+                del column, data
+        os.replace(partial, target)
+    return datasets.Dataset(MemoryMappedTable.from_file(str(target)), split=datasets.NamedSplit(split),
+                            fingerprint=key)
 
 
 def load_json_dataset(data_files, *, data_dir=None, field: str | None = None, streaming: bool = False, cache_dir=None):

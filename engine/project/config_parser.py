@@ -194,6 +194,13 @@ class ConfigArgumentParser(argparse.ArgumentParser):
         # shown without reading its options, so no YAML is parsed for it.
         self.preview = False
 
+    def error(self, message: str):  # type: ignore[override]
+        # A refused value is one line that names the option; the long usage of a
+        # config command (every config option) would bury it.
+        if message.startswith("argument --"):
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        super().error(message)
+
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         arg_list = list(sys.argv[1:] if args is None else args)
         if self._config_specs is None:

@@ -30,7 +30,7 @@ def _output_dir_with_a_checkpoint(root: Path) -> Path:
     checkpoint = root / "out" / "checkpoints" / "checkpoint-20"
     save_pretrained(build_causal_lm(config), checkpoint, tokenizer=tokenizer)
     (checkpoint / "manifest.json").write_text("{}")
-    write_run(root / "out" / "runs" / "r", 20)
+    write_run(root / "out" / "runs" / "r", 20, eval_every=20)  # logs its checkpoint-20
     return root / "out"
 
 
@@ -58,6 +58,37 @@ def test_g_on_a_run_generates_from_its_newest_checkpoint(tmp_path):
             assert text.startswith("The door") and len(text) > len("The door")
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, RunMonitor), "back to the monitor")
+    run_async(scenario())
+
+
+def test_g_uses_the_runs_own_checkpoint_not_the_newest_in_the_output_dir(tmp_path):
+    import os
+    import shutil
+
+    output_dir = _output_dir_with_a_checkpoint(tmp_path)
+    # Another run in the same output dir saved later: its checkpoint is newer, but not r's model.
+    shutil.copytree(output_dir / "checkpoints" / "checkpoint-20", output_dir / "checkpoints" / "checkpoint-40")
+    later = (output_dir / "checkpoints" / "checkpoint-20").stat().st_mtime + 60
+    os.utime(output_dir / "checkpoints" / "checkpoint-40", (later, later))
+    write_run(output_dir / "runs" / "other", 40, eval_every=40, seed=3)
+    live = write_run(output_dir / "runs" / "live", 30, eval_every=0, end_status=None)  # saved nothing yet
+
+    async def scenario():
+        app = Workbench(output_dir / "runs" / "r", now=NOW, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunMonitor), "the monitor")
+            await pilot.press("g")
+            await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen), "the generate screen")
+            screen = app.screen
+            shown = screen.query_one("#generate-model", Static)
+            await wait_for(pilot, lambda: screen.loaded is not None, "the model")
+            assert screen.loaded[2].name == "checkpoint-20"
+            assert "run r" in str(screen.query_one(".screen-title", Static).render())
+            await pilot.press("escape")
+            app.push_screen(GenerateScreen(run_dir=live))
+            await pilot.pause()
+            shown = app.screen.query_one("#generate-model", Static)
+            await wait_for(pilot, lambda: "no checkpoint of its own" in str(shown.render()), "the error")
     run_async(scenario())
 
 

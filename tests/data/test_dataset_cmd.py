@@ -20,7 +20,7 @@ train_dataset: &train_dataset !singleton:fgtui.engine.data:preprocess_dataset
 """
 
 
-def test_dataset_command_examples_and_histogram(tmp_path, corpus_dir, tokenizer, capsys):
+def test_dataset_command_examples_and_histogram(tmp_path, corpus_dir, tokenizer, capsys, monkeypatch):
     tok_dir = tmp_path / "tok"
     tokenizer.save_pretrained(tok_dir)
     config = tmp_path / "ds.yaml"
@@ -34,12 +34,20 @@ def test_dataset_command_examples_and_histogram(tmp_path, corpus_dir, tokenizer,
     out = capsys.readouterr().out
     assert out.count("example ") == 2 and "96 tokens" in out
 
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     assert main(["-t", str(config), "dataset", "-T", str(tok_dir), "-s", "--histogram"]) == 0
     out = capsys.readouterr().out
     for key in ("count:", "min:", "max:", "mean:", "median:", "std:", "p90:", "p99:", "fill:"):
         assert key in out
     assert "max:    96" in out
-    assert (tmp_path / "ds.svg").read_text().startswith("<svg")
+    # Written where the user is, never beside the config's templates.
+    assert sorted(p.name for p in tmp_path.glob("*.svg")) == []
+    assert (elsewhere / "ds-train_dataset-lengths.svg").read_text().startswith("<svg")
+    assert "histogram: ds-train_dataset-lengths.svg" in out
+    assert main(["-t", str(config), "dataset", "-T", str(tok_dir), "-s", "-H", "--svg", "../h.svg"]) == 0
+    assert (tmp_path / "h.svg").is_file()
 
 
 def test_dataset_command_errors(tmp_path, corpus_dir, capsys):

@@ -104,3 +104,17 @@ def test_tokenizer_round_trip_and_pad_token(tokenizer, tmp_path, caplog):
     assert "had no pad token" in caplog.text
     with pytest.raises(FgError):
         load_tokenizer(tmp_path / "nowhere")
+
+
+def test_an_empty_text_file_is_a_clear_message(tmp_path, caplog):
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "story.txt").write_text("")
+    with pytest.raises(FgError, match=r"split 'train' has no text to read \(.*story.txt: empty file\)"):
+        load_text_dataset(only, cache_dir=str(tmp_path / "hf"))
+    (only / "blank.txt").write_text("\n  \n")
+    (only / "real.txt").write_text("The rats in the walls.\n")
+    with caplog.at_level(logging.WARNING):
+        ds = load_text_dataset(only, cache_dir=str(tmp_path / "hf"))
+    assert ds["train"]["text"] == ["The rats in the walls.\n"]
+    assert "story.txt: empty file" in caplog.text and "blank.txt: only whitespace" in caplog.text

@@ -121,3 +121,11 @@ def test_the_check_catches_an_export_that_differs(model_dir, tmp_path):
     save_file(tensors, out / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(FgError, match="differs from the source"):
         compare_with_transformers(model, out)
+
+
+def test_convert_prints_no_progress_bars(model_dir, tmp_path, capsys):
+    """transformers' tqdm bars (weight loading in --check) are noise in a one-shot command."""
+    _checkpoint_like(model_dir, tmp_path)
+    assert main(["convert", str(tmp_path / "out"), str(tmp_path / "export"), "--check"]) == 0
+    captured = capsys.readouterr()
+    assert "%|" not in captured.err and "it/s" not in captured.err, captured.err

@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pass --NAME VALUE to the tutorial command (repeatable)")
     parser.add_argument("--no-peer", action="store_true", help="skip the transformers peer")
     parser.add_argument("--peer-only", action="store_true", help="only the transformers peer")
-    parser.add_argument("--peer-lr", type=float, default=1e-2,
-                        help="torch Adafactor's (relative) lr for the peer (default: torch's default)")
+    parser.add_argument("--peer-lr", type=float, default=5e-3,
+                        help="torch Adafactor's lr for the peer; torch scales it by each weight's RMS, so 5e-3 on"
+                             " 0.02-RMS weights is the tutorial's 1e-4 absolute step at 16K")
     parser.add_argument("--cap-gib", type=float, default=23.5)
     parser.add_argument("--model-dir", type=Path, default=None, help="reuse or create the model here")
     args = parser.parse_args(argv)

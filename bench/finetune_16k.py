@@ -84,7 +84,33 @@ def run_tutorial_command(model_dir: Path, out_dir: Path, args: argparse.Namespac
     else:
         command += ["-d", "0", "--expandable-segments", "--memory-cap-gib", str(args.cap_gib)]
     print("$ fgtui " + " ".join(command[3:]), flush=True)
-    return subprocess.run(command, cwd=PROJECT).returncode
+    # PYTHONFAULTHANDLER: a run cut at --timeout dumps every rank's Python stack to its stdout.log.
+    follow = subprocess.Popen(command, cwd=PROJECT, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    try:
+        return follow.wait(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        stop_stalled_run(out_dir, args.timeout)
+        follow.kill()
+        return 124
+
+
+def stop_stalled_run(out_dir: Path, timeout: float) -> None:
+    """Abort the detached job (SIGABRT: stacks to stdout.log), then show where it was."""
+    import signal
+
+    from fgtui.engine.launch.jobs import JobRecord
+
+    run_dir = sorted((out_dir / "runs").iterdir())[-1]
+    record = JobRecord.read(run_dir)
+    print(f"\nthe run did not finish in {timeout:.0f} s; aborting job {record.job_id} (pgid {record.pgid})", flush=True)
+    for sig, pause in ((signal.SIGABRT, 5), (signal.SIGKILL, 1)):
+        try:
+            os.killpg(record.pgid, sig)
+        except ProcessLookupError:
+            break
+        time.sleep(pause)
+    lines = (run_dir / "stdout.log").read_text(errors="replace").splitlines()
+    print("\n".join(["--- stdout.log (last 150 lines) ---", *lines[-150:], "---"]), flush=True)
 
 
 def packed_blocks(tokenizer, seq_len: int, count: int) -> list[tuple[list[int], list[int]]]:
@@ -162,8 +188,15 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
 
 
 def report(out_dir: Path) -> None:
+    if not (out_dir / "runs").is_dir():
+        print("no run directory was written")
+        return
     runs = sorted((out_dir / "runs").iterdir())
-    records = [json.loads(line) for line in (runs[-1] / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    metrics = runs[-1] / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+    if not records:
+        print(f"run {runs[-1]}: no records")
+        return
     start = next((r for r in records if r["type"] == "event" and r.get("event") == "start"), {})
     print(f"\nrun {runs[-1]}  device {start.get('device')}  params {start.get('n_params', 0) / 1e9:.2f}B")
     print(f"{'step':>5} {'loss':>8} {'tokens/s':>10} {'MFU':>6} {'peak GiB':>9} {'step s':>7}")
@@ -197,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="pass --NAME VALUE to the tutorial command (repeatable)")
     parser.add_argument("--no-peer", action="store_true", help="skip the transformers peer")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds before a stalled tutorial run is aborted and its stacks shown")
     parser.add_argument("--peer-only", action="store_true", help="only the transformers peer")
     parser.add_argument("--peer-lr", type=float, default=5e-3,
                         help="torch Adafactor's lr for the peer; torch scales it by each weight's RMS, so 5e-3 on"

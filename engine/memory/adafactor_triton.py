@@ -176,10 +176,11 @@ def Adafactor(params, lr: float = 1e-3, weight_decay: float = 0.0, beta2_decay: 
     params = list(params)
     if kernels_fit(params):
         choice = "Triton"
-        # The kernels floor the variance at eps1**2 rather than adding eps1 to g**2; 1e-19 is
-        # the smallest eps1 whose square is a normal float32 (1e-30 would square to 0, and an
-        # all-zero gradient row, e.g. an unseen token's embedding, would then divide 0 by 0).
-        optimizer = TritonAdafactor(params, lr=lr, beta2_decay=beta2_decay, eps=(max(eps[0], 1e-19), eps[1]),
+        # The kernels floor the variance at eps1**2 rather than adding eps1 to g**2. 1e-30 would
+        # square to 0 (GPUs flush float32 subnormals too), and an all-zero gradient row, e.g. an
+        # unseen token's embedding, would then divide 0 by 0; 1e-15 floors at 1e-30, the
+        # PyTorch step's own eps1.
+        optimizer = TritonAdafactor(params, lr=lr, beta2_decay=beta2_decay, eps=(max(eps[0], 1e-15), eps[1]),
                                     d=clip_threshold,
                                     weight_decay=weight_decay, stochastic_rounding=bf16_stochastic_rounding,
                                     seed=seed, relative_step=False)

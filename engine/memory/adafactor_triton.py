@@ -152,11 +152,12 @@ class TritonAdafactor(torch.optim.Optimizer):
 
 
 def kernels_fit(params) -> bool:
-    """Whether TritonAdafactor can take these parameters here (see its class docstring)."""
+    """Whether TritonAdafactor should take these parameters: triton importable and every
+    parameter a contiguous 1-D/2-D CUDA tensor (the interpreter is for tests, never chosen)."""
     flat = [p[1] if isinstance(p, tuple) else p  # named parameters come as (name, tensor)
             for item in params for p in (item["params"] if isinstance(item, dict) else [item])]
-    return triton_available() and all(p.dim() in (1, 2) and p.is_contiguous() and (p.is_cuda or _interpreting())
-                                      for p in flat)
+    return (bool(flat) and torch.cuda.is_available() and triton_available()
+            and all(p.dim() in (1, 2) and p.is_contiguous() and p.is_cuda for p in flat))
 
 
 _announced: set[str] = set()
@@ -164,17 +165,18 @@ _announced: set[str] = set()
 
 def Adafactor(params, lr: float = 1e-3, weight_decay: float = 0.0, beta2_decay: float = -0.8,
               eps: tuple[float, float] = (1e-30, 1e-3), clip_threshold: float = 1.0,
-              bf16_stochastic_rounding: bool = True, seed: int = 0):
+              bf16_stochastic_rounding: bool = True, seed: int = 0, use_triton: bool | None = None):
     """fgtui's Adafactor (absolute step `lr`, update RMS clipped at `clip_threshold`,
     no first moment, bf16 stochastic rounding), its step run by the Triton kernels
     where they can take the parameters (CUDA, 1-D/2-D), else by
     fgtui.engine.optim.Adafactor. Both implement the same update; the choice is
-    printed once per kind so a run says which one it used.
+    printed once per kind so a run says which one it used. `use_triton` forces the
+    choice (True also runs under TRITON_INTERPRET=1, for tests).
     """
     from fgtui.engine.optim.adafactor import Adafactor as TorchAdafactor
 
     params = list(params)
-    if kernels_fit(params):
+    if use_triton if use_triton is not None else kernels_fit(params):
         choice = "Triton"
         # The kernels floor the variance at eps1**2 rather than adding eps1 to g**2. 1e-30 would
         # square to 0 (GPUs flush float32 subnormals too), and an all-zero gradient row, e.g. an

@@ -10,6 +10,8 @@ case, timed with CUDA events over `--iters` repeats after warm-up:
 - unpacked: one document spanning the row, sdpa with is_causal (flash);
 - packed/auto: the row split into documents of random lengths (mean T/docs),
   the mask built from the document ids each iteration, as a training step does;
+- flex 1-doc: a "packed" row holding one document, so flex_attention does the
+  same causal work as the unpacked flash kernel (the kernels' efficiency side by side);
 - packed/sdpa-dense: the same documents through sdpa's dense boolean mask
   (what `--attn-implementation sdpa` gives a packed batch), when it fits.
 
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     hidden = args.heads * args.head_dim
     print(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__},"
           f" heads {args.heads}/{args.kv_heads} x {args.head_dim}, {dtype}", flush=True)
-    print(f"{'seq':>7} {'docs':>5} {'unpacked ms':>12} {'packed ms':>10} {'ratio':>6} {'dense-mask ms':>14}")
+    print(f"{'seq':>7} {'docs':>5} {'unpacked ms':>12} {'packed ms':>10} {'ratio':>6} {'flex 1-doc ms':>14}"
+          f" {'dense-mask ms':>14}")
     for seq in map(int, args.seq.split(",")):
         docs = args.docs or max(2, seq // 2048)
         kernels = {name: CausalSelfAttention(hidden, args.heads, args.kv_heads, args.head_dim,
@@ -100,13 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         unpacked = time_case(kernels["sdpa"], q, k, v, lambda: AttentionMask(1, seq, seq, device), args.iters, 3)
         packed = time_case(kernels["auto"], q, k, v,
                            lambda: AttentionMask(1, seq, seq, device, document_ids=ids), args.iters, 3)
+        one_doc = torch.zeros_like(ids)
+        flex_one = time_case(kernels["auto"], q, k, v,
+                             lambda: AttentionMask(1, seq, seq, device, document_ids=one_doc), args.iters, 3)
         dense = "-"
         if seq <= 32768 or device.type == "cpu":
             try:
                 dense = f"{time_case(kernels['sdpa'], q, k, v, lambda: AttentionMask(1, seq, seq, device, document_ids=ids), args.iters, 2):.1f}"
             except torch.OutOfMemoryError:
                 dense = "OOM"
-        print(f"{seq:>7} {docs:>5} {unpacked:>12.1f} {packed:>10.1f} {packed / unpacked:>6.2f} {dense:>14}",
+        print(f"{seq:>7} {docs:>5} {unpacked:>12.1f} {packed:>10.1f} {packed / unpacked:>6.2f} {flex_one:>14.1f}"
+              f" {dense:>14}",
               flush=True)
     return 0
 

@@ -157,7 +157,6 @@ def test_twenty_steps_match_the_transformers_reference(case, tmp_path):
     # The trainer collates one extra example up front to learn the row length.
     batches = [b for b in collator.batches if b["input_ids"].shape[0] == BATCH][:STEPS]
     theirs = _reference_losses(reference, batches, reference_factory(reference.parameters()), clip)
-    print("ours", [round(x, 4) for x in ours]); print("theirs", [round(x, 4) for x in theirs])
     assert len(ours) == len(theirs) == STEPS
     for step, (a, b) in enumerate(zip(ours, theirs), start=1):
         assert math.isclose(a, b, rel_tol=2e-4, abs_tol=2e-4), f"step {step}: fgtui {a:.6f} vs reference {b:.6f}"

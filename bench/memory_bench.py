@@ -72,8 +72,13 @@ def parse_args(argv=None):
     ap.add_argument("--snapshot-out", default="", help="also write that peak report to this file")
     ap.add_argument("--model", choices=("hf", "fgtui"), default="fgtui",
                     help="transformers Llama/Mistral classes, or fgtui.engine.models")
+    ap.add_argument("--packed-doc-len", type=int, default=0,
+                    help="pack documents of about this many tokens into each sequence (document masks,"
+                         " positions restarting per document; fgtui model only; 0 = one document)")
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
     args = ap.parse_args(argv)
+    if args.packed_doc_len and args.model != "fgtui":
+        ap.error("--packed-doc-len needs --model fgtui (transformers takes packing through position ids)")
     if args.tiny:
         args.shapes, args.lo, args.hi, args.step, args.cap_gib = "tiny", 64, 512, 64, 0.0
     return args
@@ -186,13 +191,19 @@ def run_shape(name: str, args, device) -> list[Trial]:
             losses, step_time = [], 0.0
             for _ in range(2):
                 ids = torch.randint(0, shape["vocab"], (1, length), generator=gen).to(device)
+                packing = {}
+                if args.packed_doc_len:
+                    cuts = torch.randperm(length - 1, generator=gen)[: max(1, length // args.packed_doc_len) - 1] + 1
+                    starts = torch.zeros(1, length, dtype=torch.long)
+                    starts[0, cuts] = 1
+                    packing = {"document_ids": starts.cumsum(-1).to(device)}
                 sync()
                 start = time.perf_counter()
                 ctx = offload if offload is not None else torch.autograd.graph.saved_tensors_hooks(
                     lambda t: t, lambda t: t)
                 with ctx:
                     if args.model == "fgtui":
-                        hidden = model(ids, return_hidden_states=True).hidden_states
+                        hidden = model(ids, return_hidden_states=True, **packing).hidden_states
                     else:
                         hidden = model.model(input_ids=ids, use_cache=False).last_hidden_state
                     loss = loss_fn(hidden, ids)

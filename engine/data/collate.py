@@ -8,9 +8,10 @@
   packed rows the first token of every document after the first, so no
   document is trained to predict across a boundary.
 - padded mode: `attention_mask` [B, T] (1 = real token).
-- packed mode: `position_ids` [B, T] restarting at 0 at each document start,
+- packed mode: `position_ids` [B, T] restarting at 0 at each document start
+  (or running on across the row with `position_ids_per_document=False`),
   and `document_ids` [B, T] numbering the documents of each row from 0
-  (padding is -1), for flex-attention document masks.
+  (padding is -1), from which the model builds its document masks.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ class DataCollatorForCausalLM:
     `document_starts`. Rows longer than `max_length` (default: the
     tokenizer's `model_max_length` when it is a real limit) are truncated,
     or rejected when `truncation=False`. `pad_to_multiple_of` rounds the
-    padded length up (tensor-core friendly shapes).
+    padded length up (tensor-core friendly shapes). In packed rows attention
+    never crosses a document boundary; `position_ids_per_document=False` keeps
+    the row's running positions instead of restarting them per document.
     """
 
     def __init__(
@@ -42,8 +45,10 @@ class DataCollatorForCausalLM:
         max_length: int | None = None,
         pad_to_multiple_of: int | None = None,
         truncation: bool = True,
+        position_ids_per_document: bool = True,
     ) -> None:
         self.tokenizer = tokenizer
+        self.position_ids_per_document = position_ids_per_document
         self.packed_sequences = packed_sequences
         # Whether the limit is the tokenizer's and not the caller's: a tokenizer
         # saved with model_max_length 2048 would otherwise cut 16K blocks unseen.
@@ -93,7 +98,8 @@ class DataCollatorForCausalLM:
             if packed:
                 bounds = [*starts, n]
                 for doc, (start, end) in enumerate(zip(bounds, bounds[1:])):
-                    position_ids[b, start:end] = torch.arange(end - start)
+                    position_ids[b, start:end] = (torch.arange(end - start) if self.position_ids_per_document
+                                                  else torch.arange(start, end))
                     document_ids[b, start:end] = doc
                     if start > 0:
                         labels[b, start] = IGNORE_INDEX

@@ -56,8 +56,11 @@ def _kernels():
 
 def adafactor_step_(p: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: float, beta2_decay: float,
                     eps1: float | None, eps2: float, d: float, weight_decay: float,
-                    stochastic_rounding: bool = False, seed: int = 0) -> None:
-    """One Adafactor update of `p` in place from `grad`, with `state` as torch.optim.Adafactor keeps it."""
+                    stochastic_rounding: bool = False, seed: int = 0, relative_step: bool = True) -> None:
+    """One Adafactor update of `p` in place from `grad`, with `state` as torch.optim.Adafactor keeps it.
+
+    `relative_step=False` takes the step size as `lr` itself instead of
+    max(eps2, RMS(p)) * min(lr, 1/sqrt(t)): fgtui's (and Forgather's) Adafactor rule."""
     triton, factored_stats, factored_update_sq, factored_apply, vector_stats, vector_apply = _kernels()
     if eps1 is None:
         eps1 = torch.finfo(p.dtype).eps
@@ -84,14 +87,14 @@ def adafactor_step_(p: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: flo
         r_mean = row_f32.mean().clamp(min=eps1).reshape(1)
         factored_update_sq[grid](grad, row_f32, col_f32, r_mean, usq, R, C, eps1 * eps1,
                                  BLOCK_R=_BLOCK_R, BLOCK_C=_BLOCK_C)
-        alpha = (psq / p.numel()).sqrt().clamp(min=eps2) * rho
+        alpha = (psq / p.numel()).sqrt().clamp(min=eps2) * rho if relative_step else psq.fill_(lr)
         factored_apply[grid](p, grad, row_f32, col_f32, r_mean, usq, alpha, R, C, eps1 * eps1, decay, d, seed,
                              STOCHASTIC=stochastic, BLOCK_R=_BLOCK_R, BLOCK_C=_BLOCK_C)
     else:
         n = p.numel()
         grid = (triton.cdiv(n, _BLOCK),)
         vector_stats[grid](grad, p, state["variance"], usq, psq, n, one_minus_beta2, eps1 * eps1, BLOCK=_BLOCK)
-        alpha = (psq / n).sqrt().clamp(min=eps2) * rho
+        alpha = (psq / n).sqrt().clamp(min=eps2) * rho if relative_step else psq.fill_(lr)
         vector_apply[grid](p, grad, state["variance"], usq, alpha, n, eps1 * eps1, decay, d, seed,
                            STOCHASTIC=stochastic, BLOCK=_BLOCK)
 
@@ -105,12 +108,12 @@ class TritonAdafactor(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0,
-                 *, stochastic_rounding: bool = False, seed: int = 0) -> None:
+                 *, stochastic_rounding: bool = False, seed: int = 0, relative_step: bool = True) -> None:
         if not triton_available():
             raise FgError("the Triton Adafactor step needs triton and a CUDA device",
                           hint="use the PyTorch Adafactor on this machine, or pip install triton on a CUDA host")
         defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay,
-                        stochastic_rounding=stochastic_rounding)
+                        stochastic_rounding=stochastic_rounding, relative_step=relative_step)
         super().__init__(params, defaults)
         self._seeds = torch.Generator().manual_seed(seed)
         for group in self.param_groups:
@@ -143,5 +146,53 @@ class TritonAdafactor(torch.optim.Optimizer):
                 adafactor_step_(p, p.grad.contiguous(), state, lr=float(group["lr"]),
                                 beta2_decay=group["beta2_decay"], eps1=eps1, eps2=eps2, d=group["d"],
                                 weight_decay=group["weight_decay"],
-                                stochastic_rounding=group["stochastic_rounding"], seed=seed)
+                                stochastic_rounding=group["stochastic_rounding"], seed=seed,
+                                relative_step=group.get("relative_step", True))
         return loss
+
+
+def kernels_fit(params) -> bool:
+    """Whether TritonAdafactor should take these parameters: triton importable and every
+    parameter a contiguous 1-D/2-D CUDA tensor (the interpreter is for tests, never chosen)."""
+    flat = [p[1] if isinstance(p, tuple) else p  # named parameters come as (name, tensor)
+            for item in params for p in (item["params"] if isinstance(item, dict) else [item])]
+    return (bool(flat) and torch.cuda.is_available() and triton_available()
+            and all(p.dim() in (1, 2) and p.is_contiguous() and p.is_cuda for p in flat))
+
+
+_announced: set[str] = set()
+
+
+def Adafactor(params, lr: float = 1e-3, weight_decay: float = 0.0, beta2_decay: float = -0.8,
+              eps: tuple[float, float] = (1e-30, 1e-3), clip_threshold: float = 1.0,
+              bf16_stochastic_rounding: bool = True, seed: int = 0, use_triton: bool | None = None):
+    """fgtui's Adafactor (absolute step `lr`, update RMS clipped at `clip_threshold`,
+    no first moment, bf16 stochastic rounding), its step run by the Triton kernels
+    where they can take the parameters (CUDA, 1-D/2-D), else by
+    fgtui.engine.optim.Adafactor. Both implement the same update; the choice is
+    printed once per kind so a run says which one it used. `use_triton` forces the
+    choice (True also runs under TRITON_INTERPRET=1, for tests).
+    """
+    from fgtui.engine.optim.adafactor import Adafactor as TorchAdafactor
+
+    params = list(params)
+    if use_triton if use_triton is not None else kernels_fit(params):
+        choice = "Triton"
+        # The kernels floor the variance at eps1**2 rather than adding eps1 to g**2. 1e-30 would
+        # square to 0 (GPUs flush float32 subnormals too), and an all-zero gradient row, e.g. an
+        # unseen token's embedding, would then divide 0 by 0; 1e-15 floors at 1e-30, the
+        # PyTorch step's own eps1.
+        optimizer = TritonAdafactor(params, lr=lr, beta2_decay=beta2_decay, eps=(max(eps[0], 1e-15), eps[1]),
+                                    d=clip_threshold,
+                                    weight_decay=weight_decay, stochastic_rounding=bf16_stochastic_rounding,
+                                    seed=seed, relative_step=False)
+    else:
+        choice = "PyTorch"
+        optimizer = TorchAdafactor(params, lr=lr, beta2_decay=beta2_decay, eps=eps, clip_threshold=clip_threshold,
+                                   weight_decay=weight_decay, bf16_stochastic_rounding=bf16_stochastic_rounding,
+                                   seed=seed)
+    if choice not in _announced:
+        _announced.add(choice)
+        reason = "kernels fit the parameters" if choice == "Triton" else "no triton/CUDA, or a parameter it cannot take"
+        print(f"Adafactor: {choice} step ({reason})", flush=True)
+    return optimizer

@@ -83,14 +83,18 @@ def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
 
 
 def _checkpointed_forward(layer: nn.Module, original, context_fn):
+    from torch.utils.checkpoint import noop_context_fn
+
     @functools.wraps(original)
     def forward(*args, **kwargs):
         if not torch.is_grad_enabled():
             # Nothing will be saved for backward under no_grad (eval), so
             # checkpointing would only add overhead.
             return original(*args, **kwargs)
-        return checkpoint(original, *args, use_reentrant=False, context_fn=context_fn,
-                          preserve_rng_state=True, **kwargs)
+        # Full checkpointing passes no context_fn: dynamo (a compiled block) cannot trace
+        # torch's noop_context_fn given as an argument, and the default is that function.
+        extra = {} if context_fn is noop_context_fn else {"context_fn": context_fn}
+        return checkpoint(original, *args, use_reentrant=False, preserve_rng_state=True, **extra, **kwargs)
     return forward
 
 

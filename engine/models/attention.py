@@ -1,6 +1,7 @@
 """Causal self-attention with grouped-query heads, optional QK-norm and sliding window.
 
-Three interchangeable kernels, chosen by `attn_implementation`:
+Three interchangeable kernels, chosen by `attn_implementation`, or `auto`
+(the default) to choose per forward pass from the mask:
 
 - `sdpa`: `torch.nn.functional.scaled_dot_product_attention`. With only a
   causal rule it runs `is_causal=True`, so CUDA picks flash or
@@ -9,6 +10,10 @@ Three interchangeable kernels, chosen by `attn_implementation`:
 - `flex_attention`: block-sparse masks (document boundaries of packed batches,
   sliding windows) without materializing T x T; compile it for speed on GPU.
 - `eager`: plain matmul + float32 softmax, the reference the others are tested against.
+- `auto`: packed batches (document ids) on CUDA use `flex_attention` with a
+  block mask built from the document boundaries, so each document attends
+  only to itself at flash-like speed and no T x T mask exists; everything else
+  uses `sdpa` (its causal kernels, or its dense mask for padding on CPU-sized work).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from fgtui.engine.models.masks import AttentionMask
 from fgtui.engine.models.norm import RMSNorm
 from fgtui.engine.models.rope import apply_rotary
 
+ATTN_KERNELS = ("auto", "sdpa", "flex_attention", "eager")
 _flex_kernels: dict[str, object] = {}
 
 
@@ -69,9 +75,9 @@ class CausalSelfAttention(nn.Module):
                 f"attention: num_attention_heads {num_attention_heads} is not divisible by "
                 f"num_key_value_heads {num_key_value_heads}"
             )
-        if attn_implementation not in ("sdpa", "flex_attention", "eager"):
+        if attn_implementation not in ATTN_KERNELS:
             raise FgError(f"attention: unknown attn_implementation {attn_implementation!r}",
-                          hint="use sdpa, flex_attention or eager")
+                          hint="use " + ", ".join(ATTN_KERNELS))
         self.layer_idx = layer_idx
         self.num_heads = num_attention_heads
         self.num_kv_heads = num_key_value_heads
@@ -110,11 +116,19 @@ class CausalSelfAttention(nn.Module):
         out = self._attend(q, k, v, mask)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim))
 
+    def kernel_for(self, mask: AttentionMask, device_type: str) -> str:
+        """The kernel this layer runs for `mask`: the configured one, or auto's choice."""
+        if self.attn_implementation != "auto":
+            return self.attn_implementation
+        packed = mask.document_ids is not None and mask.q_offset == 0
+        return "flex_attention" if packed and device_type == "cuda" else "sdpa"
+
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask) -> torch.Tensor:
         gqa = self.num_kv_heads != self.num_heads
-        if self.attn_implementation == "sdpa":
+        kernel = self.kernel_for(mask, q.device.type)
+        if kernel == "sdpa":
             return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa, **mask.sdpa_kwargs(self.sliding_window))
-        if self.attn_implementation == "flex_attention":
+        if kernel == "flex_attention":
             return _flex(q.device.type)(q, k, v, block_mask=mask.block_mask(self.sliding_window), enable_gqa=gqa)
         return self._eager(q, k, v, mask)
 

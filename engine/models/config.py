@@ -14,7 +14,7 @@ from typing import Any
 from fgtui.engine.errors import FgError
 
 MODEL_TYPES = ("llama", "mistral", "qwen3")
-ATTN_IMPLEMENTATIONS = ("sdpa", "flex_attention", "eager")
+ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "flex_attention", "eager")
 _ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
     "mistral": "MistralForCausalLM",
@@ -47,7 +47,7 @@ class CausalLMConfig:
     tie_word_embeddings: bool = False
     qk_norm: bool = False
     sliding_window: int | None = None
-    attn_implementation: str = "sdpa"
+    attn_implementation: str = "auto"
     initializer_range: float = 0.02
     bos_token_id: int | None = 1
     eos_token_id: int | list[int] | None = 2

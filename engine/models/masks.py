@@ -113,13 +113,88 @@ class AttentionMask:
         return mask_mod
 
     def block_mask(self, sliding_window: int | None):
-        """A flex-attention BlockMask, built once per window size."""
+        """A flex-attention BlockMask, built once per window size and shared by all layers.
+
+        Packed rows (documents, no window, no cache, length a multiple of the
+        block) get their block structure straight from the document ids
+        (`document_block_mask`): O((T/128)^2) work, no T x T evaluation, nothing
+        to compile. Other rule sets go through torch's `create_block_mask`,
+        compiled on CUDA so it never materializes the T x T grid either.
+        """
         key = ("block", sliding_window)
         if key not in self._cache:
-            from torch.nn.attention.flex_attention import create_block_mask
-
-            batch = self.batch_size if (self.document_ids is not None or self.key_padding is not None) else None
-            self._cache[key] = create_block_mask(
-                self.mask_mod(sliding_window), batch, None, self.q_len, self.kv_len, device=self.device
-            )
+            window_matters = sliding_window is not None and sliding_window < self.kv_len
+            if (self.document_ids is not None and self.key_padding is None and not window_matters
+                    and self.q_offset == 0 and self.q_len % FLEX_BLOCK == 0):
+                self._cache[key] = document_block_mask(self.document_ids, self.mask_mod(None))
+            else:
+                batch = self.batch_size if (self.document_ids is not None or self.key_padding is not None) else None
+                self._cache[key] = _create_block_mask(self.device.type)(
+                    self.mask_mod(sliding_window), batch, None, self.q_len, self.kv_len, device=self.device
+                )
         return self._cache[key]
+
+
+FLEX_BLOCK = 128  # flex-attention's default tile (BlockMask.BLOCK_SIZE)
+_block_mask_builders: dict[str, Any] = {}
+
+
+def _create_block_mask(device_type: str):
+    """torch's create_block_mask; compiled on CUDA, where the eager version evaluates
+    mask_mod on the whole T x T grid at once (GiBs at 64K)."""
+    if device_type not in _block_mask_builders:
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        _block_mask_builders[device_type] = (torch.compile(create_block_mask) if device_type == "cuda"
+                                             else create_block_mask)
+    return _block_mask_builders[device_type]
+
+
+def _ordered_indices(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BlockMask's (num_blocks, indices) form of a boolean [B, 1, nQ, nK] block table:
+    per query block, how many kv blocks are set and which (set ones first, in order)."""
+    counts = blocks.sum(dim=-1, dtype=torch.int32)
+    indices = torch.argsort(blocks.to(torch.int8), dim=-1, descending=True, stable=True).to(torch.int32)
+    return counts, indices
+
+
+def document_block_mask(document_ids: torch.Tensor, mask_mod, block: int = FLEX_BLOCK):
+    """A causal, document-masked BlockMask for packed rows, from per-block document ranges.
+
+    For each tile of `block` queries x `block` keys, with [lo, hi] the range of
+    document ids in the tile's queries and in its keys:
+
+    - skipped when the keys lie after the queries, or the two ranges do not meet
+      (no query can share a document with any key);
+    - full (no mask_mod evaluated) when both ranges are one and the same document
+      and the tile is strictly below the diagonal: every pair is visible;
+    - partial otherwise (diagonal tiles, tiles across a document boundary);
+      `mask_mod` decides per element there.
+
+    Exact for any document numbering: ranges that meet only make a tile partial,
+    and mask_mod then hides what it must. Runs on the ids' device, no host sync.
+    """
+    from torch.nn.attention.flex_attention import BlockMask
+
+    batch, seq = document_ids.shape
+    if seq % block:
+        raise ValueError(f"document_block_mask needs a length that is a multiple of {block}, got {seq}")
+    n = seq // block
+    # Padding (id -1) trails the documents; renumbering it past every document keeps the ids
+    # non-decreasing along the row, so the range test below is exact (pad still equals only pad).
+    ordered = document_ids.masked_fill(document_ids < 0, torch.iinfo(document_ids.dtype).max)
+    tiles = ordered.reshape(batch, n, block)
+    lo, hi = tiles.amin(dim=-1), tiles.amax(dim=-1)  # [B, n]
+    q_lo, q_hi = lo[:, :, None], hi[:, :, None]
+    k_lo, k_hi = lo[:, None, :], hi[:, None, :]
+    index = torch.arange(n, device=document_ids.device)
+    causal = index[None, :] <= index[:, None]  # [nQ, nK]: kv block not after q block
+    below = index[None, :] < index[:, None]
+    meets = (k_lo <= q_hi) & (q_lo <= k_hi)
+    visible = causal[None] & meets
+    full = below[None] & (q_lo == q_hi) & (k_lo == k_hi) & (q_lo == k_lo)
+    partial = visible & ~full
+    kv_num, kv_idx = _ordered_indices(partial[:, None])
+    full_num, full_idx = _ordered_indices(full[:, None])
+    return BlockMask.from_kv_blocks(kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod,
+                                    seq_lengths=(seq, seq))

@@ -40,7 +40,14 @@ type "train" — one per logging interval:
     grad_norm      float | null, global gradient norm before clipping (mean over the interval)
     tokens_per_s   float, throughput over the interval, all ranks
     mfu            float | null, model FLOPs utilisation: (6N + attention) FLOPs per token,
-                   recompute not counted, over the device's dense bf16 peak; null on CPU
+                   recompute not counted, over the device's dense bf16 peak; null on CPU.
+                   Exactly: (6 * N + 12 * L * H * head_dim * T) * tokens_per_s / world_size / peak,
+                   N the parameters without the input embedding, L layers, H query heads, T the
+                   row length of the batch (fgtui.engine.train.flops). Packed batches use the same
+                   formula with T the packed block length: the attention term is not reduced for
+                   document masking (nor for causality), and tokens_per_s counts every input
+                   token of the block. bench/memory_bench.py, bench/train_bench.py and
+                   bench/finetune_16k.py (its transformers peer included) compute MFU this way.
     peak_mem_gib   float | null, peak allocated device memory since the last record (GiB)
     step_time_s    float, mean seconds per optimizer step over the interval
 

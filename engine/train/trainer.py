@@ -137,9 +137,11 @@ class Trainer(TrainingLoop):
             raise FgError(f"the train dataset ({len(self.train_dataset)} examples) is smaller than one batch")
         # An explicit generator keeps iterator creation from drawing on the global RNG,
         # which a resumed run would draw at a different point than the uninterrupted one.
+        # Pinned batches make forward_backward_step's non_blocking copy really asynchronous:
+        # from pageable memory the host would wait for the copy, i.e. for the GPU's queue.
         self.train_loader = torch.utils.data.DataLoader(
             self.train_dataset, batch_sampler=self.sampler, collate_fn=self.data_collator,
-            num_workers=self.args.dataloader_num_workers,
+            num_workers=self.args.dataloader_num_workers, pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(self.args.seed))
         self._batches = None
         self.eval_loader = None

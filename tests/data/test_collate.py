@@ -73,3 +73,10 @@ def test_truncation_by_the_tokenizers_limit_is_said(tokenizer):
         warnings.simplefilter("error")
         collate([{"input_ids": [1, 2, 3, 4, 5, 6]}])  # said once per collator
         DataCollatorForCausalLM(limited, max_length=4)([{"input_ids": [1, 2, 3, 4, 5, 6]}])  # asked for
+
+
+def test_packed_positions_can_run_on_across_documents(tokenizer):
+    collate = DataCollatorForCausalLM(tokenizer, position_ids_per_document=False)
+    batch = collate([{"input_ids": [1, 10, 11, 2, 1, 20, 2], "document_starts": [0, 4]}])
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 5, 6]]
+    assert batch["document_ids"].tolist() == [[0, 0, 0, 0, 1, 1, 1]]  # attention still stays inside documents

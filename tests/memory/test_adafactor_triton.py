@@ -101,3 +101,51 @@ def test_cuda_stochastic_rounding_keeps_tiny_updates_on_average():
     assert torch.equal(p_plain, torch.ones_like(p_plain))  # round-to-nearest loses the update
     moved = 1.0 - p_sr.float().mean().item()
     assert 0.5e-4 < moved < 2e-4  # SR keeps it in expectation: alpha = 1e-4 * RMS(p)=1 → 1e-4
+
+
+def _compare_absolute_step(device: str, weight_decay: float, tol: float = 1e-5) -> None:
+    """The Adafactor the templates name: Triton's step with fgtui's absolute-step rule
+    against fgtui.engine.optim.Adafactor (no stochastic rounding in fp32)."""
+    from fgtui.engine.memory.adafactor_triton import Adafactor as TemplateAdafactor
+    from fgtui.engine.optim import Adafactor as ReferenceAdafactor
+
+    torch.manual_seed(0)
+    shapes = [(37, 300), (64, 16), (50,)]
+    ref = [torch.randn(s, device=device) * 0.02 for s in shapes]
+    ours = [t.clone() for t in ref]
+    opt_ref = ReferenceAdafactor(ref, lr=1e-3, weight_decay=weight_decay)
+    opt = TemplateAdafactor(ours, lr=1e-3, weight_decay=weight_decay, use_triton=device == "cpu" or None)
+    assert isinstance(opt, TritonAdafactor)
+    for _ in range(4):
+        for a, b in zip(ref, ours):
+            g = torch.randn_like(a) * 1e-3
+            g[0] = 0.0  # an all-zero row (an embedding row no token used) must stay finite
+            a.grad, b.grad = g.clone(), g.clone()
+        opt_ref.step()
+        opt.step()
+    for a, b in zip(ref, ours):
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+
+
+@needs_interpreter
+def test_interpreter_absolute_step_matches_fgtui_adafactor():
+    _compare_absolute_step("cpu", 0.1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_cuda_absolute_step_matches_fgtui_adafactor(weight_decay):
+    if not triton_available():
+        pytest.skip("triton not installed")
+    _compare_absolute_step("cuda", weight_decay)
+
+
+def test_template_adafactor_uses_pytorch_where_the_kernels_cannot_run(monkeypatch, capsys):
+    from fgtui.engine.memory import adafactor_triton
+    from fgtui.engine.optim import Adafactor as ReferenceAdafactor
+
+    monkeypatch.setattr(adafactor_triton, "triton_available", lambda: False)
+    monkeypatch.setattr(adafactor_triton, "_announced", set())
+    opt = adafactor_triton.Adafactor([("w", torch.nn.Parameter(torch.zeros(4, 4)))], lr=1e-3)
+    assert isinstance(opt, ReferenceAdafactor)
+    assert "Adafactor: PyTorch step" in capsys.readouterr().out

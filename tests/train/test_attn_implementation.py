@@ -28,9 +28,9 @@ def test_attn_implementation_reaches_the_attention_modules(kernel):
     assert _attention_kernels({"attn_implementation": kernel}) == {kernel}
 
 
-def test_default_is_sdpa_and_the_option_is_declared():
+def test_default_is_auto_and_the_option_is_declared():
     from fgtui.engine.project.project import load_dynamic_args
 
-    assert _attention_kernels({}) == {"sdpa"}
+    assert _attention_kernels({}) == {"auto"}
     names = {name for spec in load_dynamic_args(str(PROJECT), None) for name in spec.names}
     assert "--attn-implementation" in names

@@ -56,7 +56,6 @@ def _column_problem(columns: list[str], feature: str, tokenized: bool) -> tuple[
 
 def probe(project_dir: str, config: str, *, target: str, tokenizer_path: str | None, feature: str,
           tokenized: bool, samples: int, examples: int, seed: int) -> dict:
-    from fgtui.engine.config import load_graph
     from fgtui.engine.config import Builder
     from fgtui.engine.data.histogram import length_histogram
     from fgtui.engine.errors import FgError
@@ -64,7 +63,7 @@ def probe(project_dir: str, config: str, *, target: str, tokenizer_path: str | N
 
     _stage("reading the config")
     rendered = render_config_for_launch(config, {}, project_dir=project_dir)
-    graph = load_graph(rendered.text, rendered.source)
+    graph = rendered.graph  # parsed with the line map: errors name the template line
     if target not in graph.targets:
         raise FgError(f"the config has no target {target!r}", hint=f"targets: {', '.join(graph.targets)}")
     context: dict = {}

@@ -42,18 +42,19 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_dataset(args: argparse.Namespace) -> int:
-    from fgtui.engine.config import build, load_graph
+    from fgtui.engine.config import build
+    from fgtui.engine.project.static_values import static_value
     from fgtui.engine.launch.launcher import render_config_for_launch
 
     variables = dict(getattr(args, "dynamic_args", None) or {})
     rendered = render_config_for_launch(getattr(args, "config_template", None), variables,
                                         project_dir=getattr(args, "project_dir", None))
-    graph = load_graph(rendered.text, rendered.source)
+    graph = rendered.graph  # parsed with the line map: errors name the template line
     if args.target not in graph.targets:
         raise FgError(f"the config has no target {args.target!r}",
                       hint=f"targets: {', '.join(graph.targets)}")
     if "meta" in graph.targets:
-        meta = build(graph, "meta")
+        meta = static_value(graph.root["meta"])  # data: the build below runs code, not this check
         config_class = meta.get("config_class") if isinstance(meta, dict) else None
         if config_class and not str(config_class).startswith("type.dataset"):
             raise FgError(f"this config is a {config_class}, not a dataset config (type.dataset)")

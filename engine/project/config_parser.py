@@ -121,24 +121,9 @@ class _ExtendList(argparse.Action):
 
 
 def values_from_namespace(namespace: argparse.Namespace, specs: list[DynamicArg]) -> dict[str, Any]:
-    """Template variables: given options, then declared defaults.
-
-    Options neither given nor defaulted are absent, so the template's own
-    `| default()` applies to them.
-    """
-    given = vars(namespace)
-    values: dict[str, Any] = {}
-    for spec in specs:
-        key = DEST_PREFIX + spec.dest
-        if key in given:
-            value = given[key]
-            values[spec.dest] = value
-            continue
-        try:
-            values[spec.dest] = spec.default_value()
-        except LookupError:
-            pass
-    return values
+    """Template variables for a command that builds or launches: exactly what a preview
+    renders with (`forgather_received`), so what `pp` shows is what `train` runs."""
+    return forgather_received(namespace, specs)
 
 
 def forgather_received(namespace: argparse.Namespace, specs: list[DynamicArg]) -> dict[str, Any]:

@@ -15,17 +15,12 @@ bool, path, list, json), `help`, `choices`, `default`, `action`
 (store_true / store_false, for bools), `group` (a heading in --help),
 `required`, `min`, `max`, `dest`, `metavar`, `item_type` (for lists).
 
-Unlike Forgather, which drops `default` so that the Jinja `| default()`
-silently wins, the declared default is the source of truth: it is shown by
-`--help` and passed to the template as the variable's value whenever the
-option is not given, so the two can never drift. An option declared without
-a default is left unset, and the template's own `| default()` applies.
-
-To write a default once, let the template compute it and declare it from
-there: `-- set ns.vocab_size = vocab_size | default(32000)` and, in the
-entry, `default: {{ ns.vocab_size }}`. Leave `default` out for values
-derived from other options (an output dir named after `--name`), or the
-derived value would be frozen when the options are read.
+As in Forgather, an option the user does not give is not passed to the
+template (flags excepted: argparse passes their implied False/True), so the
+template's own `| default()` decides, and `pp` renders exactly what `train`
+will run. The declared `default` is what `--help` and the launch form show;
+fgtui's templates declare it from the value the template computes
+(`default: {{ ns.seq_len }}`), so the two cannot drift.
 
 Values arrive typed: `--lr 3e-4` is a float, `--layers 1 2 3` with
 `item_type: int` a list of ints, `--rope '{"type": "yarn"}'` a dict.
@@ -283,14 +278,14 @@ def parse_values(specs: list[DynamicArg], given: dict[str, Any]) -> dict[str, An
     for spec in specs:
         if spec.dest in given and given[spec.dest] is not None:
             try:
-                values[spec.dest] = spec.convert(given[spec.dest])
+                value = spec.convert(given[spec.dest])
             except (ValueError, TypeError) as error:
                 raise FgError(f"{spec.long_name}: {error}") from None
-        else:
-            try:
-                values[spec.dest] = spec.default_value()
-            except LookupError:
-                pass
+            if spec.action is None and spec.has_default and value == spec.default_value():
+                continue  # a form field left at its shown default: the template decides, as on the CLI
+            values[spec.dest] = value
+        elif spec.action is not None:
+            values[spec.dest] = spec.default_value()  # a flag not set, as argparse would pass it
     return values
 
 

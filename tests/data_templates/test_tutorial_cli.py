@@ -208,7 +208,9 @@ def test_tutorial_004_configs_run_unchanged(tutorial, tokenizer_dir, cache_env):
                       "-T", str(tokenizer_dir), "--max-length", "512", "-s", "--histogram",
                       cwd=project, env=cache_env)
     assert "max:    512" in histogram
-    assert (configs / "lovecraft-packed.svg").read_text().startswith("<svg")
+    # Written where the command ran, never beside the templates.
+    assert (project / "lovecraft-packed-train_dataset-lengths.svg").read_text().startswith("<svg")
+    assert not list(configs.glob("*.svg"))
 
 
 def test_ls_lists_the_example_projects_without_parse_errors(cache_env):

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "serve"))
 
 
-def build_model(shape: str, directory: Path, dtype: str) -> None:
+def build_model(shape: str, directory: Path, dtype: str, device: str) -> None:
     import torch
 
     from fgtui.engine.data.tokenizer import train_bpe_tokenizer
@@ -51,7 +51,7 @@ def build_model(shape: str, directory: Path, dtype: str) -> None:
         config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=2048, intermediate_size=8192,
                                 num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
                                 max_position_embeddings=2048, rope_theta=500000.0)
-        model = build_causal_lm(config)
+        model = build_causal_lm(config, device=device)  # initialized where it runs: seconds, not minutes
     model = model.to(getattr(torch, dtype))
     params = sum(p.numel() for p in model.parameters())
     save_pretrained(model, directory, tokenizer=tokenizer)
@@ -220,7 +220,7 @@ def main() -> None:
     dtype = args.dtype or ("float32" if args.shape == "tiny" else "bfloat16")
     with tempfile.TemporaryDirectory(prefix="fgtui-serve-bench-") as tmp:
         directory = Path(tmp) / "model"
-        build_model(args.shape, directory, dtype)
+        build_model(args.shape, directory, dtype, args.device)
         eos = json.loads((directory / "config.json").read_text()).get("eos_token_id")
         eos = eos[0] if isinstance(eos, list) else eos
         process, host, port = start_server(directory, args)

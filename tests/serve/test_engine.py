@@ -127,3 +127,23 @@ def test_cancelled_and_stopped_sequences_leave_at_once(model_and_tokenizer):
         assert stopped.tokens == _greedy(model, [9, 9, 9], 3)  # the end-of-text token is not sent
     finally:
         engine.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batched_decoding_on_the_gpu_matches_one_at_a_time():
+    model = tiny_model(max_positions=256)[0].cuda()
+    engine = DecodeEngine(model, eos_token_id=None, max_rows=8)
+    try:
+        torch.manual_seed(3)
+        prompts = [[int(t) for t in torch.randint(0, 300, (n,))] for n in (3, 40, 9, 17, 60)]
+        collectors = []
+        for prompt in prompts:
+            collectors.append(_submit(engine, prompt, max_tokens=24)[0])
+            time.sleep(0.005)  # staggered: later ones join a running batch
+        for collector, prompt in zip(collectors, prompts):
+            assert collector.done.wait(60)
+            assert collector.tokens == generate(model, torch.tensor([prompt], device="cuda"), 24)[0, len(prompt):].tolist()
+        assert engine.peak_rows >= 2
+    finally:
+        engine.close()

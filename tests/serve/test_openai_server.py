@@ -120,6 +120,7 @@ def test_sampling_fields_are_read_as_openai_names_them():
 
 
 def test_fgtui_serve_answers_until_interrupted(service, tmp_path):
+    import os
     import signal
     import subprocess
     import sys
@@ -129,12 +130,15 @@ def test_fgtui_serve_answers_until_interrupted(service, tmp_path):
     save_pretrained(service.model, tmp_path / "tiny_model", tokenizer=service.tokenizer)
     process = subprocess.Popen([sys.executable, "-m", "fgtui.engine.cli", "serve", str(tmp_path / "tiny_model"),
                                 "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, env={**os.environ, "FGTUI_API_KEY": "sk-local"})
     try:
         line = process.stdout.readline()
-        assert "serving tiny_model" in line, line + process.stderr.read()
+        assert "serving tiny_model" in line and "API key required" in line, line + process.stderr.read()
         base = line.split(" at ")[1].split()[0]
         status, body = _post(f"{base}/completions", {"prompt": "The", "max_tokens": 3})
+        assert status == 401 and body["error"]["code"] == "invalid_api_key"
+        status, body = _post(f"{base}/completions", {"prompt": "The", "max_tokens": 3},
+                             headers={"Authorization": "Bearer sk-local"})
         assert status == 200 and body["model"] == "tiny_model"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0

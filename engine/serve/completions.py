@@ -67,7 +67,7 @@ class CompletionService:
             logprobs, echo = rq.read_chat_logprobs(body), False
         else:
             texts = rq.completion_prompts(body, self.vocab_size)
-            logprobs, echo = rq.read_completion_logprobs(body), rq._flag(body, "echo")
+            logprobs, echo = rq.read_completion_logprobs(body), rq.flag(body, "echo")
         n = rq.read_n(body, len(texts))
         if n > self.engine.max_rows:
             raise RequestError(f"'n' is over this server's batch of {self.engine.max_rows} rows", "n")

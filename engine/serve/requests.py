@@ -128,7 +128,7 @@ def _number(body: dict, key: str, default: Any, kind: type, low: float | None = 
     return kind(value)
 
 
-def _flag(body: dict, key: str) -> bool:
+def flag(body: dict, key: str) -> bool:
     value = body.get(key)
     if value is None:
         return False
@@ -201,7 +201,7 @@ def read_n(body: dict, prompts: int) -> int:
 
 
 def read_stream(body: dict) -> tuple[bool, bool]:
-    stream = _flag(body, "stream")
+    stream = flag(body, "stream")
     options = body.get("stream_options")
     if options is None:
         return stream, False
@@ -209,7 +209,7 @@ def read_stream(body: dict) -> tuple[bool, bool]:
         raise RequestError("'stream_options' needs stream: true", "stream_options")
     if not isinstance(options, dict) or set(options) - {"include_usage"}:
         raise RequestError("'stream_options' supports only include_usage", "stream_options")
-    return stream, _flag(options, "include_usage") if "include_usage" in options else False
+    return stream, flag(options, "include_usage") if "include_usage" in options else False
 
 
 def read_completion_logprobs(body: dict) -> int | None:
@@ -217,7 +217,7 @@ def read_completion_logprobs(body: dict) -> int | None:
 
 
 def read_chat_logprobs(body: dict) -> int | None:
-    wanted = _flag(body, "logprobs")
+    wanted = flag(body, "logprobs")
     top = _number(body, "top_logprobs", None, int, 0, MAX_TOP_LOGPROBS)
     if top is not None and not wanted:
         raise RequestError("'top_logprobs' needs logprobs: true", "top_logprobs")

@@ -143,7 +143,8 @@ def test_batched_decoding_on_the_gpu_matches_one_at_a_time():
             time.sleep(0.005)  # staggered: later ones join a running batch
         for collector, prompt in zip(collectors, prompts):
             assert collector.done.wait(60)
-            assert collector.tokens == generate(model, torch.tensor([prompt], device="cuda"), 24)[0, len(prompt):].tolist()
+            alone = generate(model, torch.tensor([prompt], device="cuda"), 24)
+            assert collector.tokens == alone[0, len(prompt):].tolist()
         assert engine.peak_rows >= 2
     finally:
         engine.close()

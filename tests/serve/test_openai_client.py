@@ -67,7 +67,8 @@ def test_streamed_logprobs_match_the_whole_answer(client):
     chunks = list(client.completions.create(model="tiny", prompt="In the year", max_tokens=10, temperature=0.8,
                                             seed=11, logprobs=2, stream=True))
     assert "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
-    streamed = [lp for c in chunks if c.choices and c.choices[0].logprobs for lp in c.choices[0].logprobs.token_logprobs]
+    streamed = [lp for c in chunks if c.choices and c.choices[0].logprobs
+                for lp in c.choices[0].logprobs.token_logprobs]
     assert streamed == pytest.approx(whole.choices[0].logprobs.token_logprobs)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 

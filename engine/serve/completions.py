@@ -145,6 +145,10 @@ class CompletionService:
     def token_text(self, token: int) -> str:
         return self.tokenizer.decode([token])
 
+    @functools.lru_cache(maxsize=65536)  # noqa: B019
+    def text_length(self, token: int) -> int:
+        return len(self.tokenizer.decode([token], skip_special_tokens=True))
+
 
 @dataclass
 class _ChoiceState:
@@ -165,6 +169,7 @@ class _ChoiceState:
     echoed: bool = False
     finish_sent: bool = False
     token_text: Any = None  # the service's id -> text, cached
+    text_length: Any = None  # the service's id -> characters it adds to a text (special tokens: none)
 
     def add(self, token: Token, stop: list[str]) -> None:
         self.tokens.append(token.token)
@@ -237,7 +242,7 @@ class _ChoiceState:
                 token_logprobs.append(logprob)
                 tops.append(None if top is None else self._top_dict(top, token, logprob))
                 offsets.append(self.offset)
-                self.offset += len(tokens[-1])
+                self.offset += self.text_length(token)
             self.offset = max(self.offset, len(self.prompt_text))
         elif self.offset == 0:
             self.offset = len(self.prompt_text)
@@ -246,7 +251,7 @@ class _ChoiceState:
             token_logprobs.append(entry.logprob)
             tops.append(self._top_dict(entry.top or [], entry.token, entry.logprob))
             offsets.append(self.offset)
-            self.offset += len(tokens[-1])
+            self.offset += self.text_length(entry.token)
         return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": tops, "text_offset": offsets}
 
     def _top_dict(self, top: list[tuple[int, float]], token: int, logprob: float) -> dict[str, float]:
@@ -278,7 +283,8 @@ class _Run:
                 for j in range(job.n):
                     # The prompt's tail gives the decoder the context a leading space depends on.
                     state = _ChoiceState(p * job.n + j, prompt, text, hold, ContinuationDecoder(
-                        service.tokenizer, prompt[-4:]), token_text=service.token_text)
+                        service.tokenizer, prompt[-4:]), token_text=service.token_text,
+                        text_length=service.text_length)
                     group.append(state)
                 seed = job.params.seed
                 params = [replace(job.params, seed=None if seed is None else seed + j) for j in range(job.n)]

@@ -59,6 +59,11 @@ def test_echo_and_logprobs_are_the_models_own(client, service):
     assert logprobs.token_logprobs[-1] == pytest.approx(float(expected[-1].max()), abs=1e-4)
     assert answer.choices[0].text.startswith(service.tokenizer.decode(ids))
     assert logprobs.text_offset == sorted(logprobs.text_offset)
+    with_bos = client.completions.create(model="tiny", prompt="The old", max_tokens=1, temperature=0, echo=True,
+                                         logprobs=0)
+    offsets, tokens = with_bos.choices[0].logprobs.text_offset, with_bos.choices[0].logprobs.tokens
+    text = with_bos.choices[0].text
+    assert all(text[o:].startswith(t) for o, t in zip(offsets, tokens) if t != service.tokenizer.bos_token)
 
 
 def test_streamed_logprobs_match_the_whole_answer(client):

@@ -281,7 +281,9 @@ class OpenAIServer:
                 raise RequestError(f"generation failed: {error}", status=500, kind="server_error") from None
             return await self._send_json(connection, 200, result, request.keep_alive)
         finally:
+            # Awaited, not only cancelled: its read must be off the stream before the next request reads.
             hangup.cancel()
+            await asyncio.gather(hangup, return_exceptions=True)
 
     async def _stream(self, connection: _Connection, chunks, hangup: asyncio.Future, keep_alive: bool) -> bool:
         head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"

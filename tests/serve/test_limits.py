@@ -210,3 +210,17 @@ def test_an_open_address_needs_a_key_or_insecure(capsys, monkeypatch):
     monkeypatch.delenv("FGTUI_API_KEY")
     assert fgtui_main(["serve", "/nonexistent-model", "--host", "0.0.0.0", "--insecure"]) == 2
     assert "without an API key" not in capsys.readouterr().err
+
+
+def test_one_keep_alive_connection_carries_many_requests(served):
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", served[0].server_address[1], timeout=30)
+    try:
+        for index in range(30):  # the hangup watcher of each answer must be gone before the next read
+            connection.request("POST", "/v1/completions", body=json.dumps({"prompt": f"{index}", "max_tokens": 1}),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(response.read())["usage"]["completion_tokens"] == 1
+    finally:
+        connection.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,8 +121,9 @@ def _number(body: dict, key: str, default: Any, kind: type, low: float | None = 
     value = body.get(key)
     if value is None:
         return default
+    # Integers are compared as they are: float() of a 400-digit JSON integer overflows.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            (kind is int and not float(value).is_integer()):
+            (kind is int and isinstance(value, float) and not value.is_integer()):
         raise RequestError(f"'{key}' must be a{'n integer' if kind is int else ' number'}, got {value!r}", key)
     if (low is not None and value < low) or (high is not None and value > high):
         raise RequestError(f"'{key}' must be between {low} and {high}, got {value!r}", key)
@@ -166,7 +168,7 @@ def read_sampling(body: dict, vocab_size: int, default_max_tokens: int, *, echo:
         raise RequestError("'logit_bias' must be an object mapping token ids to numbers", "logit_bias")
     logit_bias: dict[int, float] = {}
     for key, value in bias.items():
-        if not (isinstance(key, str) and key.strip().lstrip("-").isdigit()) or not 0 <= int(key) < vocab_size:
+        if not re.fullmatch(r"\s*-?[0-9]{1,12}\s*", key) or not 0 <= int(key) < vocab_size:
             raise RequestError(f"'logit_bias' key {key!r} is not a token id (0 to {vocab_size - 1})", "logit_bias")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not -100 <= value <= 100:
             raise RequestError(f"'logit_bias' value for {key} must be a number from -100 to 100, got {value!r}",

@@ -48,6 +48,9 @@ def served(service):
     (b'{"prompt": "x", "logit_bias": [1]}', "logit_bias"),
     (b'{"prompt": "x", "logit_bias": {"abc": 1}}', "logit_bias"),
     (b'{"prompt": "x", "logit_bias": {"5": 500}}', "logit_bias"),
+    (b'{"prompt": "x", "logit_bias": {"\\u00b2": 1}}', "logit_bias"),
+    (b'{"prompt": "x", "max_tokens": 1' + b"0" * 400 + b'}', "max_tokens"),
+    (b'{"prompt": "x", "temperature": 1' + b"0" * 400 + b'}', "temperature"),
     (b'{"prompt": "x", "stop": 5}', "stop"),
     (b'{"prompt": "x", "model": 7}', "model"),
     (b'{"prompt": 12}', "prompt"),
@@ -81,7 +84,7 @@ def test_chat_fields_are_named_too(served):
         assert status == 400 and answer["error"]["param"] == param, answer
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**400, 10**400) | st.floats() | st.text(max_size=8),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
                                                                                   max_size=3), max_leaves=8)
 

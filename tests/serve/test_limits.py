@@ -128,14 +128,15 @@ def test_head_and_body_limits_and_chunked_bodies(served):
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK") and b"text_completion" in answer
 
 
-def test_idle_and_slow_connections_are_closed(served):
+def test_idle_and_slow_connections_are_closed(served, service):
     server, base = served
     port = server.server_address[1]
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
     slow = socket.create_connection(("127.0.0.1", port))
     slow.sendall(b"POST /v1/completions HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"prompt\"")  # and then nothing
     try:
-        status, answer = post(f"{base}/completions", {"prompt": "The", "max_tokens": 3})
+        status, answer = post(f"{base}/completions", {"prompt": "The", "max_tokens": 3, "logit_bias": {
+            str(service.tokenizer.eos_token_id): -100}})
         assert status == 200 and answer["usage"]["completion_tokens"] == 3  # answered beside 201 stuck clients
         for sock in idle + [slow]:
             sock.settimeout(10)
@@ -215,13 +216,16 @@ def test_an_open_address_needs_a_key_or_insecure(capsys, monkeypatch):
     assert "without an API key" not in capsys.readouterr().err
 
 
-def test_one_keep_alive_connection_carries_many_requests(served):
+def test_one_keep_alive_connection_carries_many_requests(served, service):
     import http.client
+
+    no_end = {str(service.tokenizer.eos_token_id): -100}  # exactly one token each
 
     connection = http.client.HTTPConnection("127.0.0.1", served[0].server_address[1], timeout=30)
     try:
         for index in range(30):  # the hangup watcher of each answer must be gone before the next read
-            connection.request("POST", "/v1/completions", body=json.dumps({"prompt": f"{index}", "max_tokens": 1}),
+            body = {"prompt": f"{index}", "max_tokens": 1, "logit_bias": no_end}
+            connection.request("POST", "/v1/completions", body=json.dumps(body),
                                headers={"Content-Type": "application/json"})
             response = connection.getresponse()
             assert response.status == 200 and json.loads(response.read())["usage"]["completion_tokens"] == 1

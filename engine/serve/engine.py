@@ -97,7 +97,7 @@ class DecodeEngine:
         self._rows: list[Sequence] = []
         self._row_len: list[int] = []  # tokens of each row held in the cache
         self._last: list[int] = []  # each row's newest token, not yet fed back
-        self._generators: list[torch.Generator] = []
+        self._generators: list[random.Random] = []
         self._settings: dict[str, torch.Tensor] = {}
         self.steps = 0  # decode forwards run (the tests and the bench read it)
         self.peak_rows = 0
@@ -286,8 +286,7 @@ class DecodeEngine:
         s["bias"][row].zero_()
         if p.logit_bias:
             s["bias"][row, list(p.logit_bias)] = torch.tensor(list(p.logit_bias.values()), device=self.device)
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(p.seed if p.seed is not None else random.getrandbits(63))
+        generator = random.Random(p.seed if p.seed is not None else random.getrandbits(63))
         self._rows.append(sequence)
         self._row_len.append(prompt_len)
         self._last.append(-1)

@@ -148,3 +148,20 @@ def test_batched_decoding_on_the_gpu_matches_one_at_a_time():
         assert engine.peak_rows >= 2
     finally:
         engine.close()
+
+
+def test_sampling_draws_tokens_at_their_probabilities():
+    import random
+
+    from fgtui.engine.serve.sampling import RowSettings, choose
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]]).repeat(4000, 1)
+    rows = logits.shape[0]
+    settings = RowSettings(torch.ones(rows), torch.zeros(rows, dtype=torch.long), torch.ones(rows), torch.zeros(rows),
+                           torch.zeros(rows), None, None, [random.Random(i) for i in range(rows)])
+    counts = torch.bincount(torch.tensor(choose(logits, settings, 0).tokens), minlength=5).float() / rows
+    assert counts[4] == 0  # never a token of probability 0
+    assert torch.allclose(counts[:4], logits[0, :4].softmax(-1), atol=0.03)
+    settings.top_k = torch.full((rows,), 2)  # top-k 2 keeps the two likeliest, renormalized
+    counts = torch.bincount(torch.tensor(choose(logits, settings, 0).tokens), minlength=5).float() / rows
+    assert counts[2:].sum() == 0 and torch.allclose(counts[:2], logits[0, :2].softmax(-1), atol=0.03)

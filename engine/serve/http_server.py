@@ -20,7 +20,9 @@ of it and for each write), the connection count is bounded, and the only
 threads are the decode engine's and a small bounded pool for tokenizing and
 chat templates. The HTTP subset an API client needs is small: Content-Length
 bodies (chunked request bodies get 411), `Expect: 100-continue`, keep-alive,
-and chunked responses for streams.
+and chunked responses for streams. While a request is answered its connection
+is watched: a client that closes it (or only its sending side) is taken as
+gone, and its sequences leave the decode batch at the next step.
 """
 from __future__ import annotations
 

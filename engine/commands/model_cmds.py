@@ -20,6 +20,7 @@ from fgtui.engine.errors import FgError
 
 MODEL_HELP = "model, checkpoint, checkpoints, output or project directory"
 DTYPES = ("float32", "bfloat16", "float16")
+API_KEY_ENV = "FGTUI_API_KEY"
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -55,7 +56,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     serve = subparsers.add_parser(
         "serve", parents=[common], help="serve a model over an OpenAI-compatible HTTP API",
         description="GET /v1/models, POST /v1/completions and /v1/chat/completions (models with a chat "
-                    "template), whole or streamed (stream: true). One request generates at a time. "
+                    "template), whole or streamed (stream: true). Requests that arrive together are decoded "
+                    "together (continuous batching). With --api-key (or FGTUI_API_KEY) every /v1 request needs "
+                    "'Authorization: Bearer KEY'; an address other than loopback needs a key or --insecure. "
                     + __doc__.split("\n\n")[2].replace("\n", " "))
     serve.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -65,6 +68,22 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                        help="max_tokens when a request gives none (default 256)")
     serve.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
     serve.add_argument("--dtype", choices=DTYPES, default=None, help="weights' dtype (default: as saved)")
+    serve.add_argument("--api-key", default=None, metavar="KEY",
+                       help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV} when set)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback --host without an API key")
+    serve.add_argument("--max-batch", type=int, default=32, metavar="N",
+                       help="sequences decoded together at most (default 32); more wait their turn")
+    serve.add_argument("--max-waiting", type=int, default=256, metavar="N",
+                       help="sequences queued beyond the batch before requests get 503 (default 256)")
+    serve.add_argument("--idle-timeout", type=float, default=15.0, metavar="S",
+                       help="close a connection idle this many seconds between requests (default 15)")
+    serve.add_argument("--read-timeout", type=float, default=30.0, metavar="S",
+                       help="seconds a client has to send a request once begun, and per write (default 30)")
+    serve.add_argument("--max-connections", type=int, default=1024, metavar="N",
+                       help="open connections at most; more get 503 (default 1024)")
+    serve.add_argument("--workers", type=int, default=4, metavar="N",
+                       help="threads for tokenizing requests (default 4)")
     serve.set_defaults(handler=run_serve)
 
 
@@ -161,22 +180,38 @@ def compare_with_transformers(model, directory: Path) -> float:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    if args.max_tokens < 1:
-        raise FgError(f"--max-tokens must be at least 1, not {args.max_tokens}")
+    import os
+
+    for flag, value, low in (("--max-tokens", args.max_tokens, 1), ("--max-batch", args.max_batch, 1),
+                             ("--max-waiting", args.max_waiting, 1), ("--max-connections", args.max_connections, 1),
+                             ("--workers", args.workers, 1), ("--idle-timeout", args.idle_timeout, 0.001),
+                             ("--read-timeout", args.read_timeout, 0.001)):
+        if not value >= low:
+            raise FgError(f"{flag} must be at least {low}, not {value}")
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    if api_key is None and not args.insecure and not _is_loopback(args.host):
+        raise FgError(f"refusing to serve on {args.host} without an API key: anyone who reaches it could use it",
+                      hint=f"pass --api-key KEY (or set {API_KEY_ENV}), or --insecure to serve it open")
     directory, model, tokenizer, device = _load_model(args)
 
     from fgtui.engine.serve.completions import CompletionService
     from fgtui.engine.serve.http_server import make_server
 
     name = args.name or (directory.parent.parent.name if directory.name.startswith("checkpoint-") else directory.name)
-    service = CompletionService(model, tokenizer, name, default_max_tokens=args.max_tokens)
+    service = CompletionService(model, tokenizer, name, default_max_tokens=args.max_tokens,
+                                max_rows=args.max_batch, max_waiting=args.max_waiting)
     try:
-        server = make_server(service, args.host, args.port)
+        server = make_server(service, args.host, args.port, api_key=api_key, idle_timeout=args.idle_timeout,
+                             read_timeout=args.read_timeout, max_connections=args.max_connections,
+                             workers=args.workers)
     except OSError as error:
+        service.close()
         raise FgError(f"cannot listen on {args.host}:{args.port}: {error.strerror}",
                       hint="pick another --port (0 finds a free one)") from None
     host, port = server.server_address[:2]
-    print(f"serving {name} ({directory}) on {device} at http://{host}:{port}/v1 — Ctrl-C stops", flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving {name} ({directory}) on {device} at http://{shown}:{port}/v1"
+          f"{' (API key required)' if api_key else ''} — Ctrl-C stops", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -184,3 +219,15 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    """True when every address `host` names is this machine's loopback."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)

@@ -1,201 +1,341 @@
 """The model side of the OpenAI-compatible API: requests in, completions out.
 
-`CompletionService` holds one model and its tokenizer and answers the bodies
-of `/v1/completions` and `/v1/chat/completions` (OpenAI's field names), whole
-or as a stream of chunks. It knows nothing of HTTP (http_server.py does);
-a bad request raises `RequestError`, which the server turns into a 400.
+`CompletionService` reads a request body into a `CompletionJob` (`prepare`:
+checks and tokenization, no model work), hands its sequences to the
+`DecodeEngine` (which batches them with everyone else's), and turns the
+engine's token events into OpenAI's answer objects: whole (`answer`) or as a
+stream of chunks (`stream`). It knows nothing of HTTP (http_server.py does);
+a refused request raises `RequestError`, which carries its status.
 
-One generation runs at a time (a lock): the model and its KV cache are not
-shared between requests, and on one GPU batching requests is the next step,
-not this one.
+Text is released only up to where it can no longer become the start of a stop
+string, and is decoded from the whole completion so far (a token may be half
+a character), so streamed pieces add up to exactly the whole answer. Each
+choice's `text_offset`s count characters of each token's own text from the
+start of the prompt.
 """
 from __future__ import annotations
 
-import threading
+import asyncio
+import functools
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-
-class RequestError(ValueError):
-    """A request the API refuses; its message goes back to the client."""
-
-
-@dataclass
-class Sampling:
-    max_tokens: int
-    temperature: float
-    top_p: float | None
-    top_k: int | None
-    stop: list[str]
-    seed: int | None
-
-
-def _number(body: dict, key: str, default: Any, kind: type, low: float | None = None,
-            high: float | None = None) -> Any:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
-        raise RequestError(f"'{key}' must be a{'n integer' if kind is int else ' number'}, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise RequestError(f"'{key}' must be between {low} and {high}, got {value!r}")
-    return kind(value)
-
-
-def parse_sampling(body: dict, default_max_tokens: int) -> Sampling:
-    """OpenAI's sampling fields, checked. Only n=1 is served."""
-    if _number(body, "n", 1, int) != 1:
-        raise RequestError("only n=1 is supported")
-    stop = body.get("stop") or []
-    if isinstance(stop, str):
-        stop = [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        raise RequestError("'stop' must be a string or a list of non-empty strings")
-    # Chat clients now send max_completion_tokens; older ones max_tokens.
-    limit_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    temperature = _number(body, "temperature", 1.0, float, 0.0, 2.0)
-    top_p = _number(body, "top_p", None, float, 0.0, 1.0)
-    if top_p == 0.0:  # only the likeliest token survives: OpenAI's top_p 0 is greedy decoding
-        temperature, top_p = 0.0, None
-    return Sampling(max_tokens=_number(body, limit_key, default_max_tokens, int, 1, 1 << 20),
-                    temperature=temperature, top_p=top_p, top_k=_number(body, "top_k", None, int, 1, None),
-                    stop=stop, seed=_number(body, "seed", None, int, 0, 2**63 - 1))
-
-
-def _plain_message(message: Any) -> dict[str, str]:
-    """{role, content} with content as text: a string, or OpenAI's list of text parts."""
-    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-        raise RequestError("each message must be an object with a 'role' string")
-    content = message.get("content")
-    if isinstance(content, list):
-        if not all(isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
-                   for part in content):
-            raise RequestError("only text content parts are supported")
-        content = "".join(part["text"] for part in content)
-    if not isinstance(content, str):
-        raise RequestError("a message's 'content' must be a string or a list of text parts")
-    return {"role": message["role"], "content": content}
+from fgtui.engine.serve import requests as rq
+from fgtui.engine.serve.engine import Busy, DecodeEngine, Failed, Finished, PromptScores, Token
+from fgtui.engine.serve.requests import CompletionJob, RequestError
 
 
 class CompletionService:
-    def __init__(self, model: Any, tokenizer: Any, model_name: str, *, default_max_tokens: int = 16) -> None:
+    def __init__(self, model: Any, tokenizer: Any, model_name: str, *, default_max_tokens: int = 16,
+                 max_rows: int = 32, max_waiting: int = 256) -> None:
         self.model, self.tokenizer, self.model_name = model, tokenizer, model_name
         self.default_max_tokens = default_max_tokens
-        self.device = next(model.parameters()).device
-        self._lock = threading.Lock()
+        self.vocab_size = model.config.vocab_size
+        self.max_positions = getattr(model.config, "max_position_embeddings", None)
+        self.engine = DecodeEngine(model, eos_token_id=tokenizer.eos_token_id, max_rows=max_rows,
+                                   max_waiting=max_waiting)
 
-    # ------------------------------------------------------------------ requests
+    def close(self) -> None:
+        self.engine.close()
+
+    # ------------------------------------------------------------ reading requests
     def models(self) -> dict:
-        return {"object": "list", "data": [{"id": self.model_name, "object": "model", "owned_by": "fgtui"}]}
+        return {"object": "list", "data": [self.model_card()]}
 
-    def completion_prompt(self, body: dict) -> str:
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1:
-            prompt = prompt[0]
-        if not isinstance(prompt, str):
-            raise RequestError("'prompt' must be a string (one prompt per request)")
-        return prompt
+    def model_card(self) -> dict:
+        return {"id": self.model_name, "object": "model", "created": 0, "owned_by": "fgtui"}
 
-    def chat_prompt(self, body: dict) -> str:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise RequestError("'messages' must be a non-empty list of {role, content}")
-        messages = [_plain_message(m) for m in messages]
+    def check_model(self, name: Any) -> None:
+        """`model` must name the served model (absent: the served one)."""
+        if name is None:
+            return
+        if not isinstance(name, str):
+            raise RequestError(f"'model' must be a string, got {name!r}", "model")
+        if name != self.model_name:
+            raise RequestError(f"the model '{name}' does not exist: this server serves '{self.model_name}'",
+                               "model", status=404, code="model_not_found")
+
+    def prepare(self, body: dict, *, chat: bool) -> CompletionJob:
+        """Check every field and tokenize the prompts (no model work)."""
+        rq.check_fields(body, chat)
+        self.check_model(body.get("model"))
+        if chat:
+            texts: list[str | list[int]] = [self._chat_prompt(rq.chat_messages(body))]
+            logprobs, echo = rq.read_chat_logprobs(body), False
+        else:
+            texts = rq.completion_prompts(body, self.vocab_size)
+            logprobs, echo = rq.read_completion_logprobs(body), rq.flag(body, "echo")
+        n = rq.read_n(body, len(texts))
+        if n > self.engine.max_rows:
+            raise RequestError(f"'n' is over this server's batch of {self.engine.max_rows} rows", "n")
+        params = rq.read_sampling(body, self.vocab_size, self.default_max_tokens, echo=echo)
+        params.top_logprobs = logprobs
+        stop = rq.read_stop(body)
+        stream, include_usage = rq.read_stream(body)
+        prompts, prompt_texts = [], []
+        for index, text in enumerate(texts):
+            ids = self.tokenizer(text)["input_ids"] if isinstance(text, str) else text
+            where = "prompt" if len(texts) == 1 else f"prompt[{index}]"
+            if not ids:
+                raise RequestError(f"'{where}' is empty: give at least one token of text", where)
+            if self.max_positions and len(ids) + params.max_tokens > self.max_positions:
+                raise RequestError(f"{where} ({len(ids)} tokens) + max_tokens ({params.max_tokens}) exceed the "
+                                   f"model's {self.max_positions} positions",
+                                   "max_tokens" if len(ids) < self.max_positions else where)
+            prompts.append(list(ids))
+            prompt_texts.append(text if isinstance(text, str) else self.tokenizer.decode(ids))
+        return CompletionJob(chat=chat, prompts=prompts, prompt_texts=prompt_texts, n=n, params=params,
+                             stop=stop, stream=stream, include_usage=include_usage, echo=echo, logprobs=logprobs)
+
+    def _chat_prompt(self, messages: list[dict[str, str]]) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
-            raise RequestError(f"{self.model_name} has no chat template (a base model): use /v1/completions")
+            raise RequestError(f"{self.model_name} has no chat template (a base model): use /v1/completions",
+                               "messages")
         from jinja2 import TemplateError
 
         try:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except TemplateError as error:  # e.g. a template that wants roles to alternate
-            raise RequestError(f"the model's chat template refused the messages: {error}") from None
+            raise RequestError(f"the model's chat template refused the messages: {error}", "messages") from None
 
-    def encode(self, prompt: str, sampling: Sampling) -> list[int]:
-        """The prompt's token ids; refused when, with max_tokens, it would run past the
-        model's positions (checked before a stream's headers go out)."""
-        ids = self.tokenizer(prompt)["input_ids"]
-        limit = getattr(self.model.config, "max_position_embeddings", None)
-        if limit and len(ids) + sampling.max_tokens > limit:
-            raise RequestError(f"prompt ({len(ids)} tokens) + max_tokens ({sampling.max_tokens}) exceed "
-                               f"the model's {limit} positions")
-        return ids
-
-    def complete(self, prompt_ids: list[int], sampling: Sampling, *, chat: bool = False) -> dict:
+    # ------------------------------------------------------------ answering
+    async def answer(self, job: CompletionJob) -> dict:
         """The whole answer as one response object."""
-        text, finish, prompt_tokens, completion_tokens = "", "length", 0, 0
-        for piece, finish_reason, prompt_tokens, completion_tokens in self._pieces(prompt_ids, sampling):
-            text += piece
-            finish = finish_reason or finish
-        choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
-        if chat:
-            choice["message"] = {"role": "assistant", "content": text}
-        else:
-            choice.update(text=text, logprobs=None)
-        return {**self._header(chat, chunk=False), "choices": [choice],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+        run = _Run(self, job)
+        try:
+            async for _ in run.updates():
+                pass
+        finally:
+            run.cancel()
+        choices = [choice.whole(job) for choice in run.choices]
+        return {**run.header(chunk=False), "choices": choices, "usage": run.usage()}
 
-    def stream(self, prompt_ids: list[int], sampling: Sampling, *, chat: bool = False) -> Iterator[dict]:
-        """The answer as chunks (server-sent events carry one each), the last with finish_reason."""
-        header = self._header(chat, chunk=True)
-        if chat:
-            yield {**header, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
-        for piece, finish, _, _ in self._pieces(prompt_ids, sampling):
-            if piece:
-                delta = {"delta": {"content": piece}} if chat else {"text": piece, "logprobs": None}
-                yield {**header, "choices": [{"index": 0, **delta, "finish_reason": None}]}
-            if finish:
-                empty = {"delta": {}} if chat else {"text": "", "logprobs": None}
-                yield {**header, "choices": [{"index": 0, **empty, "finish_reason": finish}]}
+    async def stream(self, job: CompletionJob) -> AsyncIterator[dict]:
+        """Chunks for server-sent events; the last choice chunk carries usage (or, with
+        stream_options.include_usage, a final chunk with no choices does)."""
+        run = _Run(self, job)
+        try:
+            header = run.header(chunk=True)
+            pending: dict | None = None
+            for choice in run.choices:
+                first = choice.opening(job)
+                if first is not None:
+                    yield {**header, "choices": [first]}
+            async for choice in run.updates():
+                piece = choice.piece(job)
+                if piece is None:
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = {**header, "choices": [piece]}
+            usage = run.usage()
+            if job.include_usage:
+                if pending is not None:
+                    yield pending
+                yield {**header, "choices": [], "usage": usage}
+            elif pending is not None:
+                yield {**pending, "usage": usage}
+        finally:
+            run.cancel()
 
-    # ------------------------------------------------------------------ generation
-    def _header(self, chat: bool, chunk: bool) -> dict:
-        kind = ("chat.completion.chunk" if chunk else "chat.completion") if chat else "text_completion"
-        prefix = "chatcmpl" if chat else "cmpl"
-        return {"id": f"{prefix}-{uuid.uuid4().hex[:24]}", "object": kind, "created": int(time.time()),
-                "model": self.model_name}
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one service per server, lives as long
+    def token_text(self, token: int) -> str:
+        return self.tokenizer.decode([token])
 
-    def _pieces(self, prompt_ids: list[int], sampling: Sampling) -> Iterator[tuple[str, str | None, int, int]]:
-        """(new text, finish reason or None, prompt tokens, completion tokens) per sampled token.
+    @functools.lru_cache(maxsize=65536)  # noqa: B019
+    def text_length(self, token: int) -> int:
+        return len(self.tokenizer.decode([token], skip_special_tokens=True))
 
-        Text is released only up to where it can no longer become the start of a stop
-        string, and decoding is of the whole completion so far (a token may be half a
-        character), so streamed pieces add up to exactly the whole answer.
-        """
-        import torch
 
-        from fgtui.engine.models.generate import ContinuationDecoder, stream_tokens
+@dataclass
+class _ChoiceState:
+    index: int
+    prompt: list[int]
+    prompt_text: str
+    hold: int
+    decoder: Any
+    tokens: list[int] = field(default_factory=list)
+    entries: list[Token] = field(default_factory=list)  # logprobs not yet sent
+    scores: PromptScores | None = None
+    text: str = ""
+    sent: int = 0
+    released: int = 0  # characters of `text` handed out (stream) so far
+    finish: str | None = None
+    sequence: Any = None
+    offset: int = 0  # next text_offset
+    echoed: bool = False
+    finish_sent: bool = False
+    token_text: Any = None  # the service's id -> text, cached
+    text_length: Any = None  # the service's id -> characters it adds to a text (special tokens: none)
 
-        ids = torch.tensor([prompt_ids], device=self.device)
-        decode = ContinuationDecoder(self.tokenizer, prompt_ids)
-        generator = None
-        if sampling.seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(sampling.seed)
-        eos = self.tokenizer.eos_token_id
-        # Hold back a tail that could still grow into a stop string.
-        hold = max((len(s) - 1 for s in sampling.stop), default=0)
-        tokens: list[int] = []
-        sent = 0
-        with self._lock:
-            for token in stream_tokens(self.model, ids, sampling.max_tokens, temperature=sampling.temperature,
-                                       top_k=sampling.top_k, top_p=sampling.top_p,
-                                       stop_token_ids=[eos] if eos is not None else None, generator=generator):
-                if token == eos:
-                    yield decode(tokens)[sent:], "stop", len(prompt_ids), len(tokens)
-                    return
-                tokens.append(token)
-                text = decode(tokens)
-                cut = min((text.find(s) for s in sampling.stop if s in text), default=-1)
-                if cut >= 0:
-                    yield text[sent:max(cut, sent)], "stop", len(prompt_ids), len(tokens)
-                    return
-                safe = len(text) - hold
-                if text.endswith("\ufffd"):  # an unfinished character waits for its next byte
-                    safe = min(safe, len(text) - 1)
-                if safe > sent:
-                    yield text[sent:safe], None, len(prompt_ids), len(tokens)
-                    sent = safe
-            yield decode(tokens)[sent:], "length", len(prompt_ids), len(tokens)
+    def add(self, token: Token, stop: list[str]) -> None:
+        self.tokens.append(token.token)
+        self.entries.append(token)
+        text = self.decoder(self.tokens)
+        search_from = max(0, self.sent - self.hold)
+        cuts = [text.find(s, search_from) for s in stop]
+        cut = min((c for c in cuts if c >= 0), default=-1)
+        if cut >= 0:
+            self.text, self.sent, self.finish = text[:cut], max(cut, self.sent), "stop"
+            self.sequence.cancel()
+            return
+        self.text = text
+        safe = len(text) - self.hold
+        if text.endswith("\ufffd"):  # an unfinished character waits for its next byte
+            safe = min(safe, len(text) - 1)
+        self.sent = max(self.sent, safe)
+
+    def end(self, reason: str) -> None:
+        if self.finish is None:
+            self.finish = reason
+            self.sent = len(self.text)
+
+    # ---------------------------------------------------------------- output
+    def whole(self, job: CompletionJob) -> dict:
+        logprobs = self.logprobs(job, self.entries, include_prompt=True)
+        if job.chat:
+            return {"index": self.index, "message": {"role": "assistant", "content": self.text},
+                    "logprobs": logprobs, "finish_reason": self.finish}
+        text = (self.prompt_text if job.echo else "") + self.text
+        return {"index": self.index, "text": text, "logprobs": logprobs, "finish_reason": self.finish}
+
+    def opening(self, job: CompletionJob) -> dict | None:
+        if job.chat:
+            return {"index": self.index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                    "finish_reason": None}
+        return None
+
+    def piece(self, job: CompletionJob) -> dict | None:
+        """What is new since the last piece (text, its logprobs, the finish), or None."""
+        echo = job.echo and not self.echoed
+        new = self.text[self.released:self.sent]
+        finish = self.finish if self.finish is not None and self.sent >= len(self.text) else None
+        if not new and not echo and (finish is None or self.finish_sent):
+            return None  # logprobs travel with their text
+        entries, self.entries = self.entries, []
+        logprobs = self.logprobs(job, entries, include_prompt=echo)
+        self.released, self.echoed = self.sent, True
+        self.finish_sent = finish is not None
+        if job.chat:
+            delta = {"content": new} if new else {}
+            return {"index": self.index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+        text = self.prompt_text + new if echo else new
+        return {"index": self.index, "text": text, "logprobs": logprobs, "finish_reason": finish}
+
+    def logprobs(self, job: CompletionJob, entries: list[Token], include_prompt: bool) -> dict | None:
+        if job.logprobs is None:
+            return None
+        name = self.token_text
+        if job.chat:
+            def item(token: int, logprob: float) -> dict:
+                text = name(token)
+                return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+            return {"content": [{**item(e.token, e.logprob), "top_logprobs": [item(t, lp) for t, lp in (e.top or [])]}
+                                for e in entries]}
+        tokens, token_logprobs, tops, offsets = [], [], [], []
+        if include_prompt and job.echo and self.scores is not None:
+            for token, logprob, top in zip(self.prompt, self.scores.logprobs, self.scores.top):
+                tokens.append(name(token))
+                token_logprobs.append(logprob)
+                tops.append(None if top is None else self._top_dict(top, token, logprob))
+                offsets.append(self.offset)
+                self.offset += self.text_length(token)
+            self.offset = max(self.offset, len(self.prompt_text))
+        elif self.offset == 0:
+            self.offset = len(self.prompt_text)
+        for entry in entries:
+            tokens.append(name(entry.token))
+            token_logprobs.append(entry.logprob)
+            tops.append(self._top_dict(entry.top or [], entry.token, entry.logprob))
+            offsets.append(self.offset)
+            self.offset += self.text_length(entry.token)
+        return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": tops, "text_offset": offsets}
+
+    def _top_dict(self, top: list[tuple[int, float]], token: int, logprob: float) -> dict[str, float]:
+        # The chosen token is always listed (as vLLM does), beside the k likeliest.
+        out: dict[str, float] = {}
+        for t, lp in [*top, (token, logprob)]:
+            key = self.token_text(t)
+            out[key] = max(lp, out.get(key, float("-inf")))
+        return out
+
+
+class _Run:
+    """One job's sequences in the engine, and their events as they come."""
+
+    def __init__(self, service: CompletionService, job: CompletionJob) -> None:
+        from fgtui.engine.models.generate import ContinuationDecoder
+
+        self.service, self.job = service, job
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.created = int(time.time())
+        self.id = f"{'chatcmpl' if job.chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        hold = max((len(s) - 1 for s in job.stop), default=0)
+        self.choices: list[_ChoiceState] = []
+        self.sequences = []
+        try:
+            for p, (prompt, text) in enumerate(zip(job.prompts, job.prompt_texts)):
+                group = []
+                for j in range(job.n):
+                    # The prompt's tail gives the decoder the context a leading space depends on.
+                    state = _ChoiceState(p * job.n + j, prompt, text, hold, ContinuationDecoder(
+                        service.tokenizer, prompt[-4:]), token_text=service.token_text,
+                        text_length=service.text_length)
+                    group.append(state)
+                seed = job.params.seed
+                params = [replace(job.params, seed=None if seed is None else seed + j) for j in range(job.n)]
+                prompt_top = job.logprobs if job.echo and job.logprobs is not None else None
+                sequences = service.engine.submit(prompt, params, [self._sink(s.index) for s in group], prompt_top)
+                for state, sequence in zip(group, sequences):
+                    state.sequence = sequence
+                self.choices.extend(group)
+                self.sequences.extend(sequences)
+        except Busy as error:
+            self.cancel()
+            raise RequestError(f"the server is busy ({error}): retry shortly", status=503, kind="server_error",
+                               code="server_busy") from None
+
+    def _sink(self, index: int):
+        def sink(event) -> None:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (index, event))
+        return sink
+
+    def cancel(self) -> None:
+        for sequence in self.sequences:
+            sequence.cancel()
+
+    async def updates(self) -> AsyncIterator[_ChoiceState]:
+        """Each choice as an event changes it, until every choice has finished."""
+        open_choices = {c.index for c in self.choices}
+        while open_choices:
+            index, event = await self.queue.get()
+            choice = self.choices[index]
+            if index not in open_choices:
+                continue
+            if isinstance(event, Token):
+                if choice.finish is None:
+                    choice.add(event, self.job.stop)
+            elif isinstance(event, PromptScores):
+                choice.scores = event
+                continue
+            elif isinstance(event, Finished):
+                choice.end("stop" if event.reason == "cancelled" else event.reason)
+            elif isinstance(event, Failed):
+                raise RuntimeError(event.message)
+            if choice.finish is not None:
+                open_choices.discard(index)
+            yield choice
+
+    def header(self, chunk: bool) -> dict:
+        job = self.job
+        kind = ("chat.completion.chunk" if chunk else "chat.completion") if job.chat else "text_completion"
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.service.model_name}
+
+    def usage(self) -> dict:
+        prompt = sum(len(p) for p in self.job.prompts)
+        completion = sum(len(c.tokens) for c in self.choices)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

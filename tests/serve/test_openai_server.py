@@ -2,63 +2,34 @@
 from __future__ import annotations
 
 import json
-import threading
-import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-import torch
+from serve_helpers import CHAT_TEMPLATE, greedy_text, post, running_server, tiny_model
 
-import fgtui
-from fgtui.engine.serve.completions import CompletionService, RequestError, parse_sampling
-from fgtui.engine.serve.http_server import make_server
-
-CORPUS = Path(fgtui.__file__).parent / "examples" / "datasets" / "lovecraft" / "data" / "train"
-CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}<assistant> {% endif %}")
+from fgtui.engine.serve.completions import CompletionService
+from fgtui.engine.serve.requests import RequestError, read_sampling
 
 
 @pytest.fixture(scope="module")
 def service():
-    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
-    from fgtui.engine.models import CausalLMConfig, build_causal_lm
-
-    tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]], vocab_size=300,
-                                    show_progress=False)
-    torch.manual_seed(0)
-    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=96)
-    return CompletionService(build_causal_lm(config), tokenizer, "tiny")
+    model, tokenizer = tiny_model()
+    service = CompletionService(model, tokenizer, "tiny")
+    yield service
+    service.close()
 
 
 @pytest.fixture(scope="module")
 def url(service):
-    server = make_server(service, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with running_server(service) as (_, base):
+        yield base
 
 
-def _post(url: str, body, raw: bool = False):
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            text = response.read().decode()
-            return response.status, text if raw else json.loads(text)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read().decode())
+_post = post
 
 
 def _greedy_text(service, prompt: str, n: int) -> str:
-    from fgtui.engine.models.generate import generate
-
-    ids = service.tokenizer(prompt, return_tensors="pt")["input_ids"]
-    out = generate(service.model, ids, n, stop_token_ids=[service.tokenizer.eos_token_id])
-    return service.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return greedy_text(service.model, service.tokenizer, prompt, n)
 
 
 def test_models_and_a_greedy_completion(url, service):
@@ -107,7 +78,7 @@ def test_chat_needs_a_template_and_uses_it(url, service):
         status, stream = _post(f"{url}/chat/completions", {"messages": messages, "max_tokens": 8, "temperature": 0,
                                                            "stream": True}, raw=True)
         chunks = [json.loads(line[6:]) for line in stream.splitlines() if line.startswith("data: {")]
-        assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+        assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
         assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == \
             body["choices"][0]["message"]["content"]
     finally:
@@ -115,10 +86,12 @@ def test_chat_needs_a_template_and_uses_it(url, service):
 
 
 @pytest.mark.parametrize("body, message", [
-    ({"prompt": "x", "max_tokens": 0}, "'max_tokens' must be between"),
+    ({"prompt": "x", "max_tokens": 0}, "'max_tokens' must be between 1"),
     ({"prompt": "x", "temperature": "hot"}, "'temperature' must be a number"),
-    ({"prompt": "x", "n": 2}, "only n=1"),
-    ({"prompt": ["a", "b"]}, "one prompt per request"),
+    ({"prompt": "x", "n": 0}, "'n' must be between"),
+    ({"prompt": [["a"]]}, "'prompt[0][0]' is not a token id"),
+    ({"prompt": [1, "a"]}, "'prompt' must be a string"),
+    ({"prompt": [5, 300]}, "'prompt[1]' is not a token id (0 to 299)"),
     ({"prompt": "x", "stop": [""]}, "'stop' must be"),
     ({"prompt": "x", "max_tokens": 200}, "exceed the model's 96 positions"),
     (b"{not json", "not JSON"),
@@ -136,15 +109,18 @@ def test_unknown_routes_are_404(url):
 
 
 def test_sampling_fields_are_read_as_openai_names_them():
-    sampling = parse_sampling({"max_tokens": 5, "temperature": 0, "top_p": 0.5, "stop": "\n\n", "seed": 7}, 16)
-    assert (sampling.max_tokens, sampling.temperature, sampling.top_p, sampling.stop, sampling.seed) == \
-        (5, 0.0, 0.5, ["\n\n"], 7)
-    assert parse_sampling({}, 16).max_tokens == 16
+    sampling = read_sampling({"max_tokens": 5, "temperature": 0, "top_p": 0.5, "seed": 7,
+                              "logit_bias": {"3": -100}}, 300, 16, echo=False)
+    assert (sampling.max_tokens, sampling.temperature, sampling.top_p, sampling.seed, sampling.logit_bias) == \
+        (5, 0.0, 0.5, 7, {3: -100.0})
+    assert read_sampling({}, 300, 16, echo=False).max_tokens == 16
+    assert read_sampling({"max_tokens": 0}, 300, 16, echo=True).max_tokens == 0
     with pytest.raises(RequestError):
-        parse_sampling({"max_tokens": 1.5}, 16)
+        read_sampling({"max_tokens": 1.5}, 300, 16, echo=False)
 
 
 def test_fgtui_serve_answers_until_interrupted(service, tmp_path):
+    import os
     import signal
     import subprocess
     import sys
@@ -154,12 +130,15 @@ def test_fgtui_serve_answers_until_interrupted(service, tmp_path):
     save_pretrained(service.model, tmp_path / "tiny_model", tokenizer=service.tokenizer)
     process = subprocess.Popen([sys.executable, "-m", "fgtui.engine.cli", "serve", str(tmp_path / "tiny_model"),
                                 "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, env={**os.environ, "FGTUI_API_KEY": "sk-local"})
     try:
         line = process.stdout.readline()
-        assert "serving tiny_model" in line, line + process.stderr.read()
+        assert "serving tiny_model" in line and "API key required" in line, line + process.stderr.read()
         base = line.split(" at ")[1].split()[0]
         status, body = _post(f"{base}/completions", {"prompt": "The", "max_tokens": 3})
+        assert status == 401 and body["error"]["code"] == "invalid_api_key"
+        status, body = _post(f"{base}/completions", {"prompt": "The", "max_tokens": 3},
+                             headers={"Authorization": "Bearer sk-local"})
         assert status == 200 and body["model"] == "tiny_model"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
@@ -172,7 +151,7 @@ def test_openai_spellings_top_p_zero_parts_and_max_completion_tokens(url, servic
     _, top_p_zero = _post(f"{url}/completions", {"prompt": "The old house", "max_tokens": 10, "top_p": 0})
     assert top_p_zero["choices"][0]["text"] == greedy["choices"][0]["text"]
     status, answer = _post(f"{url}/completions", {"prompt": "x", "seed": 2**64})
-    assert status == 400 and "'seed'" in answer["error"]["message"]
+    assert status == 400 and answer["error"]["param"] == "seed"
     service.tokenizer.chat_template = CHAT_TEMPLATE
     try:
         parts = [{"role": "user", "content": [{"type": "text", "text": "Who "}, {"type": "text", "text": "knocks?"}]}]
@@ -210,13 +189,14 @@ def test_a_connection_stays_usable_after_an_error(url):
 def test_a_failure_inside_generation_is_a_500_or_an_error_event(url, service, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the model fell over")
-        yield  # a generator, as _pieces is
 
-    monkeypatch.setattr(service, "_pieces", broken)
+    monkeypatch.setattr(service.engine, "_prefill", broken)
     status, answer = _post(f"{url}/completions", {"prompt": "x", "max_tokens": 2})
     assert status == 500 and "the model fell over" in answer["error"]["message"]
     status, stream = _post(f"{url}/completions", {"prompt": "x", "max_tokens": 2, "stream": True}, raw=True)
     assert status == 200 and "the model fell over" in stream and "[DONE]" not in stream
+    monkeypatch.undo()
+    assert _post(f"{url}/completions", {"prompt": "x", "max_tokens": 2})[0] == 200
 
 
 def test_continuations_keep_the_space_a_sentencepiece_decoder_drops():

@@ -7,7 +7,8 @@ The convention the guides follow (docs/tutorial.md, docs/templates.md):
   continues on the next line, and a command holding a here-document
   (``<<'EOF'``) takes every line up to the terminator. The lines after a
   command, up to the next ``$ ``, are the output it must print.
-* Output comparison, line by line after stripping trailing blanks: a line that
+* Output comparison, line by line after stripping trailing blanks and
+  dropping empty lines (on both sides): a line that
   is exactly ``...`` stands for any number of lines (none included); ``...``
   inside a line stands for any text on that line. A command shown with no
   output must print nothing. A last line ``[exit N]`` says the command exits
@@ -25,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +102,9 @@ def _line_pattern(expected: str) -> re.Pattern[str]:
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:
-    """Whether `actual` fits `expected` under the ``...`` rules."""
+    """Whether `actual` fits `expected` under the ``...`` rules; empty lines do not count."""
+    expected = [line for line in expected if line.strip()]
+    actual = [line for line in actual if line.strip()]
     # Dynamic programming over (expected index, actual index): small inputs.
     memo: dict[tuple[int, int], bool] = {}
 
@@ -157,9 +161,11 @@ def check(doc: Path, commands: list[Command], shell: Shell, timeout: float = 600
 
 
 def scratch_env() -> dict[str, str]:
-    """The environment guide sessions run in: this one, unbuffered. The test
-    conftest already points fgtui's job registry and caches at private dirs."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """The environment guide sessions run in: this one, unbuffered, with this
+    Python's `fgtui` first on PATH (as in an activated venv). The test conftest
+    already points fgtui's job registry and caches at private dirs."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
 
 
 def record(doc: Path, root: Path) -> None:
@@ -173,6 +179,4 @@ def record(doc: Path, root: Path) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     record(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -25,3 +25,8 @@ def test_ellipsis_lines_and_inline():
     assert not matches(["step ... loss ..."], ["step 5 lr 7.1"])
     assert not matches([], ["unexpected"])
     assert matches(["x.y"], ["x.y"]) and not matches(["x.y"], ["xzy"])
+
+
+def test_empty_lines_do_not_count():
+    assert matches(["a", "", "b"], ["a", "b", ""])
+    assert matches(["a", "b"], ["", "a", "", "b"])

@@ -4,7 +4,7 @@ scratch directory and prints what the guide shows (rules in mdrun.py).
 The tutorial reads its stories from `stories/` in the scratch directory: the
 shared Lovecraft corpus when this checkout sits next to one, else the 17
 stories fgtui ships in examples/datasets/lovecraft/data
-(FGTUI_DOCS_CORPUS=bundled forces those). Sessions marked `console gpu` (the
+(FGTUI_DOCS_CORPUS=bundled forces those, FGTUI_DOCS_CORPUS=DIR reads DIR). Sessions marked `console gpu` (the
 7B fine-tune, which needs a downloaded model) are parsed but not run here;
 the figures the guide quotes for them come from bench/finetune_16k.py.
 """
@@ -26,7 +26,10 @@ BUNDLED_CORPUS = REPO / "examples" / "datasets" / "lovecraft" / "data"
 
 def _stories(into: Path) -> None:
     into.mkdir()
-    if SHARED_CORPUS.is_dir() and os.environ.get("FGTUI_DOCS_CORPUS") != "bundled":
+    chosen = os.environ.get("FGTUI_DOCS_CORPUS", "")
+    if chosen not in ("", "bundled"):
+        sources = Path(chosen).glob("*.txt")
+    elif SHARED_CORPUS.is_dir() and chosen != "bundled":
         sources = SHARED_CORPUS.glob("*.txt")
     else:
         sources = BUNDLED_CORPUS.glob("*/*.txt")

@@ -136,7 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_control(args: argparse.Namespace) -> int:
     from fgtui.engine.launch import jobs
-    from fgtui.engine.launch.control import send_control
+    from fgtui.engine.launch.control import ABORT_GRACE_S, control_job, ensure_ended
 
     if args.action == "list":
         listed = jobs.list_jobs()
@@ -159,15 +159,23 @@ def run_control(args: argparse.Namespace) -> int:
         where = getattr(args, "project_dir", None) or os.getcwd()
         found = find_project_dir(where) if os.path.isdir(where) else None
         project_dir = str(found) if found is not None else None
-    reply = send_control(args.job, args.action, project_dir=project_dir,
-                         output_dir=os.path.abspath(args.output_dir) if args.output_dir else None)
+    action = args.action.replace("-", "_")
+    job = jobs.get_job(args.job, project_dir=project_dir,
+                       output_dir=os.path.abspath(args.output_dir) if args.output_dir else None)
+    if not job.alive:
+        raise FgError(f"job {job.job_id} is not running", hint="`fgtui control cleanup` forgets it")
+    reply = control_job(job, action)
     if not reply.get("ok"):
         raise FgError(f"the job refused {args.action}: {reply.get('error')}")
-    if args.action == "status":
+    if action == "status":
         for key, value in reply["status"].items():
             print(f"{key:14} {value}")
     elif reply.get("terminated"):
         print(f"abort: {reply['note']}")
+    elif action == "abort":
+        print(f"abort requested; waiting up to {ABORT_GRACE_S:.0f} s for job {job.job_id} to end", flush=True)
+        ended = ensure_ended(job)
+        print(f"ended its processes {ended}: the trainer had not stopped" if ended else "the job has ended")
     else:
         print(f"{args.action} requested; the job acts at its next optimizer step")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from fgtui.engine.launch.control_protocol import ACTIONS, read_line, send_line, 
 from fgtui.engine.launch.jobs import get_job
 from fgtui.engine.launch.liveness import terminate
 from fgtui.engine.runs.rundir import inspect_run
+
+# How long `abort` lets the trainer end itself at its next step before ending its processes.
+ABORT_GRACE_S = 15.0
 
 
 def request(socket_file: str | os.PathLike, action: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -62,9 +66,13 @@ def control_job(job: Any, action: str, timeout: float = 10.0) -> dict[str, Any]:
     if job.scheduler == "slurm":
         return _control_slurm_job(job, action)
     try:
-        return request(job.socket, action, timeout)
+        reply = request(job.socket, action, timeout)
     except (FgError, OSError) as error:
         if action != "abort":
+            if isinstance(error, FgError) and job.alive and not Path(job.socket).exists():
+                raise FgError(f"job {job.job_id} is still starting: its trainer has not opened the control "
+                              f"socket yet", hint="try again in a moment (`fgtui control status` says when it "
+                                                  "answers), or abort it, which needs no answer") from None
             raise
         killed = terminate(job.pid, job.pgid, job.run_dir)
         if not killed:
@@ -72,6 +80,19 @@ def control_job(job: Any, action: str, timeout: float = 10.0) -> dict[str, Any]:
         reason = error.message if isinstance(error, FgError) else str(error)
         return {"ok": True, "terminated": killed, "note": f"the trainer did not answer ({reason}); "
                                                           f"ended its processes {killed}"}
+    return reply
+
+
+def ensure_ended(job: Any, grace: float = ABORT_GRACE_S) -> list[int]:
+    """After an abort the trainer accepted: give it `grace` seconds to end at its next step
+    (one still preparing its data, or stuck, would not get there soon), then end its
+    processes. Returns the pids that had to be ended."""
+    if job.scheduler == "slurm":
+        return []
+    deadline = time.monotonic() + grace
+    while job.alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return terminate(job.pid, job.pgid, job.run_dir) if job.alive else []
 
 
 def _control_slurm_job(job: Any, action: str) -> dict[str, Any]:

@@ -101,7 +101,8 @@ def terminate(pid: int | None, pgid: int | None, run_dir: str | os.PathLike | No
               grace: float = 10.0) -> list[int]:
     """End every process of a job: SIGTERM to torchrun's group and to each rank's session,
     then SIGKILL to whatever still lives after `grace` seconds. Returns the pids killed."""
-    targets = live_pids(pid, run_dir)
+    # Never this process (a caller inside the job, or a test standing in for one).
+    targets = [target for target in live_pids(pid, run_dir) if target != os.getpid()]
     if not targets:
         return []
     groups = {pgid} if pgid else set()
@@ -110,12 +111,12 @@ def terminate(pid: int | None, pgid: int | None, run_dir: str | os.PathLike | No
         _signal_group(group, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not live_pids(pid, run_dir):
+        if not [target for target in live_pids(pid, run_dir) if target != os.getpid()]:
             return targets
         time.sleep(0.1)
     for group in groups:
         _signal_group(group, signal.SIGKILL)
-    for target in live_pids(pid, run_dir):
+    for target in [target for target in live_pids(pid, run_dir) if target != os.getpid()]:
         try:
             os.kill(target, signal.SIGKILL)
         except OSError:

@@ -234,3 +234,27 @@ def test_checkpoint_deletion_never_shows_half_a_checkpoint(tmp_path, monkeypatch
     assert len(leftovers) == 2 and not any((root / name / ckpt.MANIFEST).exists() for name in leftovers)
     ckpt.remove_partial(root)  # the next start
     assert sorted(p.name for p in root.iterdir()) == ["checkpoint-3"]
+
+
+@pytest.mark.slow
+def test_a_starting_job_says_so_and_abort_ends_it_without_an_answer(runtime, tmp_path, capsys):
+    from fgtui.engine.cli import main
+
+    config = tmp_path / "tiny.yaml"
+    # Building the trainer takes a minute (as preparing a big dataset would): no socket yet.
+    text = tiny_config(tmp_path / "out").replace(
+        "  data_collator:", "  callbacks:\n    - !singleton:time:sleep [60]\n  data_collator:")
+    config.write_text(text)
+    launched = launch_run(str(config), devices="cpu", extra_env={"OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 60
+    while not liveness.rank_records(launched.run_dir):
+        assert time.monotonic() < deadline and launched.process.poll() is None
+        time.sleep(0.2)
+    assert main(["control", "stop", launched.job_id]) == 2
+    assert "is still starting" in capsys.readouterr().err
+    started = time.monotonic()
+    assert main(["control", "abort", launched.job_id]) == 0
+    assert "ended its processes" in capsys.readouterr().out
+    launched.process.wait(timeout=30)
+    assert time.monotonic() - started < 30
+    assert not jobs.JobRecord.read(launched.run_dir).alive

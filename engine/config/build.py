@@ -15,11 +15,10 @@ from typing import Any, Iterator
 
 from fgtui.engine.config import specs
 from fgtui.engine.config.signatures import checkable_signature
-from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode, walk_nodes
+from fgtui.engine.config.graph import (CONTAINER_SPECS, CallNode, ConfigGraph, GraphVisitor, VarNode,
+                                      walk_nodes)
 from fgtui.engine.errors import FgError
 
-# Keyword arguments the node consumes itself; they never reach the callable.
-RESERVED_KWARGS = ("submodule_searchpath", "latent_args", "_identity")
 
 
 def _where(node: CallNode | VarNode) -> str:
@@ -35,7 +34,7 @@ def call_nodes(value: Any) -> Iterator[CallNode]:
     return (node for node in walk_nodes(value, into_meta=False) if isinstance(node, CallNode))
 
 
-class Builder:
+class Builder(GraphVisitor):
     """One build of a graph: owns the singleton cache and the resolved callables."""
 
     def __init__(self, graph: ConfigGraph, context: dict[str, Any] | None = None) -> None:
@@ -84,7 +83,7 @@ class Builder:
         signature = checkable_signature(function)
         if signature is None:
             return None  # the call itself tells; refusing it here could be wrong
-        kwargs = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
+        kwargs = dict(node.call_kwargs)
         if "latent_args" in node.kwargs:
             latent = self._peek(node.kwargs["latent_args"])
             if not isinstance(latent, dict):
@@ -110,17 +109,14 @@ class Builder:
     # -- building ----------------------------------------------------------
 
     def value(self, value: Any) -> Any:
-        if isinstance(value, CallNode):
-            return self._call(value)
-        if isinstance(value, VarNode):
-            return self._var(value)
-        if isinstance(value, dict):
-            return {key: self.value(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.value(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self.value(item) for item in value)
-        return value
+        """The built value of a piece of the graph (containers rebuilt, nodes called)."""
+        return self.visit(value)
+
+    def visit_call(self, node: CallNode) -> Any:
+        return self._call(node)
+
+    def visit_var(self, node: VarNode) -> Any:
+        return self._var(node)
 
     def _var(self, node: VarNode) -> Any:
         if node.name in self.context:
@@ -165,13 +161,13 @@ class Builder:
             items = [self.value(item) for item in node.args]
             return items if node.spec == "named_list" else tuple(items)
         if node.kind == "meta":
-            raw = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
+            raw = dict(node.call_kwargs)
             return self._invoke(node, self._callable(node), list(node.args), raw)
         # Resolved after its arguments are built: they may write the file it lives in.
         late = specs.generated_by_build(node.spec)
         function = None if late else self._callable(node)
         args = [self.value(item) for item in node.args]
-        kwargs = {k: self.value(v) for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
+        kwargs = {k: self.value(v) for k, v in node.call_kwargs.items()}
         if "latent_args" in node.kwargs:
             latent = self.value(node.kwargs["latent_args"])
             if latent is not None:

@@ -15,11 +15,10 @@ from datetime import date, datetime
 from typing import Any
 
 from fgtui.engine.config.aliases import apply_aliases
-from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode
+from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, GraphVisitor, VarNode
 from fgtui.engine.config.specs import is_file_module
 from fgtui.engine.errors import FgError
 
-RESERVED_KWARGS = ("submodule_searchpath", "latent_args", "_identity")
 
 _HELPER_SOURCE = {
     "call": "def call(function, *args, **kwargs):\n    return function(*args, **kwargs)\n",
@@ -79,28 +78,8 @@ class _Generator:
     # -- analysis ----------------------------------------------------------
 
     def scan(self, value: Any) -> None:
-        if isinstance(value, CallNode):
-            self.uses[id(value)] = self.uses.get(id(value), 0) + 1
-            if self.uses[id(value)] > 1 and value.kind != "factory":
-                return
-            self.note_spec(value)
-            if value.kind == "meta":
-                return
-            for item in value.args:
-                self.scan(item)
-            for item in value.kwargs.values():
-                self.scan(item)
-        elif isinstance(value, VarNode):
-            group = self.vars.setdefault(value.name, [])
-            if all(node is not value for node in group):
-                group.append(value)
-                self.scan(value.default)
-        elif isinstance(value, dict):
-            for item in value.values():
-                self.scan(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                self.scan(item)
+        """Count each node's uses and note the specs and variables the code will need."""
+        _Scan(self).visit(value)
 
     def note_spec(self, node: CallNode) -> None:
         if node.spec in CONTAINER_SPECS and node.kind == "singleton":
@@ -137,18 +116,8 @@ class _Generator:
         return name
 
     def expr(self, value: Any) -> str:
-        if isinstance(value, CallNode):
-            return self.call_expr(value)
-        if isinstance(value, VarNode):
-            return self.var_expr(value)
-        if isinstance(value, dict):
-            return "{" + ", ".join(f"{self.literal(k)}: {self.expr(v)}" for k, v in value.items()) + "}"
-        if isinstance(value, list):
-            return "[" + ", ".join(self.expr(v) for v in value) + "]"
-        if isinstance(value, tuple):
-            inner = ", ".join(self.expr(v) for v in value)
-            return f"({inner},)" if len(value) == 1 else f"({inner})"
-        return self.literal(value)
+        """Python source for a piece of the graph."""
+        return _Expression(self).visit(value)
 
     def literal(self, value: Any) -> str:
         if isinstance(value, float) and not math.isfinite(value):
@@ -181,7 +150,7 @@ class _Generator:
         if node.kind == "meta":
             return self.meta_expr(node, function)
         pieces = [self.expr(arg) for arg in node.args]
-        kwargs = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
+        kwargs = dict(node.call_kwargs)
         if "latent_args" in node.kwargs:
             merged = ", ".join(f"{self.literal(k)}: {self.expr(v)}" for k, v in kwargs.items())
             latent = self.expr(node.kwargs["latent_args"])
@@ -199,7 +168,7 @@ class _Generator:
     def meta_expr(self, node: CallNode, function: str) -> str:
         from fgtui.engine.config.yaml_out import graph_to_yaml
 
-        raw = {k: v for k, v in node.kwargs.items() if k not in RESERVED_KWARGS}
+        raw = dict(node.call_kwargs)
         text = graph_to_yaml(ConfigGraph({"args": list(node.args), "kwargs": raw}))
         name = self.fresh_name(None, "meta_arguments")
         self.statements.append(f"{name} = {self.helper('_raw_arguments')}({text!r})")
@@ -281,3 +250,68 @@ def generate_code(graph: ConfigGraph, target: str | list[str] | None = "main") -
     lines += [f"    return {result}", "", "", 'if __name__ == "__main__":', "    import pprint", "",
               "    pprint.pprint(construct())", ""]
     return "\n".join(lines)
+
+
+class _Scan(GraphVisitor):
+    """The first pass of code generation: uses per node, specs to import, variables."""
+
+    def __init__(self, generator) -> None:
+        self.gen = generator
+
+    def visit_call(self, node: CallNode) -> None:
+        uses = self.gen.uses
+        uses[id(node)] = uses.get(id(node), 0) + 1
+        if uses[id(node)] > 1 and node.kind != "factory":
+            return
+        self.gen.note_spec(node)
+        if node.kind == "meta":
+            return
+        for item in node.args:
+            self.visit(item)
+        for item in node.kwargs.values():
+            self.visit(item)
+
+    def visit_var(self, node: VarNode) -> None:
+        group = self.gen.vars.setdefault(node.name, [])
+        if all(other is not node for other in group):
+            group.append(node)
+            self.visit(node.default)
+
+    def visit_dict(self, value: dict) -> None:
+        for item in value.values():
+            self.visit(item)
+
+    def visit_list(self, value: list) -> None:
+        for item in value:
+            self.visit(item)
+
+    visit_tuple = visit_list
+
+    def visit_value(self, value: Any) -> None:
+        return None
+
+
+class _Expression(GraphVisitor):
+    """The second pass: a Python expression for each piece of the graph."""
+
+    def __init__(self, generator) -> None:
+        self.gen = generator
+
+    def visit_call(self, node: CallNode) -> str:
+        return self.gen.call_expr(node)
+
+    def visit_var(self, node: VarNode) -> str:
+        return self.gen.var_expr(node)
+
+    def visit_dict(self, value: dict) -> str:
+        return "{" + ", ".join(f"{self.gen.literal(k)}: {self.visit(v)}" for k, v in value.items()) + "}"
+
+    def visit_list(self, value: list) -> str:
+        return "[" + ", ".join(self.visit(v) for v in value) + "]"
+
+    def visit_tuple(self, value: tuple) -> str:
+        inner = ", ".join(self.visit(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+
+    def visit_value(self, value: Any) -> str:
+        return self.gen.literal(value)

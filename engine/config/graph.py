@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from fgtui.engine.config.errors import location
 from fgtui.engine.errors import FgError, SourceLocation
 
 KINDS = ("singleton", "factory", "partial", "meta")
+# Keyword arguments a call node consumes itself; they never reach the callable.
+RESERVED_KWARGS = ("submodule_searchpath", "latent_args", "_identity")
 # `!list` / `!tuple` / `!dict` (and `!dlist`) are singletons of these helpers.
 CONTAINER_SPECS = {"named_list": "list", "named_tuple": "tuple", "named_dict": "dict"}
 _ARG_KEY = re.compile(r"arg(\d+)")
@@ -40,6 +43,11 @@ class CallNode:
     @property
     def location(self) -> SourceLocation | None:
         return _location(self.file, self.line)
+
+    @property
+    def call_kwargs(self) -> dict:
+        """The keyword arguments that reach the callable (the node's own ones left out)."""
+        return {k: v for k, v in self.kwargs.items() if k not in RESERVED_KWARGS}
 
     @property
     def tag(self) -> str:
@@ -69,11 +77,44 @@ Node = CallNode | VarNode
 
 
 def _location(file: str | None, line: int | None) -> SourceLocation | None:
-    if file is None:
-        return None
-    from fgtui.engine.config.errors import display_path
+    return location(file, line)
 
-    return SourceLocation(display_path(file), line)
+
+class GraphVisitor:
+    """One dispatch over what a piece of a graph can be: a call node, a var node, a dict,
+    a list, a tuple or a plain value. Subclasses say what to do with nodes; containers are
+    rebuilt from their visited items unless a subclass says otherwise."""
+
+    def visit(self, value: Any) -> Any:
+        if isinstance(value, CallNode):
+            return self.visit_call(value)
+        if isinstance(value, VarNode):
+            return self.visit_var(value)
+        if isinstance(value, dict):
+            return self.visit_dict(value)
+        if isinstance(value, list):
+            return self.visit_list(value)
+        if isinstance(value, tuple):
+            return self.visit_tuple(value)
+        return self.visit_value(value)
+
+    def visit_call(self, node: CallNode) -> Any:
+        raise NotImplementedError
+
+    def visit_var(self, node: VarNode) -> Any:
+        raise NotImplementedError
+
+    def visit_dict(self, value: dict) -> Any:
+        return {key: self.visit(item) for key, item in value.items()}
+
+    def visit_list(self, value: list) -> Any:
+        return [self.visit(item) for item in value]
+
+    def visit_tuple(self, value: tuple) -> Any:
+        return tuple(self.visit(item) for item in value)
+
+    def visit_value(self, value: Any) -> Any:
+        return value
 
 
 @dataclass
@@ -147,25 +188,40 @@ def walk_nodes(value: Any, seen: set[int] | None = None, *, into_meta: bool = Tr
             stack.extend(reversed(item))
 
 
-def canonical(value: Any, seen: dict[int, int] | None = None) -> Any:
+def canonical(value: Any) -> Any:
     """Structure with shared nodes written as back-references, for equality tests."""
-    seen = {} if seen is None else seen
-    if isinstance(value, (CallNode, VarNode, list, dict)):
-        if id(value) in seen:
-            return ("ref", seen[id(value)])
-        seen[id(value)] = len(seen)
-    if isinstance(value, CallNode):
-        return ("call", value.kind, value.spec, value.name, canonical(value.args, seen),
-                tuple((k, canonical(v, seen)) for k, v in value.kwargs.items()))
-    if isinstance(value, VarNode):
-        return ("var", value.name, value.has_default, canonical(value.default, seen))
-    if isinstance(value, dict):
-        return ("dict", tuple((k, canonical(v, seen)) for k, v in value.items()))
-    if isinstance(value, list):
-        return ("list", tuple(canonical(v, seen) for v in value))
-    if isinstance(value, tuple):
-        return ("tuple", tuple(canonical(v, seen) for v in value))
-    return ("value", type(value).__name__, value)
+    return _Canonical().visit(value)
+
+
+class _Canonical(GraphVisitor):
+    def __init__(self) -> None:
+        self.seen: dict[int, int] = {}
+
+    def visit(self, value: Any) -> Any:
+        if isinstance(value, (CallNode, VarNode, list, dict)):
+            if id(value) in self.seen:
+                return ("ref", self.seen[id(value)])
+            self.seen[id(value)] = len(self.seen)
+        return super().visit(value)
+
+    def visit_call(self, node: CallNode) -> Any:
+        return ("call", node.kind, node.spec, node.name, self.visit(node.args),
+                tuple((k, self.visit(v)) for k, v in node.kwargs.items()))
+
+    def visit_var(self, node: VarNode) -> Any:
+        return ("var", node.name, node.has_default, self.visit(node.default))
+
+    def visit_dict(self, value: dict) -> Any:
+        return ("dict", tuple((k, self.visit(v)) for k, v in value.items()))
+
+    def visit_list(self, value: list) -> Any:
+        return ("list", tuple(self.visit(v) for v in value))
+
+    def visit_tuple(self, value: tuple) -> Any:
+        return ("tuple", tuple(self.visit(v) for v in value))
+
+    def visit_value(self, value: Any) -> Any:
+        return ("value", type(value).__name__, value)
 
 
 def split_arguments(mapping: dict) -> tuple[tuple, dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fgtui.engine.config.graph import CallNode, VarNode
+from fgtui.engine.config.graph import CallNode, GraphVisitor, VarNode
 
 _CONTAINERS = {"named_list": list, "named_tuple": tuple}
 
@@ -54,33 +54,34 @@ def unresolved_in(value: Any) -> list[Unresolved]:
     return found
 
 
-class _Reader:
+class _Reader(GraphVisitor):
     def __init__(self, variables: dict[str, Any]) -> None:
         self.variables = variables
         self.memo: dict[int, Any] = {}  # shared nodes (YAML aliases) are read once
         self.active: set[int] = set()
 
     def read(self, value: Any) -> Any:
-        if isinstance(value, (CallNode, VarNode)):
-            key = id(value)
-            if key in self.memo:
-                return self.memo[key]
-            if key in self.active:  # a reference cycle: a build would refuse it
-                return Unresolved("a reference cycle", _where(value))
-            self.active.add(key)
-            try:
-                result = self._node(value)
-            finally:
-                self.active.discard(key)
-            self.memo[key] = result
-            return result
-        if isinstance(value, dict):
-            return {key: self.read(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.read(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self.read(item) for item in value)
-        return value
+        return self.visit(value)
+
+    def visit_call(self, node: CallNode) -> Any:
+        return self._once(node)
+
+    def visit_var(self, node: VarNode) -> Any:
+        return self._once(node)
+
+    def _once(self, node: CallNode | VarNode) -> Any:
+        key = id(node)
+        if key in self.memo:
+            return self.memo[key]
+        if key in self.active:  # a reference cycle: a build would refuse it
+            return Unresolved("a reference cycle", _where(node))
+        self.active.add(key)
+        try:
+            result = self._node(node)
+        finally:
+            self.active.discard(key)
+        self.memo[key] = result
+        return result
 
     def _node(self, node: CallNode | VarNode) -> Any:
         if isinstance(node, VarNode):

@@ -16,6 +16,8 @@ from textual.binding import Binding
 from fgtui.app.commands import WorkbenchCommands
 from fgtui.app.looks import DEFAULT_LOOK, available_looks, load_settings, save_settings, stylesheets
 
+# The plot widget's modes (app/widgets/plot.py MODES), named here so the first frame
+# does not import the widget; tests/app checks the two agree.
 PLOT_MODES = ("braille", "block", "ascii")
 
 
@@ -104,6 +106,7 @@ class Workbench(App):
             self.push_screen(RunsScreen(self.root, now=self.now))
 
     def action_cycle_plot_mode(self) -> None:
+        """The one plot-mode switch: f4 anywhere, m on the monitor and the comparison."""
         self.plot_mode = PLOT_MODES[(PLOT_MODES.index(self.plot_mode) + 1) % len(PLOT_MODES)]
         from fgtui.app.widgets.plot import MetricPlot
 

@@ -49,7 +49,7 @@ class CompareScreen(Screen):
 
     BINDINGS = [Binding("escape", "app.back", "Back"),
                 Binding("e", "toggle_eval", "Eval/train"),
-                Binding("m", "cycle_plot_mode", "Plot mode")]
+                Binding("m", "app.cycle_plot_mode", "Plot mode")]
 
     def __init__(self, run_dirs: list[str | Path]) -> None:
         super().__init__()
@@ -108,8 +108,3 @@ class CompareScreen(Screen):
         self.show_eval = not self.show_eval
         self.refresh_plot()
 
-    def action_cycle_plot_mode(self) -> None:
-        from fgtui.app.widgets.plot import MODES
-
-        self.app.plot_mode = MODES[(MODES.index(self.app.plot_mode) + 1) % len(MODES)]
-        self.query_one(MetricPlot).mode = self.app.plot_mode

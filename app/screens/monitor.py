@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, RichLog, TabbedContent, TabPane
 
 from fgtui.app.widgets.events import describe_event, describe_sample
-from fgtui.app.widgets.plot import MODES, MetricPlot, PlotSeries
+from fgtui.app.widgets.plot import MetricPlot, PlotSeries
 from fgtui.app.widgets.status import RunStatus, status_text
 from fgtui.engine.runs.follow import RunTail, TailBatch
 from fgtui.engine.runs.reader import LogStreamReader
@@ -69,7 +69,7 @@ class RunMonitor(Screen):
         Binding("X", "control('save_stop')", "Save+stop"),
         Binding("ctrl+k", "control('abort')", "Abort"),
         Binding("g", "generate", "Generate"),
-        Binding("m", "cycle_plot_mode", "Plot mode"),
+        Binding("m", "app.cycle_plot_mode", "Plot mode"),
         Binding("y", "toggle_log_y", "Log y"),
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
@@ -230,12 +230,6 @@ class RunMonitor(Screen):
             plot.mode = mode
 
     # -- actions --------------------------------------------------------------
-
-    def action_cycle_plot_mode(self) -> None:
-        mode = MODES[(MODES.index(self.app.plot_mode) + 1) % len(MODES)]
-        self.app.plot_mode = mode
-        self.apply_plot_mode(mode)
-        self.notify(f"plot mode: {mode}")
 
     def action_toggle_log_y(self) -> None:
         plot = self.query_one("#plot-loss", MetricPlot)

@@ -69,3 +69,10 @@ def test_sparse_points_are_joined_across_empty_columns():
     lit = rasterize([PlotSeries("a", x, y, "red")], 40, 8, (0.0, 100.0), (0.0, 10.0))[0]
     assert lit.any(axis=0).all()  # no gaps between the three points
     assert lit[0, 20] and lit[7, 0] and lit[7, 39]
+
+
+def test_the_app_names_the_plot_widgets_modes():
+    from fgtui.app.app import PLOT_MODES
+    from fgtui.app.widgets.plot import MODES
+
+    assert PLOT_MODES == MODES

@@ -23,14 +23,16 @@ def _attention_kernels(variables: dict) -> set[str]:
     return kernels
 
 
-@pytest.mark.parametrize("kernel", ["eager", "sdpa"])
+@pytest.mark.parametrize("kernel", ["eager", "sdpa", "auto"])
 def test_attn_implementation_reaches_the_attention_modules(kernel):
     assert _attention_kernels({"attn_implementation": kernel}) == {kernel}
 
 
-def test_default_is_auto_and_the_option_is_declared():
+def test_default_is_sdpa_and_the_option_is_declared():
     from fgtui.engine.project.project import load_dynamic_args
 
-    assert _attention_kernels({}) == {"auto"}
+    # sdpa until auto (flex_attention for packed documents on CUDA) has trained the
+    # 7B 16K tutorial end to end on a GPU.
+    assert _attention_kernels({}) == {"sdpa"}
     names = {name for spec in load_dynamic_args(str(PROJECT), None) for name in spec.names}
     assert "--attn-implementation" in names

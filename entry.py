@@ -4,6 +4,7 @@
 else is a command for fgtui.engine.cli. The choice lives here, above both
 packages, because the engine must never import the app.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,7 @@ def wants_workbench(argv: list[str]) -> bool:
 
     if not argv:
         return True
-    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in command_names() \
-        and os.path.exists(argv[0])
+    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in command_names() and os.path.exists(argv[0])
 
 
 def not_a_command_nor_directory(argv: list[str]) -> str | None:
@@ -33,8 +33,9 @@ def not_a_command_nor_directory(argv: list[str]) -> str | None:
         parent = os.path.dirname(os.path.normpath(word)) or "."
         hint = f" ({parent} exists)" if os.path.isdir(parent) else ""
         return f"fgtui: error: no such directory: {word}{hint}"
-    return (f"fgtui: error: {word!r} is neither a command nor a directory "
-            f"(commands: {', '.join(sorted(command_names()))})")
+    return (
+        f"fgtui: error: {word!r} is neither a command nor a directory (commands: {', '.join(sorted(command_names()))})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

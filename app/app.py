@@ -3,6 +3,7 @@
 Kept thin on purpose: each screen module is imported when first shown, so
 the first frame does not pay for the editor, the launcher or the plots.
 """
+
 from __future__ import annotations
 
 import locale
@@ -132,9 +133,14 @@ class Workbench(App):
         """Pick a look from themes/*.tcss in the command palette."""
         from textual.command import SimpleCommand
 
-        commands = [SimpleCommand(name, partial(self.set_look, name),
-                                  f"{look.path.name}" + (f" with theme {look.theme}" if look.theme else ""))
-                    for name, look in self.looks.items()]
+        commands = [
+            SimpleCommand(
+                name,
+                partial(self.set_look, name),
+                f"{look.path.name}" + (f" with theme {look.theme}" if look.theme else ""),
+            )
+            for name, look in self.looks.items()
+        ]
         self.search_commands(commands, placeholder="Search for looks…")
 
     def _remember_theme(self, theme) -> None:
@@ -152,8 +158,7 @@ class Workbench(App):
         if isinstance(self.screen, ConfirmScreen):
             return
         names = ", ".join(str(screen.config) for screen in unsaved)
-        self.push_screen(ConfirmScreen(f"Quit and lose the unsaved edits to {names}?"),
-                         lambda yes: yes and self.exit())
+        self.push_screen(ConfirmScreen(f"Quit and lose the unsaved edits to {names}?"), lambda yes: yes and self.exit())
 
     def action_back(self) -> None:
         """Leave the current screen, unless it is the one the workbench opened on."""

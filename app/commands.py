@@ -4,6 +4,7 @@ Actions that only make sense on one screen (stop a run, preview a config)
 are offered only while that screen is active, so the palette never lists a
 command that would do nothing.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -14,8 +15,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 ACTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("Browse projects", "Workspace → projects → configs", "app.show_browse", None),
     ("Runs", "Every run under the workspace; watch or compare", "app.show_runs", None),
-    ("Cycle plot mode", "Braille, half blocks or ASCII (for fonts without braille)",
-     "app.cycle_plot_mode", None),
+    ("Cycle plot mode", "Braille, half blocks or ASCII (for fonts without braille)", "app.cycle_plot_mode", None),
     ("Change theme", "Pick a Textual theme (remembered)", "app.change_theme", None),
     ("Change look", "Pick a look from themes/*.tcss (remembered)", "app.change_look", None),
     ("Quit", "Runs keep going; reopen to re-attach", "app.quit", None),
@@ -31,8 +31,7 @@ ACTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("Mark run", "Mark or unmark the run under the cursor for comparing", "screen.mark", "RunsScreen"),
     ("Compare marked runs", "Overlay the marked runs", "screen.compare", "RunsScreen"),
     ("Rescan runs", "Look for new run directories", "screen.rescan", "RunsScreen"),
-    ("Toggle eval/train", "Compare eval loss instead of train loss", "screen.toggle_eval",
-     "CompareScreen"),
+    ("Toggle eval/train", "Compare eval loss instead of train loss", "screen.toggle_eval", "CompareScreen"),
     ("Preview config", "Open the template with its preprocessed YAML", "screen.preview", "BrowseScreen"),
     ("Launch config", "Form from the config's dynamic args", "screen.launch", "BrowseScreen"),
     ("Dataset view", "Examples and the length histogram", "screen.dataset", "BrowseScreen"),
@@ -45,16 +44,18 @@ ACTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("Edit in $EDITOR", "Suspend and edit the file", "screen.external_edit", "EditorScreen"),
     ("Go to error", "Move the cursor to the line the template error names", "screen.goto_error", "EditorScreen"),
     ("Launch this config", "The launch form of the config being edited", "screen.launch", "EditorScreen"),
-    ("Dry run", "Show the command (or sbatch directives) a launch would use", "screen.dry_run",
-     "LaunchScreen"),
+    ("Dry run", "Show the command (or sbatch directives) a launch would use", "screen.dry_run", "LaunchScreen"),
     ("Launch", "Start the run detached", "screen.launch", "LaunchScreen"),
     ("Generate again", "Continue the prompt once more", "screen.generate", "GenerateScreen"),
 )
 
 
 def actions_for(screen_name: str) -> list[tuple[str, str, str]]:
-    return [(label, help_text, action) for label, help_text, action, where in ACTIONS
-            if where is None or where == screen_name]
+    return [
+        (label, help_text, action)
+        for label, help_text, action, where in ACTIONS
+        if where is None or where == screen_name
+    ]
 
 
 class WorkbenchCommands(Provider):
@@ -72,5 +73,6 @@ class WorkbenchCommands(Provider):
         for label, help_text, action in self._actions():
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, matcher.highlight(label),
-                          partial(self.app.run_action, action, self.screen), help=help_text)
+                yield Hit(
+                    score, matcher.highlight(label), partial(self.app.run_action, action, self.screen), help=help_text
+                )

@@ -5,6 +5,7 @@ child process: building a dataset imports datasets/tokenizers (and through
 them, often torch), which the UI process must never load, and a config that
 crashes while building must not take the UI down with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,18 +45,32 @@ def _column_problem(columns: list[str], feature: str, tokenized: bool) -> tuple[
     if tokenized:
         if "input_ids" in columns:
             return None, True
-        return (f"the split has no input_ids (columns: {', '.join(columns)}): "
-                f"switch off the \"tokenized\" box to measure the {feature!r} text"), False
+        return (
+            f"the split has no input_ids (columns: {', '.join(columns)}): "
+            f'switch off the "tokenized" box to measure the {feature!r} text'
+        ), False
     if feature in columns:
         return None, False
     if "input_ids" in columns:
         return None, True
-    return (f"the split has no {feature!r} column (columns: {', '.join(columns)}): "
-            "type the one holding the text in \"text feature\""), False
+    return (
+        f"the split has no {feature!r} column (columns: {', '.join(columns)}): "
+        'type the one holding the text in "text feature"'
+    ), False
 
 
-def probe(project_dir: str, config: str, *, target: str, tokenizer_path: str | None, feature: str,
-          tokenized: bool, samples: int, examples: int, seed: int) -> dict:
+def probe(
+    project_dir: str,
+    config: str,
+    *,
+    target: str,
+    tokenizer_path: str | None,
+    feature: str,
+    tokenized: bool,
+    samples: int,
+    examples: int,
+    seed: int,
+) -> dict:
     from fgtui.engine.config import Builder
     from fgtui.engine.data.histogram import length_histogram
     from fgtui.engine.errors import FgError
@@ -75,10 +90,11 @@ def probe(project_dir: str, config: str, *, target: str, tokenizer_path: str | N
         tokenizer = context["tokenizer"] = load_tokenizer(tokenizer_path)
     builder = Builder(graph, context)
     if tokenizer_path and tokenizer_path.startswith("config:"):
-        name = tokenizer_path[len("config:"):]
+        name = tokenizer_path[len("config:") :]
         if name not in graph.targets:
-            raise FgError(f"the config has no target {name!r} for the tokenizer",
-                          hint=f"targets: {', '.join(graph.targets)}")
+            raise FgError(
+                f"the config has no target {name!r} for the tokenizer", hint=f"targets: {', '.join(graph.targets)}"
+            )
         _stage(f"building the config's {name}")
         tokenizer = builder.build(name)
         builder.context.setdefault("tokenizer", tokenizer)
@@ -91,12 +107,17 @@ def probe(project_dir: str, config: str, *, target: str, tokenizer_path: str | N
     if problem:
         return {"error": problem}
     if not read_ids and tokenizer is None:
-        return {"error": "measuring text needs a tokenizer: fill in \"tokenizer\" (a directory, or "
-                         "config:TARGET), or switch on \"tokenized\" for a tokenized split"}
+        return {
+            "error": 'measuring text needs a tokenizer: fill in "tokenizer" (a directory, or '
+            'config:TARGET), or switch on "tokenized" for a tokenized split'
+        }
     _stage(f"measuring up to {samples} examples")
     stats = length_histogram(dataset, tokenizer, feature=feature, tokenized=read_ids, sample=samples, seed=seed)
-    rows = dataset.take(examples) if not hasattr(dataset, "__len__") else \
-        dataset.select(range(min(examples, len(dataset))))
+    rows = (
+        dataset.take(examples)
+        if not hasattr(dataset, "__len__")
+        else dataset.select(range(min(examples, len(dataset))))
+    )
     shown = []
     for row in rows:
         if feature in row and not read_ids:
@@ -107,8 +128,9 @@ def probe(project_dir: str, config: str, *, target: str, tokenizer_path: str | N
             shown.append(json.dumps({k: str(v)[:200] for k, v in row.items()}))
     result = {"stats": asdict(stats), "examples": shown, "columns": columns, "tokenized": read_ids}
     if read_ids and not tokenized:
-        result["note"] = (f"the split is tokenized (no {feature!r} column): measured its input_ids "
-                          "and switched on \"tokenized\"")
+        result["note"] = (
+            f'the split is tokenized (no {feature!r} column): measured its input_ids and switched on "tokenized"'
+        )
     return result
 
 
@@ -127,9 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     from fgtui.engine.errors import FgError
 
     try:
-        result = probe(args.project_dir, args.config, target=args.target, tokenizer_path=args.tokenizer,
-                       feature=args.feature, tokenized=args.tokenized, samples=args.samples,
-                       examples=args.examples, seed=args.seed)
+        result = probe(
+            args.project_dir,
+            args.config,
+            target=args.target,
+            tokenizer_path=args.tokenizer,
+            feature=args.feature,
+            tokenized=args.tokenized,
+            samples=args.samples,
+            examples=args.examples,
+            seed=args.seed,
+        )
     except FgError as error:
         result = {"error": in_screen_words(error.one_line())}
     json.dump(result, sys.stdout)

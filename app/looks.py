@@ -10,6 +10,7 @@ Textual theme by a first-line comment `/* theme: NAME */`.
 The chosen look and Textual theme are remembered in
 `$XDG_CONFIG_HOME/fgtui/ui.json` (`~/.config/fgtui/ui.json`).
 """
+
 from __future__ import annotations
 
 import json

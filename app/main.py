@@ -4,15 +4,18 @@ Textual writes escape sequences to stderr even when stderr is a file, so the
 terminal check happens before Textual is imported: under nohup, Slurm or CI
 the user gets one readable line instead of a log full of control codes.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
 
-NO_TERMINAL = ("fgtui: the workbench needs an interactive terminal ({why}); "
-               "use `fgtui --run CFG` to train headless, `fgtui ls` to list configs, "
-               "`fgtui logs RUN` to follow a run")
+NO_TERMINAL = (
+    "fgtui: the workbench needs an interactive terminal ({why}); "
+    "use `fgtui --run CFG` to train headless, `fgtui ls` to list configs, "
+    "`fgtui logs RUN` to follow a run"
+)
 
 
 def terminal_problem() -> str | None:

@@ -19,6 +19,7 @@ The ratio packed/unpacked is the figure the issue targets (<= 1.2x). A packed
 row does less work than a causal row of the same length (no attention across
 documents), so a ratio below 1 is possible.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,15 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     hidden = args.heads * args.head_dim
-    print(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__},"
-          f" heads {args.heads}/{args.kv_heads} x {args.head_dim}, {dtype}", flush=True)
-    print(f"{'seq':>7} {'docs':>5} {'unpacked ms':>12} {'packed ms':>10} {'ratio':>6} {'flex 1-doc ms':>14}"
-          f" {'dense-mask ms':>14}")
+    print(
+        f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__},"
+        f" heads {args.heads}/{args.kv_heads} x {args.head_dim}, {dtype}",
+        flush=True,
+    )
+    print(
+        f"{'seq':>7} {'docs':>5} {'unpacked ms':>12} {'packed ms':>10} {'ratio':>6} {'flex 1-doc ms':>14}"
+        f" {'dense-mask ms':>14}"
+    )
     for seq in map(int, args.seq.split(",")):
         docs = args.docs or max(2, seq // 2048)
-        kernels = {name: CausalSelfAttention(hidden, args.heads, args.kv_heads, args.head_dim,
-                                             attn_implementation=name).to(device)
-                   for name in ("sdpa", "auto")}
+        kernels = {
+            name: CausalSelfAttention(hidden, args.heads, args.kv_heads, args.head_dim, attn_implementation=name).to(
+                device
+            )
+            for name in ("sdpa", "auto")
+        }
 
         def tensor(heads):
             return torch.randn(1, heads, seq, args.head_dim, device=device, dtype=dtype, requires_grad=True)
@@ -101,20 +110,24 @@ def main(argv: list[str] | None = None) -> int:
         q, k, v = tensor(args.heads), tensor(args.kv_heads), tensor(args.kv_heads)
         ids = document_ids(seq, docs, seed=seq).to(device)
         unpacked = time_case(kernels["sdpa"], q, k, v, lambda: AttentionMask(1, seq, seq, device), args.iters, 3)
-        packed = time_case(kernels["auto"], q, k, v,
-                           lambda: AttentionMask(1, seq, seq, device, document_ids=ids), args.iters, 3)
+        packed = time_case(
+            kernels["auto"], q, k, v, lambda: AttentionMask(1, seq, seq, device, document_ids=ids), args.iters, 3
+        )
         one_doc = torch.zeros_like(ids)
-        flex_one = time_case(kernels["auto"], q, k, v,
-                             lambda: AttentionMask(1, seq, seq, device, document_ids=one_doc), args.iters, 3)
+        flex_one = time_case(
+            kernels["auto"], q, k, v, lambda: AttentionMask(1, seq, seq, device, document_ids=one_doc), args.iters, 3
+        )
         dense = "-"
         if seq <= 32768 or device.type == "cpu":
             try:
                 dense = f"{time_case(kernels['sdpa'], q, k, v, lambda: AttentionMask(1, seq, seq, device, document_ids=ids), args.iters, 2):.1f}"
             except torch.OutOfMemoryError:
                 dense = "OOM"
-        print(f"{seq:>7} {docs:>5} {unpacked:>12.1f} {packed:>10.1f} {packed / unpacked:>6.2f} {flex_one:>14.1f}"
-              f" {dense:>14}",
-              flush=True)
+        print(
+            f"{seq:>7} {docs:>5} {unpacked:>12.1f} {packed:>10.1f} {packed / unpacked:>6.2f} {flex_one:>14.1f}"
+            f" {dense:>14}",
+            flush=True,
+        )
     return 0
 
 

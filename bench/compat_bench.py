@@ -19,6 +19,7 @@ included, the median of --repeat runs:
 It also checks that the two `pp` outputs are the same text once the clock,
 paths and versions are masked (tests/compat/masking.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,11 @@ def main() -> int:
 
     warm_templates = tempfile.mkdtemp(prefix="fgtui-templates-")
     with tempfile.TemporaryDirectory() as cache:
-        timed(fgtui + ["ls", "-r"], args.examples, {**base_env, "FGTUI_CACHE_DIR": warm_templates,
-                                                     "XDG_CACHE_HOME": cache})
+        timed(
+            fgtui + ["ls", "-r"],
+            args.examples,
+            {**base_env, "FGTUI_CACHE_DIR": warm_templates, "XDG_CACHE_HOME": cache},
+        )
 
     def no_listing(cache: str) -> dict[str, str]:  # compiled templates from the run above
         return {**base_env, "XDG_CACHE_HOME": cache, "FGTUI_CACHE_DIR": warm_templates}
@@ -118,8 +122,10 @@ def main() -> int:
     print(f"{'case':24} {'fgtui s':>9} {'Forgather s':>12} {'speed-up':>9} {'goal':>6}")
     for name, ours, theirs, goal in rows:
         ratio = theirs / ours
-        print(f"{name:24} {ours:9.3f} {theirs:12.3f} {ratio:8.1f}x {'>=' + str(goal) + 'x':>6}"
-              f"{'' if ratio >= goal else '  MISSED'}")
+        print(
+            f"{name:24} {ours:9.3f} {theirs:12.3f} {ratio:8.1f}x {'>=' + str(goal) + 'x':>6}"
+            f"{'' if ratio >= goal else '  MISSED'}"
+        )
     print(f"pp text identical to Forgather's (masked): {'yes' if same else 'NO'}")
     return 0 if same and all(t / o >= g for _, o, t, g in rows) else 1
 

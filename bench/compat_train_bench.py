@@ -13,13 +13,13 @@ the last (start-up and the first step's warm-up excluded), and the best repeat c
 Prints steps/s for each and the ratio fgtui / Forgather. Forgather's environment must
 import `datasets` (the FORGATHER_PYTHONPATH variable is prepended to its PYTHONPATH).
 """
+
 from __future__ import annotations
 
 import argparse
 import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,10 +33,15 @@ FIXTURE = ROOT / "tests" / "compat" / "forgather_fixture"
 def config_text(out: Path, steps: int, hidden: int, logging_steps: int) -> str:
     text = (FIXTURE / "train.yaml").read_text()
     replacements = {
-        "DATA_MODULE": str(FIXTURE / "tiny_data.py"), "OUTPUT_DIR": str(out), "MAX_STEPS": str(steps),
-        "num_train_epochs: 5": f"num_train_epochs: {steps}", "logging_steps: 2": f"logging_steps: {logging_steps}",
-        'save_strategy: "steps"': 'save_strategy: "no"', 'eval_strategy: "steps"': 'eval_strategy: "no"',
-        "hidden_size: 32": f"hidden_size: {hidden}", "intermediate_size: 64": f"intermediate_size: {hidden * 2}",
+        "DATA_MODULE": str(FIXTURE / "tiny_data.py"),
+        "OUTPUT_DIR": str(out),
+        "MAX_STEPS": str(steps),
+        "num_train_epochs: 5": f"num_train_epochs: {steps}",
+        "logging_steps: 2": f"logging_steps: {logging_steps}",
+        'save_strategy: "steps"': 'save_strategy: "no"',
+        'eval_strategy: "steps"': 'eval_strategy: "no"',
+        "hidden_size: 32": f"hidden_size: {hidden}",
+        "intermediate_size: 64": f"intermediate_size: {hidden * 2}",
     }
     for old, new in replacements.items():
         if old not in text:
@@ -56,8 +61,14 @@ def run_fgtui(workdir: Path, steps: int, hidden: int, logging_steps: int) -> flo
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(config_text(workdir / "fgtui_out", steps, hidden, logging_steps))
     env = {k: v for k, v in os.environ.items() if k != "FGTUI_RUN_DIR"}
-    subprocess.run([sys.executable, "-m", "fgtui.engine.train.entry", str(run_dir)], check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    subprocess.run(
+        [sys.executable, "-m", "fgtui.engine.train.entry", str(run_dir)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=workdir,
+    )
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return steps_per_second([(r["step"], r["time"]) for r in records if r["type"] == "train"])
 
@@ -70,8 +81,14 @@ def run_forgather(workdir: Path, steps: int, hidden: int, logging_steps: int, py
     extra = os.environ.get("FORGATHER_PYTHONPATH")
     if extra:
         env["PYTHONPATH"] = extra + os.pathsep + env.get("PYTHONPATH", "")
-    subprocess.run([python, str(FIXTURE / "run_forgather.py"), str(config)], check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    subprocess.run(
+        [python, str(FIXTURE / "run_forgather.py"), str(config)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=workdir,
+    )
     [log] = glob.glob(str(workdir / "forgather_out" / "runs" / "*" / "trainer_logs.json"))
     entries = json.loads(Path(log).read_text())
     return steps_per_second([(e["global_step"], e["timestamp"]) for e in entries if "loss" in e])
@@ -92,13 +109,19 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             fgtui.append(run_fgtui(Path(tmp) / "a", args.steps, args.hidden, args.logging_steps))
-            forgather.append(run_forgather(Path(tmp) / "b", args.steps, args.hidden, args.logging_steps,
-                                           args.forgather_python))
-            print(f"repeat {repeat + 1}: fgtui {fgtui[-1]:.2f} steps/s, Forgather {forgather[-1]:.2f} steps/s "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            forgather.append(
+                run_forgather(Path(tmp) / "b", args.steps, args.hidden, args.logging_steps, args.forgather_python)
+            )
+            print(
+                f"repeat {repeat + 1}: fgtui {fgtui[-1]:.2f} steps/s, Forgather {forgather[-1]:.2f} steps/s "
+                f"({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     best_ours, best_theirs = max(fgtui), max(forgather)
-    print(f"\nconfig: tests/compat/forgather_fixture/train.yaml, Llama hidden {args.hidden}, 2 layers, "
-          f"batch 8 x 41 tokens, {args.steps} steps logged every {args.logging_steps}, CPU ({os.cpu_count()} cores)")
+    print(
+        f"\nconfig: tests/compat/forgather_fixture/train.yaml, Llama hidden {args.hidden}, 2 layers, "
+        f"batch 8 x 41 tokens, {args.steps} steps logged every {args.logging_steps}, CPU ({os.cpu_count()} cores)"
+    )
     print(f"{'':10} {'steps/s (best of ' + str(args.repeats) + ')':>24}")
     print(f"{'fgtui':10} {best_ours:24.2f}")
     print(f"{'Forgather':10} {best_theirs:24.2f}")

@@ -10,6 +10,7 @@ then prints:
     no compiled templates on disk (FGTUI_TEMPLATE_CACHE=0, every template
     compiled) and with those an earlier run left (the usual case)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,14 @@ def write_tree(root: Path) -> Path:
             base.append(f"    node{n}: !singleton:dict {{width: {{{{ ns.width }}}}, index: {n}}}  ## node")
     (templates / "level0.yaml").write_text("\n".join(base) + "\n")
     for level in range(1, LEVELS):
-        lines = [f"-- extends 'level{level - 1}.yaml'", "[meta]", "    == super()",
-                 f"    -- set ns.width = ns.width + {level}"]
+        lines = [
+            f"-- extends 'level{level - 1}.yaml'",
+            "[meta]",
+            "    == super()",
+            f"    -- set ns.width = ns.width + {level}",
+        ]
         for s in range(SECTIONS):
-            lines += [f"[section{s}]", "    == super()",
-                      f"    level{level}: !factory:list [{{{{ ns.lr }}}}, {level}]"]
+            lines += [f"[section{s}]", "    == super()", f"    level{level}: !factory:list [{{{{ ns.lr }}}}, {level}]"]
         name = f"level{level}.yaml" if level < LEVELS - 1 else "configs/leaf.yaml"
         (templates / name).write_text("\n".join(lines) + "\n")
     return templates / "configs" / "leaf.yaml"
@@ -74,17 +78,28 @@ def time_cold_pp(leaf: Path, repeats: int, keep_code: bool) -> tuple[list[float]
     """Wall seconds, and CPU seconds of the child (less disturbed by a busy machine)."""
     import resource
 
-    env = dict(os.environ, FGTUI_CACHE_DIR=str(leaf.parent.parent.parent / "cache"),
-               FGTUI_TEMPLATE_CACHE="1" if keep_code else "0")
+    env = dict(
+        os.environ,
+        FGTUI_CACHE_DIR=str(leaf.parent.parent.parent / "cache"),
+        FGTUI_TEMPLATE_CACHE="1" if keep_code else "0",
+    )
     if keep_code:  # one run leaves the compiled templates on disk
-        subprocess.run([sys.executable, "-m", "fgtui.engine.cli", "-t", str(leaf), "pp"],
-                       check=True, stdout=subprocess.DEVNULL, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "fgtui.engine.cli", "-t", str(leaf), "pp"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=env,
+        )
     wall, cpu = [], []
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "fgtui.engine.cli", "-t", str(leaf), "pp"],
-                       check=True, stdout=subprocess.DEVNULL, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "fgtui.engine.cli", "-t", str(leaf), "pp"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=env,
+        )
         wall.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -109,17 +124,22 @@ def main() -> None:
         leaf = write_tree(Path(tmp))
         render_ms, load_ms, render_cpu_ms, nodes = time_warm(leaf, args.repeats)
         print(f"config: {LEVELS}-level inheritance, {nodes} nodes")
-        print(f"warm re-render after a leaf edit: median {statistics.median(render_ms):.1f} ms, "
-              f"min {min(render_ms):.1f} ms, CPU median {statistics.median(render_cpu_ms):.1f} ms "
-              f"(target <= 20 ms)")
-        print(f"warm re-render + load graph:      median {statistics.median(load_ms):.1f} ms, "
-              f"min {min(load_ms):.1f} ms")
+        print(
+            f"warm re-render after a leaf edit: median {statistics.median(render_ms):.1f} ms, "
+            f"min {min(render_ms):.1f} ms, CPU median {statistics.median(render_cpu_ms):.1f} ms "
+            f"(target <= 20 ms)"
+        )
+        print(
+            f"warm re-render + load graph:      median {statistics.median(load_ms):.1f} ms, min {min(load_ms):.1f} ms"
+        )
         bare = time_bare_python(max(3, args.repeats // 10))
         for keep_code, label in ((False, "every template compiled"), (True, "compiled templates on disk")):
             cold, cold_cpu = time_cold_pp(leaf, max(3, args.repeats // 10), keep_code)
-            print(f"`fgtui pp` process, {label + ':':27s} median {statistics.median(cold):.3f} s, "
-                  f"min {min(cold):.3f} s, CPU median {statistics.median(cold_cpu):.3f} s, "
-                  f"min {min(cold_cpu):.3f} s (target <= 0.4 s)")
+            print(
+                f"`fgtui pp` process, {label + ':':27s} median {statistics.median(cold):.3f} s, "
+                f"min {min(cold):.3f} s, CPU median {statistics.median(cold_cpu):.3f} s, "
+                f"min {min(cold_cpu):.3f} s (target <= 0.4 s)"
+            )
         print(f"bare python process: min {min(bare):.3f} s")
 
 

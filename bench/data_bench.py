@@ -19,6 +19,7 @@ preprocess_dataset with the cache on, each in a fresh process whose peak RSS
 piecewise encoding switched off (the whole document in one encode call, as
 before), so the ratio says what the bounded pieces save.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,12 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--stride", type=int, default=0)
     parser.add_argument("--tokenizer", help="use this tokenizer directory instead of training one")
-    parser.add_argument("--long-document", type=float, default=None, metavar="MB",
-                        help="measure peak memory on one single-line document of MB megabytes")
-    parser.add_argument("--peer-mb", type=float, default=20.0,
-                        help="size of the whole-document-encode peer for --long-document (default 20)")
-    parser.add_argument("--child", nargs=4, metavar=("FILE_DIR", "TOKENIZER", "PIECES", "MAX_LENGTH"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--long-document",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="measure peak memory on one single-line document of MB megabytes",
+    )
+    parser.add_argument(
+        "--peer-mb",
+        type=float,
+        default=20.0,
+        help="size of the whole-document-encode peer for --long-document (default 20)",
+    )
+    parser.add_argument(
+        "--child", nargs=4, metavar=("FILE_DIR", "TOKENIZER", "PIECES", "MAX_LENGTH"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.child:
         return _child(*args.child)
@@ -63,33 +74,37 @@ def main(argv: list[str] | None = None) -> int:
     content = sum(map(len, docs))
     total = content + 2 * sum(1 for d in docs if d)
     floor = math.ceil(total / args.max_length)
-    print(f"corpus: {len(raw)} documents, {sum(len(t.encode()) for t in raw['text']) / 1e6:.2f} MB, "
-          f"{content:,} tokens ({total:,} with BOS/EOS), max_length {args.max_length}, stride {args.stride}, "
-          f"minimum {floor} blocks")
+    print(
+        f"corpus: {len(raw)} documents, {sum(len(t.encode()) for t in raw['text']) / 1e6:.2f} MB, "
+        f"{content:,} tokens ({total:,} with BOS/EOS), max_length {args.max_length}, stride {args.stride}, "
+        f"minimum {floor} blocks"
+    )
 
     for strategy in ("greedy", "best_fit", "first_fit"):
-        kwargs = {"max_length": args.max_length, "packed": True, "packing_strategy": strategy,
-                  "stride": args.stride}
+        kwargs = {"max_length": args.max_length, "packed": True, "packing_strategy": strategy, "stride": args.stride}
         t0 = time.perf_counter()
         blocks = preprocess_dataset(raw, tokenizer, fn_kwargs=kwargs, cache=False)
         seconds = time.perf_counter() - t0
         lengths = [len(ids) for ids in blocks["input_ids"]]
         capacity = len(lengths) * args.max_length
         starts = sum(len(s) for s in blocks["document_starts"])
-        plan = plan_blocks([len(d) + 2 for d in docs if d], args.max_length, packed=True,
-                           strategy=strategy, stride=args.stride)
+        plan = plan_blocks(
+            [len(d) + 2 for d in docs if d], args.max_length, packed=True, strategy=strategy, stride=args.stride
+        )
         t1 = time.perf_counter()
-        plan_blocks([len(d) + 2 for d in docs if d], args.max_length, packed=True, strategy=strategy,
-                    stride=args.stride)
+        plan_blocks(
+            [len(d) + 2 for d in docs if d], args.max_length, packed=True, strategy=strategy, stride=args.stride
+        )
         pack_ms = (time.perf_counter() - t1) * 1000
         assert len(plan.blocks) == len(lengths)
-        print(f"{strategy:9s} blocks {len(lengths):4d}  fill {sum(lengths) / capacity:.4f}  "
-              f"content fill {(sum(lengths) - 2 * len(raw)) / capacity:.4f}  segments {starts:4d}  "
-              f"{seconds:.2f} s (planning {pack_ms:.1f} ms)")
+        print(
+            f"{strategy:9s} blocks {len(lengths):4d}  fill {sum(lengths) / capacity:.4f}  "
+            f"content fill {(sum(lengths) - 2 * len(raw)) / capacity:.4f}  segments {starts:4d}  "
+            f"{seconds:.2f} s (planning {pack_ms:.1f} ms)"
+        )
 
     with tempfile.TemporaryDirectory() as cache:
-        kwargs = {"max_length": args.max_length, "packed": True, "packing_strategy": "best_fit",
-                  "stride": args.stride}
+        kwargs = {"max_length": args.max_length, "packed": True, "packing_strategy": "best_fit", "stride": args.stride}
         preprocess_dataset(raw, tokenizer, fn_kwargs=kwargs, cache_dir=cache)
         t0 = time.perf_counter()
         again = preprocess_dataset(raw, tokenizer, fn_kwargs=kwargs, cache_dir=cache)
@@ -130,30 +145,41 @@ def _long_document(args, corpus: Path, tok_dir: Path) -> int:
 
     print(f"one single-line document, max_length {args.max_length}, tokenizer {tok_dir.name}; peak RSS per process")
     results = {}
-    for label, megabytes, pieces in (("bounded pieces", args.long_document, "1"),
-                                     ("whole-document encode (peer)", args.peer_mb, "0")):
+    for label, megabytes, pieces in (
+        ("bounded pieces", args.long_document, "1"),
+        ("whole-document encode (peer)", args.peer_mb, "0"),
+    ):
         with tempfile.TemporaryDirectory() as work:
             data = Path(work) / "data"
             data.mkdir()
             _single_line_file(corpus, data, megabytes)
             t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, __file__, "--child", str(data), str(tok_dir), pieces,
-                                   str(args.max_length)], capture_output=True, text=True,
-                                  env={**os.environ, "FGTUI_CACHE_DIR": str(Path(work) / "cache"),
-                                       "HF_DATASETS_CACHE": str(Path(work) / "hf")})
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(data), str(tok_dir), pieces, str(args.max_length)],
+                capture_output=True,
+                text=True,
+                env={
+                    **os.environ,
+                    "FGTUI_CACHE_DIR": str(Path(work) / "cache"),
+                    "HF_DATASETS_CACHE": str(Path(work) / "hf"),
+                },
+            )
             seconds = time.perf_counter() - t0
         if done.returncode != 0:
             print(f"{label}: failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
             continue
         blocks, peak_mb, base_mb = done.stdout.split()
         results[label] = (megabytes, float(peak_mb))
-        print(f"{label:30s} {megabytes:6.0f} MB text  {int(blocks):7d} blocks  peak RSS {float(peak_mb):7.0f} MB "
-              f"(after imports {float(base_mb):4.0f} MB)  {seconds:6.1f} s  "
-              f"{float(peak_mb) / megabytes:5.2f} MB per MB of text")
+        print(
+            f"{label:30s} {megabytes:6.0f} MB text  {int(blocks):7d} blocks  peak RSS {float(peak_mb):7.0f} MB "
+            f"(after imports {float(base_mb):4.0f} MB)  {seconds:6.1f} s  "
+            f"{float(peak_mb) / megabytes:5.2f} MB per MB of text"
+        )
     if len(results) == 2:
         (mb_a, peak_a), (mb_b, peak_b) = results.values()
-        print(f"memory per MB of text, whole-document encode / bounded pieces: "
-              f"{(peak_b / mb_b) / (peak_a / mb_a):.1f}x")
+        print(
+            f"memory per MB of text, whole-document encode / bounded pieces: {(peak_b / mb_b) / (peak_a / mb_a):.1f}x"
+        )
     return 0
 
 
@@ -167,8 +193,9 @@ def _child(data_dir: str, tok_dir: str, pieces: str, max_length: str) -> int:
     if pieces == "0":
         block_tokenize.PIECE_CHARS = 1 << 62
     raw = load_text_dataset(data_dir, {"train": "*.txt"}, cache_dir=os.environ["HF_DATASETS_CACHE"])["train"]
-    blocks = preprocess_dataset(raw, tokenizer, fn_kwargs={"max_length": int(max_length)},
-                                cache_dir=os.environ["FGTUI_CACHE_DIR"])
+    blocks = preprocess_dataset(
+        raw, tokenizer, fn_kwargs={"max_length": int(max_length)}, cache_dir=os.environ["FGTUI_CACHE_DIR"]
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(len(blocks), f"{peak:.0f}", f"{base:.0f}")
     return 0

@@ -27,6 +27,7 @@ activation checkpointing and torch's Adafactor, with no memory cap. Its
 tokens/s and MFU use the trainer's formula (6N + 12·L·H·d·T per token, T the
 block length; see fgtui.engine.runs.schema), so the two rows compare directly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,9 +61,15 @@ def make_model_dir(directory: Path, shape: str, max_positions: int) -> None:
     vocab, hidden, layers, heads, kv_heads, ffn = SHAPES[shape]
     texts = [path.read_text() for path in sorted(CORPUS.glob("*.txt"))]
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab, show_progress=False)
-    config = CausalLMConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
-                            num_attention_heads=heads, num_key_value_heads=kv_heads,
-                            max_position_embeddings=max_positions)
+    config = CausalLMConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions,
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     model = build_causal_lm(config, device, torch.bfloat16)
@@ -73,9 +80,29 @@ def make_model_dir(directory: Path, shape: str, max_positions: int) -> None:
 
 
 def run_tutorial_command(model_dir: Path, out_dir: Path, args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "fgtui.engine.cli", "-p", str(PROJECT), "train", "-t", "16k.yaml",
-               "-M", str(model_dir), "--max-steps", str(args.steps), "--logging-steps", "1", "--save-strategy", "no",
-               "--seq-len", str(args.seq_len), "--output-dir", str(out_dir), "--follow"]
+    command = [
+        sys.executable,
+        "-m",
+        "fgtui.engine.cli",
+        "-p",
+        str(PROJECT),
+        "train",
+        "-t",
+        "16k.yaml",
+        "-M",
+        str(model_dir),
+        "--max-steps",
+        str(args.steps),
+        "--logging-steps",
+        "1",
+        "--save-strategy",
+        "no",
+        "--seq-len",
+        str(args.seq_len),
+        "--output-dir",
+        str(out_dir),
+        "--follow",
+    ]
     for setting in args.set:
         name, _, value = setting.partition("=")
         command += ["--" + name.replace("_", "-"), value]
@@ -124,7 +151,7 @@ def packed_blocks(tokenizer, seq_len: int, count: int) -> list[tuple[list[int], 
                 take = doc[: seq_len - len(ids)]
                 ids += take
                 positions += list(range(len(take)))
-                doc = doc[len(take):]
+                doc = doc[len(take) :]
                 if len(ids) == seq_len:
                     rows.append((ids, positions))
                     ids, positions = [], []
@@ -144,8 +171,9 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
 
     config = LlamaConfig.from_pretrained(model_dir)
     config._attn_implementation = "flex_attention"
-    model = LlamaForCausalLM.from_pretrained(model_dir, config=config, dtype=torch.bfloat16,
-                                             attn_implementation="flex_attention").cuda()
+    model = LlamaForCausalLM.from_pretrained(
+        model_dir, config=config, dtype=torch.bfloat16, attn_implementation="flex_attention"
+    ).cuda()
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     model.train()
@@ -158,8 +186,11 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
     flops_token = 6 * n_matmul + 12 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * args.seq_len
     peak = device_peak_flops(torch.cuda.get_device_name())
     torch.cuda.reset_peak_memory_stats()
-    print(f"\ntransformers {__import__('transformers').__version__} peer: LlamaForCausalLM, flex_attention on packed"
-          f" documents, full checkpointing, torch Adafactor lr {args.peer_lr}, no memory cap", flush=True)
+    print(
+        f"\ntransformers {__import__('transformers').__version__} peer: LlamaForCausalLM, flex_attention on packed"
+        f" documents, full checkpointing, torch Adafactor lr {args.peer_lr}, no memory cap",
+        flush=True,
+    )
     print(f"{'step':>5} {'loss':>8} {'tokens/s':>10} {'MFU':>6} {'peak GiB':>9} {'step s':>7}")
     speeds = []
     for step, (ids, positions) in enumerate(rows, start=1):
@@ -179,12 +210,18 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
         mfu = flops_token * tokens_per_s / peak if peak else None
         if step > 1:
             speeds.append(tokens_per_s)
-        print(f"{step:>5} {loss.item():>8.4f} {tokens_per_s:>10.0f} {mfu or 0:>6.3f} "
-              f"{torch.cuda.max_memory_allocated() / 2**30:>9.2f} {elapsed:>7.2f}", flush=True)
+        print(
+            f"{step:>5} {loss.item():>8.4f} {tokens_per_s:>10.0f} {mfu or 0:>6.3f} "
+            f"{torch.cuda.max_memory_allocated() / 2**30:>9.2f} {elapsed:>7.2f}",
+            flush=True,
+        )
     if speeds:
         median = statistics.median(speeds)
-        print(f"peer median after step 1: {median:,.0f} tokens/s, MFU {flops_token * median / peak:.3f}"
-              if peak else f"peer median after step 1: {median:,.0f} tokens/s")
+        print(
+            f"peer median after step 1: {median:,.0f} tokens/s, MFU {flops_token * median / peak:.3f}"
+            if peak
+            else f"peer median after step 1: {median:,.0f} tokens/s"
+        )
 
 
 def report(out_dir: Path) -> None:
@@ -193,7 +230,9 @@ def report(out_dir: Path) -> None:
         return
     runs = sorted((out_dir / "runs").iterdir())
     metrics = runs[-1] / "metrics.jsonl"
-    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+    records = (
+        [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+    )
     if not records:
         print(f"run {runs[-1]}: no records")
         return
@@ -204,8 +243,10 @@ def report(out_dir: Path) -> None:
         if r["type"] == "train":
             mfu = f"{r['mfu']:.3f}" if r.get("mfu") is not None else "-"
             peak = f"{r['peak_mem_gib']:.2f}" if r.get("peak_mem_gib") is not None else "-"
-            print(f"{r['step']:>5} {r['loss']:>8.4f} {r['tokens_per_s']:>10.0f} {mfu:>6} {peak:>9} "
-                  f"{r['step_time_s']:>7.2f}")
+            print(
+                f"{r['step']:>5} {r['loss']:>8.4f} {r['tokens_per_s']:>10.0f} {mfu:>6} {peak:>9} "
+                f"{r['step_time_s']:>7.2f}"
+            )
     end = records[-1]
     print(f"end: {end.get('event')} {end.get('status', '')}")
     train = [r for r in records if r["type"] == "train"]
@@ -215,10 +256,12 @@ def report(out_dir: Path) -> None:
         speeds = [r["tokens_per_s"] for r in train[1:]]
         mfus = [r["mfu"] for r in train[1:] if r.get("mfu") is not None]
         peaks = [r["peak_mem_gib"] for r in train if r.get("peak_mem_gib") is not None]
-        print(f"fgtui median after step 1: {statistics.median(speeds):,.0f} tokens/s"
-              + (f", MFU {statistics.median(mfus):.3f}" if mfus else "")
-              + (f", max peak {max(peaks):.2f} GiB" if peaks else "")
-              + f"; loss step 1 {train[0]['loss']:.4f} -> step {train[-1]['step']} {train[-1]['loss']:.4f}")
+        print(
+            f"fgtui median after step 1: {statistics.median(speeds):,.0f} tokens/s"
+            + (f", MFU {statistics.median(mfus):.3f}" if mfus else "")
+            + (f", max peak {max(peaks):.2f} GiB" if peaks else "")
+            + f"; loss step 1 {train[0]['loss']:.4f} -> step {train[-1]['step']} {train[-1]['loss']:.4f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,15 +270,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny model on CPU, 256 tokens: checks the path")
     parser.add_argument("--seq-len", type=int, default=None, help="default 16384 (256 with --tiny)")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="pass --NAME VALUE to the tutorial command (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pass --NAME VALUE to the tutorial command (repeatable)",
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip the transformers peer")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds before a stalled tutorial run is aborted and its stacks shown")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds before a stalled tutorial run is aborted and its stacks shown",
+    )
     parser.add_argument("--peer-only", action="store_true", help="only the transformers peer")
-    parser.add_argument("--peer-lr", type=float, default=5e-3,
-                        help="torch Adafactor's lr for the peer; torch scales it by each weight's RMS, so 5e-3 on"
-                             " 0.02-RMS weights is the tutorial's 1e-4 absolute step at 16K")
+    parser.add_argument(
+        "--peer-lr",
+        type=float,
+        default=5e-3,
+        help="torch Adafactor's lr for the peer; torch scales it by each weight's RMS, so 5e-3 on"
+        " 0.02-RMS weights is the tutorial's 1e-4 absolute step at 16K",
+    )
     parser.add_argument("--cap-gib", type=float, default=23.5)
     parser.add_argument("--model-dir", type=Path, default=None, help="reuse or create the model here")
     args = parser.parse_args(argv)
@@ -246,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (model_dir / "config.json").exists():
             began = time.perf_counter()
             make_model_dir(model_dir, shape, max(args.seq_len, 4096))
-            print(f"made {model_dir} ({shape}, random bf16 weights) in {time.perf_counter() - began:.0f} s",
-                  flush=True)
+            print(f"made {model_dir} ({shape}, random bf16 weights) in {time.perf_counter() - began:.0f} s", flush=True)
         status = 0
         if not args.peer_only:
             out_dir = Path(scratch) / "out"

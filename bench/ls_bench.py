@@ -16,6 +16,7 @@ templates left by earlier runs (the usual case), and a fresh listing cache
 It also checks that the listing imported no ML library and shows no
 PARSE ERROR.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,11 +86,11 @@ def make_tree(root: Path, projects: int, configs: int) -> Path:
         (project / "templates/configs").mkdir(parents=True)
         (project / "meta.yaml").write_text(
             f'-- extends "meta_defaults.yaml"\n[configs]\nname: "Project {p}"\n'
-            f'description: "bench"\ndefault_config: "c_0.yaml"\n')
+            f'description: "bench"\ndefault_config: "c_0.yaml"\n'
+        )
         (project / "templates/project.yaml").write_text(PROJECT_TEMPLATE.format(index=p))
         for c in range(configs):
-            (project / f"templates/configs/c_{c}.yaml").write_text(
-                CONFIG.format(index=c, lr=f"{(c + 1) * 1e-4:.1e}"))
+            (project / f"templates/configs/c_{c}.yaml").write_text(CONFIG.format(index=c, lr=f"{(c + 1) * 1e-4:.1e}"))
     return workspace
 
 
@@ -100,16 +101,20 @@ def _child_cpu() -> float:
 
 def run_once(workspace: Path, case: str) -> tuple[float, float, str]:
     argv = ["ls", "-r"] if case == "listing" else ["ls", "-r", "--no-cache"]
-    code = (f"import sys; sys.argv = ['fgtui', *{argv!r}]; "
-            "from fgtui.engine import cli; rc = cli.main(sys.argv[1:]); "
-            "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'textual', 'numpy') "
-            "if m in sys.modules); print('ML-IMPORTS', heavy, file=sys.stderr); sys.exit(rc)")
+    code = (
+        f"import sys; sys.argv = ['fgtui', *{argv!r}]; "
+        "from fgtui.engine import cli; rc = cli.main(sys.argv[1:]); "
+        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'textual', 'numpy') "
+        "if m in sys.modules); print('ML-IMPORTS', heavy, file=sys.stderr); sys.exit(rc)"
+    )
     start, cpu = time.perf_counter(), _child_cpu()
-    env = dict(os.environ, XDG_CACHE_HOME=str(workspace.parent / "cache"),
-               FGTUI_CACHE_DIR=str(workspace.parent / "cache" / "fgtui"))
+    env = dict(
+        os.environ,
+        XDG_CACHE_HOME=str(workspace.parent / "cache"),
+        FGTUI_CACHE_DIR=str(workspace.parent / "cache" / "fgtui"),
+    )
     env["FGTUI_TEMPLATE_CACHE"] = "0" if case == "compile" else "1"
-    result = subprocess.run([sys.executable, "-c", code], cwd=workspace, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], cwd=workspace, env=env, capture_output=True, text=True)
     elapsed, cpu = time.perf_counter() - start, _child_cpu() - cpu
     if result.returncode != 0:
         raise SystemExit(f"ls -r failed: {result.stderr}")
@@ -140,15 +145,19 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import fgtui.engine.cli"], check=True)
         startup = time.perf_counter() - start
-    print(f"fgtui ls -r: {args.projects} projects x {args.configs} configs = {total} configs, "
-          f"{args.repeat} runs (cpus={os.cpu_count()})")
+    print(
+        f"fgtui ls -r: {args.projects} projects x {args.configs} configs = {total} configs, "
+        f"{args.repeat} runs (cpus={os.cpu_count()})"
+    )
     # On a shared machine wall time includes waiting for a core; the CPU
     # time of the process is the steadier figure.
     for case, label in CASES.items():
         times, cpus = results[case]
         print(f"  {label}:")
-        print(f"    wall per process: min {min(times):.3f} s, median {statistics.median(times):.3f} s "
-              f"(target <= 0.5 s);  CPU: min {min(cpus):.3f} s, median {statistics.median(cpus):.3f} s")
+        print(
+            f"    wall per process: min {min(times):.3f} s, median {statistics.median(times):.3f} s "
+            f"(target <= 0.5 s);  CPU: min {min(cpus):.3f} s, median {statistics.median(cpus):.3f} s"
+        )
     print(f"  load average {os.getloadavg()[0]:.1f}")
     print(f"  interpreter + CLI import alone: {startup:.3f} s")
 

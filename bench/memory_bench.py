@@ -22,6 +22,7 @@ Models come from transformers by default (LlamaForCausalLM /
 MistralForCausalLM built from a config; no download); `--model fgtui` uses
 fgtui.engine.models instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,20 +62,37 @@ def parse_args(argv=None):
     ap.add_argument("--step", type=int, default=8 * 1024)
     ap.add_argument("--chunked-mlp", type=int, default=8, help="sequence chunks per MLP (0 = off)")
     ap.add_argument("--ce-impl", default="auto")
-    ap.add_argument("--time-budget-s", type=float, default=150.0,
-                    help="search time per shape (a length already started runs to its end)")
+    ap.add_argument(
+        "--time-budget-s",
+        type=float,
+        default=150.0,
+        help="search time per shape (a length already started runs to its end)",
+    )
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
-    ap.add_argument("--prefetch-mib", type=int, default=0,
-                    help="offload prefetch budget in backward (0 = copy back on demand)")
-    ap.add_argument("--snapshot-at", type=int, default=0,
-                    help="record allocator history at this length and print what is live at the peak")
+    ap.add_argument(
+        "--prefetch-mib", type=int, default=0, help="offload prefetch budget in backward (0 = copy back on demand)"
+    )
+    ap.add_argument(
+        "--snapshot-at",
+        type=int,
+        default=0,
+        help="record allocator history at this length and print what is live at the peak",
+    )
     ap.add_argument("--snapshot-out", default="", help="also write that peak report to this file")
-    ap.add_argument("--model", choices=("hf", "fgtui"), default="fgtui",
-                    help="transformers Llama/Mistral classes, or fgtui.engine.models")
-    ap.add_argument("--packed-doc-len", type=int, default=0,
-                    help="pack documents of about this many tokens into each sequence (document masks,"
-                         " positions restarting per document; fgtui model only; 0 = one document)")
+    ap.add_argument(
+        "--model",
+        choices=("hf", "fgtui"),
+        default="fgtui",
+        help="transformers Llama/Mistral classes, or fgtui.engine.models",
+    )
+    ap.add_argument(
+        "--packed-doc-len",
+        type=int,
+        default=0,
+        help="pack documents of about this many tokens into each sequence (document masks,"
+        " positions restarting per document; fgtui model only; 0 = one document)",
+    )
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
     args = ap.parse_args(argv)
     if args.packed_doc_len and args.model != "fgtui":
@@ -89,19 +107,33 @@ def build(shape: dict, device, dtype, which: str = "hf"):
         from fgtui.engine.models.build import build_causal_lm
         from fgtui.engine.models.config import CausalLMConfig
 
-        config = CausalLMConfig(vocab_size=shape["vocab"], hidden_size=shape["d"], intermediate_size=shape["ffn"],
-                                num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
-                                num_key_value_heads=shape["kv_heads"], max_position_embeddings=262144,
-                                model_type=shape["arch"])
+        config = CausalLMConfig(
+            vocab_size=shape["vocab"],
+            hidden_size=shape["d"],
+            intermediate_size=shape["ffn"],
+            num_hidden_layers=shape["layers"],
+            num_attention_heads=shape["heads"],
+            num_key_value_heads=shape["kv_heads"],
+            max_position_embeddings=262144,
+            model_type=shape["arch"],
+        )
         return build_causal_lm(config, device, dtype)
     from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
     from fgtui.engine.memory.meta_init import init_on_meta, materialize
 
-    common = dict(vocab_size=shape["vocab"], hidden_size=shape["d"], intermediate_size=shape["ffn"],
-                  num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
-                  num_key_value_heads=shape["kv_heads"], max_position_embeddings=262144,
-                  tie_word_embeddings=False, attn_implementation="sdpa", use_cache=False)
+    common = dict(
+        vocab_size=shape["vocab"],
+        hidden_size=shape["d"],
+        intermediate_size=shape["ffn"],
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        num_key_value_heads=shape["kv_heads"],
+        max_position_embeddings=262144,
+        tie_word_embeddings=False,
+        attn_implementation="sdpa",
+        use_cache=False,
+    )
     if shape["arch"] == "mistral":
         # Full attention: the memory question is about the whole context.
         config, cls = MistralConfig(sliding_window=None, **common), MistralForCausalLM
@@ -151,10 +183,13 @@ def run_shape(name: str, args, device) -> list[Trial]:
     offload = None if args.no_offload else ActivationOffload(model, prefetch_bytes=args.prefetch_mib * 2**20)
     opt, opt_name = make_optimizer(model, on_cuda)
     loss_fn = LinearCrossEntropyLoss(model.lm_head, impl=args.ce_impl, shift=True)
-    print(f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
-          f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
-          f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-          f"chunked MLP: {args.chunked_mlp or 'off'}", flush=True)
+    print(
+        f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
+        f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
+        f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
+        f"chunked MLP: {args.chunked_mlp or 'off'}",
+        flush=True,
+    )
 
     def sync():
         if on_cuda:
@@ -199,8 +234,11 @@ def run_shape(name: str, args, device) -> list[Trial]:
                     packing = {"document_ids": starts.cumsum(-1).to(device)}
                 sync()
                 start = time.perf_counter()
-                ctx = offload if offload is not None else torch.autograd.graph.saved_tensors_hooks(
-                    lambda t: t, lambda t: t)
+                ctx = (
+                    offload
+                    if offload is not None
+                    else torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+                )
                 with ctx:
                     if args.model == "fgtui":
                         hidden = model(ids, return_hidden_states=True, **packing).hidden_states
@@ -218,8 +256,13 @@ def run_shape(name: str, args, device) -> list[Trial]:
             if not all(math.isfinite(x) for x in losses):
                 return Trial(length, False, f"non-finite loss {losses}")
             tps = length / step_time
-            result = Trial(length, True, loss=losses[-1], tokens_per_s=tps,
-                           mfu=flops_per_token(shape, n_matmul, length) * tps / (args.peak_tflops * 1e12))
+            result = Trial(
+                length,
+                True,
+                loss=losses[-1],
+                tokens_per_s=tps,
+                mfu=flops_per_token(shape, n_matmul, length) * tps / (args.peak_tflops * 1e12),
+            )
             if on_cuda:
                 result.peak_gib = torch.cuda.max_memory_allocated() / 2**30
                 result.reserved_gib = torch.cuda.max_memory_reserved() / 2**30
@@ -273,16 +316,21 @@ def run_shape(name: str, args, device) -> list[Trial]:
     return trials
 
 
-HEADER = f"{'tokens':>8} {'result':>6} {'loss':>7} {'peak GiB':>9} {'resv GiB':>9} {'host GiB':>9} {'tok/s':>9} {'MFU':>6}"
+HEADER = (
+    f"{'tokens':>8} {'result':>6} {'loss':>7} {'peak GiB':>9} {'resv GiB':>9} {'host GiB':>9} {'tok/s':>9} {'MFU':>6}"
+)
 
 
 def format_row(t: Trial) -> str:
     def num(x, fmt):
         width = int(fmt.split(".")[0])
         return format(x, fmt) if math.isfinite(x) else "-".rjust(width)
-    return (f"{t.length:>8} {('ok' if t.ok else t.note):>6} {num(t.loss, '7.3f')} {num(t.peak_gib, '9.2f')} "
-            f"{num(t.reserved_gib, '9.2f')} {num(t.host_gib, '9.2f')} {num(t.tokens_per_s, '9.0f')} "
-            f"{num(t.mfu, '6.3f')}")
+
+    return (
+        f"{t.length:>8} {('ok' if t.ok else t.note):>6} {num(t.loss, '7.3f')} {num(t.peak_gib, '9.2f')} "
+        f"{num(t.reserved_gib, '9.2f')} {num(t.host_gib, '9.2f')} {num(t.tokens_per_s, '9.0f')} "
+        f"{num(t.mfu, '6.3f')}"
+    )
 
 
 def _without_shapes(argv: list[str]) -> list[str]:
@@ -313,8 +361,9 @@ def main(argv=None) -> int:
     # The allocator reads this once, when CUDA initialises: set it before torch touches the GPU.
     from fgtui.engine.memory.switches import MemorySwitches, cuda_alloc_conf_env
 
-    os.environ.update(cuda_alloc_conf_env(MemorySwitches(expandable_segments=True),
-                                          os.environ.get("PYTORCH_CUDA_ALLOC_CONF")))
+    os.environ.update(
+        cuda_alloc_conf_env(MemorySwitches(expandable_segments=True), os.environ.get("PYTORCH_CUDA_ALLOC_CONF"))
+    )
     import torch
 
     if args.tiny:
@@ -326,8 +375,10 @@ def main(argv=None) -> int:
         device = torch.device("cuda")
         total = torch.cuda.get_device_properties(0).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib * 2**30 / total))
-        print(f"# {torch.cuda.get_device_name(0)}, cap {args.cap_gib} GiB of {total / 2**30:.1f} GiB, "
-              f"torch {torch.__version__}, PYTORCH_CUDA_ALLOC_CONF={os.environ.get('PYTORCH_CUDA_ALLOC_CONF')}")
+        print(
+            f"# {torch.cuda.get_device_name(0)}, cap {args.cap_gib} GiB of {total / 2**30:.1f} GiB, "
+            f"torch {torch.__version__}, PYTORCH_CUDA_ALLOC_CONF={os.environ.get('PYTORCH_CUDA_ALLOC_CONF')}"
+        )
     torch.manual_seed(0)
     summary = []
     for name in args.shapes.split(","):
@@ -342,8 +393,10 @@ def main(argv=None) -> int:
         summary.append((name, best, SHAPES[name]["target"], at_lo))
     print(f"\n{'shape':<12} {'max tokens':>10} {'target':>8} {'met':>4} {'tok/s@lo':>9} {'MFU@lo':>7}")
     for name, best, target, at_lo in summary:
-        print(f"{name:<12} {best:>10} {target:>8} {('yes' if best >= target else 'no'):>4} "
-              f"{(f'{at_lo.tokens_per_s:9.0f}' if at_lo else '-'):>9} {(f'{at_lo.mfu:7.3f}' if at_lo else '-'):>7}")
+        print(
+            f"{name:<12} {best:>10} {target:>8} {('yes' if best >= target else 'no'):>4} "
+            f"{(f'{at_lo.tokens_per_s:9.0f}' if at_lo else '-'):>9} {(f'{at_lo.mfu:7.3f}' if at_lo else '-'):>7}"
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ allocated (innermost fgtui Python frame plus the innermost ATen/autograd C++
 frame), so "what fills the card" is read off rather than guessed. Memory
 allocated before recording started (the weights) is not in the trace.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -15,11 +16,22 @@ _CPP_HINTS = ("at::native::", "autograd::generated::", "at::_ops::", "flash", "e
 
 
 def _where(frames: list[dict]) -> str:
-    py = next((f"{f['filename'].rsplit('/', 2)[-1] if '/' in f['filename'] else f['filename']}:{f['line']} "
-               f"{f['name']}" for f in frames
-               if f["filename"].endswith(".py") and "/torch/" not in f["filename"]), "-")
-    cpp = next((f["name"][:90] for f in frames
-                if not f["filename"].endswith(".py") and any(h in f["name"] for h in _CPP_HINTS)), "-")
+    py = next(
+        (
+            f"{f['filename'].rsplit('/', 2)[-1] if '/' in f['filename'] else f['filename']}:{f['line']} {f['name']}"
+            for f in frames
+            if f["filename"].endswith(".py") and "/torch/" not in f["filename"]
+        ),
+        "-",
+    )
+    cpp = next(
+        (
+            f["name"][:90]
+            for f in frames
+            if not f["filename"].endswith(".py") and any(h in f["name"] for h in _CPP_HINTS)
+        ),
+        "-",
+    )
     return f"{py} | {cpp}"
 
 
@@ -48,8 +60,10 @@ def summarize_peak(snapshot: dict, tokens: int, top: int = 25) -> str:
         groups: dict[str, list[int]] = defaultdict(list)
         for e in blocks.values():
             groups[_where(e.get("frames", []))].append(e["size"])
-        lines.append(f"device {device}: traced peak {peak / 2**30:.2f} GiB = {peak / tokens / 1024:.1f} KB/token "
-                     f"at event {peak_at} of {len(trace)}; {len(blocks)} live blocks")
+        lines.append(
+            f"device {device}: traced peak {peak / 2**30:.2f} GiB = {peak / tokens / 1024:.1f} KB/token "
+            f"at event {peak_at} of {len(trace)}; {len(blocks)} live blocks"
+        )
         lines.append(f"{'GiB':>7} {'KB/tok':>7} {'n':>4}  allocated at")
         for where, sizes in sorted(groups.items(), key=lambda kv: -sum(kv[1]))[:top]:
             s = sum(sizes)

@@ -14,6 +14,7 @@ the Triton Adafactor, fused linear CE, attention `auto`); every other variant
 changes one switch. Figures: median tokens/s and MFU over the steps after the
 first (MFU by the trainer's formula, runs/schema.py), peak GiB, loss at the last step.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,15 @@ import sys
 import tempfile
 from types import SimpleNamespace
 
-TUTORIAL = {"activation_checkpointing": "full", "activation_offload": True, "optimizer_in_backward": True,
-            "fused_linear_ce": True}
+TUTORIAL = {
+    "activation_checkpointing": "full",
+    "activation_offload": True,
+    "optimizer_in_backward": True,
+    "fused_linear_ce": True,
+}
 VARIANTS = {
     "tutorial": {},
-    "attn-sdpa": {"attn": "sdpa"},            # packed rows through sdpa's dense mask
+    "attn-sdpa": {"attn": "sdpa"},  # packed rows through sdpa's dense mask
     "no-offload": {"memory": {"activation_offload": False}},
     "adafactor-pytorch": {"optimizer": "pytorch"},
     "compile-blocks": {"compile": True},
@@ -50,38 +55,67 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
     change = VARIANTS[name]
     cuda = torch.cuda.is_available()
     hidden, heads, ffn, vocab = (4096, 32, 11008, 32000) if not args.tiny else (64, 4, 160, 512)
-    config = CausalLMConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=args.layers,
-                            num_attention_heads=heads, max_position_embeddings=args.seq,
-                            attn_implementation=change.get("attn", "auto"))
+    config = CausalLMConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=args.layers,
+        num_attention_heads=heads,
+        max_position_embeddings=args.seq,
+        attn_implementation=change.get("attn", "auto"),
+    )
     torch.manual_seed(0)
     model = build_causal_lm(config, "cuda" if cuda else "cpu", torch.bfloat16)
     generator = torch.Generator().manual_seed(1)
     rows = []
     for _ in range(args.steps):
         cuts = torch.randperm(args.seq - 1, generator=generator)[: max(1, args.seq // args.doc_len) - 1] + 1
-        rows.append({"input_ids": torch.randint(0, vocab, (args.seq,), generator=generator).tolist(),
-                     "document_starts": [0, *sorted(cuts.tolist())]})
+        rows.append(
+            {
+                "input_ids": torch.randint(0, vocab, (args.seq,), generator=generator).tolist(),
+                "document_starts": [0, *sorted(cuts.tolist())],
+            }
+        )
     memory = dict(TUTORIAL, **change.get("memory", {}))
     if not cuda:
         memory["activation_offload"] = False
     factory = TemplateAdafactor if change.get("optimizer") != "pytorch" else PyTorchStepAdafactor
     trainer = Trainer(
-        model, TrainingArguments(output_dir=out_dir, run_name=name, per_device_train_batch_size=1,
-                                 max_steps=args.steps, logging_steps=1, save_strategy="no", dtype="bfloat16",
-                                 max_grad_norm=None, memory=memory, compile_blocks=change.get("compile", False),
-                                 tensorboard=False),
-        rows, data_collator=DataCollatorForCausalLM(SimpleNamespace(pad_token_id=0, model_max_length=None),
-                                                    max_length=args.seq),
-        optimizer_factory=functools.partial(factory, lr=1e-4, weight_decay=0.1))
+        model,
+        TrainingArguments(
+            output_dir=out_dir,
+            run_name=name,
+            per_device_train_batch_size=1,
+            max_steps=args.steps,
+            logging_steps=1,
+            save_strategy="no",
+            dtype="bfloat16",
+            max_grad_norm=None,
+            memory=memory,
+            compile_blocks=change.get("compile", False),
+            tensorboard=False,
+        ),
+        rows,
+        data_collator=DataCollatorForCausalLM(
+            SimpleNamespace(pad_token_id=0, model_max_length=None), max_length=args.seq
+        ),
+        optimizer_factory=functools.partial(factory, lr=1e-4, weight_decay=0.1),
+    )
     if trainer.train() != 0:
         raise RuntimeError(f"{name} did not complete")
     with open(os.path.join(out_dir, "runs", name, "metrics.jsonl")) as handle:
         train = [r for r in map(json.loads, handle) if r["type"] == "train"]
     timed = train[1:] or train
     median = lambda key: statistics.median(r[key] for r in timed) if all(r[key] is not None for r in timed) else None
-    return {"variant": name, "tokens_per_s": median("tokens_per_s"), "mfu": median("mfu"),
-            "peak_mem_gib": max((r["peak_mem_gib"] or 0) for r in train), "first_step_s": train[0]["step_time_s"],
-            "loss_first": train[0]["loss"], "loss_last": train[-1]["loss"]}
+    return {
+        "variant": name,
+        "tokens_per_s": median("tokens_per_s"),
+        "mfu": median("mfu"),
+        "peak_mem_gib": max((r["peak_mem_gib"] or 0) for r in train),
+        "first_step_s": train[0]["step_time_s"],
+        "loss_first": train[0]["loss"],
+        "loss_last": train[-1]["loss"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +140,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{'variant':18} {'tok/s':>9} {'MFU':>6} {'peak GiB':>9} {'step1 s':>8} {'loss 1 -> last':>16}", flush=True)
     for name in args.variants.split(","):
-        command = [sys.executable, __file__, "--one", name, "--layers", str(args.layers), "--seq", str(args.seq),
-                   "--doc-len", str(args.doc_len), "--steps", str(args.steps), "--timeout", str(args.timeout)]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--layers",
+            str(args.layers),
+            "--seq",
+            str(args.seq),
+            "--doc-len",
+            str(args.doc_len),
+            "--steps",
+            str(args.steps),
+            "--timeout",
+            str(args.timeout),
+        ]
         proc = subprocess.run(command + (["--tiny"] if args.tiny else []), capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode or not lines:
@@ -116,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         r = json.loads(lines[-1][7:])
         mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "-"
-        print(f"{name:18} {r['tokens_per_s']:>9,.0f} {mfu:>6} {r['peak_mem_gib']:>9.2f} {r['first_step_s']:>8.1f}"
-              f" {r['loss_first']:>7.3f} -> {r['loss_last']:.3f}", flush=True)
+        print(
+            f"{name:18} {r['tokens_per_s']:>9,.0f} {mfu:>6} {r['peak_mem_gib']:>9.2f} {r['first_step_s']:>8.1f}"
+            f" {r['loss_first']:>7.3f} -> {r['loss_last']:.3f}",
+            flush=True,
+        )
     return 0
 
 

@@ -17,6 +17,7 @@ end-of-text token), so throughput counts the same work in both modes:
    while they are open (the goal: within 100 ms), and whether the server closes
    them all after its idle timeout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,20 @@ def build_model(shape: str, directory: Path, dtype: str, device: str) -> None:
     if shape == "tiny":
         model, tokenizer = tiny_model(max_positions=256)
     else:  # Llama-3.2-1B's body (16 layers, 2048 wide, GQA 32/8); the vocabulary is a small local BPE
-        tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))], vocab_size=8192,
-                                        show_progress=False)
+        tokenizer = train_bpe_tokenizer(
+            [p.read_text() for p in sorted(CORPUS.glob("*.txt"))], vocab_size=8192, show_progress=False
+        )
         torch.manual_seed(0)
-        config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=2048, intermediate_size=8192,
-                                num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
-                                max_position_embeddings=2048, rope_theta=500000.0)
+        config = CausalLMConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=2048,
+            intermediate_size=8192,
+            num_hidden_layers=16,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=2048,
+            rope_theta=500000.0,
+        )
         model = build_causal_lm(config, device=device)  # initialized where it runs: seconds, not minutes
     model = model.to(getattr(torch, dtype))
     params = sum(p.numel() for p in model.parameters())
@@ -60,9 +69,25 @@ def build_model(shape: str, directory: Path, dtype: str, device: str) -> None:
 
 
 def start_server(directory: Path, args) -> tuple[subprocess.Popen, str, int]:
-    command = [sys.executable, "-m", "fgtui.engine.cli", "serve", str(directory), "--port", "0", "--device",
-               args.device, "--idle-timeout", str(args.idle_timeout), "--max-batch", str(args.clients),
-               "--max-connections", str(args.idle + 4 * args.clients), "--name", "bench"]
+    command = [
+        sys.executable,
+        "-m",
+        "fgtui.engine.cli",
+        "serve",
+        str(directory),
+        "--port",
+        "0",
+        "--device",
+        args.device,
+        "--idle-timeout",
+        str(args.idle_timeout),
+        "--max-batch",
+        str(args.clients),
+        "--max-connections",
+        str(args.idle + 4 * args.clients),
+        "--name",
+        "bench",
+    ]
     # On a small shared CPU, torch's intra-op threads spin against each other and every
     # other process: one thread gives steadier figures for both modes alike.
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -87,12 +112,16 @@ class Client:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         data = json.dumps(body).encode()
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")))
+        length = int(
+            next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        )
         answer = json.loads(await self.reader.readexactly(length))
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {answer}")
@@ -103,8 +132,9 @@ class Client:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         self.writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
-        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")))
+        length = int(
+            next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        )
         await self.reader.readexactly(length)
 
     def close(self) -> None:
@@ -114,9 +144,8 @@ class Client:
 
 def request_body(index: int, args, eos: int | None) -> dict:
     words = "the old house stood on the hill above the town and no one went near it after dark".split()
-    prompt = f"Story {index}: " + " ".join(words[:4 + index % len(words)])
-    body = {"model": "bench", "prompt": prompt, "max_tokens": args.max_tokens, "temperature": 0.8,
-            "seed": index}
+    prompt = f"Story {index}: " + " ".join(words[: 4 + index % len(words)])
+    body = {"model": "bench", "prompt": prompt, "max_tokens": args.max_tokens, "temperature": 0.8, "seed": index}
     if eos is not None:
         body["logit_bias"] = {str(eos): -100}
     return body
@@ -168,8 +197,12 @@ async def idle_connections(host: str, port: int, args, eos) -> dict:
                     closed_at.append(time.perf_counter() - opened)
             except (TimeoutError, OSError):
                 pass
-        return {"models_ms": max(models_ms), "completion_ms": max(completion_ms), "closed": len(closed_at),
-                "closed_after_s": max(closed_at, default=float("nan"))}
+        return {
+            "models_ms": max(models_ms),
+            "completion_ms": max(completion_ms),
+            "closed": len(closed_at),
+            "closed_after_s": max(closed_at, default=float("nan")),
+        }
     finally:
         for sock in sockets:
             sock.close()
@@ -197,8 +230,17 @@ async def bench(host: str, port: int, args, eos) -> None:
             totals[label][2] += tokens
     rows = []
     for label, (wall, latencies, tokens) in totals.items():
-        rows.append((label, len(latencies), tokens, wall, tokens / wall, statistics.median(latencies) * 1000,
-                     percentile(latencies, 0.99) * 1000))
+        rows.append(
+            (
+                label,
+                len(latencies),
+                tokens,
+                wall,
+                tokens / wall,
+                statistics.median(latencies) * 1000,
+                percentile(latencies, 0.99) * 1000,
+            )
+        )
     print(f"{'mode':<16}{'requests':>9}{'gen tok':>9}{'wall s':>8}{'tok/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for row in rows:
         print(f"{row[0]:<16}{row[1]:>9}{row[2]:>9}{row[3]:>8.2f}{row[4]:>9.1f}{row[5]:>9.1f}{row[6]:>9.1f}")
@@ -207,11 +249,15 @@ async def bench(host: str, port: int, args, eos) -> None:
     print(f"aggregate tok/s, concurrent / one at a time: {ratio:.2f}x (goal >= 4x: {verdict})")
     idle = await idle_connections(host, port, args, eos)
     answered = max(idle["models_ms"], idle["completion_ms"])
-    print(f"{args.idle} idle connections open: GET /v1/models worst {idle['models_ms']:.1f} ms, completion "
-          f"(max_tokens 1) worst {idle['completion_ms']:.1f} ms (goal <= 100 ms: "
-          f"{'met' if answered <= 100 else 'MISSED'})")
-    print(f"closed by the server after its {args.idle_timeout:g} s idle timeout: {idle['closed']}/{args.idle}, "
-          f"the last at {idle['closed_after_s']:.2f} s")
+    print(
+        f"{args.idle} idle connections open: GET /v1/models worst {idle['models_ms']:.1f} ms, completion "
+        f"(max_tokens 1) worst {idle['completion_ms']:.1f} ms (goal <= 100 ms: "
+        f"{'met' if answered <= 100 else 'MISSED'})"
+    )
+    print(
+        f"closed by the server after its {args.idle_timeout:g} s idle timeout: {idle['closed']}/{args.idle}, "
+        f"the last at {idle['closed_after_s']:.2f} s"
+    )
 
 
 def main() -> None:
@@ -236,8 +282,11 @@ def main() -> None:
         eos = eos[0] if isinstance(eos, list) else eos
         process, host, port = start_server(directory, args)
         try:
-            print(f"# fgtui serve on {args.device}, {args.clients} clients x {args.requests} requests, "
-                  f"max_tokens {args.max_tokens}, {os.cpu_count()} CPUs, server threads {args.threads}", flush=True)
+            print(
+                f"# fgtui serve on {args.device}, {args.clients} clients x {args.requests} requests, "
+                f"max_tokens {args.max_tokens}, {os.cpu_count()} CPUs, server threads {args.threads}",
+                flush=True,
+            )
             asyncio.run(bench(host, port, args, eos))
         finally:
             process.terminate()

@@ -14,6 +14,7 @@ OOM isolated). The first logging interval is warm-up (compile included) and is
 dropped; the figures are medians over the remaining intervals, as logged by the
 trainer itself (tokens/s, MFU from 6N + attention FLOPs, peak memory).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,15 +54,30 @@ def build_model(kind: str, size: str):
     if kind == "fgtui":
         from fgtui.engine.models import CausalLMConfig, build_causal_lm
 
-        config = CausalLMConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn,
-                                num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
-                                max_position_embeddings=seq, attn_implementation="sdpa")
+        config = CausalLMConfig(
+            vocab_size=vocab,
+            hidden_size=hidden,
+            intermediate_size=ffn,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=kv,
+            max_position_embeddings=seq,
+            attn_implementation="sdpa",
+        )
         return build_causal_lm(config)
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=seq,
-                         tie_word_embeddings=False, attn_implementation="sdpa")
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=seq,
+        tie_word_embeddings=False,
+        attn_implementation="sdpa",
+    )
     return LlamaForCausalLM(config)
 
 
@@ -104,47 +120,85 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
     if mode == "wholecompile":
         model.compile()
     args = TrainingArguments(
-        output_dir=out_dir, run_name=variant, per_device_train_batch_size=micro_batch, max_steps=steps,
-        logging_steps=interval, save_strategy="no", seed=0, compile_blocks=mode == "compile",
+        output_dir=out_dir,
+        run_name=variant,
+        per_device_train_batch_size=micro_batch,
+        max_steps=steps,
+        logging_steps=interval,
+        save_strategy="no",
+        seed=0,
+        compile_blocks=mode == "compile",
         mixed_precision="bf16" if precision == "amp" else None,
-        dtype="bfloat16" if precision == "bf16" else "float32", tensorboard=False,
-        memory=memory, max_grad_norm=None if memory is not None else 1.0)
+        dtype="bfloat16" if precision == "bf16" else "float32",
+        tensorboard=False,
+        memory=memory,
+        max_grad_norm=None if memory is not None else 1.0,
+    )
     fused = {"fused": True} if cuda else {}
     # A partial takes a list of parameters or of param groups: optimizer-in-backward
     # calls it once per parameter with a one-group list.
     trainer = Trainer(
-        model, args, RandomTokens(steps * micro_batch, seq, vocab), data_collator=collate,
-        optimizer_factory=functools.partial(torch.optim.AdamW, lr=3e-4, **fused))
+        model,
+        args,
+        RandomTokens(steps * micro_batch, seq, vocab),
+        data_collator=collate,
+        optimizer_factory=functools.partial(torch.optim.AdamW, lr=3e-4, **fused),
+    )
     if trainer.train() != 0:
         raise RuntimeError(f"{variant} did not complete")
     with open(os.path.join(out_dir, "runs", variant, "metrics.jsonl")) as handle:
         train = [r for r in map(json.loads, handle) if r["type"] == "train"][1:]
     med = lambda key: statistics.median(r[key] for r in train) if all(r[key] is not None for r in train) else None
-    return {"variant": variant, "size": size, "precision": precision, "seq": seq, "micro_batch": micro_batch,
-            "device": torch.cuda.get_device_name() if cuda else "cpu", "tokens_per_s": med("tokens_per_s"),
-            "mfu": med("mfu"), "step_time_s": med("step_time_s"), "peak_mem_gib": med("peak_mem_gib"),
-            "loss": train[-1]["loss"], "n_params": trainer.n_params, "flops_per_token": trainer.flops_token,
-            "torch": torch.__version__}
+    return {
+        "variant": variant,
+        "size": size,
+        "precision": precision,
+        "seq": seq,
+        "micro_batch": micro_batch,
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "tokens_per_s": med("tokens_per_s"),
+        "mfu": med("mfu"),
+        "step_time_s": med("step_time_s"),
+        "peak_mem_gib": med("peak_mem_gib"),
+        "loss": train[-1]["loss"],
+        "n_params": trainer.n_params,
+        "flops_per_token": trainer.flops_token,
+        "torch": torch.__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny shape on CPU, for checking the bench")
     parser.add_argument("--sizes", default="124m,1.1b", help="comma list of " + ", ".join(SIZES))
-    parser.add_argument("--variants", default=None,
-                        help="comma list of " + ", ".join(VARIANTS) + " (default: all; eager only with --tiny)")
-    parser.add_argument("--precision", choices=("amp", "bf16", "fp32"), default=None,
-                        help="amp: bf16 autocast over fp32 weights; bf16: pure bf16 weights; fp32: neither"
-                             " (default: amp on CUDA, fp32 on CPU, where bf16 autocast measures the CPU's"
-                             " bf16 casts rather than the model)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per variant, alternating variants so machine load hits all alike;"
-                             " the median is reported (default: 3 with --tiny, else 1)")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma list of " + ", ".join(VARIANTS) + " (default: all; eager only with --tiny)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("amp", "bf16", "fp32"),
+        default=None,
+        help="amp: bf16 autocast over fp32 weights; bf16: pure bf16 weights; fp32: neither"
+        " (default: amp on CUDA, fp32 on CPU, where bf16 autocast measures the CPU's"
+        " bf16 casts rather than the model)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per variant, alternating variants so machine load hits all alike;"
+        " the median is reported (default: 3 with --tiny, else 1)",
+    )
     parser.add_argument("--interval", type=int, default=10, help="steps per logging interval")
     parser.add_argument("--intervals", type=int, default=3, help="timed intervals after the warm-up one")
     parser.add_argument("--json", default=None, help="append one JSON line per variant here")
-    parser.add_argument("--ablation", action="store_true",
-                        help="one memory switch at a time vs plain: Δ tokens/s, Δ peak GiB, Δ loss after 20 steps")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="one memory switch at a time vs plain: Δ tokens/s, Δ peak GiB, Δ loss after 20 steps",
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one variant
     args = parser.parse_args(argv)
     if args.precision is None:
@@ -166,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         variant, size = args.one.split("@")
         with tempfile.TemporaryDirectory() as out_dir:
-            print("RESULT " + json.dumps(run_variant(variant, size, args.precision, args.interval,
-                                                      args.intervals, out_dir)), flush=True)
+            print(
+                "RESULT "
+                + json.dumps(run_variant(variant, size, args.precision, args.interval, args.intervals, out_dir)),
+                flush=True,
+            )
         return 0
     results = []
     for size in sizes:
@@ -201,8 +258,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_one(variant: str, size: str, args: argparse.Namespace) -> dict | None:
     """One variant in a fresh subprocess (clean allocator, OOM isolated); None if it failed."""
-    command = [sys.executable, __file__, "--one", f"{variant}@{size}", "--precision", args.precision,
-               "--interval", str(args.interval), "--intervals", str(args.intervals)]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        f"{variant}@{size}",
+        "--precision",
+        args.precision,
+        "--interval",
+        str(args.interval),
+        "--intervals",
+        str(args.intervals),
+    ]
     proc = subprocess.run(command, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -230,16 +297,21 @@ def _ablation_table(results: list[dict]) -> None:
                 print(f"{name:18} {'failed':>9}")
                 continue
             speed = 100 * (r["tokens_per_s"] / base["tokens_per_s"] - 1)
-            mem = (f"{r['peak_mem_gib'] - base['peak_mem_gib']:+.2f}"
-                   if r["peak_mem_gib"] is not None and base["peak_mem_gib"] is not None else "-")
+            mem = (
+                f"{r['peak_mem_gib'] - base['peak_mem_gib']:+.2f}"
+                if r["peak_mem_gib"] is not None and base["peak_mem_gib"] is not None
+                else "-"
+            )
             print(f"{name:18} {speed:+8.1f}% {mem:>11} {r['loss'] - base['loss']:+10.2e}")
 
 
 def _row(r: dict) -> str:
     mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "  -  "
     mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "-"
-    return (f"{r['size']:5} {r['variant']:14} {r['tokens_per_s']:>12,.0f} tok/s  mfu {mfu}"
-            f"  step {r['step_time_s'] * 1000:8.1f} ms  peak {mem:>5} GiB  loss {r['loss']:.3f}")
+    return (
+        f"{r['size']:5} {r['variant']:14} {r['tokens_per_s']:>12,.0f} tok/s  mfu {mfu}"
+        f"  step {r['step_time_s'] * 1000:8.1f} ms  peak {mem:>5} GiB  loss {r['loss']:.3f}"
+    )
 
 
 def _summary(results: list[dict]) -> None:
@@ -248,16 +320,17 @@ def _summary(results: list[dict]) -> None:
         for mode in ("compile", "eager"):
             ours, theirs = done.get((size, f"fgtui-{mode}")), done.get((size, f"hf-{mode}"))
             if ours and theirs:
-                print(f"{size}: fgtui/{mode} is {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x"
-                      f" hf/{mode}")
+                print(f"{size}: fgtui/{mode} is {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x hf/{mode}")
         ours = [r for (s, v), r in done.items() if s == size and v.startswith("fgtui-")]
         theirs = [r for (s, v), r in done.items() if s == size and v.startswith("hf-")]
         if ours and theirs:
             best_ours = max(ours, key=lambda r: r["tokens_per_s"])
             best_theirs = max(theirs, key=lambda r: r["tokens_per_s"])
-            print(f"{size}: best fgtui ({best_ours['variant']}) vs best transformers ({best_theirs['variant']})"
-                  f" = {best_ours['tokens_per_s'] / best_theirs['tokens_per_s']:.2f}x (target >= 1.2x at 124m);"
-                  f" fgtui MFU {best_ours['mfu']}")
+            print(
+                f"{size}: best fgtui ({best_ours['variant']}) vs best transformers ({best_theirs['variant']})"
+                f" = {best_ours['tokens_per_s'] / best_theirs['tokens_per_s']:.2f}x (target >= 1.2x at 124m);"
+                f" fgtui MFU {best_ours['mfu']}"
+            )
 
 
 if __name__ == "__main__":

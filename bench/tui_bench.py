@@ -14,6 +14,7 @@ Every figure is wall time; the machine may be shared, so `preview`, `ingest` and
 also print the CPU time this process spent, which load on other cores does not inflate.
 Run against another checkout (a baseline) with PYTHONPATH=/dir/holding/that/fgtui.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,19 @@ def write_big_log(path: Path, records: int) -> None:
     from fgtui.engine.runs.synthetic import T0
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    start = {"type": "event", "event": "start", "time": T0, "step": 0, "config": "config.yaml",
-             "world_size": 1, "max_steps": records, "run_name": "big", "job_id": "j", "device": "cpu",
-             "n_params": 1}
+    start = {
+        "type": "event",
+        "event": "start",
+        "time": T0,
+        "step": 0,
+        "config": "config.yaml",
+        "world_size": 1,
+        "max_steps": records,
+        "run_name": "big",
+        "job_id": "j",
+        "device": "cpu",
+        "n_params": 1,
+    }
     with open(path, "w") as handle:
         handle.write(json.dumps(start) + "\n")
         lines = []
@@ -46,7 +57,8 @@ def write_big_log(path: Path, records: int) -> None:
             lines.append(
                 f'{{"type": "train", "time": {T0 + step * 0.1:.3f}, "step": {step}, "epoch": {step / records:.6f}, '
                 f'"tokens": {step * 4096}, "loss": {loss:.5f}, "lr": 0.0003, "grad_norm": 1.0, '
-                f'"tokens_per_s": 40000.0, "mfu": 0.4, "peak_mem_gib": 12.0, "step_time_s": 0.1}}\n')
+                f'"tokens_per_s": 40000.0, "mfu": 0.4, "peak_mem_gib": 12.0, "step_time_s": 0.1}}\n'
+            )
             if len(lines) == 100_000:
                 handle.write("".join(lines))
                 lines = []
@@ -73,9 +85,11 @@ def bench_first_frame(sizes: list[tuple[int, int]], repeats: int = 5) -> None:
             total = time.perf_counter() - start
             runs.append((*map(float, out.stdout.split()), total))
         imported, frame, cpu, total = (statistics.median(r[i] for r in runs) for i in range(4))
-        print(f"first_frame {width}x{height} (median of {repeats}): import app {imported:.3f} s, first frame "
-              f"{frame:.3f} s after import start, {total:.3f} s including interpreter start (budget 0.6 s); "
-              f"CPU to first frame {cpu:.3f} s")
+        print(
+            f"first_frame {width}x{height} (median of {repeats}): import app {imported:.3f} s, first frame "
+            f"{frame:.3f} s after import start, {total:.3f} s including interpreter start (budget 0.6 s); "
+            f"CPU to first frame {cpu:.3f} s"
+        )
 
 
 async def _big_log(run_dir: Path) -> tuple[float, float]:
@@ -111,6 +125,7 @@ def bench_big_log(records: int) -> None:
 
 async def _ingest(run_dir: Path, seconds: float, rate: int) -> tuple[list[float], list[float]]:
     from fgtui.app.app import Workbench
+
     # The trainer is another process; so is this writer, so it does not share our GIL.
     writer_code = (
         "import json, random, sys, time\n"
@@ -161,14 +176,26 @@ def bench_ingest(seconds: float, rate: int) -> None:
     from fgtui.engine.runs.synthetic import write_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = write_run(Path(tmp) / "runs" / "live", 1000, end_status=None,
-                            job={"job_id": "j", "pid": os.getpid(), "pgid": os.getpgid(0), "socket": "",
-                                 "host": os.uname().nodename, "started": time.time()})
+        run_dir = write_run(
+            Path(tmp) / "runs" / "live",
+            1000,
+            end_status=None,
+            job={
+                "job_id": "j",
+                "pid": os.getpid(),
+                "pgid": os.getpgid(0),
+                "socket": "",
+                "host": os.uname().nodename,
+                "started": time.time(),
+            },
+        )
         latencies, cpu = asyncio.run(_ingest(run_dir, seconds, rate))
     ms = sorted(1000 * x for x in latencies)
-    print(f"ingest: key → frame at {rate:,} records/s: median {statistics.median(ms):.1f} ms, "
-          f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, worst {ms[-1]:.1f} ms over {len(ms)} keys "
-          f"(budget 100 ms); CPU per key median {1000 * statistics.median(cpu):.1f} ms")
+    print(
+        f"ingest: key → frame at {rate:,} records/s: median {statistics.median(ms):.1f} ms, "
+        f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, worst {ms[-1]:.1f} ms over {len(ms)} keys "
+        f"(budget 100 ms); CPU per key median {1000 * statistics.median(cpu):.1f} ms"
+    )
 
 
 async def _preview(project: Path, config: str, rounds: int) -> tuple[list[float], list[float]]:
@@ -202,9 +229,11 @@ def bench_preview(rounds: int) -> None:
     project = ROOT / "examples" / "template_project"
     timings, cpu = asyncio.run(_preview(project, "default.yaml", rounds))
     ms = sorted(1000 * t for t in timings)
-    print(f"preview: keystroke → preview on examples/template_project: median {statistics.median(ms):.1f} ms, "
-          f"worst {ms[-1]:.1f} ms over {len(ms)} edits (budget 50 ms); "
-          f"CPU per edit median {1000 * statistics.median(cpu):.1f} ms")
+    print(
+        f"preview: keystroke → preview on examples/template_project: median {statistics.median(ms):.1f} ms, "
+        f"worst {ms[-1]:.1f} ms over {len(ms)} edits (budget 50 ms); "
+        f"CPU per edit median {1000 * statistics.median(cpu):.1f} ms"
+    )
 
 
 def main() -> None:

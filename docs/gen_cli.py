@@ -8,6 +8,7 @@ and fails when the committed file differs.
 The text is built from the parsers' actions rather than `format_help()`,
 whose layout changes between Python versions and terminal widths.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ spends ~1 ms per subparser), so `fgtui pp` starts fast; `fgtui --help` and
 unknown commands register them all. Errors caused by the user's input are
 `FgError`s and print as one line (exit 2); `--debug` shows the traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,6 @@ from fgtui.engine.commands import COMMAND_MODULES
 from fgtui.engine.errors import FgError
 
 
-
 def common_options() -> argparse.ArgumentParser:
     """Options accepted both before and after the subcommand name.
 
@@ -29,15 +29,23 @@ def common_options() -> argparse.ArgumentParser:
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "-p", "--project-dir", default=argparse.SUPPRESS, metavar="DIR",
+        "-p",
+        "--project-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
         help="project directory (default: the nearest one above the current directory)",
     )
     common.add_argument(
-        "-t", "--config-template", default=argparse.SUPPRESS, metavar="CFG",
+        "-t",
+        "--config-template",
+        default=argparse.SUPPRESS,
+        metavar="CFG",
         help="config: a name under the project's configs, or a template file path",
     )
     common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="show full tracebacks and intermediate template text",
     )
     return common
@@ -79,12 +87,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         epilog="Run `fgtui COMMAND --help` for a command's options.",
     )
     parser.add_argument(
-        "--run", metavar="CFG", default=None,
+        "--run",
+        metavar="CFG",
+        default=None,
         help="train CFG headless: launch it detached and follow its progress (runs the config's code: "
-             "train only projects you trust)",
+        "train only projects you trust)",
     )
     parser.add_argument(
-        "--version", action="version", version=f"fgtui {_version()}",
+        "--version",
+        action="version",
+        version=f"fgtui {_version()}",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in modules_for(argv):

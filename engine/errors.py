@@ -9,6 +9,7 @@ followed by the template chain that led there, and exits with code 2. A
 traceback is shown only with `--debug`. Anything else that escapes is a bug
 in fgtui and is reported as such.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

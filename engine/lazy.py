@@ -4,14 +4,16 @@ Packages whose users only sometimes need their heavy parts (`fgtui pp` needs Jin
 not the builder; listing needs no torch) export through this, so `import
 fgtui.engine.data` loads neither torch nor `datasets` until a name that needs them is used.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any, Callable
 
 
-def lazy_exports(package: str, exports: dict[str, str],
-                 namespace: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, exports: dict[str, str], namespace: dict[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """The `__getattr__` and `__dir__` of `package`, for `exports` (name -> submodule
     under the package). A name, once imported, is cached in `namespace` (the package's globals)."""
 

@@ -6,6 +6,7 @@ deep inside torch. A safetensors file is checked against its own framing: an 8-b
 little-endian header length, a JSON header, and every tensor's byte range inside the
 file and as long as its dtype and shape say.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,32 @@ from typing import Any
 
 from fgtui.engine.errors import FgError
 
-_ITEM_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2,
-               "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+_ITEM_SIZES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
 _MAX_HEADER = 100 << 20  # safetensors' own limit on the header
 
 
 def _bad(path: Path, what: str) -> FgError:
-    return FgError(f"{path}: {what}", hint="the file is damaged or incomplete (a copy or save cut short?); "
-                                           "use another checkpoint, or save the model again")
+    return FgError(
+        f"{path}: {what}",
+        hint="the file is damaged or incomplete (a copy or save cut short?); "
+        "use another checkpoint, or save the model again",
+    )
 
 
 def check_safetensors(path: str | os.PathLike) -> None:

@@ -1,5 +1,6 @@
 """Shared test setup: GPU tests skip without CUDA; torch stays on one thread
 per process so parallel test runs on small CI machines do not thrash."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Every bundled example config preprocesses to clean YAML: no origin markers
 (the config engine's internal line bookkeeping) may leak into what users see."""
+
 from __future__ import annotations
 
 from pathlib import Path

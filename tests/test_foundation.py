@@ -1,4 +1,5 @@
 """The package's shape: the boundaries the design card draws."""
+
 from __future__ import annotations
 
 import ast
@@ -26,9 +27,7 @@ def test_engine_never_imports_app():
 
 
 def test_cli_help_runs_as_a_process():
-    result = subprocess.run(
-        [sys.executable, "-m", "fgtui.engine.cli", "--help"], capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "fgtui.engine.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "usage: fgtui" in result.stdout
 
@@ -37,14 +36,24 @@ def test_log_stream_schema_accepts_and_rejects():
     from fgtui.engine.runs.schema import validate_record
 
     good = {
-        "type": "train", "time": 1.0, "step": 3, "epoch": 0.5, "tokens": 4096, "loss": 2.5,
-        "lr": 1e-3, "grad_norm": None, "tokens_per_s": 1000.0, "mfu": None,
-        "peak_mem_gib": None, "step_time_s": 0.1,
+        "type": "train",
+        "time": 1.0,
+        "step": 3,
+        "epoch": 0.5,
+        "tokens": 4096,
+        "loss": 2.5,
+        "lr": 1e-3,
+        "grad_norm": None,
+        "tokens_per_s": 1000.0,
+        "mfu": None,
+        "peak_mem_gib": None,
+        "step_time_s": 0.1,
     }
     assert validate_record(good) == []
     assert validate_record({**good, "tokens": "many"}) == ["'tokens' has type str"]
-    assert validate_record({"type": "event", "time": 1.0, "step": 0, "event": "end",
-                            "status": "exploded", "exit_code": 1}) == ["unknown end status 'exploded'"]
+    assert validate_record(
+        {"type": "event", "time": 1.0, "step": 0, "event": "end", "status": "exploded", "exit_code": 1}
+    ) == ["unknown end status 'exploded'"]
 
 
 def test_test_module_basenames_are_unique():

@@ -5,6 +5,7 @@ moment on a big workspace, so it happens in a worker; a config that fails to
 render gets a PARSE ERROR badge and its one-line error instead of breaking
 the tree.
 """
+
 from __future__ import annotations
 
 import os
@@ -96,8 +97,7 @@ class BrowseScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"fgtui — {self.root}", id="browse-title", classes="screen-title")
         with Horizontal():
-            tree: Tree[Selection] = Tree(self.root.name or str(self.root), id="browse-tree",
-                                         data=Selection("root"))
+            tree: Tree[Selection] = Tree(self.root.name or str(self.root), id="browse-tree", data=Selection("root"))
             tree.show_root = True
             yield tree
             with VerticalScroll(id="browse-details"):
@@ -135,11 +135,9 @@ class BrowseScreen(Screen):
             label = escape(name)
             if listing.error:
                 label += " [reverse red] ERROR [/]"
-            node = tree.root.add(label, data=Selection("project", listing.project_dir, listing),
-                                 expand=True)
+            node = tree.root.add(label, data=Selection("project", listing.project_dir, listing), expand=True)
             for entry in listing.entries:
-                node.add_leaf(config_label(entry),
-                              data=Selection("config", listing.project_dir, listing, entry))
+                node.add_leaf(config_label(entry), data=Selection("config", listing.project_dir, listing, entry))
         tree.root.expand()
         if not listings:
             from fgtui.app.main import bundled_examples
@@ -147,7 +145,8 @@ class BrowseScreen(Screen):
             self._empty_hint = (
                 f"[b]No projects under {escape(str(self.root))}.[/]\n\n"
                 f"Open the examples shipped with fgtui:\n  fgtui {escape(str(bundled_examples()))}\n"
-                "or create a project here from the command palette (ctrl+p → New project).")
+                "or create a project here from the command palette (ctrl+p → New project)."
+            )
             details.update(self._empty_hint)
         else:
             tree.focus()
@@ -177,16 +176,21 @@ class BrowseScreen(Screen):
     def _summary(self, selection: Selection) -> str:
         listing = selection.listing
         if selection.kind == "project":
-            lines = [f"[b]{escape(listing.name or listing.project_dir.name)}[/]",
-                     escape(listing.description or ""), f"[dim]{escape(short_path(listing.project_dir, self.root))}[/]"]
+            lines = [
+                f"[b]{escape(listing.name or listing.project_dir.name)}[/]",
+                escape(listing.description or ""),
+                f"[dim]{escape(short_path(listing.project_dir, self.root))}[/]",
+            ]
             if listing.error:
                 lines.append(f"[b red]{escape(listing.error)}[/]")
             lines += [f"[yellow]warning:[/] {escape(w)}" for w in listing.warnings]
             return "\n".join(lines)
         entry = selection.entry
-        lines = [f"[b]{escape(entry.title or entry.name)}[/]"
-                 + ("  [reverse] default [/]" if entry.is_default else ""),
-                 escape(entry.description or ""), f"[dim]{escape(entry.name)}[/]"]
+        lines = [
+            f"[b]{escape(entry.title or entry.name)}[/]" + ("  [reverse] default [/]" if entry.is_default else ""),
+            escape(entry.description or ""),
+            f"[dim]{escape(entry.name)}[/]",
+        ]
         if entry.config_class:
             lines.append(f"class: {escape(entry.config_class)}")
         if entry.error:
@@ -195,8 +199,7 @@ class BrowseScreen(Screen):
 
     @work(thread=True, exclusive=True, group="details", exit_on_error=False)
     def load_details(self, key: tuple, selection: Selection) -> None:
-        self.post_message(DetailsReady(
-            key, self._summary(selection) + "\n\n" + detail_text(selection, self.root)))
+        self.post_message(DetailsReady(key, self._summary(selection) + "\n\n" + detail_text(selection, self.root)))
 
     def on_details_ready(self, message: DetailsReady) -> None:
         if message.key == self._details_key:
@@ -258,16 +261,20 @@ class BrowseScreen(Screen):
     def action_new_workspace(self) -> None:
         from fgtui.engine.project.scaffold import create_workspace
 
-        self._ask("Name of the new workspace (created in the open directory):", lambda name:
-                  self._scaffold("workspace", lambda: create_workspace(self.root, name)[0]))
+        self._ask(
+            "Name of the new workspace (created in the open directory):",
+            lambda name: self._scaffold("workspace", lambda: create_workspace(self.root, name)[0]),
+        )
 
     def action_new_project(self) -> None:
         from fgtui.engine.project.scaffold import create_project
         from fgtui.engine.project.workspace import find_workspace
 
         parent = find_workspace(self.root) or self.root
-        self._ask(f"Name of the new project (in {parent}):", lambda name:
-                  self._scaffold("project", lambda: create_project(parent, name)))
+        self._ask(
+            f"Name of the new project (in {parent}):",
+            lambda name: self._scaffold("project", lambda: create_project(parent, name)),
+        )
 
     def action_new_config(self) -> None:
         if self.selection is None or self.selection.project_dir is None:
@@ -306,8 +313,8 @@ def detail_text(selection: Selection, root: Path) -> str:
         lines += ["", "[b]templates[/]"] + [f"  {esc(short_path(t, root))}" for t in rendered.templates]
         specs = project.dynamic_args(name)
         lines += ["", "[b]dynamic args[/]"] + (
-            [f"  {esc(spec.long_name)}  [dim]{esc(spec.help_text())}[/]" for spec in specs]
-            or ["  (none)"])
+            [f"  {esc(spec.long_name)}  [dim]{esc(spec.help_text())}[/]" for spec in specs] or ["  (none)"]
+        )
     except Exception as error:  # noqa: BLE001 - a broken template shows its error, in place
         text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
         lines += ["", f"[reverse red] PARSE ERROR [/] {esc(text)}"]

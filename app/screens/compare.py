@@ -3,6 +3,7 @@
 Each run keeps one colour everywhere on the screen (plot and table), in
 the order the runs were chosen, so the first run reads as the baseline.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,9 +48,11 @@ def _steps(info: RunInfo, last: dict) -> str:
 class CompareScreen(Screen):
     """Overlay the smoothed loss and eval loss of two or more runs."""
 
-    BINDINGS = [Binding("escape", "app.back", "Back"),
-                Binding("e", "toggle_eval", "Eval/train"),
-                Binding("m", "app.cycle_plot_mode", "Plot mode")]
+    BINDINGS = [
+        Binding("escape", "app.back", "Back"),
+        Binding("e", "toggle_eval", "Eval/train"),
+        Binding("m", "app.cycle_plot_mode", "Plot mode"),
+    ]
 
     def __init__(self, run_dirs: list[str | Path]) -> None:
         super().__init__()
@@ -65,7 +68,8 @@ class CompareScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(MetricPlot).mode = self.app.plot_mode
         self.query_one(DataTable).add_columns(
-            "run", "state", "steps", "final loss", "best eval", "tok/s", "MFU", "peak GiB")
+            "run", "state", "steps", "final loss", "best eval", "tok/s", "MFU", "peak GiB"
+        )
         self.load()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -88,7 +92,9 @@ class CompareScreen(Screen):
             mfu = last.get("mfu")
             peak = series.train["peak_mem_gib"].values
             table.add_row(
-                f"[{colors[i % len(colors)]}]■[/] {info.name}", info.state, _steps(info, last),
+                f"[{colors[i % len(colors)]}]■[/] {info.name}",
+                info.state,
+                _steps(info, last),
                 _fmt(float(smoothed[-1]) if len(smoothed) else None),
                 _fmt(_best(series.metric("eval_loss")[1])),
                 format_count(last.get("tokens_per_s")),
@@ -101,10 +107,13 @@ class CompareScreen(Screen):
         metric = "eval_loss" if self.show_eval else "loss_smoothed"
         plot = self.query_one(MetricPlot)
         plot.border_title = "eval loss by step" if self.show_eval else "smoothed loss by step"
-        plot.set_series([PlotSeries(info.name, *series.metric(metric), colors[i % len(colors)])
-                         for i, (info, series) in enumerate(self.loaded)])
+        plot.set_series(
+            [
+                PlotSeries(info.name, *series.metric(metric), colors[i % len(colors)])
+                for i, (info, series) in enumerate(self.loaded)
+            ]
+        )
 
     def action_toggle_eval(self) -> None:
         self.show_eval = not self.show_eval
         self.refresh_plot()
-

@@ -13,6 +13,7 @@ target, as `config:tokenizer`, or the default of its `tokenizer` variable);
 a relative path is read from the directory fgtui was started in, as a shell
 would, although the child runs in the project directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,12 @@ class TokenizerNamed(Message):
 
 
 def format_stats(stats: dict) -> str:
-    return (f"[b]{stats['count']}[/] examples   min {stats['min']}   max {stats['max']}   "
-            f"mean {stats['mean']:.1f}   median {stats['median']:.0f}   std {stats['std']:.1f}   "
-            f"p90 {stats['p90']:.0f}   p99 {stats['p99']:.0f}   fill {100 * stats['fill_ratio']:.1f}% "
-            f"of {stats['max_length']}")
+    return (
+        f"[b]{stats['count']}[/] examples   min {stats['min']}   max {stats['max']}   "
+        f"mean {stats['mean']:.1f}   median {stats['median']:.0f}   std {stats['std']:.1f}   "
+        f"p90 {stats['p90']:.0f}   p99 {stats['p99']:.0f}   fill {100 * stats['fill_ratio']:.1f}% "
+        f"of {stats['max_length']}"
+    )
 
 
 def named_tokenizer(graph) -> str:
@@ -125,8 +128,7 @@ class DatasetScreen(Screen):
                     yield Input("train_dataset", id="ds-target", select_on_focus=False)
                 with Horizontal(classes="dataset-row"):
                     yield Label("tokenizer")
-                    yield Input(placeholder="dir, or config:TARGET", id="ds-tokenizer",
-                                select_on_focus=False)
+                    yield Input(placeholder="dir, or config:TARGET", id="ds-tokenizer", select_on_focus=False)
             with Vertical(classes="dataset-column"):
                 with Horizontal(classes="dataset-row"):
                     yield Label("text feature")
@@ -189,9 +191,17 @@ class DatasetScreen(Screen):
         except ValueError as error:
             stats_view.update(f"[b red]{escape(str(error))}[/]")
             return
-        argv = [sys.executable, "-m", "fgtui.app.dataset_probe", str(self.project_dir), self.config,
-                "--target", self.query_one("#ds-target", Input).value.strip() or "train_dataset",
-                "--feature", self.query_one("#ds-feature", Input).value.strip() or "text"]
+        argv = [
+            sys.executable,
+            "-m",
+            "fgtui.app.dataset_probe",
+            str(self.project_dir),
+            self.config,
+            "--target",
+            self.query_one("#ds-target", Input).value.strip() or "train_dataset",
+            "--feature",
+            self.query_one("#ds-feature", Input).value.strip() or "text",
+        ]
         if tokenizer:
             argv += ["--tokenizer", tokenizer]
         if self.query_one("#ds-tokenized", Switch).value:
@@ -199,9 +209,15 @@ class DatasetScreen(Screen):
         self.cancelled = False
         self.last_line = "starting"
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=self.project_dir, start_new_session=True,
-                                        env={**os.environ, "FGTUI_PROGRESS": "1"})
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.project_dir,
+            start_new_session=True,
+            env={**os.environ, "FGTUI_PROGRESS": "1"},
+        )
         self.query_one("#ds-measure", Button).label = "Cancel"
         self._ticker = self.set_interval(0.5, self.show_progress)
         self.show_progress()
@@ -210,7 +226,8 @@ class DatasetScreen(Screen):
     def show_progress(self) -> None:
         seconds = time.monotonic() - self.started_at
         self.query_one("#dataset-stats", Static).update(
-            f"building the dataset… {seconds:.0f} s   [dim]{escape(self.last_line)}[/]   (Escape cancels)")
+            f"building the dataset… {seconds:.0f} s   [dim]{escape(self.last_line)}[/]   (Escape cancels)"
+        )
 
     def cancel(self) -> None:
         process = self.process
@@ -245,8 +262,10 @@ class DatasetScreen(Screen):
             try:
                 result = json.loads(out)
             except ValueError:
-                tail = ([line for line in self._stderr_tail.replace("\r", "\n").splitlines() if line.strip()]
-                        or ["no output"])[-1]
+                tail = (
+                    [line for line in self._stderr_tail.replace("\r", "\n").splitlines() if line.strip()]
+                    or ["no output"]
+                )[-1]
                 result = {"error": f"the dataset probe failed (exit {process.returncode}): {tail}"}
         self.post_message(ProbeDone(result))
 

@@ -1,4 +1,5 @@
 """Small modal dialogs."""
+
 from __future__ import annotations
 
 from textual.app import ComposeResult

@@ -10,6 +10,7 @@ that finishes after a newer one never overwrites it. A broken
 template shows its error (file:line:col) above the preview, which keeps the
 last good result.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,12 +66,14 @@ def render_preview(environment, text: str, name: str, target: str | None, genera
         rendered = environment.render_string(text, {}, name)
         preview.text = rendered.text
         preview.templates = list(rendered.templates)
-        graph = load_graph(rendered.text, rendered.source, line_map=rendered.line_map,
-                           chain_for=rendered.chain_to)
+        graph = load_graph(rendered.text, rendered.source, line_map=rendered.line_map, chain_for=rendered.chain_to)
         preview.targets = list(graph.targets)
         preview.graph_yaml = graph_to_yaml(graph)
-        chosen = target if target in graph.targets else ("main" if "main" in graph.targets else
-                                                          (preview.targets[0] if preview.targets else None))
+        chosen = (
+            target
+            if target in graph.targets
+            else ("main" if "main" in graph.targets else (preview.targets[0] if preview.targets else None))
+        )
         if chosen is not None:
             preview.code = generate_code(graph, chosen)
     except FgError as error:
@@ -200,13 +203,15 @@ class EditorScreen(Screen):
         self.generation += 1
         self._rendering, self._stale = True, False
         target = self.query_one("#code-target", Select).value
-        self.preview_worker(self.query_one("#template-editor", TextArea).text,
-                            None if target == Select.NULL else str(target), self.generation)
+        self.preview_worker(
+            self.query_one("#template-editor", TextArea).text,
+            None if target == Select.NULL else str(target),
+            self.generation,
+        )
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def preview_worker(self, text: str, target: str | None, generation: int) -> None:
-        self.post_message(PreviewReady(render_preview(
-            self.environment, text, str(self.path), target, generation)))
+        self.post_message(PreviewReady(render_preview(self.environment, text, str(self.path), target, generation)))
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         preview = message.preview
@@ -248,12 +253,17 @@ class EditorScreen(Screen):
 
             templates = [short_path(t, self.project_dir) for t in preview.templates]
             self.query_one("#preview-targets", Static).update(
-                "[b]targets[/]\n" + escape("\n".join(preview.targets))
-                + "\n\n[b]templates[/]\n" + escape("\n".join(templates)))
+                "[b]targets[/]\n"
+                + escape("\n".join(preview.targets))
+                + "\n\n[b]templates[/]\n"
+                + escape("\n".join(templates))
+            )
             return
-        area_id, text = {"tab-pp": ("#preview-yaml", preview.text),
-                         "tab-graph": ("#preview-graph", preview.graph_yaml),
-                         "tab-code": ("#preview-code", preview.code)}.get(active, ("#preview-yaml", preview.text))
+        area_id, text = {
+            "tab-pp": ("#preview-yaml", preview.text),
+            "tab-graph": ("#preview-graph", preview.graph_yaml),
+            "tab-code": ("#preview-code", preview.code),
+        }.get(active, ("#preview-yaml", preview.text))
         self.query_one(area_id, CodeView).set_text(text)
 
     # -- actions ----------------------------------------------------------------
@@ -302,7 +312,6 @@ class EditorScreen(Screen):
         if editor.text != self.saved_text:
             from fgtui.app.screens.dialogs import ConfirmScreen
 
-            self.app.push_screen(ConfirmScreen("Discard unsaved changes?"),
-                                 lambda yes: yes and self.app.pop_screen())
+            self.app.push_screen(ConfirmScreen("Discard unsaved changes?"), lambda yes: yes and self.app.pop_screen())
             return
         self.app.pop_screen()

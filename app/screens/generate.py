@@ -11,6 +11,7 @@ the GPU, and a second copy there could push it out of memory (`fgtui generate
 `engine.models.generate.stream_tokens` in a worker, so the screen stays
 responsive and Escape leaves at any time.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -80,6 +81,7 @@ class GenerateScreen(Screen):
         try:
             from fgtui.engine.data.tokenizer import load_tokenizer
             from fgtui.engine.models.hf_io import load_pretrained
+
             if self.run_dir is not None:
                 from fgtui.engine.runs.checkpoints import newest_run_checkpoint
 
@@ -103,8 +105,10 @@ class GenerateScreen(Screen):
         self.loaded = message.loaded
         model, _, directory = self.loaded
         count = sum(p.numel() for p in model.parameters())
-        shown.update(f"[b]{escape(str(directory))}[/] — {count:,} parameters on "
-                     f"{next(model.parameters()).device}; Enter generates")
+        shown.update(
+            f"[b]{escape(str(directory))}[/] — {count:,} parameters on "
+            f"{next(model.parameters()).device}; Enter generates"
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_generate()
@@ -143,8 +147,14 @@ class GenerateScreen(Screen):
             decode = ContinuationDecoder(tokenizer, ids[0].tolist())
             eos = tokenizer.eos_token_id
             tokens: list[int] = []
-            for token in stream_tokens(model, ids, max_tokens, temperature=temperature, top_k=50,
-                                       stop_token_ids=[eos] if eos is not None else None):
+            for token in stream_tokens(
+                model,
+                ids,
+                max_tokens,
+                temperature=temperature,
+                top_k=50,
+                stop_token_ids=[eos] if eos is not None else None,
+            ):
                 if worker.is_cancelled:
                     break
                 tokens.append(token)

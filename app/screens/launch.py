@@ -7,6 +7,7 @@ line cannot disagree about what a run gets. The run starts in its own
 session (engine.launch), so quitting the UI never stops it; with "submit to
 SLURM" on, it is submitted with sbatch instead (`fgtui train --slurm`).
 """
+
 from __future__ import annotations
 
 import shlex
@@ -30,8 +31,14 @@ class SpecsLoaded(Message):
 
 
 class LaunchDone(Message):
-    def __init__(self, dry_run: bool, command: list[str] | None, run_dir: Path | None,
-                 error: str | None, script: str | None = None) -> None:
+    def __init__(
+        self,
+        dry_run: bool,
+        command: list[str] | None,
+        run_dir: Path | None,
+        error: str | None,
+        script: str | None = None,
+    ) -> None:
         super().__init__()
         self.dry_run, self.command, self.run_dir, self.error = dry_run, command, run_dir, error
         self.script = script  # a SLURM launch's batch script
@@ -55,8 +62,13 @@ def _slurm_options(values: dict[str, str]):
         nodes, gpus = int(values["field-nodes"] or 1), int(values["field-gpus-per-node"] or 0)
     except ValueError:
         raise FgError("nodes and GPUs per node must be whole numbers") from None
-    return SlurmOptions(nodes=nodes, gpus_per_node=gpus, time=values["field-time"] or None,
-                        partition=values["field-partition"] or None, account=values["field-account"] or None)
+    return SlurmOptions(
+        nodes=nodes,
+        gpus_per_node=gpus,
+        time=values["field-time"] or None,
+        partition=values["field-partition"] or None,
+        account=values["field-account"] or None,
+    )
 
 
 def _is_flag(spec) -> bool:
@@ -103,8 +115,7 @@ class LaunchScreen(Screen):
             for label, field_id, value, placeholder, kind in SLURM_FIELDS:
                 with Horizontal(classes="launch-row slurm-row"):
                     yield Label(label)
-                    yield Input(value=value, placeholder=placeholder, id=field_id, type=kind,
-                                select_on_focus=False)
+                    yield Input(value=value, placeholder=placeholder, id=field_id, type=kind, select_on_focus=False)
             yield Static("reading the config's options…", id="launch-options-note")
         yield Static("", id="launch-command")
         with Horizontal(classes="dialog-buttons"):
@@ -156,13 +167,16 @@ class LaunchScreen(Screen):
             elif spec.choices:
                 options = [(str(c), str(c)) for c in spec.choices]
                 default = _default_text(spec)
-                widget = Select(options, value=default if default in dict(options) else Select.NULL,
-                                id=field_id)
+                widget = Select(options, value=default if default in dict(options) else Select.NULL, id=field_id)
             else:
                 # An empty field shows what the option does (its type too), not just "int".
                 # Tabbing in must not select the default: the next key would replace it.
-                widget = Input(value=_default_text(spec), placeholder=f"{spec.type} — {spec.help or spec.dest}",
-                               id=field_id, select_on_focus=False)
+                widget = Input(
+                    value=_default_text(spec),
+                    placeholder=f"{spec.type} — {spec.help or spec.dest}",
+                    id=field_id,
+                    select_on_focus=False,
+                )
             widget.tooltip = spec.help_text()
             rows.append(Horizontal(Label(spec.long_name), widget, classes="launch-row"))
         # The fields are mounted before `specs` is set and the note says "options":
@@ -199,25 +213,38 @@ class LaunchScreen(Screen):
     def start(self, dry_run: bool) -> None:
         slurm = None
         if self.query_one("#field-slurm", Switch).value:
-            slurm = {field_id: self.query_one(f"#{field_id}", Input).value.strip()
-                     for _, field_id, _, _, _ in SLURM_FIELDS}
+            slurm = {
+                field_id: self.query_one(f"#{field_id}", Input).value.strip() for _, field_id, _, _, _ in SLURM_FIELDS
+            }
         devices = None if slurm else self.query_one("#field-devices", Input).value.strip() or None
         run_name = self.query_one("#field-run-name", Input).value.strip() or None
         self.query_one("#launch-command", Static).update("rendering…" if dry_run else "launching…")
         self.launch_worker(self.form_values(), devices, run_name, dry_run, slurm)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
-    def launch_worker(self, given: dict[str, Any], devices: str | None, run_name: str | None,
-                      dry_run: bool, slurm: dict[str, str] | None = None) -> None:
+    def launch_worker(
+        self,
+        given: dict[str, Any],
+        devices: str | None,
+        run_name: str | None,
+        dry_run: bool,
+        slurm: dict[str, str] | None = None,
+    ) -> None:
         from fgtui.engine.errors import FgError
         from fgtui.engine.launch.launcher import launch_run
         from fgtui.engine.project.dynamic_args import parse_values
 
         try:
             variables = parse_values(self.specs, given)
-            launched = launch_run(self.config, variables=variables, devices=devices, dry_run=dry_run,
-                                  run_name=run_name, project_dir=str(self.project_dir),
-                                  slurm=_slurm_options(slurm) if slurm is not None else None)
+            launched = launch_run(
+                self.config,
+                variables=variables,
+                devices=devices,
+                dry_run=dry_run,
+                run_name=run_name,
+                project_dir=str(self.project_dir),
+                slurm=_slurm_options(slurm) if slurm is not None else None,
+            )
         except FgError as error:
             self.post_message(LaunchDone(dry_run, None, None, error.one_line()))
             return
@@ -236,7 +263,7 @@ class LaunchScreen(Screen):
             if message.script:
                 # The directives fit the panel; `fgtui train --slurm --dry-run` prints the whole script.
                 directives = [line for line in message.script.splitlines() if line.startswith("#SBATCH")]
-                shown.update(f"[b]would submit[/] with sbatch:\n" + escape("\n".join(directives)))
+                shown.update("[b]would submit[/] with sbatch:\n" + escape("\n".join(directives)))
             else:
                 shown.update(f"[b]would run[/]\n{command}")
             return

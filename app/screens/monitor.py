@@ -7,6 +7,7 @@ worker, and the UI thread only appends the batch to numpy columns and
 redraws. The run itself is never a child of the UI: closing the monitor or
 the app leaves it running, and opening it again re-attaches from the files.
 """
+
 from __future__ import annotations
 
 import time
@@ -31,8 +32,12 @@ from fgtui.engine.runs.series import RunSeries, load_series, sample_series
 PREVIEW_BYTES = 16 << 20  # logs above this get a sampled preview before the full read
 POLL_SECONDS = 0.5
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
-SMALL_PLOTS = (("lr", "learning rate"), ("grad_norm", "grad norm"),
-               ("tokens_per_s", "tokens/s"), ("peak_mem_gib", "peak memory GiB"))
+SMALL_PLOTS = (
+    ("lr", "learning rate"),
+    ("grad_norm", "grad norm"),
+    ("tokens_per_s", "tokens/s"),
+    ("peak_mem_gib", "peak memory GiB"),
+)
 
 
 class SeriesLoaded(Message):
@@ -55,8 +60,7 @@ class ControlDone(Message):
 
 def theme_colors(app) -> list[str]:
     theme = app.current_theme
-    return [c for c in (theme.primary, theme.accent, theme.warning, theme.success,
-                        theme.error, theme.secondary) if c]
+    return [c for c in (theme.primary, theme.accent, theme.warning, theme.success, theme.error, theme.secondary) if c]
 
 
 class RunMonitor(Screen):
@@ -158,8 +162,7 @@ class RunMonitor(Screen):
         if batch.deleted:
             if self.state_override != "deleted":
                 self.state_override = "deleted"
-                self.notify(f"run directory {self.run_dir} was deleted; showing what was read",
-                            severity="warning")
+                self.notify(f"run directory {self.run_dir} was deleted; showing what was read", severity="warning")
                 self.refresh_status()
             return
         if batch.reset:
@@ -180,12 +183,12 @@ class RunMonitor(Screen):
 
     def _show_new_rare_records(self) -> None:
         events = self.query_one("#events", RichLog)
-        rare = self.series.events[self._shown_events:]
+        rare = self.series.events[self._shown_events :]
         for record in rare:
             events.write(describe_event(record))
         self._shown_events = len(self.series.events)
         samples = self.query_one("#samples", RichLog)
-        for record in self.series.samples[self._shown_samples:]:
+        for record in self.series.samples[self._shown_samples :]:
             samples.write(describe_sample(record))
         self._shown_samples = len(self.series.samples)
 
@@ -193,19 +196,21 @@ class RunMonitor(Screen):
 
     def refresh_status(self) -> None:
         now = self.now if self.now is not None else time.time()
-        self.query_one(RunStatus).show(status_text(
-            self.info, self.series, now=now, state=self.state_override, bad_lines=self.bad_lines))
+        self.query_one(RunStatus).show(
+            status_text(self.info, self.series, now=now, state=self.state_override, bad_lines=self.bad_lines)
+        )
 
     def refresh_plots(self) -> None:
         colors = theme_colors(self.app)
         series = self.series
-        loss = [PlotSeries("loss", *series.metric("loss"), colors[0], dim=True),
-                PlotSeries(f"smoothed {series.smoothing:g}", *series.metric("loss_smoothed"), colors[0]),
-                PlotSeries("eval", *series.metric("eval_loss"), colors[2])]
+        loss = [
+            PlotSeries("loss", *series.metric("loss"), colors[0], dim=True),
+            PlotSeries(f"smoothed {series.smoothing:g}", *series.metric("loss_smoothed"), colors[0]),
+            PlotSeries("eval", *series.metric("eval_loss"), colors[2]),
+        ]
         x_range = self._x_range()
         self.query_one("#plot-loss", MetricPlot).set_series(loss, x_range)
-        on_cpu = any(e.get("event") == "start" and str(e.get("device", "")).startswith("cpu")
-                     for e in series.events)
+        on_cpu = any(e.get("event") == "start" and str(e.get("device", "")).startswith("cpu") for e in series.events)
         for i, (key, _title) in enumerate(SMALL_PLOTS):
             color = colors[(i + 1) % len(colors)]
             plot = self.query_one(f"#plot-{key}", MetricPlot)
@@ -252,8 +257,10 @@ class RunMonitor(Screen):
         job = read_json(self.run_dir / "job.json")
         reachable = job and (job.get("socket") or job.get("scheduler") == "slurm")
         if self.info.finished or not reachable:
-            self.notify(f"cannot {action.replace('_', ' ')}: the run is not running "
-                        f"({self.state_override or self.info.state})", severity="warning")
+            self.notify(
+                f"cannot {action.replace('_', ' ')}: the run is not running ({self.state_override or self.info.state})",
+                severity="warning",
+            )
             return
         if action == "abort":
             from fgtui.app.screens.dialogs import ConfirmScreen
@@ -262,8 +269,9 @@ class RunMonitor(Screen):
                 if yes:
                     self.send_control(job, action)
 
-            self.app.push_screen(ConfirmScreen(
-                f"Abort {self.run_dir.name}? It stops at once, without saving."), confirmed)
+            self.app.push_screen(
+                ConfirmScreen(f"Abort {self.run_dir.name}? It stops at once, without saving."), confirmed
+            )
             return
         self.send_control(job, action)
 

@@ -4,6 +4,7 @@ Runs are found from their directories alone (`engine.runs.rundir`), so a
 run launched before the app started, or from another terminal, is listed
 and re-attached the same way as one launched from here.
 """
+
 from __future__ import annotations
 
 import time
@@ -75,7 +76,8 @@ class RunsScreen(Screen):
             loss = last.get("loss")
             table.add_row(
                 "●" if str(info.path) in self.marked else " ",
-                info.name, info.state,
+                info.name,
+                info.state,
                 f"{info.step}" + (f"/{info.max_steps}" if info.max_steps else ""),
                 format_count(last.get("tokens")),
                 f"{loss:.4g}" if isinstance(loss, (int, float)) else "–",
@@ -87,7 +89,8 @@ class RunsScreen(Screen):
             table.move_cursor(row=min(row, len(self.runs) - 1))
         else:
             self.query_one("#runs-title", Static).update(
-                f"No runs under {self.root} yet — launch one from a config (l)")
+                f"No runs under {self.root} yet — launch one from a config (l)"
+            )
 
     def _current(self) -> RunInfo | None:
         table = self.query_one(DataTable)

@@ -8,6 +8,7 @@ one highlighted line per row, diffs the new text against the old one to find
 the rows that changed, repaints just those, and asks for a layout only when
 its scrollbars appear or disappear.
 """
+
 from __future__ import annotations
 
 from rich.segment import Segment
@@ -105,8 +106,10 @@ class CodeView(ScrollView, can_focus=True):
         key = self._key(line)
         strip = self._strips.get(key)
         if strip is None:
-            segments = [Segment(text, (base + part).rich_style)
-                        for text, part in line.render(end="", parse_style=self.app.stylesheet.parse_style)]
+            segments = [
+                Segment(text, (base + part).rich_style)
+                for text, part in line.render(end="", parse_style=self.app.stylesheet.parse_style)
+            ]
             strip = Strip(segments)
             self._strips[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, row)

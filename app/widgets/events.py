@@ -1,18 +1,30 @@
 """Run events (checkpoints, evals, errors with tracebacks) and eval samples."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from rich.text import Text
 
-_EVENT_STYLES = {"error": "bold red", "warning": "yellow", "checkpoint": "green",
-                 "end": "bold", "start": "bold", "stop_requested": "yellow", "resumed": "cyan",
-                 "save_requested": "green"}
+_EVENT_STYLES = {
+    "error": "bold red",
+    "warning": "yellow",
+    "checkpoint": "green",
+    "end": "bold",
+    "start": "bold",
+    "stop_requested": "yellow",
+    "resumed": "cyan",
+    "save_requested": "green",
+}
 
 # The trainer logs every control request as one `stop_requested` event; a
 # plain save stops nothing, so each action is shown under its own label.
-_REQUEST_LABELS = {"save": "save_requested", "save_stop": "stop_requested", "stop": "stop_requested",
-                   "abort": "abort_requested"}
+_REQUEST_LABELS = {
+    "save": "save_requested",
+    "save_stop": "stop_requested",
+    "stop": "stop_requested",
+    "abort": "abort_requested",
+}
 _REQUEST_WORDS = {"save": "save", "save_stop": "save and stop", "stop": "stop", "abort": "abort"}
 
 
@@ -29,8 +41,10 @@ def describe_event(record: dict[str, Any]) -> Text:
     if record.get("type") == "eval":
         text.append(f"eval_loss {record.get('eval_loss')}")
     elif name == "start":
-        text.append(f"{record.get('run_name')} on {record.get('device')} × {record.get('world_size')}, "
-                    f"{record.get('n_params')} parameters, max_steps {record.get('max_steps')}")
+        text.append(
+            f"{record.get('run_name')} on {record.get('device')} × {record.get('world_size')}, "
+            f"{record.get('n_params')} parameters, max_steps {record.get('max_steps')}"
+        )
     elif name in ("checkpoint", "resumed"):
         text.append(str(record.get("path")))
         if record.get("best"):

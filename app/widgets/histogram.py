@@ -1,4 +1,5 @@
 """A bar histogram drawn with eighth blocks (or '#' in ASCII mode)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ def histogram_bars(counts: list[int], width: int, height: int, ascii_only: bool 
         return Text("")
     values = np.asarray(counts, dtype=np.float64)
     edges = np.linspace(0, len(values), width + 1).astype(int)
-    columns = np.array([values[a:b].sum() if b > a else values[min(a, len(values) - 1)]
-                        for a, b in zip(edges[:-1], edges[1:])])
+    columns = np.array(
+        [values[a:b].sum() if b > a else values[min(a, len(values) - 1)] for a, b in zip(edges[:-1], edges[1:])]
+    )
     top = columns.max() or 1.0
     eighths = np.rint(columns / top * height * 8).astype(int)
     lines = []

@@ -5,6 +5,7 @@ operations on the decimated columns (see `engine.runs.decimate`), so a plot
 of a million points costs the same as one of a thousand, and the block and
 ASCII modes (for fonts without braille, or `LANG=C`) share the same code.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,9 +64,15 @@ def _rows(values: np.ndarray, y_lo: float, y_hi: float, dot_rows: int, log: bool
     return (1.0 - (values - y_lo) / span) * (dot_rows - 1)
 
 
-def rasterize(series: list[PlotSeries], dot_cols: int, dot_rows: int,
-              x_range: tuple[float, float], y_range: tuple[float, float], log: bool = False,
-              buckets: list[Buckets] | None = None) -> np.ndarray:
+def rasterize(
+    series: list[PlotSeries],
+    dot_cols: int,
+    dot_rows: int,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    log: bool = False,
+    buckets: list[Buckets] | None = None,
+) -> np.ndarray:
     """Which dots each series lights: bool array (len(series), dot_rows, dot_cols).
 
     Each column shows the min..max span of its bucket, extended to the
@@ -133,8 +140,7 @@ def glyph(code: int, mode: str) -> str:
     return _HALF_GLYPHS[mode][code]
 
 
-_GLYPHS = {mode: [glyph(code, mode) for code in range(256 if mode == "braille" else 4)]
-           for mode in MODES}
+_GLYPHS = {mode: [glyph(code, mode) for code in range(256 if mode == "braille" else 4)] for mode in MODES}
 
 
 class MetricPlot(Widget):
@@ -213,8 +219,10 @@ class MetricPlot(Widget):
         x_range = self._data_x_range() if self.series else None
         y_range = buckets = None
         if x_range is not None and plot_width >= 4:
-            buckets = [cache.get(line.x, line.y, plot_width * per_col, x_range)
-                       for cache, line in zip(self._caches, self.series)]
+            buckets = [
+                cache.get(line.x, line.y, plot_width * per_col, x_range)
+                for cache, line in zip(self._caches, self.series)
+            ]
             y_range = self._y_range(buckets)
         if y_range is None or plot_height < 2:
             message = self.empty_message if y_range is None and plot_width >= 4 else ""
@@ -223,8 +231,9 @@ class MetricPlot(Widget):
                 blank[height // 2] = Strip([Segment(message.center(width)[:width], Style(dim=True))])
             return blank
         (x_lo, x_hi), (y_lo, y_hi) = x_range, y_range
-        lit = rasterize(self.series, plot_width * per_col, plot_height * per_row,
-                        (x_lo, x_hi), (y_lo, y_hi), self.log_y, buckets)
+        lit = rasterize(
+            self.series, plot_width * per_col, plot_height * per_row, (x_lo, x_hi), (y_lo, y_hi), self.log_y, buckets
+        )
         codes, owner = encode_cells(lit, self.mode)
         styles = [Style(color=s.color, dim=s.dim) for s in self.series]
         label_style = Style(dim=True)
@@ -245,8 +254,7 @@ class MetricPlot(Widget):
             cuts = [0, *(np.flatnonzero(owners[1:] != owners[:-1]) + 1).tolist(), plot_width]
             for start, stop in zip(cuts[:-1], cuts[1:]):
                 who = int(owners[start])
-                segments.append(Segment("".join(glyphs[start:stop]),
-                                        styles[who] if who >= 0 else none_style))
+                segments.append(Segment("".join(glyphs[start:stop]), styles[who] if who >= 0 else none_style))
             strips.append(Strip(segments, width))
         left, right = format_number(x_lo), format_number(x_hi)
         axis = " " * Y_LABEL_WIDTH + left + right.rjust(plot_width - len(left))

@@ -1,4 +1,5 @@
 """The one-line run status: state, progress, throughput and time left."""
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,16 @@ from fgtui.engine.runs.rundir import RunInfo, elapsed_seconds, eta_seconds
 from fgtui.engine.runs.series import RunSeries
 
 STATE_STYLES = {
-    "running": "bold green", "starting": "bold cyan", "completed": "bold blue",
-    "stopped": "bold yellow", "aborted": "bold yellow", "failed": "bold red",
-    "crashed": "bold red", "unknown": "dim", "loading": "bold cyan", "deleted": "bold red",
+    "running": "bold green",
+    "starting": "bold cyan",
+    "completed": "bold blue",
+    "stopped": "bold yellow",
+    "aborted": "bold yellow",
+    "failed": "bold red",
+    "crashed": "bold red",
+    "unknown": "dim",
+    "loading": "bold cyan",
+    "deleted": "bold red",
 }
 
 
@@ -37,8 +45,9 @@ def format_count(value: float | None) -> str:
     return f"{value:.0f}"
 
 
-def status_text(info: RunInfo, series: RunSeries, *, now: float | None = None,
-                state: str | None = None, bad_lines: int = 0) -> Text:
+def status_text(
+    info: RunInfo, series: RunSeries, *, now: float | None = None, state: str | None = None, bad_lines: int = 0
+) -> Text:
     """The status line; `now` is passed in by tests so snapshots do not tick."""
     state = state or info.state
     last: dict[str, Any] = series.last_train or info.last_train or {}

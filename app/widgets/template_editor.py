@@ -6,6 +6,7 @@ the whole editor screen (previews, tabs, footer). The document's size only
 matters to this widget's scrollbars; a layout is needed only when one of
 them appears or disappears, which `_scroll_update` detects and requests.
 """
+
 from __future__ import annotations
 
 from textual.geometry import Size

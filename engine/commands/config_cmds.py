@@ -9,6 +9,7 @@
 pp, graph, targets and code import no module the config names; only
 construct builds (and so imports) anything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,12 @@ from fgtui.engine.errors import FgError
 
 
 def _add_var_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--var", action="append", metavar="NAME=VALUE",
-                        help="set a template variable (repeatable; VALUE is read as a YAML scalar)")
+    parser.add_argument(
+        "--var",
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a template variable (repeatable; VALUE is read as a YAML scalar)",
+    )
 
 
 def _add_preview_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any):
@@ -56,9 +61,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     from fgtui.engine.project.config_parser import add_config_command
 
     # construct takes the config's own dynamic args (`--dataset-path ...`), as train does.
-    construct = add_config_command(subparsers, "construct", parents=[common], help="build a target and print it",
-                                   description="Build a target and print it. Unlike listing, previewing and "
-                                               "--help, this runs the config's code: build only projects you trust.")
+    construct = add_config_command(
+        subparsers,
+        "construct",
+        parents=[common],
+        help="build a target and print it",
+        description="Build a target and print it. Unlike listing, previewing and "
+        "--help, this runs the config's code: build only projects you trust.",
+    )
     construct.add_argument("--target", default="main")
     construct.add_argument("--call", action="store_true", help="call the built target and print the result")
     construct.add_argument("--format", choices=("text", "json"), default="text")
@@ -111,8 +121,9 @@ def _render(args: argparse.Namespace):
     # `--var` assignments override them.
     args.dynamic_args = received_options(args)
     variables = {**args.dynamic_args, **parse_variables(getattr(args, "var", None))}
-    env, name, variables = resolve_config(getattr(args, "project_dir", None),
-                                          getattr(args, "config_template", None), variables)
+    env, name, variables = resolve_config(
+        getattr(args, "project_dir", None), getattr(args, "config_template", None), variables
+    )
     rendered = env.render(name, variables)
     for warning in rendered.warnings:
         print(f"fgtui: warning: {warning}", file=sys.stderr)
@@ -178,8 +189,9 @@ def run_construct(args: argparse.Namespace) -> int:
     result = build(graph, args.target, context=variables, call=args.call)
     if args.format == "json":
         if not is_json(result):
-            raise FgError(f"target '{args.target}' is a {type(result).__name__}, not made of JSON types",
-                          hint="use --format text")
+            raise FgError(
+                f"target '{args.target}' is a {type(result).__name__}, not made of JSON types", hint="use --format text"
+            )
         print(json.dumps(result, indent=2))
     else:
         import pprint

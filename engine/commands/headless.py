@@ -4,6 +4,7 @@ On a terminal progress is a live rich bar; otherwise (CI, a pipe, nohup) a plain
 line every `PLAIN_EVERY_S` seconds. Ctrl-C asks the run to save and stop; a second
 Ctrl-C asks it to abort. The exit code is the trainer's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ def as_train_argv(argv: list[str]) -> list[str] | None:
         if token == "--":
             return None
         if token == "--run" or token.startswith("--run="):
-            config, rest = (token.split("=", 1)[1], argv[i + 1:]) if "=" in token else \
-                (argv[i + 1] if i + 1 < len(argv) else None, argv[i + 2:])
+            config, rest = (
+                (token.split("=", 1)[1], argv[i + 1 :])
+                if "=" in token
+                else (argv[i + 1] if i + 1 < len(argv) else None, argv[i + 2 :])
+            )
             if config is None or not rest:
                 return None
             where = ["-p", config] if Path(config).is_dir() else ["-t", config]
@@ -54,8 +58,13 @@ class _Progress:
         if tty:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.bar = Progress(
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+            )
             self.bar.start()
             self.task = self.bar.add_task("train", total=None, info="starting")
 
@@ -93,19 +102,25 @@ def _handle(record: dict[str, Any], progress: _Progress, state: dict[str, Any]) 
         name = record["event"]
         if name == "start":
             state["max_steps"] = record.get("max_steps")
-            progress.note(f"started on {record.get('device')} x{record.get('world_size')},"
-                          f" {record.get('n_params', 0):,} parameters")
+            progress.note(
+                f"started on {record.get('device')} x{record.get('world_size')},"
+                f" {record.get('n_params', 0):,} parameters"
+            )
         elif name == "checkpoint":
             progress.note(f"step {record['step']}  saved {record['path']}")
         elif name == "stop_requested":
             # A plain save stops nothing: say what was asked, not the event's name.
             asked = {"save": "save", "save_stop": "save and stop", "stop": "stop", "abort": "abort"}
             action = str(record.get("action"))
-            progress.note(f"step {record['step']}  {asked.get(action, action)} requested"
-                          + (f" from {record['source']}" if record.get("source") else ""))
+            progress.note(
+                f"step {record['step']}  {asked.get(action, action)} requested"
+                + (f" from {record['source']}" if record.get("source") else "")
+            )
         elif name in ("resumed", "warning"):
-            progress.note(f"step {record['step']}  {name}: " + str(record.get("path") or record.get("action")
-                                                                      or record.get("message")))
+            progress.note(
+                f"step {record['step']}  {name}: "
+                + str(record.get("path") or record.get("action") or record.get("message"))
+            )
         elif name == "error":
             progress.note(f"error: {record['message']}")
         elif name == "end":
@@ -137,8 +152,10 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
             except KeyboardInterrupt:
                 interrupts += 1
                 action = "save_stop" if interrupts == 1 else "abort"
-                progress.note(f"asking the run to {action.replace('_', ' and ')}"
-                              + (" (Ctrl-C again to abort)" if interrupts == 1 else ""))
+                progress.note(
+                    f"asking the run to {action.replace('_', ' and ')}"
+                    + (" (Ctrl-C again to abort)" if interrupts == 1 else "")
+                )
                 try:
                     send_control(job_id, action)
                 except FgError as error:

@@ -8,6 +8,7 @@
 None of them imports an ML library: listing a project renders and parses
 its configs and builds only their `meta` targets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,32 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     create = ws_sub.add_parser("create", parents=[common], help="create a workspace here")
     create.add_argument("--name", required=True, help="workspace name (also names its directory)")
     create.add_argument("--description", default="", help="one-line description")
-    create.add_argument("-l", "--lib", action="append", default=None, metavar="LIB",
-                        help="templatelib library to search, e.g. -l base (repeatable; default: base)")
-    create.add_argument("--search-path", action="append", default=[], metavar="DIR",
-                        help="extra template directory searched before the workspace's own (repeatable)")
-    create.add_argument("--workspace-dir", default=None, metavar="DIR",
-                        help="directory to create (default: derived from --name)")
-    create.add_argument("--fgtui-dir", "--forgather-dir", dest="fgtui_dir", default=None, metavar="DIR",
-                        help="installation whose templatelib/ to use (default: this fgtui)")
+    create.add_argument(
+        "-l",
+        "--lib",
+        action="append",
+        default=None,
+        metavar="LIB",
+        help="templatelib library to search, e.g. -l base (repeatable; default: base)",
+    )
+    create.add_argument(
+        "--search-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra template directory searched before the workspace's own (repeatable)",
+    )
+    create.add_argument(
+        "--workspace-dir", default=None, metavar="DIR", help="directory to create (default: derived from --name)"
+    )
+    create.add_argument(
+        "--fgtui-dir",
+        "--forgather-dir",
+        dest="fgtui_dir",
+        default=None,
+        metavar="DIR",
+        help="installation whose templatelib/ to use (default: this fgtui)",
+    )
     create.set_defaults(handler=_ws_create)
 
     project = subparsers.add_parser("project", parents=[common], help="show or create projects and configs")
@@ -39,29 +58,55 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     create = sub.add_parser("create", parents=[common], help="create a project in the current directory")
     create.add_argument("--name", required=True, help="project name (also names its directory)")
     create.add_argument("--description", default="", help="one-line description")
-    create.add_argument("--default-config", default="default.yaml", metavar="NAME",
-                        help="name of the first config (default: default.yaml)")
-    create.add_argument("--config-prefix", default="configs", metavar="DIR",
-                        help="directory of the configs under templates/ (default: configs)")
-    create.add_argument("--project-dir-name", default=None, metavar="DIR",
-                        help="directory to create (default: derived from --name)")
-    create.add_argument("source_config", nargs="?", default=None, metavar="SOURCE_CONFIG",
-                        help="config file to copy as the starting point")
+    create.add_argument(
+        "--default-config",
+        default="default.yaml",
+        metavar="NAME",
+        help="name of the first config (default: default.yaml)",
+    )
+    create.add_argument(
+        "--config-prefix",
+        default="configs",
+        metavar="DIR",
+        help="directory of the configs under templates/ (default: configs)",
+    )
+    create.add_argument(
+        "--project-dir-name", default=None, metavar="DIR", help="directory to create (default: derived from --name)"
+    )
+    create.add_argument(
+        "source_config",
+        nargs="?",
+        default=None,
+        metavar="SOURCE_CONFIG",
+        help="config file to copy as the starting point",
+    )
     create.set_defaults(handler=_project_create)
     show = sub.add_parser("show", parents=[common], help="show the project's meta data")
     show.set_defaults(handler=_project_show)
     new = sub.add_parser("new_config", parents=[common], help="add a config (or project/workspace template)")
-    new.add_argument("--type", choices=("config", "project", "ws"), default="config",
-                     help="config: under the config prefix; project: next to project.yaml; ws: in the workspace")
+    new.add_argument(
+        "--type",
+        choices=("config", "project", "ws"),
+        default="config",
+        help="config: under the config prefix; project: next to project.yaml; ws: in the workspace",
+    )
     new.add_argument("config_name", metavar="NAME", help="file name, e.g. 4k.yaml")
-    new.add_argument("copy_from", nargs="?", default=None, metavar="SOURCE",
-                     help="file (or template name) to copy as the starting point")
+    new.add_argument(
+        "copy_from",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help="file (or template name) to copy as the starting point",
+    )
     new.set_defaults(handler=_project_new_config)
 
     ls = subparsers.add_parser("ls", parents=[common], help="list configs with title and description")
     ls.add_argument("-r", "--recursive", action="store_true", help="list every project below here")
-    ls.add_argument("--no-cache", action="store_true",
-                    help="render every config again (the cache follows file changes, not getenv or the clock)")
+    ls.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render every config again (the cache follows file changes, not getenv or the clock)",
+    )
     ls.add_argument("dirs", nargs="*", metavar="DIR", help="projects (or, with -r, trees) to list")
     ls.set_defaults(handler=_ls)
 
@@ -99,8 +144,10 @@ def _ws_show(args) -> int:
     where = getattr(args, "project_dir", None) or os.getcwd()
     root = find_workspace(where)
     if root is None:
-        raise FgError(f"no workspace at or above {where!r} (no forgather_workspace/ directory)",
-                      hint="create one with `fgtui ws create --name NAME`")
+        raise FgError(
+            f"no workspace at or above {where!r} (no forgather_workspace/ directory)",
+            hint="create one with `fgtui ws create --name NAME`",
+        )
     print(f"Workspace Directory: {root}")
     return 0
 
@@ -109,9 +156,13 @@ def _ws_create(args) -> int:
     from fgtui.engine.project.scaffold import create_workspace
 
     root, warnings = create_workspace(
-        getattr(args, "project_dir", None) or os.getcwd(), args.name, args.description,
-        libraries=args.lib or ["base"], search_paths=args.search_path,
-        workspace_dir=args.workspace_dir, fgtui_dir=args.fgtui_dir,
+        getattr(args, "project_dir", None) or os.getcwd(),
+        args.name,
+        args.description,
+        libraries=args.lib or ["base"],
+        search_paths=args.search_path,
+        workspace_dir=args.workspace_dir,
+        fgtui_dir=args.fgtui_dir,
     )
     _warn(warnings)
     print(f"Created workspace {args.name!r} in {root}")
@@ -132,9 +183,13 @@ def _project_create(args) -> int:
     from fgtui.engine.project.scaffold import create_project
 
     root = create_project(
-        getattr(args, "project_dir", None) or os.getcwd(), args.name, args.description,
-        default_config=args.default_config, source_config=args.source_config,
-        config_prefix=args.config_prefix, project_dir=args.project_dir_name,
+        getattr(args, "project_dir", None) or os.getcwd(),
+        args.name,
+        args.description,
+        default_config=args.default_config,
+        source_config=args.source_config,
+        config_prefix=args.config_prefix,
+        project_dir=args.project_dir_name,
     )
     project = Project.open(root)
     _warn(project.meta.warnings)
@@ -149,7 +204,8 @@ def _project_show(args) -> int:
     project = _open(args)
     meta = project.meta
     rows = [
-        ("Project Name", meta.name), ("Description", meta.description),
+        ("Project Name", meta.name),
+        ("Description", meta.description),
         ("Default Config", project.default_config() or "(none)"),
         ("Project Directory", str(meta.project_dir)),
         ("Workspace Root", str(meta.workspace_root) + ("" if meta.has_workspace else " (no workspace)")),

@@ -1,11 +1,12 @@
 """Training commands: train, control, logs, tb.
 
-    fgtui [-t CFG] train [-d DEVICES] [--dry-run] [config options] [-- torchrun args]
-    fgtui [-t CFG] train --slurm [--nodes N] [--gpus-per-node G] [--time T] ...
-    fgtui control list|status|stop|save|save-stop|abort|cleanup [JOB]
-    fgtui logs list|summary|plot [RUN ...]
-    fgtui tb [--output-dir DIR] [-- tensorboard args]
+fgtui [-t CFG] train [-d DEVICES] [--dry-run] [config options] [-- torchrun args]
+fgtui [-t CFG] train --slurm [--nodes N] [--gpus-per-node G] [--time T] ...
+fgtui control list|status|stop|save|save-stop|abort|cleanup [JOB]
+fgtui logs list|summary|plot [RUN ...]
+fgtui tb [--output-dir DIR] [-- tensorboard args]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,80 +19,135 @@ from fgtui.engine.errors import FgError
 
 CONTROL_ACTIONS = ("list", "status", "stop", "save", "save-stop", "abort", "cleanup")
 TB_MISSING = "tensorboard is not installed"
-RUNS_CODE = ("Unlike listing, previewing, --help and --dry-run, a launch runs the config's code: "
-             "train only projects you trust.")
+RUNS_CODE = (
+    "Unlike listing, previewing, --help and --dry-run, a launch runs the config's code: train only projects you trust."
+)
 TB_HINT = "pip install 'fgtui[tb]' (or pip install tensorboard)"
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     from fgtui.engine.project.config_parser import add_config_command
 
-    train = add_config_command(subparsers, "train", parents=[common],
-                               help="launch a training run detached (torchrun, even for one process)",
-                               description="Launch a training run detached (torchrun, even for one process). "
-                                           + RUNS_CODE)
+    train = add_config_command(
+        subparsers,
+        "train",
+        parents=[common],
+        help="launch a training run detached (torchrun, even for one process)",
+        description="Launch a training run detached (torchrun, even for one process). " + RUNS_CODE,
+    )
     _add_launch_options(train)
     train.set_defaults(handler=run_train)
 
     control = subparsers.add_parser("control", parents=[common], help="list and control running jobs")
     control.add_argument("action", choices=CONTROL_ACTIONS)
-    control.add_argument("job", nargs="?", default=None, metavar="JOB",
-                         help="job id or unique prefix (default: the running job of this project, "
-                              "or of -p DIR / --output-dir DIR)")
-    control.add_argument("--output-dir", default=None, metavar="DIR",
-                         help="act on the running job that writes into DIR")
+    control.add_argument(
+        "job",
+        nargs="?",
+        default=None,
+        metavar="JOB",
+        help="job id or unique prefix (default: the running job of this project, or of -p DIR / --output-dir DIR)",
+    )
+    control.add_argument(
+        "--output-dir", default=None, metavar="DIR", help="act on the running job that writes into DIR"
+    )
     control.set_defaults(handler=run_control)
 
     logs = subparsers.add_parser("logs", parents=[common], help="list, summarise or plot runs' log streams")
     logs.add_argument("action", choices=("list", "summary", "plot"))
-    logs.add_argument("runs", nargs="*", metavar="RUN",
-                      help="run directories, metrics.jsonl files, or directories to search (default: .)")
-    logs.add_argument("--metric", action="append", default=None,
-                      help="metric to plot (repeatable; default: loss and eval_loss)")
+    logs.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="run directories, metrics.jsonl files, or directories to search (default: .)",
+    )
+    logs.add_argument(
+        "--metric", action="append", default=None, help="metric to plot (repeatable; default: loss and eval_loss)"
+    )
     logs.set_defaults(handler=run_logs)
 
     from fgtui.engine.train.logstream import tensorboard_available  # find_spec only: no import
 
     tb_note = None if tensorboard_available() else f"error: {TB_MISSING} ({TB_HINT})"
-    tb = subparsers.add_parser("tb", parents=[common], help="start TensorBoard on runs' event files",
-                               description=tb_note)
-    tb.add_argument("--output-dir", default=None, metavar="DIR",
-                    help="directory whose runs to show (default: the project directory or .)")
+    tb = subparsers.add_parser(
+        "tb", parents=[common], help="start TensorBoard on runs' event files", description=tb_note
+    )
+    tb.add_argument(
+        "--output-dir",
+        default=None,
+        metavar="DIR",
+        help="directory whose runs to show (default: the project directory or .)",
+    )
     tb.add_argument("tb_args", nargs="*", metavar="-- ARGS", help="arguments passed to tensorboard")
     tb.set_defaults(handler=run_tb)
 
 
 def _add_launch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-d", "--devices", default=None, metavar="DEVICES",
-                        help="GPUs to use, e.g. 0,1 (one process each), or cpu (default: all GPUs, else CPU)")
+    parser.add_argument(
+        "-d",
+        "--devices",
+        default=None,
+        metavar="DEVICES",
+        help="GPUs to use, e.g. 0,1 (one process each), or cpu (default: all GPUs, else CPU)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the command; start nothing")
-    parser.add_argument("--output-dir", default=None, metavar="DIR",
-                        help="where run dirs and checkpoints go (default: the config's output_dir)")
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        metavar="DIR",
+        help="where run dirs and checkpoints go (default: the config's output_dir)",
+    )
     parser.add_argument("--run-name", default=None, metavar="NAME", help="name of the run directory")
-    parser.add_argument("--share-group", action="store_true", default=None,
-                        help="make the run dir and checkpoints readable by your group (default: owner only; "
-                             "FGTUI_SHARE_GROUP=1 sets it for every run)")
-    parser.add_argument("-f", "--follow", action="store_true",
-                        help="stay and show progress until the run ends, as `fgtui --run` does "
-                             "(Ctrl-C asks the run to save and stop; the run never depends on this process)")
-    parser.add_argument("torchrun_args", nargs="*", metavar="-- TORCHRUN_ARGS",
-                        help="arguments for torchrun, after --")
-    slurm = parser.add_argument_group("SLURM", "submit with sbatch instead of starting here "
-                                      "(one torchrun per node, c10d rendezvous on the first)")
+    parser.add_argument(
+        "--share-group",
+        action="store_true",
+        default=None,
+        help="make the run dir and checkpoints readable by your group (default: owner only; "
+        "FGTUI_SHARE_GROUP=1 sets it for every run)",
+    )
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="stay and show progress until the run ends, as `fgtui --run` does "
+        "(Ctrl-C asks the run to save and stop; the run never depends on this process)",
+    )
+    parser.add_argument("torchrun_args", nargs="*", metavar="-- TORCHRUN_ARGS", help="arguments for torchrun, after --")
+    slurm = parser.add_argument_group(
+        "SLURM", "submit with sbatch instead of starting here (one torchrun per node, c10d rendezvous on the first)"
+    )
     slurm.add_argument("--slurm", action="store_true", help="submit the run as a SLURM batch job")
     slurm.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes (default 1)")
-    slurm.add_argument("--gpus-per-node", type=int, default=1, metavar="G",
-                       help="GPUs per node, one rank each; 0 runs one CPU rank per node (default 1)")
+    slurm.add_argument(
+        "--gpus-per-node",
+        type=int,
+        default=1,
+        metavar="G",
+        help="GPUs per node, one rank each; 0 runs one CPU rank per node (default 1)",
+    )
     slurm.add_argument("--partition", default=None, help="SLURM partition")
     slurm.add_argument("--time", default=None, metavar="LIMIT", help="time limit, e.g. 12:00:00")
     slurm.add_argument("--account", default=None, help="SLURM account")
-    slurm.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
-                       help="CPUs per node for the ranks and their data loaders (default: the cluster's, "
-                            "often 1: ask for several per GPU)")
+    slurm.add_argument(
+        "--cpus-per-task",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPUs per node for the ranks and their data loaders (default: the cluster's, "
+        "often 1: ask for several per GPU)",
+    )
     slurm.add_argument("--mem", default=None, help="memory per node, e.g. 200G (default: the cluster's)")
-    slurm.add_argument("--requeue", action="store_true", help="let SLURM requeue the job after a preemption; it resumes from its latest checkpoint")
-    slurm.add_argument("--sbatch-arg", action="append", default=[], metavar="OPT",
-                       help="another #SBATCH option, e.g. --sbatch-arg=--qos=high (repeatable)")
+    slurm.add_argument(
+        "--requeue",
+        action="store_true",
+        help="let SLURM requeue the job after a preemption; it resumes from its latest checkpoint",
+    )
+    slurm.add_argument(
+        "--sbatch-arg",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="another #SBATCH option, e.g. --sbatch-arg=--qos=high (repeatable)",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -100,14 +156,29 @@ def run_train(args: argparse.Namespace) -> int:
 
     slurm = None
     if args.slurm:
-        slurm = SlurmOptions(nodes=args.nodes, gpus_per_node=args.gpus_per_node, partition=args.partition,
-                             time=args.time, account=args.account, requeue=args.requeue,
-                             cpus_per_task=args.cpus_per_task, mem=args.mem, extra=args.sbatch_arg)
+        slurm = SlurmOptions(
+            nodes=args.nodes,
+            gpus_per_node=args.gpus_per_node,
+            partition=args.partition,
+            time=args.time,
+            account=args.account,
+            requeue=args.requeue,
+            cpus_per_task=args.cpus_per_task,
+            mem=args.mem,
+            extra=args.sbatch_arg,
+        )
     launched = launch_run(
-        getattr(args, "config_template", None), variables=getattr(args, "dynamic_args", None) or {},
-        devices=args.devices, dry_run=args.dry_run, torchrun_args=args.torchrun_args,
-        output_dir=args.output_dir, run_name=args.run_name, project_dir=getattr(args, "project_dir", None),
-        slurm=slurm, share_group=args.share_group)
+        getattr(args, "config_template", None),
+        variables=getattr(args, "dynamic_args", None) or {},
+        devices=args.devices,
+        dry_run=args.dry_run,
+        torchrun_args=args.torchrun_args,
+        output_dir=args.output_dir,
+        run_name=args.run_name,
+        project_dir=getattr(args, "project_dir", None),
+        slurm=slurm,
+        share_group=args.share_group,
+    )
     import shlex
 
     if args.dry_run:
@@ -160,8 +231,9 @@ def run_control(args: argparse.Namespace) -> int:
         found = find_project_dir(where) if os.path.isdir(where) else None
         project_dir = str(found) if found is not None else None
     action = args.action.replace("-", "_")
-    job = jobs.get_job(args.job, project_dir=project_dir,
-                       output_dir=os.path.abspath(args.output_dir) if args.output_dir else None)
+    job = jobs.get_job(
+        args.job, project_dir=project_dir, output_dir=os.path.abspath(args.output_dir) if args.output_dir else None
+    )
     if not job.alive:
         raise FgError(f"job {job.job_id} is not running", hint="`fgtui control cleanup` forgets it")
     reply = control_job(job, action)
@@ -193,8 +265,10 @@ def _run_dirs(paths: list[str]) -> list[Path]:
             raise FgError(f"{given} does not exist")
         found += find_runs(path)
     if not found:
-        raise FgError(f"no runs found under {', '.join(paths or ['.'])}",
-                      hint="give run directories (…/runs/NAME) or a directory above them")
+        raise FgError(
+            f"no runs found under {', '.join(paths or ['.'])}",
+            hint="give run directories (…/runs/NAME) or a directory above them",
+        )
     return found
 
 
@@ -231,7 +305,7 @@ def _print_summary(path: Path) -> None:
     print(f"  step         {info.step}" + (f" of {info.max_steps}" if info.max_steps else ""))
     if train:
         last = train[-1]
-        rates = [r["tokens_per_s"] for r in train[len(train) // 2:]]
+        rates = [r["tokens_per_s"] for r in train[len(train) // 2 :]]
         print(f"  tokens       {last['tokens']:,}")
         print(f"  loss         {train[0]['loss']:.4f} -> {last['loss']:.4f}")
         print(f"  tokens/s     {sum(rates) / len(rates):,.0f} (mean of the second half)")

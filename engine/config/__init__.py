@@ -8,6 +8,7 @@
 
 Previewing (render, load, codegen, YAML out) imports no module a template names.
 """
+
 from __future__ import annotations
 
 from fgtui.engine.lazy import lazy_exports
@@ -15,12 +16,19 @@ from fgtui.engine.lazy import lazy_exports
 # Public name -> defining module. Imported on first use, so `fgtui pp` pays
 # only for Jinja and the environment, not for the loader, builder and codegen.
 _EXPORTS = {
-    "Builder": "build", "build": "build",
+    "Builder": "build",
+    "build": "build",
     "generate_code": "codegen",
-    "RenderedConfig": "environment", "TemplateEnvironment": "environment",
-    "default_filters": "jinja_globals", "default_globals": "jinja_globals",
-    "CallNode": "graph", "ConfigGraph": "graph", "VarNode": "graph", "graph_repr": "graph",
-    "load_graph": "loader", "load_rendered": "loader",
+    "RenderedConfig": "environment",
+    "TemplateEnvironment": "environment",
+    "default_filters": "jinja_globals",
+    "default_globals": "jinja_globals",
+    "CallNode": "graph",
+    "ConfigGraph": "graph",
+    "VarNode": "graph",
+    "graph_repr": "graph",
+    "load_graph": "loader",
+    "load_rendered": "loader",
     "graph_to_yaml": "yaml_out",
 }
 

@@ -4,6 +4,7 @@ Data only. `SPEC_ALIASES` maps whole specs; `MODULE_ALIASES` maps a module
 (or a dotted prefix of one) wherever it appears in a spec. The longest
 matching module prefix wins.
 """
+
 from __future__ import annotations
 
 SPEC_ALIASES: dict[str, str] = {

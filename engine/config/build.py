@@ -8,6 +8,7 @@ callable's signature, and all mismatches are reported together with their
 template lines. Only mismatches that would certainly fail are refused
 (see `signatures.checkable_signature`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,10 +16,8 @@ from typing import Any, Iterator
 
 from fgtui.engine.config import specs
 from fgtui.engine.config.signatures import checkable_signature
-from fgtui.engine.config.graph import (CONTAINER_SPECS, CallNode, ConfigGraph, GraphVisitor, VarNode,
-                                      walk_nodes)
+from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, GraphVisitor, VarNode, walk_nodes
 from fgtui.engine.errors import FgError
-
 
 
 def _where(node: CallNode | VarNode) -> str:
@@ -50,8 +49,10 @@ class Builder(GraphVisitor):
         result = self.value(value)
         if call:
             if not callable(result):
-                raise FgError(f"target '{target}' built a {type(result).__name__}, which cannot be called",
-                              hint="drop --call, or make the target a !partial")
+                raise FgError(
+                    f"target '{target}' built a {type(result).__name__}, which cannot be called",
+                    hint="drop --call, or make the target a !partial",
+                )
             result = result()
         return result
 
@@ -73,11 +74,13 @@ class Builder(GraphVisitor):
             problems.sort(key=lambda item: (item[0].file or "", item[0].line or 0))
             first = problems[0][0]
             # The first problem's place is the error's location; only the others name theirs.
-            text = "; ".join(message if index == 0 else f"{_where(node)}{message}"
-                             for index, (node, message) in enumerate(problems))
+            text = "; ".join(
+                message if index == 0 else f"{_where(node)}{message}" for index, (node, message) in enumerate(problems)
+            )
             count = f"{len(problems)} argument mismatches" if len(problems) > 1 else "argument mismatch"
-            raise FgError(f"{count}: {text}", hint="fix the arguments to match the callables' signatures",
-                          location=first.location)
+            raise FgError(
+                f"{count}: {text}", hint="fix the arguments to match the callables' signatures", location=first.location
+            )
 
     def _mismatch(self, node: CallNode, function: Any) -> str | None:
         signature = checkable_signature(function)
@@ -123,9 +126,11 @@ class Builder(GraphVisitor):
             return self.context[node.name]
         if node.has_default:
             return self.value(node.default)
-        raise FgError(f"variable '{node.name}' has no value and no default",
-                      hint=f"pass it in the build context, or write !var [{node.name}, DEFAULT]",
-                      location=node.location)
+        raise FgError(
+            f"variable '{node.name}' has no value and no default",
+            hint=f"pass it in the build context, or write !var [{node.name}, DEFAULT]",
+            location=node.location,
+        )
 
     def _callable(self, node: CallNode) -> Any:
         searchpath = node.kwargs.get("submodule_searchpath", ())
@@ -143,8 +148,9 @@ class Builder(GraphVisitor):
         if node.kind != "factory" and key in self._cache:
             return self._cache[key]
         if key in self._active:
-            raise FgError(f"reference cycle through {node.spec}", hint="a node cannot be its own argument",
-                          location=node.location)
+            raise FgError(
+                f"reference cycle through {node.spec}", hint="a node cannot be its own argument", location=node.location
+            )
         self._active.add(key)
         try:
             result = self._make(node)
@@ -172,8 +178,11 @@ class Builder(GraphVisitor):
             latent = self.value(node.kwargs["latent_args"])
             if latent is not None:
                 if not isinstance(latent, dict):
-                    raise FgError(f"latent_args of {node.spec} is a {type(latent).__name__}, not a mapping",
-                                  hint="give latent_args a mapping of keyword arguments", location=node.location)
+                    raise FgError(
+                        f"latent_args of {node.spec} is a {type(latent).__name__}, not a mapping",
+                        hint="give latent_args a mapping of keyword arguments",
+                        location=node.location,
+                    )
                 kwargs.update(latent)
         if late:
             function = self._callable(node)
@@ -187,13 +196,18 @@ class Builder(GraphVisitor):
         except FgError:
             raise
         except Exception as exc:
-            raise FgError(f"{node.spec}() raised {type(exc).__name__}: {exc}",
-                          hint="check the arguments given on that line (--debug shows the traceback)",
-                          location=node.location) from exc
+            raise FgError(
+                f"{node.spec}() raised {type(exc).__name__}: {exc}",
+                hint="check the arguments given on that line (--debug shows the traceback)",
+                location=node.location,
+            ) from exc
 
 
-def build(graph: ConfigGraph, target: str | list[str] | None = "main", context: dict[str, Any] | None = None,
-          call: bool = False) -> Any:
+def build(
+    graph: ConfigGraph,
+    target: str | list[str] | None = "main",
+    context: dict[str, Any] | None = None,
+    call: bool = False,
+) -> Any:
     """Build `target` (a name, a list of names, or None for the whole root) in a fresh build."""
     return Builder(graph, context).build(target, call)
-

@@ -18,6 +18,7 @@ keystroke, and writing it would replace the saved file's entry.
     FGTUI_CACHE_DIR            where `templates-*` goes (else $XDG_CACHE_HOME/fgtui,
                                else ~/.cache/fgtui: the user cache dir, as for datasets)
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,7 @@ def cache_dir() -> Path:
     root = os.environ.get("FGTUI_CACHE_DIR")
     if not root:
         root = os.path.join(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"), "fgtui")
-    version = (f"templates-{__version__}-jinja{jinja2.__version__}"
-               f"-py{sys.version_info[0]}{sys.version_info[1]}")
+    version = f"templates-{__version__}-jinja{jinja2.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
     return Path(root) / version
 
 
@@ -73,14 +73,25 @@ def _fingerprint(environment: jinja2.Environment) -> str:
 
 
 def _options(environment: jinja2.Environment) -> str:
-    return repr((
-        type(environment).__module__, type(environment).__qualname__, environment.optimized,
-        environment.block_start_string, environment.variable_start_string,
-        environment.comment_start_string, environment.line_statement_prefix,
-        environment.line_comment_prefix, environment.trim_blocks, environment.lstrip_blocks,
-        environment.newline_sequence, environment.keep_trailing_newline,
-        sorted(environment.extensions), sorted(environment.filters), sorted(environment.tests),
-    ))
+    return repr(
+        (
+            type(environment).__module__,
+            type(environment).__qualname__,
+            environment.optimized,
+            environment.block_start_string,
+            environment.variable_start_string,
+            environment.comment_start_string,
+            environment.line_statement_prefix,
+            environment.line_comment_prefix,
+            environment.trim_blocks,
+            environment.lstrip_blocks,
+            environment.newline_sequence,
+            environment.keep_trailing_newline,
+            sorted(environment.extensions),
+            sorted(environment.filters),
+            sorted(environment.tests),
+        )
+    )
 
 
 class TemplateCodeCache(BytecodeCache):
@@ -101,8 +112,11 @@ class TemplateCodeCache(BytecodeCache):
     # -- Jinja's BytecodeCache interface -----------------------------------
 
     def get_bucket(self, environment, name, filename, source):  # noqa: D102 - Jinja's signature
-        bucket = Bucket(environment, self.get_cache_key(name, filename),
-                        self.get_source_checksum(_fingerprint(environment) + "\0" + source))
+        bucket = Bucket(
+            environment,
+            self.get_cache_key(name, filename),
+            self.get_source_checksum(_fingerprint(environment) + "\0" + source),
+        )
         bucket.transient = _is_transient(environment, name)
         if not bucket.transient:
             self.load_bytecode(bucket)

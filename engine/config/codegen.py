@@ -6,6 +6,7 @@ once; factories are called again at each reference; partials become
 specs are imported as `import module` and used as `module.attr.path`, which
 is valid Python for any depth. Generating code imports nothing.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -27,7 +28,7 @@ _HELPER_SOURCE = {
     "values": "def values(mapping):\n    return list(mapping.values())\n",
     "_import_dotted": (
         "def _import_dotted(path):\n"
-        "    \"\"\"Import the longest importable prefix of a dotted path, then follow attributes.\"\"\"\n"
+        '    """Import the longest importable prefix of a dotted path, then follow attributes."""\n'
         "    parts = path.split('.')\n"
         "    for cut in range(len(parts), 0, -1):\n"
         "        try:\n"
@@ -41,13 +42,13 @@ _HELPER_SOURCE = {
     ),
     "_load_file_module": (
         "def _load_file_module(path, searchpath=()):\n"
-        "    \"\"\"Load a Python file as a module; `searchpath` holds its importable neighbours.\"\"\"\n"
+        '    """Load a Python file as a module; `searchpath` holds its importable neighbours."""\n'
         "    from fgtui.engine.config.specs import load_file_module\n"
         "    return load_file_module(path, list(searchpath), None)\n"
     ),
     "_raw_arguments": (
         "def _raw_arguments(text):\n"
-        "    \"\"\"The unbuilt argument nodes of a !meta node, re-loaded from YAML.\"\"\"\n"
+        '    """The unbuilt argument nodes of a !meta node, re-loaded from YAML."""\n'
         "    from fgtui.engine.config import load_graph\n"
         "    root = load_graph(text).root\n"
         "    return root['args'], root['kwargs']\n"
@@ -86,8 +87,11 @@ class _Generator:
             return
         spec = apply_aliases(node.spec)
         if spec.startswith("."):
-            raise FgError(f"relative callable '{node.spec}' can only be used inside a !meta subgraph",
-                          hint="write the full module path (package.module:Name)", location=node.location)
+            raise FgError(
+                f"relative callable '{node.spec}' can only be used inside a !meta subgraph",
+                hint="write the full module path (package.module:Name)",
+                location=node.location,
+            )
         module, colon, _ = spec.partition(":")
         if colon and not is_file_module(module):
             self.imports.add(module)
@@ -204,8 +208,11 @@ class _Generator:
         params = []
         for name, nodes in sorted(self.vars.items()):
             if not name.isidentifier() or keyword.iskeyword(name):
-                raise FgError(f"variable '{name}' is not a Python name, so it cannot be a parameter",
-                              hint="rename the !var to a valid identifier", location=nodes[0].location)
+                raise FgError(
+                    f"variable '{name}' is not a Python name, so it cannot be a parameter",
+                    hint="rename the !var to a valid identifier",
+                    location=nodes[0].location,
+                )
             self.taken.add(name)
             defaults = [n.default for n in nodes if n.has_default]
             plain_defaults = all(not isinstance(d, (CallNode, VarNode, dict, list)) for d in defaults)
@@ -215,8 +222,12 @@ class _Generator:
             elif not defaults:
                 self.param_style[name] = "plain"
                 params.append(name)
-            elif len(defaults) == len(nodes) and plain_defaults and all(d == defaults[0] for d in defaults) \
-                    and all(type(d) is type(defaults[0]) for d in defaults):
+            elif (
+                len(defaults) == len(nodes)
+                and plain_defaults
+                and all(d == defaults[0] for d in defaults)
+                and all(type(d) is type(defaults[0]) for d in defaults)
+            ):
                 self.param_style[name] = "plain"
                 params.append(f"{name}={self.literal(defaults[0])}")
             else:
@@ -247,8 +258,16 @@ def generate_code(graph: ConfigGraph, target: str | list[str] | None = "main") -
     signature = f"*, {', '.join(params)}" if params else ""
     lines += ["", "", f"def construct({signature}):"]
     lines += [f"    {statement}" for statement in gen.statements]
-    lines += [f"    return {result}", "", "", 'if __name__ == "__main__":', "    import pprint", "",
-              "    pprint.pprint(construct())", ""]
+    lines += [
+        f"    return {result}",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    import pprint",
+        "",
+        "    pprint.pprint(construct())",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ would keep the mtime (the "racy" case git also guards against). This assumes
 the file system's clock agrees with ours to within that margin; `invalidate`
 on the environment forgets every listing regardless.
 """
+
 from __future__ import annotations
 
 import os
@@ -84,8 +85,9 @@ def _scan(root: str, real_root: str, root_stamp: tuple[int, int, int]) -> _Tree:
     return _Tree(root_stamp, dirs, files, trusted)
 
 
-def _walk(path: str, real: str, rel: str, active: frozenset[str],
-          dirs: list[tuple[str, int]], files: list[tuple[str, str]]) -> None:
+def _walk(
+    path: str, real: str, rel: str, active: frozenset[str], dirs: list[tuple[str, int]], files: list[tuple[str, str]]
+) -> None:
     """Depth first, entries sorted by name. The real path of an entry is its
     directory's real path plus its name unless it is a symlink, which alone
     is resolved; `active` stops a symlink back up the tree."""

@@ -6,6 +6,7 @@ TUI's re-render per keystroke fast. Compiled code is also shared between
 environments and processes (`code_cache`). Rendering is sandboxed, undefined
 variables are errors, and nothing here imports an ML library.
 """
+
 from __future__ import annotations
 
 import functools
@@ -124,9 +125,11 @@ class _Registry:
             return
         real, part = self.names[name]
         first_file, first_part = earlier[-1]
-        message = (f"inline template '{name}' is defined in {first_file}:{first_part.first_line - 1} and "
-                   f"{real}:{part.first_line - 1}; the one loaded last ({real}) is used, as in Forgather "
-                   f"— rename one of them if the other was meant")
+        message = (
+            f"inline template '{name}' is defined in {first_file}:{first_part.first_line - 1} and "
+            f"{real}:{part.first_line - 1}; the one loaded last ({real}) is used, as in Forgather "
+            f"— rename one of them if the other was meant"
+        )
         if message not in self.warnings:
             self.warnings.append(message)
 
@@ -176,8 +179,12 @@ class TemplateEnvironment:
     `code_cache` holds compiled templates (default: the process's shared one).
     """
 
-    def __init__(self, searchpath: list[str], globals: dict[str, Any] | None = None,  # noqa: A002
-                 code_cache: TemplateCodeCache | None = None) -> None:
+    def __init__(
+        self,
+        searchpath: list[str],
+        globals: dict[str, Any] | None = None,  # noqa: A002
+        code_cache: TemplateCodeCache | None = None,
+    ) -> None:
         self.searchpath = [os.path.abspath(p) for p in searchpath if os.path.isdir(p)]
         self._real_roots = [os.path.realpath(p) for p in self.searchpath]
         self._index = InlineIndex(self.searchpath)
@@ -187,7 +194,10 @@ class TemplateEnvironment:
         # no measurable render gain, and a folded filter call would bake the filter's
         # output into compiled code that `code_cache` keeps on disk.
         self._jinja = _Jinja(
-            loader=_Loader(self), undefined=StrictUndefined, trim_blocks=True, auto_reload=True,
+            loader=_Loader(self),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            auto_reload=True,
             optimized=False,
             bytecode_cache=code_cache if code_cache is not None else shared_cache(),
         )
@@ -210,8 +220,9 @@ class TemplateEnvironment:
         """Render a template by search-path name or by file path."""
         return self._render(self.template_name(name_or_path), variables)
 
-    def render_string(self, text: str, variables: dict[str, Any] | None = None,
-                      name: str = "<string>") -> RenderedConfig:
+    def render_string(
+        self, text: str, variables: dict[str, Any] | None = None, name: str = "<string>"
+    ) -> RenderedConfig:
         """Render unsaved text as if it were template `name` (a path or search-path name).
 
         The text may extend and include templates on the search path, and
@@ -270,8 +281,10 @@ class TemplateEnvironment:
         with self._lock:
             known = self._files.setdefault(key, path)
         if known != path:
-            raise FgError(f"template files {known} and {path} have the same marker key {key}",
-                          hint="rename one of them (a 48-bit hash collision)")
+            raise FgError(
+                f"template files {known} and {path} have the same marker key {key}",
+                hint="rename one of them (a 48-bit hash collision)",
+            )
         return key
 
     def _find_file(self, name: str) -> str | None:
@@ -332,8 +345,11 @@ class TemplateEnvironment:
         if found is not None:
             real, part = found
             self._file_of[name] = real
-            return (_translate(part.text, self._file_id(real), part.first_line), real,
-                    self._inline_saved(name, real, part))
+            return (
+                _translate(part.text, self._file_id(real), part.first_line),
+                real,
+                self._inline_saved(name, real, part),
+            )
         path = self._find_file(name)
         if path is None:
             raise TemplateNotFound(name)
@@ -407,7 +423,12 @@ class TemplateEnvironment:
             if file and file not in templates:
                 templates.append(file)
         return RenderedConfig(
-            text=text, templates=templates, source=self._file_of.get(name, name), name=name,
-            line_map=line_map, edges=trace.edges, files_by_name=files_by_name,
+            text=text,
+            templates=templates,
+            source=self._file_of.get(name, name),
+            name=name,
+            line_map=line_map,
+            edges=trace.edges,
+            files_by_name=files_by_name,
             warnings=registry.warnings,
         )

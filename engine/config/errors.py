@@ -4,6 +4,7 @@ Jinja reports lines of the translated template, which are the user's lines
 (the sugar keeps a 1:1 mapping); YAML reports lines of the rendered text,
 which the environment's line map sends back to a template line.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,9 @@ def template_frame(exc: BaseException, known_files: Iterable[str]) -> tuple[str,
     return None
 
 
-def from_render_error(exc: BaseException, known_files: Iterable[str], chain: list[str],
-                      searchpath: list[str]) -> FgError:
+def from_render_error(
+    exc: BaseException, known_files: Iterable[str], chain: list[str], searchpath: list[str]
+) -> FgError:
     """Turn anything raised while compiling or rendering a template into an FgError."""
     import jinja2
 
@@ -56,8 +58,12 @@ def from_render_error(exc: BaseException, known_files: Iterable[str], chain: lis
         if opener is not None:
             # Jinja notices a missing `-- endif` where the template ends; the fix is at the `-- if`.
             keyword, line = opener
-            return FgError(f"`-- {keyword}` is never closed", hint=f"add `-- end{keyword}` where its body ends",
-                           location=location(exc.filename or exc.name, line), chain=chain)
+            return FgError(
+                f"`-- {keyword}` is never closed",
+                hint=f"add `-- end{keyword}` where its body ends",
+                location=location(exc.filename or exc.name, line),
+                chain=chain,
+            )
         return FgError(
             f"template syntax error: {message}",
             hint=_syntax_hint(message),
@@ -80,11 +86,11 @@ def from_render_error(exc: BaseException, known_files: Iterable[str], chain: lis
             chain=chain,
         )
     if isinstance(exc, jinja2.exceptions.SecurityError):
-        return FgError(f"not allowed in a template: {exc}", hint="templates run sandboxed",
-                       location=where, chain=chain)
+        return FgError(f"not allowed in a template: {exc}", hint="templates run sandboxed", location=where, chain=chain)
     if isinstance(exc, TemplateAssertion):
-        return FgError(f"template check failed: {exc}", hint="fix the values the template checks",
-                       location=where, chain=chain)
+        return FgError(
+            f"template check failed: {exc}", hint="fix the values the template checks", location=where, chain=chain
+        )
     return FgError(
         f"error while rendering: {type(exc).__name__}: {exc}",
         hint="fix the expression on that line",
@@ -120,30 +126,34 @@ def _unclosed_opener(message: str, source: str | None, error_line: int | None) -
 
 
 def _syntax_hint(message: str) -> str:
-    if "Unexpected end of template" in message or "endblock" in message or "endif" in message \
-            or "endfor" in message:
+    if "Unexpected end of template" in message or "endblock" in message or "endif" in message or "endfor" in message:
         return "close every `-- if` / `-- for` / `-- macro` / `-- filter` with its `-- end...` line"
     if "unknown tag" in message:
         return "a line starting with `-- ` must hold a Jinja statement"
     return "fix the Jinja on that line"
 
 
-def from_yaml_error(exc: BaseException, line_map: list | None, source: str, chain: list[str],
-                    text: str = "") -> FgError:
+def from_yaml_error(
+    exc: BaseException, line_map: list | None, source: str, chain: list[str], text: str = ""
+) -> FgError:
     """Turn a PyYAML error into an FgError located in the template."""
     import yaml
 
     if isinstance(exc, yaml.reader.ReaderError):
         line0 = text.count("\n", 0, exc.position) if text else 0
         character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        return FgError(f"YAML: unacceptable character {character}: {exc.reason}",
-                       hint="remove control characters from the template",
-                       location=rendered_location(line0, None, line_map, source), chain=chain)
+        return FgError(
+            f"YAML: unacceptable character {character}: {exc.reason}",
+            hint="remove control characters from the template",
+            location=rendered_location(line0, None, line_map, source),
+            chain=chain,
+        )
     problem = " ".join((getattr(exc, "problem", None) or str(exc)).split())
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     unclosed = ("while parsing a flow", "while scanning a quoted", "while scanning a simple key")
     if getattr(exc, "context_mark", None) is not None and (
-            "<stream end>" in problem or (exc.context or "").startswith(unclosed)):
+        "<stream end>" in problem or (exc.context or "").startswith(unclosed)
+    ):
         mark = exc.context_mark  # where the unclosed construct began says more than where it broke
     context = " ".join((getattr(exc, "context", None) or "").split())
     message = f"YAML: {problem}" + (f" ({context})" if context and context not in problem else "")

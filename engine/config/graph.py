@@ -6,6 +6,7 @@ supplied at build time). Sharing is by identity: a YAML alias of a node is
 the same node object, and a build makes one singleton per node object.
 Source locations are kept for messages but left out of equality.
 """
+
 from __future__ import annotations
 
 import re
@@ -140,12 +141,16 @@ class ConfigGraph:
         if isinstance(target, (list, tuple)):
             return {name: self.select(name) for name in target}
         if not isinstance(self.root, dict):
-            raise FgError(f"no target '{target}': the config is not a mapping",
-                          hint="build it without --target", location=SourceLocation(self.source))
+            raise FgError(
+                f"no target '{target}': the config is not a mapping",
+                hint="build it without --target",
+                location=SourceLocation(self.source),
+            )
         if target not in self.root:
             known = ", ".join(self.targets) or "none"
-            raise FgError(f"no target '{target}' in the config", hint=f"targets: {known}",
-                          location=SourceLocation(self.source))
+            raise FgError(
+                f"no target '{target}' in the config", hint=f"targets: {known}", location=SourceLocation(self.source)
+            )
         return self.root[target]
 
     def nodes(self) -> Iterator[Node]:
@@ -205,8 +210,14 @@ class _Canonical(GraphVisitor):
         return super().visit(value)
 
     def visit_call(self, node: CallNode) -> Any:
-        return ("call", node.kind, node.spec, node.name, self.visit(node.args),
-                tuple((k, self.visit(v)) for k, v in node.kwargs.items()))
+        return (
+            "call",
+            node.kind,
+            node.spec,
+            node.name,
+            self.visit(node.args),
+            tuple((k, self.visit(v)) for k, v in node.kwargs.items()),
+        )
 
     def visit_var(self, node: VarNode) -> Any:
         return ("var", node.name, node.has_default, self.visit(node.default))
@@ -226,8 +237,7 @@ class _Canonical(GraphVisitor):
 
 def split_arguments(mapping: dict) -> tuple[tuple, dict]:
     """`argN` keys become positional arguments in N order; the rest are kwargs."""
-    positional = sorted((int(m[1]), key) for key in mapping
-                        if isinstance(key, str) and (m := _ARG_KEY.fullmatch(key)))
+    positional = sorted((int(m[1]), key) for key in mapping if isinstance(key, str) and (m := _ARG_KEY.fullmatch(key)))
     args = tuple(mapping[key] for _, key in positional)
     taken = {key for _, key in positional}
     return args, {k: v for k, v in mapping.items() if k not in taken}
@@ -249,8 +259,7 @@ def graph_repr(graph: ConfigGraph) -> str:
         if isinstance(value, CallNode):
             shown[id(value)] = label(value)
             where = f"  # line {value.line}" if value.line else ""
-            lines.append(f"{pad}{prefix}{value.kind} {value.spec}"
-                         f"{' @' + value.name if value.name else ''}{where}")
+            lines.append(f"{pad}{prefix}{value.kind} {value.spec}{' @' + value.name if value.name else ''}{where}")
             for index, arg in enumerate(value.args):
                 emit(arg, indent + 1, f"[{index}] ")
             for key, arg in value.kwargs.items():

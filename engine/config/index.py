@@ -8,6 +8,7 @@ before every render costs about one stat per file. Directory listings and
 parsed files are shared by every index of the process: the projects that
 `fgtui ls -r` opens all search the same template library.
 """
+
 from __future__ import annotations
 
 import os

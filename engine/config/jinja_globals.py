@@ -5,6 +5,7 @@ Paths, environment, time, platform directories, `toyaml`, and `raise` /
 platformdirs is imported only when one of its directories is asked for.
 `project_dir` and `workspace_root` are added by the project layer.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -87,8 +88,7 @@ def toyaml(value: Any, default: Any = Undefined) -> str:
     if hasattr(yaml, "CSafeDumper"):
         # libyaml's emitter is ~3x faster (`ls` calls this ~10 times per config);
         # it spells "no line width limit" -1 and omits the `...` end marker.
-        text = yaml.dump(value, Dumper=yaml.CSafeDumper, default_flow_style=True, allow_unicode=True,
-                         width=-1).strip()
+        text = yaml.dump(value, Dumper=yaml.CSafeDumper, default_flow_style=True, allow_unicode=True, width=-1).strip()
     else:
         text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=float("inf")).strip()
     if text.endswith("\n..."):

@@ -14,6 +14,7 @@ a scalar is one positional argument; an empty scalar is none. Merge keys
 work everywhere and a repeated key keeps its first position with its last
 value, as PyYAML does (`!dlist` relies on it).
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,14 @@ from fgtui.engine.errors import FgError
 
 STANDARD_TAG = "tag:yaml.org,2002:"
 _STR_TAG = STANDARD_TAG + "str"
-CALL_KINDS = {"singleton": "singleton", "call": "singleton", "factory": "factory",
-              "partial": "partial", "lambda": "partial", "meta": "meta"}
+CALL_KINDS = {
+    "singleton": "singleton",
+    "call": "singleton",
+    "factory": "factory",
+    "partial": "partial",
+    "lambda": "partial",
+    "meta": "meta",
+}
 CONTAINER_KINDS = {"list": "named_list", "tuple": "named_tuple", "dict": "named_dict", "dlist": "named_list"}
 TAG_HELP = "tags: !singleton:SPEC !factory:SPEC !partial:SPEC !meta:SPEC !var !list !tuple !dict !dlist"
 _NAME = re.compile(r"\w+")
@@ -67,7 +74,7 @@ def parse_tag(tag: str) -> tuple[str, str, str | None]:
         if body.startswith("var"):
             raise ValueError(f"!var takes no spec or name (got {tag}): write !var name")
         raise ValueError(f"unknown tag {tag}")
-    suffix = body[len(head):]
+    suffix = body[len(head) :]
     spec, at, name = suffix[1:].partition("@")
     if head in CONTAINER_KINDS:
         return head, "", name if at and name else None
@@ -130,8 +137,11 @@ class _Converter:
         if key in self.memo:
             return self.memo[key]
         if key in self.active:
-            raise self.fail(node, "reference cycle: an alias refers to a node that contains it",
-                            "break the cycle; an anchor cannot be used inside its own value")
+            raise self.fail(
+                node,
+                "reference cycle: an alias refers to a node that contains it",
+                "break the cycle; an anchor cannot be used inside its own value",
+            )
         self.active.add(key)
         try:
             value = self._convert(node)
@@ -174,8 +184,12 @@ class _Converter:
             return None
         if not plain:
             return node.value
-        plain = yaml.ScalarNode(self.constructor.resolve(yaml.ScalarNode, node.value, (True, False)),
-                                node.value, node.start_mark, node.end_mark)
+        plain = yaml.ScalarNode(
+            self.constructor.resolve(yaml.ScalarNode, node.value, (True, False)),
+            node.value,
+            node.start_mark,
+            node.end_mark,
+        )
         return self.constructor.construct_object(plain, deep=True)
 
     def tagged(self, node: yaml.Node, tag: str) -> Any:
@@ -197,8 +211,11 @@ class _Converter:
         if name:
             if name in self.names:
                 first = self.names[name]
-                raise self.fail(node, f"node name '@{name}' is used twice (first at {first.file}:{first.line})",
-                                "give each named node its own name, or reuse the first one with an alias *anchor")
+                raise self.fail(
+                    node,
+                    f"node name '@{name}' is used twice (first at {first.file}:{first.line})",
+                    "give each named node its own name, or reuse the first one with an alias *anchor",
+                )
             self.names[name] = result
         return result
 
@@ -214,8 +231,11 @@ class _Converter:
         if mapping and set(mapping) <= {"args", "kwargs"}:
             args, kwargs = mapping.get("args", []), mapping.get("kwargs", {})
             if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
-                raise self.fail(node, "literal `args` must be a sequence and `kwargs` a mapping",
-                                "write args: [..] and kwargs: {..}")
+                raise self.fail(
+                    node,
+                    "literal `args` must be a sequence and `kwargs` a mapping",
+                    "write args: [..] and kwargs: {..}",
+                )
             return tuple(args), dict(kwargs)
         return split_arguments(mapping)
 
@@ -248,19 +268,26 @@ class _Converter:
         elif isinstance(node, yaml.MappingNode):
             mapping = self.mapping(node)
             if "name" not in mapping or set(mapping) - {"name", "default"}:
-                raise self.fail(node, "!var mapping needs `name` (and optionally `default`)",
-                                "write !var {name: x, default: 1}")
+                raise self.fail(
+                    node, "!var mapping needs `name` (and optionally `default`)", "write !var {name: x, default: 1}"
+                )
             name, has_default, default = mapping["name"], "default" in mapping, mapping.get("default")
         else:
-            raise self.fail(node, "!var takes a name, [name, default] or {name:, default:}",
-                            "write !var lr or !var [lr, 0.001]")
+            raise self.fail(
+                node, "!var takes a name, [name, default] or {name:, default:}", "write !var lr or !var [lr, 0.001]"
+            )
         if not isinstance(name, str) or not name:
             raise self.fail(node, "!var name must be a non-empty string", "write !var lr")
         return VarNode(name, default, has_default, file, line)
 
 
-def load_graph(yaml_text: str, source: str = "<config>", *, line_map: list | None = None,
-               chain_for: Callable[[str | None], list[str]] | None = None) -> ConfigGraph:
+def load_graph(
+    yaml_text: str,
+    source: str = "<config>",
+    *,
+    line_map: list | None = None,
+    chain_for: Callable[[str | None], list[str]] | None = None,
+) -> ConfigGraph:
     """Parse rendered YAML into a graph. Imports nothing the config names.
 
     `line_map` (from `RenderedConfig`) sends rendered lines back to template
@@ -283,8 +310,9 @@ def load_graph(yaml_text: str, source: str = "<config>", *, line_map: list | Non
     except yaml.YAMLError as exc:
         raise errors.from_yaml_error(exc, line_map, source, [], yaml_text) from None
     except RecursionError:
-        raise FgError("config nests too deeply to load", hint="flatten the structure",
-                      location=errors.location(source, None)) from None
+        raise FgError(
+            "config nests too deeply to load", hint="flatten the structure", location=errors.location(source, None)
+        ) from None
     if isinstance(root, dict):
         root = {key: value for key, value in root.items() if not str(key).startswith(".")}
     return ConfigGraph(root, source, yaml_text, converter.warnings)

@@ -5,6 +5,7 @@ certainly fail. Forgather checks nothing before calling, and many callables
 accept more than `inspect.signature` shows, so every doubtful case passes
 and is left to the call itself.
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,11 +1,12 @@
 """Callable specs -> Python objects (used by builds only; previews never import).
 
-    module:attr.path       import module, follow attributes (torch:optim.AdamW)
-    path/file.py:Name      load the file as a module under a unique name
-    name / name.attr       a Python builtin (dict, dict.fromkeys) or a helper below
-    pkg.module.Name        a dotted path without ':' (the longest importable prefix)
-    .module:Name           relative: only meaningful inside a !meta code-generation subgraph
+module:attr.path       import module, follow attributes (torch:optim.AdamW)
+path/file.py:Name      load the file as a module under a unique name
+name / name.attr       a Python builtin (dict, dict.fromkeys) or a helper below
+pkg.module.Name        a dotted path without ':' (the longest importable prefix)
+.module:Name           relative: only meaningful inside a !meta code-generation subgraph
 """
+
 from __future__ import annotations
 
 import builtins
@@ -54,8 +55,14 @@ def values(mapping: Any) -> list:
 
 
 HELPERS: dict[str, Callable] = {
-    "named_list": named_list, "named_tuple": named_tuple, "named_dict": named_dict,
-    "getitem": operator.getitem, "call": call, "items": items, "keys": keys, "values": values,
+    "named_list": named_list,
+    "named_tuple": named_tuple,
+    "named_dict": named_dict,
+    "getitem": operator.getitem,
+    "call": call,
+    "items": items,
+    "keys": keys,
+    "values": values,
 }
 
 
@@ -76,12 +83,18 @@ def resolve(spec: str, *, searchpath: list[str] | tuple = (), location: SourceLo
 
     spec = translate(spec, location) or apply_aliases(spec)
     if spec.startswith("."):
-        raise FgError(f"relative callable '{spec}' can only be used inside a !meta code-generation subgraph",
-                      hint="write the full module path (package.module:Name)", location=location)
+        raise FgError(
+            f"relative callable '{spec}' can only be used inside a !meta code-generation subgraph",
+            hint="write the full module path (package.module:Name)",
+            location=location,
+        )
     if ":" in spec:
         module_name, attrs = spec.split(":", 1)
-        module = load_file_module(module_name, searchpath, location) if is_file_module(module_name) \
+        module = (
+            load_file_module(module_name, searchpath, location)
+            if is_file_module(module_name)
             else import_module(module_name, location)
+        )
         return follow(module, attrs, spec, location)
     head, _, rest = spec.partition(".")
     if hasattr(builtins, head):
@@ -96,8 +109,11 @@ def follow(obj: Any, attrs: str, spec: str, location: SourceLocation | None) -> 
         try:
             obj = getattr(obj, attr)
         except AttributeError:
-            raise FgError(f"'{spec}': {getattr(obj, '__name__', type(obj).__name__)} has no attribute '{attr}'",
-                          hint="check the spelling of the callable", location=location) from None
+            raise FgError(
+                f"'{spec}': {getattr(obj, '__name__', type(obj).__name__)} has no attribute '{attr}'",
+                hint="check the spelling of the callable",
+                location=location,
+            ) from None
     return obj
 
 
@@ -106,13 +122,16 @@ def import_module(name: str, location: SourceLocation | None) -> Any:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-            raise FgError(f"cannot import module '{name}'", hint="install it or fix the module path",
-                          location=location) from None
-        raise FgError(f"importing '{name}' failed: {exc}", hint="fix that module's imports",
-                      location=location) from exc
+            raise FgError(
+                f"cannot import module '{name}'", hint="install it or fix the module path", location=location
+            ) from None
+        raise FgError(f"importing '{name}' failed: {exc}", hint="fix that module's imports", location=location) from exc
     except Exception as exc:
-        raise FgError(f"importing '{name}' failed: {type(exc).__name__}: {exc}",
-                      hint="fix the error in that module", location=location) from exc
+        raise FgError(
+            f"importing '{name}' failed: {type(exc).__name__}: {exc}",
+            hint="fix the error in that module",
+            location=location,
+        ) from exc
 
 
 def import_dotted(spec: str, location: SourceLocation | None) -> Any:
@@ -125,11 +144,15 @@ def import_dotted(spec: str, location: SourceLocation | None) -> Any:
         except ModuleNotFoundError as exc:
             if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
                 continue
-            raise FgError(f"importing '{name}' failed: {exc}", hint="fix that module's imports",
-                          location=location) from exc
+            raise FgError(
+                f"importing '{name}' failed: {exc}", hint="fix that module's imports", location=location
+            ) from exc
         return follow(module, ".".join(parts[cut:]), spec, location)
-    raise FgError(f"unknown callable '{spec}': not a builtin, helper or importable module",
-                  hint="write module:Name (e.g. torch.nn:SiLU)", location=location)
+    raise FgError(
+        f"unknown callable '{spec}': not a builtin, helper or importable module",
+        hint="write module:Name (e.g. torch.nn:SiLU)",
+        location=location,
+    )
 
 
 def file_module_name(path: str) -> str:
@@ -148,8 +171,11 @@ def load_file_module(path: str, searchpath: list[str] | tuple, location: SourceL
     candidates = [path] if os.path.isabs(path) else [path] + [os.path.join(d, path) for d in searchpath]
     found = next((p for p in candidates if os.path.isfile(p)), None)
     if found is None:
-        raise FgError(f"module file '{path}' not found", hint="use an absolute path, e.g. {{ joinpath(project_dir, ...) }}",
-                      location=location)
+        raise FgError(
+            f"module file '{path}' not found",
+            hint="use an absolute path, e.g. {{ joinpath(project_dir, ...) }}",
+            location=location,
+        )
     real = os.path.realpath(found)
     name = file_module_name(real)
     stamp = os.stat(real).st_mtime_ns
@@ -165,6 +191,9 @@ def load_file_module(path: str, searchpath: list[str] | tuple, location: SourceL
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
-        raise FgError(f"loading '{path}' failed: {type(exc).__name__}: {exc}",
-                      hint="fix the error in that file", location=location) from exc
+        raise FgError(
+            f"loading '{path}' failed: {type(exc).__name__}: {exc}",
+            hint="fix the error in that file",
+            location=location,
+        ) from exc
     return module

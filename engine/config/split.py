@@ -7,6 +7,7 @@ parent per template, so this is how a config mixes in a second parent: a
 block does `-- include 'proj.callbacks'`, and the inline template
 `proj.callbacks` extends another file and overrides its blocks.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,5 +35,5 @@ def split_templates(source: str) -> tuple[str, list[InlineTemplate]]:
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(source)
         first_line = source.count("\n", 0, match.end()) + 1
-        parts.append(InlineTemplate(match[1], source[match.end():end], first_line))
+        parts.append(InlineTemplate(match[1], source[match.end() : end], first_line))
     return main, parts

@@ -24,6 +24,7 @@ and includes, and the environment strips them from the rendered text to
 map each output line back to the template line that produced it (see
 `strip_markers`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -151,7 +152,7 @@ class _YamlLine:
             self.out.last = "value" if was == "{{" else "jinja"
 
     def _open_jinja(self) -> None:
-        self.st.jinja = self.line[self.i:self.i + 2]
+        self.st.jinja = self.line[self.i : self.i + 2]
         if self.st.jinja == "{{":
             self.out.output = True
             self.value_start = False
@@ -320,8 +321,7 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
         statement = _STATEMENT.fullmatch(text)
         if statement:
             translated = _statement(statement[1], statement[2], st)
-            if (file_id is not None and inside is None and statement[1] in ("==", "=>")
-                    and not st.capture_depth):
+            if file_id is not None and inside is None and statement[1] in ("==", "=>") and not st.capture_depth:
                 translated += marker(file_id, first_line + index)
             result.append(translated)
             continue

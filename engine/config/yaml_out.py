@@ -6,6 +6,7 @@ a sequence for positional only, a mapping for keywords (with `argN` keys for
 positional ones), or literal `args`/`kwargs` when keyword names would be
 mistaken for either.
 """
+
 from __future__ import annotations
 
 import re
@@ -78,5 +79,6 @@ _GraphDumper.add_representer(tuple, lambda dumper, data: dumper.represent_list(l
 
 def graph_to_yaml(graph: ConfigGraph) -> str:
     """The graph as YAML; `load_graph` of the result equals `graph`."""
-    return yaml.dump(graph.root, Dumper=_GraphDumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=100)
+    return yaml.dump(
+        graph.root, Dumper=_GraphDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+    )

@@ -6,6 +6,7 @@ hands the lengths to `engine.data.packing`, which decides the blocks. Packing
 here sees one map batch only; `preprocess_dataset` packs a whole split at
 once when it fits in memory (same plan, same result as one huge batch).
 """
+
 from __future__ import annotations
 
 import logging
@@ -118,14 +119,14 @@ def piece_bounds(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
     return bounds
 
 
-def _encode_long(text: str, encode) -> "np.ndarray":
+def _encode_long(text: str, encode) -> "numpy.ndarray":  # noqa: F821 - numpy is imported inside
     """The ids of one long text as int32, encoded in bounded pieces."""
     import numpy as np
 
     bounds = piece_bounds(text)
     parts = []
     for i in range(0, len(bounds), _PIECES_PER_CALL):
-        chunk = [text[a:b] for a, b in bounds[i:i + _PIECES_PER_CALL]]
+        chunk = [text[a:b] for a, b in bounds[i : i + _PIECES_PER_CALL]]
         parts.extend(np.asarray(ids, dtype=np.int32) for ids in encode(chunk))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
@@ -208,9 +209,19 @@ def block_tokenize_fn(
       emit them roughly by decreasing document length.
     """
     options = BlockOptions(
-        max_length=max_length, overflow=overflow, packed=packed, packing_strategy=packing_strategy,
-        shuffle_output=shuffle_output, seed=seed, stride=stride, min_len=min_len, max_len=max_len,
-        add_bos=add_bos, add_eos=add_eos, truncate_at=truncate_at, min_fragment=min_fragment,
+        max_length=max_length,
+        overflow=overflow,
+        packed=packed,
+        packing_strategy=packing_strategy,
+        shuffle_output=shuffle_output,
+        seed=seed,
+        stride=stride,
+        min_len=min_len,
+        max_len=max_len,
+        add_bos=add_bos,
+        add_eos=add_eos,
+        truncate_at=truncate_at,
+        min_fragment=min_fragment,
     )
     options.check(tokenizer)
     if feature not in features:
@@ -221,15 +232,23 @@ def block_tokenize_fn(
     docs = encode_documents(features[feature], tokenizer, options)
     blocks = pack_token_lists(docs, options)
     if blocks.truncated:
-        log.warning("%d document(s) longer than max_length=%d were truncated (overflow=False)",
-                    blocks.truncated, max_length)
+        log.warning(
+            "%d document(s) longer than max_length=%d were truncated (overflow=False)", blocks.truncated, max_length
+        )
     return {"input_ids": blocks.input_ids, "document_starts": blocks.document_starts}
 
 
 def pack_token_lists(docs: Sequence[Sequence[int]], options: BlockOptions) -> packing.PackedBlocks:
     """Blocks for already encoded documents, per the options."""
     return packing.pack_documents(
-        docs, options.max_length, packed=options.packed, strategy=options.packing_strategy,
-        overflow=options.overflow, stride=options.stride, min_len=options.min_len,
-        shuffle_output=options.shuffle_output, seed=options.seed, min_fragment=options.min_fragment,
+        docs,
+        options.max_length,
+        packed=options.packed,
+        strategy=options.packing_strategy,
+        overflow=options.overflow,
+        stride=options.stride,
+        min_len=options.min_len,
+        shuffle_output=options.shuffle_output,
+        seed=options.seed,
+        min_fragment=options.min_fragment,
     )

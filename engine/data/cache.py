@@ -11,6 +11,7 @@ memory-mapped. The file is written straight from the packer's Arrow table:
 wrapping a large in-memory table in a `datasets.Dataset` first cost several
 times its size.
 """
+
 from __future__ import annotations
 
 import hashlib

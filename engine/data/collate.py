@@ -13,6 +13,7 @@
   and `document_ids` [B, T] numbering the documents of each row from 0
   (padding is -1), from which the model builds its document masks.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -98,8 +99,9 @@ class DataCollatorForCausalLM:
             if packed:
                 bounds = [*starts, n]
                 for doc, (start, end) in enumerate(zip(bounds, bounds[1:])):
-                    position_ids[b, start:end] = (torch.arange(end - start) if self.position_ids_per_document
-                                                  else torch.arange(start, end))
+                    position_ids[b, start:end] = (
+                        torch.arange(end - start) if self.position_ids_per_document else torch.arange(start, end)
+                    )
                     document_ids[b, start:end] = doc
                     if start > 0:
                         labels[b, start] = IGNORE_INDEX
@@ -134,9 +136,11 @@ class DataCollatorForCausalLM:
                 )
             if self.limit_from_tokenizer and not self._warned_truncation:
                 self._warned_truncation = True
-                warnings.warn(f"rows of {len(ids)} tokens are cut to the tokenizer's model_max_length "
-                              f"{self.max_length}; pass max_length to DataCollatorForCausalLM to keep them",
-                              stacklevel=3)
+                warnings.warn(
+                    f"rows of {len(ids)} tokens are cut to the tokenizer's model_max_length "
+                    f"{self.max_length}; pass max_length to DataCollatorForCausalLM to keep them",
+                    stacklevel=3,
+                )
             ids, labels = ids[: self.max_length], labels[: self.max_length]
         if packed:
             starts = [s for s in starts if s < len(ids)] or [0]

@@ -5,6 +5,7 @@
 returns `HistogramStats` -- the numbers `fgtui dataset --histogram` prints and
 the app plots. `write_histogram_svg` draws it without matplotlib.
 """
+
 from __future__ import annotations
 
 import math
@@ -88,7 +89,9 @@ def length_histogram(
         lengths = [len(ids) for ids in texts_or_ids]
     else:
         if tokenizer is None:
-            raise FgError("measuring text lengths needs a tokenizer", hint="pass -T TOKENIZER, or --tokenized for input_ids")
+            raise FgError(
+                "measuring text lengths needs a tokenizer", hint="pass -T TOKENIZER, or --tokenized for input_ids"
+            )
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is not None:
             lengths = [len(e.ids) for e in backend.encode_batch_fast(list(texts_or_ids), add_special_tokens=False)]
@@ -102,7 +105,9 @@ def _sample_column(dataset, column: str, sample: int | None, seed: int) -> list:
 
     names = dataset.column_names
     if names is not None and column not in names:
-        hint = "drop --tokenized to tokenize the text" if column == "input_ids" else "pick the text column with --feature"
+        hint = (
+            "drop --tokenized to tokenize the text" if column == "input_ids" else "pick the text column with --feature"
+        )
         raise FgError(f"the dataset has no column {column!r} (columns: {', '.join(names)})", hint=hint)
     if isinstance(dataset, datasets.IterableDataset):
         if sample is None:
@@ -121,17 +126,19 @@ def _sample_column(dataset, column: str, sample: int | None, seed: int) -> list:
 
 def format_histogram(stats: HistogramStats) -> str:
     """The printed summary, one statistic per line."""
-    return "\n".join([
-        f"count:  {stats.count}",
-        f"min:    {stats.min}",
-        f"max:    {stats.max}",
-        f"mean:   {stats.mean:.2f}",
-        f"median: {stats.median:.1f}",
-        f"std:    {stats.std:.2f}",
-        f"p90:    {stats.p90:.1f}",
-        f"p99:    {stats.p99:.1f}",
-        f"fill:   {stats.fill_ratio:.4f} (of {stats.max_length} tokens per example)",
-    ])
+    return "\n".join(
+        [
+            f"count:  {stats.count}",
+            f"min:    {stats.min}",
+            f"max:    {stats.max}",
+            f"mean:   {stats.mean:.2f}",
+            f"median: {stats.median:.1f}",
+            f"std:    {stats.std:.2f}",
+            f"p90:    {stats.p90:.1f}",
+            f"p99:    {stats.p99:.1f}",
+            f"fill:   {stats.fill_ratio:.4f} (of {stats.max_length} tokens per example)",
+        ]
+    )
 
 
 def write_histogram_svg(stats: HistogramStats, path: str | os.PathLike, *, title: str = "Sequence lengths") -> Path:
@@ -160,7 +167,8 @@ def write_histogram_svg(stats: HistogramStats, path: str | os.PathLike, *, title
         if count:
             parts.append(
                 f'<rect class="bar" x="{x(lo):.2f}" y="{y(count):.2f}" width="{max(x(hi) - x(lo) - 0.5, 0.5):.2f}" '
-                f'height="{top + plot_h - y(count):.2f}" fill="#4c78a8"><title>{lo:.0f}-{hi:.0f}: {count}</title></rect>'
+                f'height="{top + plot_h - y(count):.2f}" fill="#4c78a8">'
+                f"<title>{lo:.0f}-{hi:.0f}: {count}</title></rect>"
             )
     axis_y = top + plot_h
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" stroke="black"/>')
@@ -172,10 +180,14 @@ def write_histogram_svg(stats: HistogramStats, path: str | os.PathLike, *, title
         parts.append(f'<line x1="{left - 5}" y1="{y(tick):.2f}" x2="{left}" y2="{y(tick):.2f}" stroke="black"/>')
         parts.append(f'<text x="{left - 8}" y="{y(tick) + 4:.2f}" text-anchor="end">{tick:g}</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 12}" text-anchor="middle">tokens per example</text>')
-    parts.append(f'<text x="16" y="{top + plot_h / 2}" text-anchor="middle" '
-                 f'transform="rotate(-90 16 {top + plot_h / 2})">examples</text>')
-    summary = (f"n={stats.count}  mean={stats.mean:.1f}  median={stats.median:.0f}  "
-               f"p99={stats.p99:.0f}  fill={stats.fill_ratio:.3f}")
+    parts.append(
+        f'<text x="16" y="{top + plot_h / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {top + plot_h / 2})">examples</text>'
+    )
+    summary = (
+        f"n={stats.count}  mean={stats.mean:.1f}  median={stats.median:.0f}  "
+        f"p99={stats.p99:.0f}  fill={stats.fill_ratio:.3f}"
+    )
     parts.append(f'<text x="{left + plot_w}" y="{top - 6}" text-anchor="end" fill="#444">{escape(summary)}</text>')
     parts.append("</svg>\n")
     out = Path(path)

@@ -32,6 +32,7 @@ Strategies (`packed=True`):
   blocks; only gaps too small for a useful piece (`min_fragment` new tokens)
   stay empty. Both run in O(n log n) through a max segment tree.
 """
+
 from __future__ import annotations
 
 import random
@@ -121,9 +122,7 @@ def windows(length: int, max_length: int, stride: int = 0) -> list[tuple[int, in
         start = end - stride
 
 
-def finalize(
-    plan: PackPlan, *, min_len: int = 1, shuffle_output: bool = False, seed: int | None = 42
-) -> PackPlan:
+def finalize(plan: PackPlan, *, min_len: int = 1, shuffle_output: bool = False, seed: int | None = 42) -> PackPlan:
     """Drop blocks shorter than `min_len` and optionally shuffle block order."""
     blocks = [b for b, n in zip(plan.blocks, plan.block_lengths()) if n >= min_len]
     if shuffle_output:
@@ -170,13 +169,19 @@ def pack_documents(
 ) -> PackedBlocks:
     """Plan, filter and materialise in one call (token lists in, blocks out)."""
     plan = plan_blocks(
-        [len(d) for d in docs], max_length, packed=packed, strategy=strategy,
-        overflow=overflow, stride=stride, min_fragment=min_fragment,
+        [len(d) for d in docs],
+        max_length,
+        packed=packed,
+        strategy=strategy,
+        overflow=overflow,
+        stride=stride,
+        min_fragment=min_fragment,
     )
     return materialize(finalize(plan, min_len=min_len, shuffle_output=shuffle_output, seed=seed), docs)
 
 
 # -- planners ---------------------------------------------------------------
+
 
 def _plan_unpacked(lengths, max_length, overflow, stride) -> PackPlan:
     plan = PackPlan(max_length)
@@ -302,6 +307,7 @@ def _plan_fit(lengths, max_length, overflow, stride, strategy, min_fragment, pro
 
 # -- bin indexes ------------------------------------------------------------
 
+
 class _MaxTree:
     """Max segment tree over positions 0..n-1 (grows on demand).
 
@@ -339,7 +345,7 @@ class _MaxTree:
         return i - self.size
 
     def _grow(self, needed: int) -> None:
-        leaves = self.tree[self.size:]
+        leaves = self.tree[self.size :]
         while self.size < needed:
             self.size *= 2
         self.tree = [0] * self.size + leaves + [0] * (self.size - len(leaves))

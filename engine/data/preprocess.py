@@ -8,6 +8,7 @@ result is cached on disk (`engine.data.cache`), so a second run is a
 memory-mapped load. Streaming (iterable) splits and custom map functions go
 through `datasets.map` as they are.
 """
+
 from __future__ import annotations
 
 import functools
@@ -98,12 +99,22 @@ def preprocess_dataset(
         block_options.check(tokenizer)
         if iterable or not _fits_in_memory(dataset, feature):
             if not iterable:
-                log.warning("split too large to pack in memory: packing within map batches of %s",
-                            map_kwargs.get("batch_size", 1000))
+                log.warning(
+                    "split too large to pack in memory: packing within map batches of %s",
+                    map_kwargs.get("batch_size", 1000),
+                )
             result = _map_blocks(dataset, tokenizer, feature, block_options, map_kwargs, desc, num_proc)
         else:
-            result = _cached_pack(dataset, tokenizer, feature, block_options, desc, num_proc,
-                                  Path(cache_dir) if cache_dir else cache_mod.default_cache_dir(), cache)
+            result = _cached_pack(
+                dataset,
+                tokenizer,
+                feature,
+                block_options,
+                desc,
+                num_proc,
+                Path(cache_dir) if cache_dir else cache_mod.default_cache_dir(),
+                cache,
+            )
     if to_iterable and isinstance(result, datasets.Dataset):
         result = result.to_iterable_dataset(num_shards=min(num_shards, max(1, len(result))))
     return result
@@ -172,8 +183,9 @@ def _map_blocks(dataset, tokenizer, feature, options: BlockOptions, map_kwargs, 
         map_kwargs.setdefault("desc", desc or "Block tokenizing")
         map_kwargs.setdefault("num_proc", num_proc)
     with datasets_bars():
-        return dataset.map(block_tokenize_fn, fn_kwargs={"tokenizer": tokenizer, "feature": feature, **kwargs},
-                           **map_kwargs)
+        return dataset.map(
+            block_tokenize_fn, fn_kwargs={"tokenizer": tokenizer, "feature": feature, **kwargs}, **map_kwargs
+        )
 
 
 def _encode_batch(batch, tokenizer, feature, options):
@@ -185,8 +197,11 @@ def _cached_pack(dataset, tokenizer, feature, options: BlockOptions, desc, num_p
 
     _check_feature(dataset, feature)
     key = cache_mod.cache_key(
-        source=dataset._fingerprint, rows=len(dataset), feature=feature,
-        tokenizer=tokenizer_identity(tokenizer), options=vars(options),
+        source=dataset._fingerprint,
+        rows=len(dataset),
+        feature=feature,
+        tokenizer=tokenizer_identity(tokenizer),
+        options=vars(options),
     )
     if use_cache:
         hit = cache_mod.load_cached(cache_dir, key)
@@ -196,13 +211,25 @@ def _cached_pack(dataset, tokenizer, feature, options: BlockOptions, desc, num_p
     blocks, stats = pack_table(dataset, tokenizer, feature, options, desc=desc, num_proc=num_proc)
     if stats["blocks"] == 0 and len(dataset) > 0:
         # Said here: an empty split used to surface as an IndexError deep inside datasets.
-        raise FgError(f"{desc or 'the split'}: its {len(dataset)} example(s) gave no blocks",
-                      hint="the texts are empty, or every document is shorter than min_len or longer than max_len")
+        raise FgError(
+            f"{desc or 'the split'}: its {len(dataset)} example(s) gave no blocks",
+            hint="the texts are empty, or every document is shorter than min_len or longer than max_len",
+        )
     if stats["truncated"]:
-        log.warning("%s: %d document(s) longer than max_length=%d were truncated (overflow=False)",
-                    desc or "dataset", stats["truncated"], options.max_length)
-    log.info("%s: %d documents -> %d blocks of %d, fill %.4f", desc or "dataset", stats["documents"],
-             stats["blocks"], options.max_length, stats["fill"])
+        log.warning(
+            "%s: %d document(s) longer than max_length=%d were truncated (overflow=False)",
+            desc or "dataset",
+            stats["truncated"],
+            options.max_length,
+        )
+    log.info(
+        "%s: %d documents -> %d blocks of %d, fill %.4f",
+        desc or "dataset",
+        stats["documents"],
+        stats["blocks"],
+        options.max_length,
+        stats["fill"],
+    )
     if not use_cache:
         return _in_memory(blocks)
     return cache_mod.store(cache_dir, key, blocks, {"options": vars(options), "stats": stats})
@@ -239,8 +266,9 @@ def _in_memory(table):
     return datasets.Dataset(datasets.table.InMemoryTable(table))
 
 
-def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None,
-               num_proc: int | None = None):
+def pack_split(
+    dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None, num_proc: int | None = None
+):
     """Tokenize and pack a whole map-style split in memory (no cache).
 
     Returns the blocks as a `datasets.Dataset` with `input_ids` and
@@ -250,8 +278,9 @@ def pack_split(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     return _in_memory(table), stats
 
 
-def pack_table(dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None,
-               num_proc: int | None = None):
+def pack_table(
+    dataset, tokenizer, feature: str, options: BlockOptions, *, desc: str | None = None, num_proc: int | None = None
+):
     """`pack_split`'s blocks as a pyarrow Table (the cache writes it as it is)."""
     import datasets
     import numpy as np
@@ -263,10 +292,15 @@ def pack_table(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
         # the Rust ones already use every core in-process).
         with datasets_bars():
             encoded = dataset.map(
-                _encode_batch, batched=True, batch_size=1000, remove_columns=dataset.column_names,
+                _encode_batch,
+                batched=True,
+                batch_size=1000,
+                remove_columns=dataset.column_names,
                 fn_kwargs={"tokenizer": tokenizer, "feature": feature, "options": options},
                 features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}),
-                keep_in_memory=True, num_proc=num_proc, desc=f"{label}: tokenize",
+                keep_in_memory=True,
+                num_proc=num_proc,
+                desc=f"{label}: tokenize",
             )
         column = encoded.data.column("input_ids").combine_chunks()
         doc_offsets = column.offsets.to_numpy().astype(np.int64)
@@ -281,8 +315,13 @@ def pack_table(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
 
     with progress_bar(f"{label}: pack", total=len(lengths)) as advance:
         plan = plan_blocks(
-            lengths, options.max_length, packed=options.packed, strategy=options.packing_strategy,
-            overflow=options.overflow, stride=options.stride, min_fragment=options.min_fragment,
+            lengths,
+            options.max_length,
+            packed=options.packed,
+            strategy=options.packing_strategy,
+            overflow=options.overflow,
+            stride=options.stride,
+            min_fragment=options.min_fragment,
             progress=advance,
         )
     plan = finalize(plan, min_len=options.min_len, shuffle_output=options.shuffle_output, seed=options.seed)
@@ -303,12 +342,17 @@ def pack_table(dataset, tokenizer, feature: str, options: BlockOptions, *, desc:
     block_offsets = out_start[seg_block_first]
     starts_in_block = out_start[:-1] - np.repeat(block_offsets[:-1], per_block)
 
-    table = pa.table({
-        "input_ids": pa.ListArray.from_arrays(pa.array(block_offsets, pa.int64()).cast(pa.int32()),
-                                              pa.array(block_values, pa.int32())),
-        "document_starts": pa.ListArray.from_arrays(pa.array(seg_block_first, pa.int64()).cast(pa.int32()),
-                                                    pa.array(starts_in_block, pa.int64()).cast(pa.int32())),
-    })
+    table = pa.table(
+        {
+            "input_ids": pa.ListArray.from_arrays(
+                pa.array(block_offsets, pa.int64()).cast(pa.int32()), pa.array(block_values, pa.int32())
+            ),
+            "document_starts": pa.ListArray.from_arrays(
+                pa.array(seg_block_first, pa.int64()).cast(pa.int32()),
+                pa.array(starts_in_block, pa.int64()).cast(pa.int32()),
+            ),
+        }
+    )
     stats = {
         "documents": sum(1 for n in lengths if n),
         "blocks": len(plan.blocks),

@@ -7,6 +7,7 @@ users need: an empty directory or a pattern that matches nothing is an
 `FgError` naming it; a binary or non-UTF-8 text file is named, skipped and
 reported instead of failing deep inside Arrow.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -37,7 +38,9 @@ def _resolve_files(data_dir: str | None, data_files: Any, kind: str) -> dict[str
         if not base.is_dir():
             raise FgError(f"dataset directory {data_dir} does not exist", hint="check --dataset-path / data_dir")
         if not any(base.iterdir()):
-            raise FgError(f"dataset directory {data_dir} is empty", hint=f"put the {kind} files there or point data_dir elsewhere")
+            raise FgError(
+                f"dataset directory {data_dir} is empty", hint=f"put the {kind} files there or point data_dir elsewhere"
+            )
     resolved: dict[str, list[str]] = {}
     for split, patterns in data_files.items():
         if isinstance(patterns, (str, os.PathLike)):
@@ -115,20 +118,25 @@ def load_text_dataset(
                 good.append(path)
         if not good:
             shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
-            raise FgError(f"split {split!r} has no text to read ({shown})",
-                          hint="put UTF-8 text in the files, or point data_files at others")
+            raise FgError(
+                f"split {split!r} has no text to read ({shown})",
+                hint="put UTF-8 text in the files, or point data_files at others",
+            )
         files[split] = good
     import datasets
 
     if sample_by == "document" and not streaming:
-        return datasets.DatasetDict({split: _document_split(split, paths, cache_dir)
-                                     for split, paths in files.items()})
+        return datasets.DatasetDict({split: _document_split(split, paths, cache_dir) for split, paths in files.items()})
     from fgtui.engine.data.progress import datasets_bars
 
     with datasets_bars():
         return datasets.load_dataset(
-            "text", data_files=files, sample_by=sample_by, keep_linebreaks=keep_linebreaks,
-            streaming=streaming, cache_dir=cache_dir,
+            "text",
+            data_files=files,
+            sample_by=sample_by,
+            keep_linebreaks=keep_linebreaks,
+            streaming=streaming,
+            cache_dir=cache_dir,
         )
 
 
@@ -167,15 +175,16 @@ def _document_split(split: str, paths: list[str], cache_dir: str | None):
                 with open(path, "rb") as handle:
                     data = handle.read()
                 if len(data) >= 2**31:
-                    raise FgError(f"{path} is {len(data) / 2**30:.1f} GiB: too large for one example",
-                                  hint="use sample_by='paragraph' or 'line', or streaming=True")
+                    raise FgError(
+                        f"{path} is {len(data) / 2**30:.1f} GiB: too large for one example",
+                        hint="use sample_by='paragraph' or 'line', or streaming=True",
+                    )
                 offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
                 column = pa.StringArray.from_buffers(1, offsets, pa.py_buffer(data))
                 writer.write_batch(pa.record_batch([column], schema=schema))
                 del column, data
         os.replace(partial, target)
-    return datasets.Dataset(MemoryMappedTable.from_file(str(target)), split=datasets.NamedSplit(split),
-                            fingerprint=key)
+    return datasets.Dataset(MemoryMappedTable.from_file(str(target)), split=datasets.NamedSplit(split), fingerprint=key)
 
 
 def load_json_dataset(data_files, *, data_dir=None, field: str | None = None, streaming: bool = False, cache_dir=None):
@@ -186,7 +195,9 @@ def load_json_dataset(data_files, *, data_dir=None, field: str | None = None, st
     try:
         return datasets.load_dataset("json", data_files=files, field=field, streaming=streaming, cache_dir=cache_dir)
     except datasets.exceptions.DatasetGenerationError as error:
-        raise FgError(f"cannot read JSON files {sorted(sum(files.values(), []))[:3]}: {error.__cause__ or error}") from error
+        raise FgError(
+            f"cannot read JSON files {sorted(sum(files.values(), []))[:3]}: {error.__cause__ or error}"
+        ) from error
 
 
 def load_parquet_dataset(data_files, *, data_dir=None, streaming: bool = False, cache_dir=None):
@@ -197,11 +208,14 @@ def load_parquet_dataset(data_files, *, data_dir=None, streaming: bool = False, 
     try:
         return datasets.load_dataset("parquet", data_files=files, streaming=streaming, cache_dir=cache_dir)
     except datasets.exceptions.DatasetGenerationError as error:
-        raise FgError(f"cannot read Parquet files {sorted(sum(files.values(), []))[:3]}: {error.__cause__ or error}") from error
+        raise FgError(
+            f"cannot read Parquet files {sorted(sum(files.values(), []))[:3]}: {error.__cause__ or error}"
+        ) from error
 
 
-def load_hub_dataset(name: str, config: str | None = None, *, split: str | None = None,
-                     streaming: bool = False, **kwargs: Any):
+def load_hub_dataset(
+    name: str, config: str | None = None, *, split: str | None = None, streaming: bool = False, **kwargs: Any
+):
     """A dataset from the Hugging Face Hub by name (needs the network, or a
     copy in the local HF cache when HF_DATASETS_OFFLINE=1)."""
     import datasets
@@ -211,7 +225,9 @@ def load_hub_dataset(name: str, config: str | None = None, *, split: str | None 
     except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as error:
         offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
         raise FgError(
-            f"cannot load Hub dataset {name!r}" + (f" ({config})" if config else "") + f": {str(error).splitlines()[0]}",
+            f"cannot load Hub dataset {name!r}"
+            + (f" ({config})" if config else "")
+            + f": {str(error).splitlines()[0]}",
             hint="offline mode is on and it is not in the local cache" if offline else "check the name and the network",
         ) from error
 
@@ -243,7 +259,9 @@ def mix_datasets(
         raise FgError(f"stopping_strategy must be 'first_exhausted' or 'all_exhausted', not {stopping_strategy!r}")
     total = float(sum(weights))
     return datasets.interleave_datasets(
-        list(datasets_), probabilities=[w / total for w in weights], seed=seed,
+        list(datasets_),
+        probabilities=[w / total for w in weights],
+        seed=seed,
         stopping_strategy=stopping_strategy,
     )
 
@@ -291,7 +309,9 @@ def select_range(dataset, spec):
         start = _position(start_text, n, default=0, spec=spec)
         end = _position(end_text, n, default=n, spec=spec)
         return dataset.select(range(max(0, start), min(n, end)))
-    raise FgError(f"cannot read select_range {spec!r}", hint="use N, 0.5, or 'A:B' with rows or percentages, e.g. '10%:80%'")
+    raise FgError(
+        f"cannot read select_range {spec!r}", hint="use N, 0.5, or 'A:B' with rows or percentages, e.g. '10%:80%'"
+    )
 
 
 def _position(text: str, n: int, *, default: int, spec: str) -> int:

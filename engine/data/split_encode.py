@@ -10,6 +10,7 @@ string; and ids go straight into a buffer sized by the text's byte count
 (no tokenizer here emits more tokens than bytes plus BOS/EOS), whose unused
 tail is never touched and so never becomes resident memory.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,7 @@ def byte_piece_bounds(data: memoryview, size: int) -> list[tuple[int, int]]:
     start, n = 0, len(data)
     while n - start > size:
         low, high = start + size // 2, start + size
-        window = bytes(data[low:high + 1])
+        window = bytes(data[low : high + 1])
         cut = -1
         end = len(window) - 1
         while cut < 0:
@@ -38,11 +39,11 @@ def byte_piece_bounds(data: memoryview, size: int) -> list[tuple[int, int]]:
             if space < 0 and newline < 0:
                 break
             if space > newline:
-                if not window[space - 1:space].isspace():
+                if not window[space - 1 : space].isspace():
                     cut = low + space
                 end = space
             else:
-                if not window[newline - 1:newline].isspace() and not window[newline + 1:newline + 2].isspace():
+                if not window[newline - 1 : newline].isspace() and not window[newline + 1 : newline + 2].isspace():
                     cut = low + newline + 1
                 end = newline
         if cut < 0:
@@ -71,12 +72,13 @@ class _Buffer:
             grown = self.np.empty(max(2 * len(self.data), self.size + n), dtype=self.np.int32)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
-        self.data[self.size:self.size + n] = ids
+        self.data[self.size : self.size + n] = ids
         self.size += n
 
 
-def encode_split(dataset, tokenizer, feature: str, options: BlockOptions,
-                 advance: Callable[[int], None] = lambda n: None):
+def encode_split(
+    dataset, tokenizer, feature: str, options: BlockOptions, advance: Callable[[int], None] = lambda n: None
+):
     """(values, offsets): every document's ids (with BOS/EOS as the options ask)
     end to end as int32, and int64 offsets where each document starts (an empty
     or filtered-out document has length 0)."""
@@ -101,7 +103,7 @@ def encode_split(dataset, tokenizer, feature: str, options: BlockOptions,
             if not pa.types.is_string(chunk.type) and not pa.types.is_large_string(chunk.type):
                 chunk = chunk.cast(pa.string())
             kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-            offsets = np.frombuffer(chunk.buffers()[1], dtype=kind)[chunk.offset:chunk.offset + len(chunk) + 1]
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=kind)[chunk.offset : chunk.offset + len(chunk) + 1]
             sizes = np.diff(offsets)
             if pattern is not None or not (sizes > limit).any():
                 texts = [t or "" for t in chunk.to_pylist()]
@@ -122,7 +124,7 @@ def encode_split(dataset, tokenizer, feature: str, options: BlockOptions,
                 first = out.size
                 out.append(head)
                 for a, b in _groups(byte_piece_bounds(data[start:end], limit)):
-                    pieces = [bytes(data[start + x:start + y]).decode("utf-8") for x, y in zip(a, b)]
+                    pieces = [bytes(data[start + x : start + y]).decode("utf-8") for x, y in zip(a, b)]
                     for ids in encode(pieces):
                         out.append(np.asarray(ids, dtype=np.int32))
                 out.append(tail)
@@ -143,7 +145,7 @@ def _flush(short, out, lengths, tokenizer, options) -> None:
         return
     # Their slots in `lengths` are the last ones (placeholders), in order.
     docs = encode_documents([text for _, text in short], tokenizer, options)
-    del lengths[len(lengths) - len(short):]
+    del lengths[len(lengths) - len(short) :]
     for doc in docs:
         out.append(doc)
         lengths.append(len(doc))
@@ -153,5 +155,5 @@ def _groups(bounds: list[tuple[int, int]]):
     """Bounds in groups of `_PIECES_PER_CALL`, as (starts, ends)."""
     step = block_tokenize._PIECES_PER_CALL
     for i in range(0, len(bounds), step):
-        group = bounds[i:i + step]
+        group = bounds[i : i + step]
         yield [a for a, _ in group], [b for _, b in group]

@@ -6,6 +6,7 @@ Hugging Face layout, so `transformers.AutoTokenizer.from_pretrained(dir)`
 and any HF tool can read it. `load_tokenizer` opens any such directory and
 makes sure a pad token exists, telling the user when it had to pick one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -113,10 +114,13 @@ def train_bpe_tokenizer(
     steps = [processors.ByteLevel(trim_offsets=False)]
     if add_bos_on_encode:
         bos_id = tokenizer.token_to_id(bos_token)
-        steps.append(processors.TemplateProcessing(
-            single=f"{bos_token} $A", pair=f"{bos_token} $A {bos_token} $B",
-            special_tokens=[(bos_token, bos_id)],
-        ))
+        steps.append(
+            processors.TemplateProcessing(
+                single=f"{bos_token} $A",
+                pair=f"{bos_token} $A {bos_token} $B",
+                special_tokens=[(bos_token, bos_id)],
+            )
+        )
     tokenizer.post_processor = processors.Sequence(steps)
 
     fast = PreTrainedTokenizerFast(
@@ -146,7 +150,10 @@ def load_tokenizer(path: str | os.PathLike, *, pad_token: str | None = None, mod
     path = os.fspath(path)
     local = Path(path).expanduser()
     if local.exists() and not local.is_dir():
-        raise FgError(f"tokenizer path {path} is a file", hint="pass the directory that holds tokenizer.json / tokenizer_config.json")
+        raise FgError(
+            f"tokenizer path {path} is a file",
+            hint="pass the directory that holds tokenizer.json / tokenizer_config.json",
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path)
     except (OSError, ValueError) as error:
@@ -183,8 +190,11 @@ def tokenizer_identity(tokenizer) -> str:
         digest.update(backend.to_str().encode())
     else:  # a slow (Python) tokenizer: its vocabulary stands in for it
         digest.update(repr(sorted(tokenizer.get_vocab().items())).encode())
-    digest.update(repr((type(tokenizer).__name__, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                        tokenizer.pad_token_id)).encode())
+    digest.update(
+        repr(
+            (type(tokenizer).__name__, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        ).encode()
+    )
     return digest.hexdigest()
 
 

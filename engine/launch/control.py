@@ -5,6 +5,7 @@ control_protocol.py); a SLURM job through a request file in its run directory an
 scancel. `abort` ends every process of a job even when its trainer no longer
 answers: torchrun and each rank it recorded (engine/launch/liveness.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,10 @@ def request(socket_file: str | os.PathLike, action: str, timeout: float = 10.0) 
     except FileNotFoundError:
         raise FgError(f"no control socket at {socket_file}", hint="the job is not running") from None
     except ConnectionRefusedError:
-        raise FgError(f"control socket {socket_file} refuses connections",
-                      hint="the job has ended; `fgtui control cleanup` forgets it") from None
+        raise FgError(
+            f"control socket {socket_file} refuses connections",
+            hint="the job has ended; `fgtui control cleanup` forgets it",
+        ) from None
     finally:
         sock.close()
     if not line:
@@ -45,9 +48,14 @@ def request(socket_file: str | os.PathLike, action: str, timeout: float = 10.0) 
     return json.loads(line)
 
 
-def send_control(job_id: str | None, action: str, timeout: float = 10.0, *,
-                 project_dir: str | os.PathLike | None = None,
-                 output_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def send_control(
+    job_id: str | None,
+    action: str,
+    timeout: float = 10.0,
+    *,
+    project_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Send `action` ("status", "save", "stop", "save_stop", "abort") to a registered job:
     `job_id`, or without one the running job of `output_dir`, else of `project_dir`."""
     action = action.replace("-", "_")
@@ -70,16 +78,21 @@ def control_job(job: Any, action: str, timeout: float = 10.0) -> dict[str, Any]:
     except (FgError, OSError) as error:
         if action != "abort":
             if isinstance(error, FgError) and job.alive and not Path(job.socket).exists():
-                raise FgError(f"job {job.job_id} is still starting: its trainer has not opened the control "
-                              f"socket yet", hint="try again in a moment (`fgtui control status` says when it "
-                                                  "answers), or abort it, which needs no answer") from None
+                raise FgError(
+                    f"job {job.job_id} is still starting: its trainer has not opened the control socket yet",
+                    hint="try again in a moment (`fgtui control status` says when it "
+                    "answers), or abort it, which needs no answer",
+                ) from None
             raise
         killed = terminate(job.pid, job.pgid, job.run_dir)
         if not killed:
             raise
         reason = error.message if isinstance(error, FgError) else str(error)
-        return {"ok": True, "terminated": killed, "note": f"the trainer did not answer ({reason}); "
-                                                          f"ended its processes {killed}"}
+        return {
+            "ok": True,
+            "terminated": killed,
+            "note": f"the trainer did not answer ({reason}); ended its processes {killed}",
+        }
     return reply
 
 
@@ -98,9 +111,17 @@ def ensure_ended(job: Any, grace: float = ABORT_GRACE_S) -> list[int]:
 def _control_slurm_job(job: Any, action: str) -> dict[str, Any]:
     if action == "status":
         info = inspect_run(Path(job.run_dir))
-        return {"ok": True, "status": {"slurm_job": job.slurm_job_id, "slurm_state": slurm.job_state(job.slurm_job_id),
-                                       "state": info.state, "step": info.step, "max_steps": info.max_steps,
-                                       "run_dir": job.run_dir}}
+        return {
+            "ok": True,
+            "status": {
+                "slurm_job": job.slurm_job_id,
+                "slurm_state": slurm.job_state(job.slurm_job_id),
+                "state": info.state,
+                "step": info.step,
+                "max_steps": info.max_steps,
+                "run_dir": job.run_dir,
+            },
+        }
     if action == "abort":
         slurm.cancel(job.slurm_job_id)
     else:

@@ -17,6 +17,7 @@ A SLURM job's socket is on its compute node, out of the login node's reach, so
 its requests travel as a file in the run directory (shared by both):
 `write_request_file` puts the action there and rank 0 takes it at the next step.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ MAX_REQUEST = 4096
 class ControlServer:
     """Serves one job's control socket from a daemon thread."""
 
-    def __init__(self, path: str | os.PathLike, *, on_action: Callable[[str, str], None],
-                 status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, on_action: Callable[[str, str], None], status: Callable[[], dict[str, Any]]
+    ) -> None:
         self.path = Path(path)
         self.on_action = on_action
         self.status = status

@@ -4,6 +4,7 @@ The directory is `$FGTUI_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/fgtui`, else
 `/tmp/fgtui-<uid>`; it is created 0700 and refused if anyone else owns it or can
 read it, because the jobs' control sockets live there too.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,14 @@ def runtime_dir() -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
     if info.st_uid != os.getuid():
-        raise FgError(f"runtime directory {path} belongs to another user",
-                      hint="set FGTUI_RUNTIME_DIR to a directory of your own")
+        raise FgError(
+            f"runtime directory {path} belongs to another user", hint="set FGTUI_RUNTIME_DIR to a directory of your own"
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
-        raise FgError(f"runtime directory {path} is readable by others (mode {stat.S_IMODE(info.st_mode):o})",
-                      hint=f"chmod 700 {path}")
+        raise FgError(
+            f"runtime directory {path} is readable by others (mode {stat.S_IMODE(info.st_mode):o})",
+            hint=f"chmod 700 {path}",
+        )
     (path / "jobs").mkdir(mode=0o700, exist_ok=True)
     return path
 
@@ -94,10 +98,12 @@ class JobRecord:
     def live_pids(self) -> list[int]:
         return live_pids(self.pid, self.run_dir, self.host)
 
-    def belongs_to(self, project_dir: str | os.PathLike | None = None,
-                   output_dir: str | os.PathLike | None = None) -> bool:
+    def belongs_to(
+        self, project_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None
+    ) -> bool:
         """Whether the job is the given project's (launched from it, or writing under it) or
         writes into the given output dir."""
+
         def inside(path: str | None, root: str | os.PathLike) -> bool:
             if not path:
                 return False
@@ -107,8 +113,9 @@ class JobRecord:
         if output_dir is not None:
             return inside(self.output_dir, output_dir) or inside(self.run_dir, output_dir)
         if project_dir is not None:
-            return os.path.realpath(self.project_dir or "") == os.path.realpath(project_dir) \
-                or inside(self.run_dir, project_dir)
+            return os.path.realpath(self.project_dir or "") == os.path.realpath(project_dir) or inside(
+                self.run_dir, project_dir
+            )
         return False
 
 
@@ -135,8 +142,9 @@ def list_jobs(include_dead: bool = True) -> list[JobRecord]:
     return [job for job in jobs if include_dead or job.alive]
 
 
-def get_job(job_id: str | None, *, project_dir: str | os.PathLike | None = None,
-            output_dir: str | os.PathLike | None = None) -> JobRecord:
+def get_job(
+    job_id: str | None, *, project_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None
+) -> JobRecord:
     """A job by id or unique id prefix. Without an id: the one running job of the given
     output dir, else of the given project; never a job of someone else's project."""
     jobs = list_jobs()
@@ -144,20 +152,25 @@ def get_job(job_id: str | None, *, project_dir: str | os.PathLike | None = None,
         running = [job for job in jobs if job.alive]
         where = f"output dir {output_dir}" if output_dir else f"project {project_dir}" if project_dir else None
         if where is None:
-            raise FgError("name the job to control: outside a project there is no job to assume",
-                          hint=_candidates(running) or "`fgtui control list` shows the jobs")
+            raise FgError(
+                "name the job to control: outside a project there is no job to assume",
+                hint=_candidates(running) or "`fgtui control list` shows the jobs",
+            )
         mine = [job for job in running if job.belongs_to(project_dir, output_dir)]
         if not mine:
-            raise FgError(f"no running job of {where}",
-                          hint=_candidates(running) or "`fgtui control list` shows the jobs launched here")
+            raise FgError(
+                f"no running job of {where}",
+                hint=_candidates(running) or "`fgtui control list` shows the jobs launched here",
+            )
         if len(mine) > 1:
             raise FgError(f"{len(mine)} jobs of {where} are running; name one", hint=_candidates(mine))
         return mine[0]
-    matches = [job for job in jobs if job.job_id == job_id] or \
-        [job for job in jobs if job.job_id.startswith(job_id)]
+    matches = [job for job in jobs if job.job_id == job_id] or [job for job in jobs if job.job_id.startswith(job_id)]
     if len(matches) != 1:
-        raise FgError(f"no job {job_id!r}" if not matches else f"job id {job_id!r} is ambiguous",
-                      hint="`fgtui control list` shows the jobs")
+        raise FgError(
+            f"no job {job_id!r}" if not matches else f"job id {job_id!r} is ambiguous",
+            hint="`fgtui control list` shows the jobs",
+        )
     return matches[0]
 
 

@@ -1,4 +1,5 @@
 """`launch_run`: render a config once, prepare its run directory, start torchrun detached, register the job."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ class LaunchConfig:
     graph: Any = None
 
 
-def render_config_for_launch(config: str | None, variables: dict[str, Any] | None = None,
-                             project_dir: str | None = None) -> LaunchConfig:
+def render_config_for_launch(
+    config: str | None, variables: dict[str, Any] | None = None, project_dir: str | None = None
+) -> LaunchConfig:
     """Render `config` once: a config name in a project (None: the project's default),
     a project directory, a template file path, or YAML text.
 
@@ -99,11 +101,20 @@ def check_calls(prepared: LaunchConfig) -> None:
         Builder(graph).check(graph.root["main"])
 
 
-def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, devices: str | None = None,
-               dry_run: bool = False, torchrun_args: list[str] = (), output_dir: str | None = None,
-               run_name: str | None = None, project_dir: str | None = None,
-               extra_env: dict[str, str] | None = None, slurm: SlurmOptions | None = None,
-               share_group: bool | None = None) -> LaunchedRun:
+def launch_run(
+    config: str | None,
+    *,
+    variables: dict[str, Any] | None = None,
+    devices: str | None = None,
+    dry_run: bool = False,
+    torchrun_args: list[str] = (),
+    output_dir: str | None = None,
+    run_name: str | None = None,
+    project_dir: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    slurm: SlurmOptions | None = None,
+    share_group: bool | None = None,
+) -> LaunchedRun:
     """Start a training run detached and register it as a job.
 
     `config` is a config name or template path (rendered once, here) or YAML text.
@@ -115,8 +126,10 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     """
     if slurm is not None:
         if devices is not None:
-            raise FgError("-d/--devices picks local GPUs; a SLURM job gets its GPUs from the scheduler",
-                          hint="use --gpus-per-node and --nodes with --slurm")
+            raise FgError(
+                "-d/--devices picks local GPUs; a SLURM job gets its GPUs from the scheduler",
+                hint="use --gpus-per-node and --nodes with --slurm",
+            )
         nproc, visible, world_size = slurm.procs_per_node, None, slurm.world_size
     else:
         nproc, visible = parse_devices(devices, _cuda_count())
@@ -135,25 +148,31 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
     if configured and not os.path.isabs(configured):
         configured = str((prepared.project_dir / configured).resolve())
     if output_dir and configured and os.path.realpath(configured) != os.path.realpath(output_dir):
-        raise FgError(f"--output-dir {output_dir} would move the run dir but not the checkpoints: "
-                      f"the config fixes output_dir to {configured}",
-                      hint="let the config read the `output_dir` variable (as trainers/trainer.yaml does)")
+        raise FgError(
+            f"--output-dir {output_dir} would move the run dir but not the checkpoints: "
+            f"the config fixes output_dir to {configured}",
+            hint="let the config read the `output_dir` variable (as trainers/trainer.yaml does)",
+        )
     output_dir = output_dir or configured
     if not output_dir:
         raise FgError("the config sets no output_dir", hint="add `output_dir: ...` at its top level")
-    run_name = run_name or config_setting(prepared.graph, "run_name") \
-        or rundir.default_run_name(prepared.source)
+    run_name = run_name or config_setting(prepared.graph, "run_name") or rundir.default_run_name(prepared.source)
     planned = Path(output_dir) / "runs" / run_name
-    extra_env = {**launch_env(prepared.graph, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")),
-                 **(extra_env or {})}
+    extra_env = {**launch_env(prepared.graph, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")), **(extra_env or {})}
     refuse_busy_output_dir(output_dir)
     permissions = run_permissions(share_group)
     if slurm is not None:
-        return _submit_slurm(prepared, output_dir, run_name, slurm, list(torchrun_args), extra_env, dry_run,
-                             permissions)
+        return _submit_slurm(
+            prepared, output_dir, run_name, slurm, list(torchrun_args), extra_env, dry_run, permissions
+        )
     if dry_run:
-        return LaunchedRun(None, None, build_command(str(planned), nproc, list(torchrun_args)), env=extra_env,
-                           config_text=prepared.text)
+        return LaunchedRun(
+            None,
+            None,
+            build_command(str(planned), nproc, list(torchrun_args)),
+            env=extra_env,
+            config_text=prepared.text,
+        )
     check_calls(prepared)
     job_id = jobs.new_job_id()
     permissions.mkdir(Path(output_dir), parents=True, exist_ok=True)
@@ -163,23 +182,44 @@ def launch_run(config: str | None, *, variables: dict[str, Any] | None = None, d
         try:
             command = build_command(str(run_dir), nproc, list(torchrun_args))
             sock = jobs.socket_path(job_id)
-            env = {**os.environ, **(extra_env or {}), "FGTUI_RUN_DIR": str(run_dir), "FGTUI_JOB_ID": job_id,
-                   "FGTUI_CONTROL_SOCKET": str(sock), "PYTHONUNBUFFERED": "1"}
+            env = {
+                **os.environ,
+                **(extra_env or {}),
+                "FGTUI_RUN_DIR": str(run_dir),
+                "FGTUI_JOB_ID": job_id,
+                "FGTUI_CONTROL_SOCKET": str(sock),
+                "PYTHONUNBUFFERED": "1",
+            }
             if visible is not None:
                 env["CUDA_VISIBLE_DEVICES"] = visible
             _write_run_files(run_dir, prepared, command, env, devices, permissions)
-            process = spawn_detached(command, log_path=run_dir / "stdout.log", env=env, cwd=prepared.project_dir,
-                                     umask=permissions.umask, keep_fds=(lock_fd,), log_mode=permissions.file_mode)
+            process = spawn_detached(
+                command,
+                log_path=run_dir / "stdout.log",
+                env=env,
+                cwd=prepared.project_dir,
+                umask=permissions.umask,
+                keep_fds=(lock_fd,),
+                log_mode=permissions.file_mode,
+            )
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: no run started in it
             raise
         output_lock.describe(lock_fd, {"job_id": job_id, "pid": process.pid, "run_dir": str(run_dir)})
     finally:
         os.close(lock_fd)  # torchrun holds its own copy for the life of the job
-    record = jobs.JobRecord(job_id=job_id, pid=process.pid, pgid=os.getpgid(process.pid),
-                            run_dir=str(run_dir), socket=str(sock), host=socket.gethostname(),
-                            started=time.time(), command=command, project_dir=str(prepared.project_dir),
-                            output_dir=str(output_dir))
+    record = jobs.JobRecord(
+        job_id=job_id,
+        pid=process.pid,
+        pgid=os.getpgid(process.pid),
+        run_dir=str(run_dir),
+        socket=str(sock),
+        host=socket.gethostname(),
+        started=time.time(),
+        command=command,
+        project_dir=str(prepared.project_dir),
+        output_dir=str(output_dir),
+    )
     _register(record, run_dir, permissions)
     return LaunchedRun(run_dir, job_id, command, env, process.pid, process, prepared.text)
 
@@ -191,20 +231,34 @@ def refuse_busy_output_dir(output_dir: str) -> None:
         raise output_lock.busy_error(output_dir, holder)
     for job in jobs.list_jobs():
         if job.scheduler == "slurm" and job.belongs_to(output_dir=output_dir) and job.alive:
-            raise output_lock.busy_error(output_dir, {"job_id": job.job_id, "run_dir": job.run_dir,
-                                                      "pid": f"SLURM job {job.slurm_job_id}"})
+            raise output_lock.busy_error(
+                output_dir, {"job_id": job.job_id, "run_dir": job.run_dir, "pid": f"SLURM job {job.slurm_job_id}"}
+            )
 
 
 def _new_run_dir(prepared: LaunchConfig, output_dir: str, run_name: str, permissions: RunPermissions) -> Path:
     return rundir.create_run_dir(output_dir, run_name, permissions)
 
 
-def _write_run_files(run_dir: Path, prepared: LaunchConfig, command: list[str], env: dict[str, str],
-                     devices: str | None, permissions: RunPermissions) -> None:
+def _write_run_files(
+    run_dir: Path,
+    prepared: LaunchConfig,
+    command: list[str],
+    env: dict[str, str],
+    devices: str | None,
+    permissions: RunPermissions,
+) -> None:
     """What every run dir holds before its job starts, local or SLURM alike."""
-    rundir.write_launch_files(run_dir, config_text=prepared.text, argv=command, env=env,
-                              config_source=prepared.source, devices=devices, cwd=os.getcwd(),
-                              permissions=permissions)
+    rundir.write_launch_files(
+        run_dir,
+        config_text=prepared.text,
+        argv=command,
+        env=env,
+        config_source=prepared.source,
+        devices=devices,
+        cwd=os.getcwd(),
+        permissions=permissions,
+    )
     rundir.snapshot_code(run_dir, prepared.text, prepared.project_dir, permissions)
     rundir.record_git_state(run_dir, prepared.project_dir, permissions)
 
@@ -214,9 +268,16 @@ def _register(record: jobs.JobRecord, run_dir: Path, permissions: RunPermissions
     permissions.write_text(run_dir / "job.json", json.dumps(asdict(record), indent=1))
 
 
-def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, options: SlurmOptions,
-                  torchrun_args: list[str], extra_env: dict[str, str], dry_run: bool,
-                  permissions: RunPermissions) -> LaunchedRun:
+def _submit_slurm(
+    prepared: LaunchConfig,
+    output_dir: str,
+    run_name: str,
+    options: SlurmOptions,
+    torchrun_args: list[str],
+    extra_env: dict[str, str],
+    dry_run: bool,
+    permissions: RunPermissions,
+) -> LaunchedRun:
     """Write the run directory and its batch script, submit it, register the SLURM job.
     The job's rank 0 takes the output dir's lock when it starts (the login node cannot hold it)."""
     if not dry_run:
@@ -230,9 +291,15 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
         env["FGTUI_JOB_ID"] = job_id
     if permissions.umask != 0o077:
         env[SHARE_GROUP_ENV] = "1"
-    script = slurm_jobs.sbatch_script(run_dir=str(run_dir), run_name=run_name, options=options, env=env,
-                                 cwd=str(prepared.project_dir), torchrun_args=torchrun_args,
-                                 umask=permissions.umask)
+    script = slurm_jobs.sbatch_script(
+        run_dir=str(run_dir),
+        run_name=run_name,
+        options=options,
+        env=env,
+        cwd=str(prepared.project_dir),
+        torchrun_args=torchrun_args,
+        umask=permissions.umask,
+    )
     script_path = run_dir / "job.sbatch"
     command = ["sbatch", "--parsable", str(script_path)]
     if dry_run:
@@ -245,13 +312,24 @@ def _submit_slurm(prepared: LaunchConfig, output_dir: str, run_name: str, option
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: no run started in it
         raise
-    record = jobs.JobRecord(job_id=job_id, pid=0, pgid=0, run_dir=str(run_dir), socket="",
-                            host=socket.gethostname(), started=time.time(), command=command,
-                            scheduler="slurm", slurm_job_id=slurm_job_id,
-                            project_dir=str(prepared.project_dir), output_dir=str(output_dir))
+    record = jobs.JobRecord(
+        job_id=job_id,
+        pid=0,
+        pgid=0,
+        run_dir=str(run_dir),
+        socket="",
+        host=socket.gethostname(),
+        started=time.time(),
+        command=command,
+        scheduler="slurm",
+        slurm_job_id=slurm_job_id,
+        project_dir=str(prepared.project_dir),
+        output_dir=str(output_dir),
+    )
     _register(record, run_dir, permissions)
-    return LaunchedRun(run_dir, job_id, command, env, config_text=prepared.text, sbatch_script=script,
-                       slurm_job_id=slurm_job_id)
+    return LaunchedRun(
+        run_dir, job_id, command, env, config_text=prepared.text, sbatch_script=script, slurm_job_id=slurm_job_id
+    )
 
 
 def _cuda_count() -> int:

@@ -10,6 +10,7 @@ the kernel has given to another process since is not mistaken for the rank.
 Dependency-free on purpose: the launcher, the job registry, the run-dir reader
 and the ranks all import it.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ def process_start_time(pid: int) -> int | None:
     except OSError:
         return None
     # Fields after the parenthesised command name, which may itself hold spaces.
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     try:
         return int(fields[19])
     except (IndexError, ValueError):
@@ -51,7 +52,7 @@ def process_alive(pid: int, start_time: int | None = None) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return start_time is None  # no /proc (not Linux): the signal probe is all there is
-    if stat[stat.rfind(")") + 2: stat.rfind(")") + 3] == "Z":
+    if stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z":
         return False
     return start_time is None or process_start_time(pid) == start_time
 
@@ -61,8 +62,13 @@ def record_rank(run_dir: str | os.PathLike, rank: int) -> Path:
     directory = Path(run_dir) / RANKS_DIR
     directory.mkdir(exist_ok=True)
     pid = os.getpid()
-    record = {"rank": rank, "pid": pid, "start_time": process_start_time(pid),
-              "host": socket.gethostname(), "recorded": time.time()}
+    record = {
+        "rank": rank,
+        "pid": pid,
+        "start_time": process_start_time(pid),
+        "host": socket.gethostname(),
+        "recorded": time.time(),
+    }
     path = directory / f"rank-{rank}.json"
     tmp = directory / f".rank-{rank}.{pid}.tmp"
     tmp.write_text(json.dumps(record))
@@ -97,8 +103,7 @@ def live_pids(pid: int | None, run_dir: str | os.PathLike | None, host: str | No
     return alive
 
 
-def terminate(pid: int | None, pgid: int | None, run_dir: str | os.PathLike | None,
-              grace: float = 10.0) -> list[int]:
+def terminate(pid: int | None, pgid: int | None, run_dir: str | os.PathLike | None, grace: float = 10.0) -> list[int]:
     """End every process of a job: SIGTERM to torchrun's group and to each rank's session,
     then SIGKILL to whatever still lives after `grace` seconds. Returns the pids killed."""
     # Never this process (a caller inside the job, or a test standing in for one).

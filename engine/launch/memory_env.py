@@ -1,4 +1,5 @@
 """The environment a launch gives the ranks for a config's memory switches, read as data."""
+
 from __future__ import annotations
 
 from fgtui.engine.errors import FgError
@@ -32,6 +33,7 @@ def launch_env(graph, current_alloc_conf: str | None = None) -> dict[str, str]:
     try:
         args = TrainingArguments(**kwargs)
     except TypeError as error:
-        raise FgError(f"trainer_args: {error}", location=node.location,
-                      hint="fix the argument names to match TrainingArguments") from None
+        raise FgError(
+            f"trainer_args: {error}", location=node.location, hint="fix the argument names to match TrainingArguments"
+        ) from None
     return cuda_alloc_conf_env(args.memory, current_alloc_conf)

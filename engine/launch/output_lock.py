@@ -9,6 +9,7 @@ A rank 0 started without a launcher (SLURM, a direct `python -m ...entry`) takes
 it itself. The kernel drops the lock when its holder dies, so a crashed run never
 leaves a stale lock behind; the file's text (who holds it) is only for messages.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -93,8 +94,10 @@ def busy_error(output_dir: str | os.PathLike, other: dict | None) -> FgError:
     other = other or {}
     job = other.get("job_id") or "another run"
     where = f" (run dir {other['run_dir']}, pid {other.get('pid')})" if other.get("run_dir") else ""
-    return FgError(f"output dir {output_dir} is in use by job {job}{where}",
-                   hint="wait for it to end or stop it (fgtui control stop JOB), or use another --output-dir")
+    return FgError(
+        f"output dir {output_dir} is in use by job {job}{where}",
+        hint="wait for it to end or stop it (fgtui control stop JOB), or use another --output-dir",
+    )
 
 
 def _read(fd: int) -> dict:

@@ -6,6 +6,7 @@ made 0700 and files 0600; `--share-group` (or FGTUI_SHARE_GROUP=1) makes them
 0750 / 0640 so a team sharing a Unix group can read each other's runs. The ranks
 inherit the umask, so everything they write (log stream, checkpoints) follows.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Layout and file meanings: engine/runs/schema.py. Everything here is written once,
 at launch, before any rank starts.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,46 @@ from fgtui.engine.launch.permissions import OWNER_ONLY, RunPermissions
 
 # Environment variables that shape a run, recorded with their values in command.json;
 # every other variable is recorded by name only (a DATABASE_URL or GH_PAT is nobody's business).
-_SHAPING_PREFIXES = ("CUDA_", "NCCL_", "TORCH_", "TORCHELASTIC_", "PYTORCH_", "OMP_", "MKL_", "KMP_",
-                     "SLURM_", "MASTER_", "FGTUI_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "GLOO_",
-                     "TRITON_", "NVIDIA_", "CUBLAS_", "CUDNN_")
-_SHAPING_NAMES = frozenset({"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "PATH", "PYTHONPATH",
-                            "PYTHONHASHSEED", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX",
-                            "CONDA_DEFAULT_ENV", "LANG", "LC_ALL", "TZ", "HOSTNAME"})
+_SHAPING_PREFIXES = (
+    "CUDA_",
+    "NCCL_",
+    "TORCH_",
+    "TORCHELASTIC_",
+    "PYTORCH_",
+    "OMP_",
+    "MKL_",
+    "KMP_",
+    "SLURM_",
+    "MASTER_",
+    "FGTUI_",
+    "HF_",
+    "TRANSFORMERS_",
+    "TOKENIZERS_",
+    "GLOO_",
+    "TRITON_",
+    "NVIDIA_",
+    "CUBLAS_",
+    "CUDNN_",
+)
+_SHAPING_NAMES = frozenset(
+    {
+        "WORLD_SIZE",
+        "RANK",
+        "LOCAL_RANK",
+        "LOCAL_WORLD_SIZE",
+        "PATH",
+        "PYTHONPATH",
+        "PYTHONHASHSEED",
+        "LD_LIBRARY_PATH",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "HOSTNAME",
+    }
+)
 # Even a shaping variable's value is left out when its name says it is a secret (HF_TOKEN).
 _SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY|PRIVATE|AUTH|PAT$|_PW$|KEY$", re.I)
 # `!tag:module.path:Name` or `!tag:./file.py:Name` references in a preprocessed config.
@@ -33,8 +68,7 @@ _CALLABLE_REF = re.compile(r"![A-Za-z_]+:([^\s:'\"]+):")
 _PY_PATH = re.compile(r"[\w./-]+\.py\b")
 
 
-def create_run_dir(output_dir: str | os.PathLike, run_name: str,
-                   permissions: RunPermissions = OWNER_ONLY) -> Path:
+def create_run_dir(output_dir: str | os.PathLike, run_name: str, permissions: RunPermissions = OWNER_ONLY) -> Path:
     """`<output_dir>/runs/<run_name>/`, suffixed -2, -3, ... if taken; new dirs get
     `permissions`' mode (owner-only unless the user shares runs with their group)."""
     runs = Path(output_dir) / "runs"
@@ -42,8 +76,9 @@ def create_run_dir(output_dir: str | os.PathLike, run_name: str,
         permissions.mkdir(Path(output_dir), parents=True, exist_ok=True)
         permissions.mkdir(runs, exist_ok=True)
     except OSError as error:
-        raise FgError(f"cannot create {runs}: {error.strerror}",
-                      hint="set output_dir to a directory you can write") from None
+        raise FgError(
+            f"cannot create {runs}: {error.strerror}", hint="set output_dir to a directory you can write"
+        ) from None
     if not os.access(runs, os.W_OK):
         raise FgError(f"cannot write {runs}", hint="set output_dir to a directory you can write")
     candidate, n = runs / run_name, 1
@@ -73,13 +108,28 @@ def safe_environment(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     return values, names
 
 
-def write_launch_files(run_dir: Path, *, config_text: str, argv: list[str], env: dict[str, str],
-                       config_source: str | None, devices: str | None, cwd: str,
-                       permissions: RunPermissions = OWNER_ONLY) -> None:
+def write_launch_files(
+    run_dir: Path,
+    *,
+    config_text: str,
+    argv: list[str],
+    env: dict[str, str],
+    config_source: str | None,
+    devices: str | None,
+    cwd: str,
+    permissions: RunPermissions = OWNER_ONLY,
+) -> None:
     permissions.write_text(run_dir / "config.yaml", config_text)
     values, names = safe_environment(env)
-    command = {"argv": argv, "cwd": cwd, "env": values, "env_names": names, "config": config_source,
-               "devices": devices, "python": sys.executable}
+    command = {
+        "argv": argv,
+        "cwd": cwd,
+        "env": values,
+        "env_names": names,
+        "config": config_source,
+        "devices": devices,
+        "python": sys.executable,
+    }
     permissions.write_text(run_dir / "command.json", json.dumps(command, indent=1))
 
 
@@ -103,8 +153,9 @@ def referenced_sources(config_text: str, project_dir: Path) -> list[Path]:
     return sorted(found)
 
 
-def snapshot_code(run_dir: Path, config_text: str, project_dir: Path,
-                  permissions: RunPermissions = OWNER_ONLY) -> list[Path]:
+def snapshot_code(
+    run_dir: Path, config_text: str, project_dir: Path, permissions: RunPermissions = OWNER_ONLY
+) -> list[Path]:
     """Copy the referenced project sources into `run_dir/code/`, keeping relative paths."""
     copied = []
     for source in referenced_sources(config_text, project_dir):
@@ -119,8 +170,7 @@ def snapshot_code(run_dir: Path, config_text: str, project_dir: Path,
 
 def _git(project_dir: Path, *args: str) -> str | None:
     try:
-        result = subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True, text=True,
-                                timeout=20)
+        result = subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout if result.returncode == 0 else None

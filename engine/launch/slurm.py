@@ -16,6 +16,7 @@ on its compute node: `fgtui control stop|save|save-stop` leave a request file
 that rank 0 reads at the next step; abort is `scancel`. A job SLURM requeues
 (`--requeue`, after a preemption) resumes from its latest checkpoint.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -28,8 +29,21 @@ from fgtui.engine.launch.control_protocol import REQUEST_FILE
 from fgtui.engine.launch.torchrun import build_command
 
 # squeue states in which the job still holds or waits for its nodes (UNKNOWN: squeue failed).
-ACTIVE_STATES = ("UNKNOWN", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
-                 "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_FED", "REQUEUE_HOLD")
+ACTIVE_STATES = (
+    "UNKNOWN",
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "RESV_DEL_HOLD",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
+)
 # The rendezvous port: PORT_BASE + job id % PORT_SPAN, unless $FGTUI_RDZV_PORT is set.
 PORT_BASE, PORT_SPAN = 20000, 20000
 GRACE_S = 120
@@ -58,8 +72,10 @@ class SlurmOptions:
             raise FgError(f"--cpus-per-task must be at least 1, not {self.cpus_per_task}")
         for option in self.extra:
             if not option.startswith("--"):
-                raise FgError(f"--sbatch-arg {option!r} is not an sbatch option",
-                              hint="give long options with their value, e.g. --sbatch-arg=--qos=high")
+                raise FgError(
+                    f"--sbatch-arg {option!r} is not an sbatch option",
+                    hint="give long options with their value, e.g. --sbatch-arg=--qos=high",
+                )
 
     @property
     def procs_per_node(self) -> int:
@@ -70,15 +86,31 @@ class SlurmOptions:
         return self.nodes * self.procs_per_node
 
 
-def sbatch_script(*, run_dir: str, run_name: str, options: SlurmOptions, env: dict[str, str], cwd: str,
-                  torchrun_args: list[str] = (), umask: int = 0o077) -> str:
+def sbatch_script(
+    *,
+    run_dir: str,
+    run_name: str,
+    options: SlurmOptions,
+    env: dict[str, str],
+    cwd: str,
+    torchrun_args: list[str] = (),
+    umask: int = 0o077,
+) -> str:
     """The batch script: directives, the run's environment, one torchrun per node (the
     launcher's own torchrun command, with a c10d rendezvous on the first node)."""
-    rendezvous = [f"--nnodes={options.nodes}", "--rdzv-backend=c10d", "--rdzv-endpoint=$head_node:$port",
-                  "--rdzv-id=$SLURM_JOB_ID"]
+    rendezvous = [
+        f"--nnodes={options.nodes}",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=$head_node:$port",
+        "--rdzv-id=$SLURM_JOB_ID",
+    ]
     torchrun = build_command(run_dir, options.procs_per_node, [*rendezvous, *torchrun_args])
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={_directive_value(run_name)}", f"#SBATCH --nodes={options.nodes}",
-             "#SBATCH --ntasks-per-node=1"]
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={_directive_value(run_name)}",
+        f"#SBATCH --nodes={options.nodes}",
+        "#SBATCH --ntasks-per-node=1",
+    ]
     if options.gpus_per_node:
         lines.append(f"#SBATCH --gpus-per-node={options.gpus_per_node}")
     if options.cpus_per_task:
@@ -89,10 +121,13 @@ def sbatch_script(*, run_dir: str, run_name: str, options: SlurmOptions, env: di
             lines.append(f"#SBATCH --{name}={_directive_value(value)}")
     # sbatch expands %j and friends in --output: a literal % in the path is %%.
     output = _directive_value(f"{run_dir}/stdout.log".replace("%", "%%"))
-    lines += [f"#SBATCH --output={output}", "#SBATCH --open-mode=append",
-              # SIGTERM to this script (B:) GRACE_S before the time limit. Not to the tasks:
-              # torchrun would SIGKILL its workers 30 s later, maybe mid-save.
-              f"#SBATCH --signal=B:TERM@{GRACE_S}"]
+    lines += [
+        f"#SBATCH --output={output}",
+        "#SBATCH --open-mode=append",
+        # SIGTERM to this script (B:) GRACE_S before the time limit. Not to the tasks:
+        # torchrun would SIGKILL its workers 30 s later, maybe mid-save.
+        f"#SBATCH --signal=B:TERM@{GRACE_S}",
+    ]
     if options.requeue:
         lines.append("#SBATCH --requeue")
     lines += [f"#SBATCH {option}" for option in options.extra]
@@ -135,9 +170,11 @@ def _directive_value(value: str) -> str:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise FgError(f"{name} is not on PATH: --slurm needs a SLURM login node",
-                      hint="a dry run (`fgtui train --slurm --dry-run`, F5 in the workbench) shows the batch "
-                           "script without submitting it")
+        raise FgError(
+            f"{name} is not on PATH: --slurm needs a SLURM login node",
+            hint="a dry run (`fgtui train --slurm --dry-run`, F5 in the workbench) shows the batch "
+            "script without submitting it",
+        )
     return path
 
 
@@ -150,8 +187,10 @@ def submit(script_path: str) -> str:
     done = subprocess.run([_tool("sbatch"), "--parsable", script_path], capture_output=True, text=True)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
-        raise FgError(f"sbatch refused the job: {message[-1] if message else 'exit ' + str(done.returncode)}",
-                      hint="fix the SLURM options; `fgtui train --slurm --dry-run` shows the script")
+        raise FgError(
+            f"sbatch refused the job: {message[-1] if message else 'exit ' + str(done.returncode)}",
+            hint="fix the SLURM options; `fgtui train --slurm --dry-run` shows the script",
+        )
     # --parsable prints "jobid" or "jobid;cluster".
     return done.stdout.strip().split(";")[0]
 

@@ -1,4 +1,5 @@
 """The torchrun command line that starts a run's ranks."""
+
 from __future__ import annotations
 
 import sys
@@ -33,8 +34,7 @@ def parse_devices(devices: str | None, cuda_count: int) -> tuple[int, str | None
     return len(ids), ",".join(ids)
 
 
-def build_command(run_dir: str, nproc: int, torchrun_args: list[str] = (),
-                  python: str = sys.executable) -> list[str]:
+def build_command(run_dir: str, nproc: int, torchrun_args: list[str] = (), python: str = sys.executable) -> list[str]:
     """`python -m torch.distributed.run ... -m fgtui.engine.train.entry RUN_DIR`.
 
     Even one process goes through torchrun so that every run sees the same

@@ -4,6 +4,7 @@ Kept in their own module because Triton resolves the names a kernel calls
 through the module's globals, and this module imports triton at the top:
 import it only where triton is installed.
 """
+
 import triton
 import triton.language as tl
 
@@ -21,8 +22,7 @@ def _round_store(ptr, offs, x, mask, seed, STOCHASTIC: tl.constexpr):
 
 
 @triton.jit
-def factored_stats(g_ptr, p_ptr, row_ptr, col_ptr, psq_ptr, R, C,
-                   BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+def factored_stats(g_ptr, p_ptr, row_ptr, col_ptr, psq_ptr, R, C, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask = (rows[:, None] < R) & (cols[None, :] < C)
@@ -46,8 +46,9 @@ def _factored_update(g_ptr, row_ptr, col_ptr, rmean_ptr, rows, cols, mask, R, C,
 
 
 @triton.jit
-def factored_update_sq(g_ptr, row_ptr, col_ptr, rmean_ptr, usq_ptr, R, C, eps1_sq,
-                       BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+def factored_update_sq(
+    g_ptr, row_ptr, col_ptr, rmean_ptr, usq_ptr, R, C, eps1_sq, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr
+):
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask = (rows[:, None] < R) & (cols[None, :] < C)
@@ -56,9 +57,24 @@ def factored_update_sq(g_ptr, row_ptr, col_ptr, rmean_ptr, usq_ptr, R, C, eps1_s
 
 
 @triton.jit
-def factored_apply(p_ptr, g_ptr, row_ptr, col_ptr, rmean_ptr, usq_ptr, alpha_ptr, R, C, eps1_sq,
-                   decay, d, seed, STOCHASTIC: tl.constexpr,
-                   BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+def factored_apply(
+    p_ptr,
+    g_ptr,
+    row_ptr,
+    col_ptr,
+    rmean_ptr,
+    usq_ptr,
+    alpha_ptr,
+    R,
+    C,
+    eps1_sq,
+    decay,
+    d,
+    seed,
+    STOCHASTIC: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask = (rows[:, None] < R) & (cols[None, :] < C)
@@ -71,8 +87,7 @@ def factored_apply(p_ptr, g_ptr, row_ptr, col_ptr, rmean_ptr, usq_ptr, alpha_ptr
 
 
 @triton.jit
-def vector_stats(g_ptr, p_ptr, v_ptr, usq_ptr, psq_ptr, N, one_minus_beta2, eps1_sq,
-                 BLOCK: tl.constexpr):
+def vector_stats(g_ptr, p_ptr, v_ptr, usq_ptr, psq_ptr, N, one_minus_beta2, eps1_sq, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -89,8 +104,9 @@ def vector_stats(g_ptr, p_ptr, v_ptr, usq_ptr, psq_ptr, N, one_minus_beta2, eps1
 
 
 @triton.jit
-def vector_apply(p_ptr, g_ptr, v_ptr, usq_ptr, alpha_ptr, N, eps1_sq, decay, d, seed,
-                 STOCHASTIC: tl.constexpr, BLOCK: tl.constexpr):
+def vector_apply(
+    p_ptr, g_ptr, v_ptr, usq_ptr, alpha_ptr, N, eps1_sq, decay, d, seed, STOCHASTIC: tl.constexpr, BLOCK: tl.constexpr
+):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)

@@ -18,6 +18,7 @@ parameter names and state_dict keys do not change and the layer's own hooks
 still run outside the checkpointed region. `remove_activation_checkpointing`
 restores the original forwards.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import (CheckpointPolicy, checkpoint,
-                                    create_selective_checkpoint_contexts)
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
 from fgtui.engine.errors import FgError
 
@@ -37,10 +37,18 @@ _MARK = "_fgtui_checkpoint_forward"
 def default_save_ops() -> set:
     """Ops whose outputs selective checkpointing keeps: matmuls and fused attention."""
     aten = torch.ops.aten
-    names = ["mm", "addmm", "bmm", "_scaled_mm",
-             "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
-             "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu",
-             "_flash_attention_forward", "_efficient_attention_forward"]
+    names = [
+        "mm",
+        "addmm",
+        "bmm",
+        "_scaled_mm",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_flash_attention_forward",
+        "_efficient_attention_forward",
+    ]
     ops = set()
     for name in names:
         packet = getattr(aten, name, None)
@@ -56,6 +64,7 @@ def _save_policy(save_ops: set):
         if op in save_ops or op is torch.ops.aten.native_dropout.default:
             return CheckpointPolicy.MUST_SAVE
         return CheckpointPolicy.PREFER_RECOMPUTE
+
     return policy
 
 
@@ -77,8 +86,10 @@ def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
             if len(kinds) == 1 and (best is None or len(module) > len(best)):
                 best = module
     if best is None:
-        raise FgError(f"cannot find the decoder layers of {type(model).__name__}",
-                      hint="activation checkpointing needs model.model.layers or a ModuleList of blocks")
+        raise FgError(
+            f"cannot find the decoder layers of {type(model).__name__}",
+            hint="activation checkpointing needs model.model.layers or a ModuleList of blocks",
+        )
     return best
 
 
@@ -95,12 +106,18 @@ def _checkpointed_forward(layer: nn.Module, original, context_fn):
         # torch's noop_context_fn given as an argument, and the default is that function.
         extra = {} if context_fn is noop_context_fn else {"context_fn": context_fn}
         return checkpoint(original, *args, use_reentrant=False, preserve_rng_state=True, **extra, **kwargs)
+
     return forward
 
 
-def apply_activation_checkpointing(model: nn.Module, mode: str = "full", *, every_n: int = 1,
-                                   save_ops: Iterable | None = None,
-                                   layers: nn.ModuleList | None = None) -> list[int]:
+def apply_activation_checkpointing(
+    model: nn.Module,
+    mode: str = "full",
+    *,
+    every_n: int = 1,
+    save_ops: Iterable | None = None,
+    layers: nn.ModuleList | None = None,
+) -> list[int]:
     """Checkpoint the decoder layers of `model` in place; returns the wrapped layer indices.
 
     `mode` is "full" or "selective"; `save_ops` overrides the aten ops whose

@@ -17,6 +17,7 @@ Modules are found generically (anything with gate_proj, up_proj and
 down_proj submodules) and patched per instance, so parameter names and
 state_dict keys are unchanged.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,8 +33,11 @@ _MARK = "_fgtui_chunked_mlp"
 
 def find_swiglu_mlps(model: nn.Module) -> list[nn.Module]:
     """Modules that look like a SwiGLU MLP (gate_proj, up_proj, down_proj)."""
-    return [m for m in model.modules()
-            if all(isinstance(getattr(m, name, None), nn.Module) for name in ("gate_proj", "up_proj", "down_proj"))]
+    return [
+        m
+        for m in model.modules()
+        if all(isinstance(getattr(m, name, None), nn.Module) for name in ("gate_proj", "up_proj", "down_proj"))
+    ]
 
 
 def _chunked_forward(original, n_chunks: int, seq_dim: int):
@@ -46,6 +50,7 @@ def _chunked_forward(original, n_chunks: int, seq_dim: int):
             return torch.cat([original(c) for c in chunks], dim=seq_dim)
         outs = [checkpoint(original, c, use_reentrant=False) for c in chunks]
         return torch.cat(outs, dim=seq_dim)
+
     return forward
 
 
@@ -55,8 +60,9 @@ def apply_chunked_mlp(model: nn.Module, n_chunks: int, *, seq_dim: int = -2) -> 
     `seq_dim` is the sequence axis of the MLP input ([batch, seq, hidden] → -2).
     """
     if n_chunks < 2:
-        raise FgError(f"chunked MLP needs at least 2 chunks, got {n_chunks}",
-                      hint="leave chunked_mlp unset to run the MLP whole")
+        raise FgError(
+            f"chunked MLP needs at least 2 chunks, got {n_chunks}", hint="leave chunked_mlp unset to run the MLP whole"
+        )
     mlps = find_swiglu_mlps(model)
     if not mlps:
         raise FgError(f"{type(model).__name__} has no SwiGLU MLP (gate_proj/up_proj/down_proj) to chunk")

@@ -19,6 +19,7 @@ FusedLinearCrossEntropy), "cce" (Apple's Cut Cross-Entropy) or "auto", which
 prefers an installed GPU kernel on CUDA and otherwise ours, and reports its
 choice through `resolve_impl`/the module's `impl_used`.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -42,8 +43,16 @@ def default_chunk_size(vocab_size: int, chunk_bytes: int = _DEFAULT_CHUNK_BYTES)
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, labels: Tensor,
-                ignore_index: int, chunk_size: int, reduction: str) -> Tensor:
+    def forward(
+        ctx,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        labels: Tensor,
+        ignore_index: int,
+        chunk_size: int,
+        reduction: str,
+    ) -> Tensor:
         n = hidden.shape[0]
         acc = _acc_dtype(hidden)
         lse = torch.empty(n, dtype=acc, device=hidden.device)
@@ -74,8 +83,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         scale = grad_loss.to(acc)
         if ctx.reduction == "mean":
             scale = scale / n_valid
-        need_h, need_w, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], (
-            bias is not None and ctx.needs_input_grad[2])
+        need_h, need_w, need_b = (
+            ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
+            (bias is not None and ctx.needs_input_grad[2]),
+        )
         grad_hidden = torch.empty_like(hidden) if need_h else None
         grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
         grad_bias = torch.zeros(bias.shape, dtype=acc, device=bias.device) if need_b else None
@@ -97,10 +109,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_weight.add_(probs.t().to(h.dtype) @ h)
             if need_b:
                 grad_bias.add_(probs.sum(0))
-        return (grad_hidden,
-                grad_weight.to(weight.dtype) if need_w else None,
-                grad_bias.to(bias.dtype) if need_b else None,
-                None, None, None, None)
+        return (
+            grad_hidden,
+            grad_weight.to(weight.dtype) if need_w else None,
+            grad_bias.to(bias.dtype) if need_b else None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 def _acc_dtype(t: Tensor) -> torch.dtype:
@@ -116,8 +133,15 @@ def _chunk_logits(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return logits.to(_acc_dtype(h))
 
 
-def _ours(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Tensor | None,
-          ignore_index: int, chunk_size: int | None, reduction: str) -> Tensor:
+def _ours(
+    hidden: Tensor,
+    weight: Tensor,
+    labels: Tensor,
+    bias: Tensor | None,
+    ignore_index: int,
+    chunk_size: int | None,
+    reduction: str,
+) -> Tensor:
     if chunk_size is None:
         chunk_size = default_chunk_size(weight.shape[0])
     if chunk_size < 1:
@@ -128,8 +152,7 @@ def _ours(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Tensor | None,
 def _liger(hidden, weight, labels, bias, ignore_index, chunk_size, reduction):
     from liger_kernel.transformers.fused_linear_cross_entropy import LigerFusedLinearCrossEntropyLoss
 
-    out = LigerFusedLinearCrossEntropyLoss(ignore_index=ignore_index, reduction=reduction)(
-        weight, hidden, labels, bias)
+    out = LigerFusedLinearCrossEntropyLoss(ignore_index=ignore_index, reduction=reduction)(weight, hidden, labels, bias)
     # Newer Liger releases can also return the z-loss; the loss comes first.
     return out[0] if isinstance(out, tuple) else out
 
@@ -137,8 +160,7 @@ def _liger(hidden, weight, labels, bias, ignore_index, chunk_size, reduction):
 def _cce(hidden, weight, labels, bias, ignore_index, chunk_size, reduction):
     from cut_cross_entropy import linear_cross_entropy as cce_linear_cross_entropy
 
-    return cce_linear_cross_entropy(hidden, weight, labels, bias=bias, ignore_index=ignore_index,
-                                    reduction=reduction)
+    return cce_linear_cross_entropy(hidden, weight, labels, bias=bias, ignore_index=ignore_index, reduction=reduction)
 
 
 _BACKENDS = {"ours": _ours, "liger": _liger, "cce": _cce}
@@ -158,8 +180,9 @@ def resolve_impl(impl: str, device: torch.device | str) -> tuple[str, str]:
     error rather than a quiet switch to another one.
     """
     if impl not in IMPLS:
-        raise FgError(f"unknown fused linear cross-entropy implementation {impl!r}",
-                      hint=f"choose one of {', '.join(IMPLS)}")
+        raise FgError(
+            f"unknown fused linear cross-entropy implementation {impl!r}", hint=f"choose one of {', '.join(IMPLS)}"
+        )
     on_cuda = torch.device(device).type == "cuda"
     if impl == "auto":
         for name in ("liger", "cce"):
@@ -169,17 +192,30 @@ def resolve_impl(impl: str, device: torch.device | str) -> tuple[str, str]:
         return "ours", f"auto picked ours (fgtui chunked linear cross-entropy): {why}"
     if impl in _PACKAGES:
         if not backend_available(impl):
-            raise FgError(f"fused linear cross-entropy backend {impl!r} needs the package {_PACKAGES[impl]}",
-                          hint=f"pip install {_PACKAGES[impl].replace('_', '-')}, or use impl 'ours' or 'auto'")
+            raise FgError(
+                f"fused linear cross-entropy backend {impl!r} needs the package {_PACKAGES[impl]}",
+                hint=f"pip install {_PACKAGES[impl].replace('_', '-')}, or use impl 'ours' or 'auto'",
+            )
         if not on_cuda:
-            raise FgError(f"fused linear cross-entropy backend {impl!r} runs on CUDA only",
-                          hint="use impl 'ours' or 'auto' on this device")
+            raise FgError(
+                f"fused linear cross-entropy backend {impl!r} runs on CUDA only",
+                hint="use impl 'ours' or 'auto' on this device",
+            )
     return impl, f"{impl} requested"
 
 
-def linear_cross_entropy(hidden: Tensor, weight: Tensor, labels: Tensor, *, bias: Tensor | None = None,
-                         ignore_index: int = -100, chunk_size: int | None = None,
-                         reduction: str = "mean", shift: bool = False, impl: str = "ours") -> Tensor:
+def linear_cross_entropy(
+    hidden: Tensor,
+    weight: Tensor,
+    labels: Tensor,
+    *,
+    bias: Tensor | None = None,
+    ignore_index: int = -100,
+    chunk_size: int | None = None,
+    reduction: str = "mean",
+    shift: bool = False,
+    impl: str = "ours",
+) -> Tensor:
     """Cross-entropy of `hidden @ weight.T (+ bias)` against `labels`, without the full logits.
 
     `hidden` is [..., H] and `labels` [...]. With `shift=True` the HF causal-LM
@@ -208,8 +244,15 @@ class LinearCrossEntropyLoss(torch.nn.Module):
     `nn.Linear`), read at call time so weight swaps and tying keep working.
     """
 
-    def __init__(self, head: torch.nn.Linear, *, impl: str = "auto", ignore_index: int = -100,
-                 chunk_size: int | None = None, shift: bool = False) -> None:
+    def __init__(
+        self,
+        head: torch.nn.Linear,
+        *,
+        impl: str = "auto",
+        ignore_index: int = -100,
+        chunk_size: int | None = None,
+        shift: bool = False,
+    ) -> None:
         super().__init__()
         self.head = head
         self.impl_used, self.impl_reason = resolve_impl(impl, head.weight.device)
@@ -219,6 +262,13 @@ class LinearCrossEntropyLoss(torch.nn.Module):
         self.shift = shift
 
     def forward(self, hidden: Tensor, labels: Tensor) -> Tensor:
-        return linear_cross_entropy(hidden, self.head.weight, labels, bias=self.head.bias,
-                                    ignore_index=self.ignore_index, chunk_size=self.chunk_size,
-                                    shift=self.shift, impl=self.impl_used)
+        return linear_cross_entropy(
+            hidden,
+            self.head.weight,
+            labels,
+            bias=self.head.bias,
+            ignore_index=self.ignore_index,
+            chunk_size=self.chunk_size,
+            shift=self.shift,
+            impl=self.impl_used,
+        )

@@ -9,6 +9,7 @@ Only parameters go to meta. Buffers stay real because many are computed in
 `__init__` and are not persistent in checkpoints (RoPE's inv_freq): on meta
 they would be lost, and `to_empty` would leave them uninitialised.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,13 @@ def default_init(module: nn.Module, std: float = 0.02) -> None:
 
 
 @torch.no_grad()
-def materialize(model: nn.Module, device: torch.device | str, dtype: torch.dtype | None = None, *,
-                init_fn: Callable[[nn.Module], None] | None = default_init) -> nn.Module:
+def materialize(
+    model: nn.Module,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+    *,
+    init_fn: Callable[[nn.Module], None] | None = default_init,
+) -> nn.Module:
     """Give every meta parameter of `model` real storage on `device` (in `dtype`) and initialise it.
 
     Tied parameters stay tied (one new tensor per original). Buffers move to
@@ -76,8 +82,9 @@ def materialize(model: nn.Module, device: torch.device | str, dtype: torch.dtype
                 continue
             new = replaced.get(id(p))
             if new is None:
-                new = nn.Parameter(torch.empty(p.shape, dtype=dtype or p.dtype, device=device),
-                                   requires_grad=p.requires_grad)
+                new = nn.Parameter(
+                    torch.empty(p.shape, dtype=dtype or p.dtype, device=device), requires_grad=p.requires_grad
+                )
                 replaced[id(p)] = new
                 owned = True
             module._parameters[name] = new
@@ -96,4 +103,3 @@ def parameter_count(model: nn.Module) -> int:
     """Number of distinct parameters (tied ones once); works on meta models."""
     seen = {id(p): p.numel() for p in model.parameters()}
     return sum(seen.values())
-

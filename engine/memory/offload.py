@@ -29,6 +29,7 @@ and says so (`active`, `status`, a log warning) instead of pretending.
 `force=True` runs the whole pack/pool/prefetch/unpack path on CPU tensors,
 copying into separate host buffers, so the logic can be tested without a GPU.
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,8 +81,21 @@ class _HostPool:
 class _Saved:
     """What autograd keeps instead of an offloaded tensor."""
 
-    __slots__ = ("index", "shape", "stride", "dtype", "device", "nbytes", "block", "host",
-                 "d2h_done", "device_copy", "h2d_done", "unpacked", "__weakref__")
+    __slots__ = (
+        "index",
+        "shape",
+        "stride",
+        "dtype",
+        "device",
+        "nbytes",
+        "block",
+        "host",
+        "d2h_done",
+        "device_copy",
+        "h2d_done",
+        "unpacked",
+        "__weakref__",
+    )
 
     def __init__(self, index: int, t: torch.Tensor, block: _Block) -> None:
         self.index = index
@@ -125,8 +139,9 @@ class ActivationOffload(torch.autograd.graph.saved_tensors_hooks):
     loss of MFU, with prefetch off.
     """
 
-    def __init__(self, model: nn.Module | None = None, *, min_bytes: int = _MiB,
-                 prefetch_bytes: int = 0, force: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module | None = None, *, min_bytes: int = _MiB, prefetch_bytes: int = 0, force: bool = False
+    ) -> None:
         super().__init__(self._pack, self._unpack)
         self.force = force
         self.cuda = torch.cuda.is_available() and not force
@@ -141,16 +156,24 @@ class ActivationOffload(torch.autograd.graph.saved_tensors_hooks):
         self.min_bytes = min_bytes
         self.prefetch_bytes = prefetch_bytes
         self.pool = _HostPool(pinned=self.cuda)
-        self._param_storages = ({p.untyped_storage().data_ptr() for p in model.parameters()}
-                                if model is not None else set())
+        self._param_storages = (
+            {p.untyped_storage().data_ptr() for p in model.parameters()} if model is not None else set()
+        )
         self._d2h = torch.cuda.Stream() if self.cuda else None
         self._h2d = torch.cuda.Stream() if self.cuda else None
         self._order: list[weakref.ref] = []
         self._by_source: dict[int, tuple[weakref.ref, weakref.ref]] = {}
         self._cursor: int | None = None
         self._inflight_bytes = 0
-        self.stats = {"offloaded_tensors": 0, "offloaded_bytes": 0, "kept_small": 0,
-                      "kept_parameters": 0, "kept_not_cuda": 0, "prefetched": 0, "fetched_on_demand": 0}
+        self.stats = {
+            "offloaded_tensors": 0,
+            "offloaded_bytes": 0,
+            "kept_small": 0,
+            "kept_parameters": 0,
+            "kept_not_cuda": 0,
+            "prefetched": 0,
+            "fetched_on_demand": 0,
+        }
 
     def __enter__(self):
         # A new forward: its tensors are numbered from 0 again. Buffers of the
@@ -173,8 +196,12 @@ class ActivationOffload(torch.autograd.graph.saved_tensors_hooks):
         if not self.force and not t.is_cuda:
             self.stats["kept_not_cuda"] += 1
             return True
-        if isinstance(t, nn.Parameter) or type(t) is not torch.Tensor or t.layout != torch.strided \
-                or t.untyped_storage().data_ptr() in self._param_storages:
+        if (
+            isinstance(t, nn.Parameter)
+            or type(t) is not torch.Tensor
+            or t.layout != torch.strided
+            or t.untyped_storage().data_ptr() in self._param_storages
+        ):
             # Parameters (and views sharing their storage) are alive anyway;
             # tensor subclasses (DTensor, quantized) may not survive a raw copy.
             self.stats["kept_parameters"] += 1

@@ -22,6 +22,7 @@ Constraints, checked by `check_compatible`:
   each parameter's gradient to its own max norm (`clip_per_param`) is
   allowed because it needs nothing beyond the parameter itself.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -41,12 +42,14 @@ def check_compatible(gradient_accumulation_steps: int, max_grad_norm: float | No
             f"optimizer_in_backward cannot be combined with gradient_accumulation_steps="
             f"{gradient_accumulation_steps}: each parameter is updated during backward, so every "
             "micro-batch would take its own optimizer step",
-            hint="set gradient_accumulation_steps: 1 (raise the batch size instead) or turn optimizer_in_backward off")
+            hint="set gradient_accumulation_steps: 1 (raise the batch size instead) or turn optimizer_in_backward off",
+        )
     if max_grad_norm is not None and max_grad_norm > 0:
         raise FgError(
             f"optimizer_in_backward cannot clip to a global max_grad_norm={max_grad_norm}: the global norm is "
             "only known after the last gradient, when the other parameters have already been updated",
-            hint="set max_grad_norm: null, or use per-parameter clipping (optimizer_in_backward_clip_per_param)")
+            hint="set max_grad_norm: null, or use per-parameter clipping (optimizer_in_backward_clip_per_param)",
+        )
 
 
 class OptimizerInBackward(torch.optim.Optimizer):
@@ -61,8 +64,9 @@ class OptimizerInBackward(torch.optim.Optimizer):
     `clip_per_param`, when set, clips each gradient to that L2 norm before its step.
     """
 
-    def __init__(self, params: nn.Module | Iterable, optimizer_factory: OptimizerFactory, *,
-                 clip_per_param: float | None = None) -> None:
+    def __init__(
+        self, params: nn.Module | Iterable, optimizer_factory: OptimizerFactory, *, clip_per_param: float | None = None
+    ) -> None:
         groups, self._names = _param_groups(params)
         if clip_per_param is not None and clip_per_param <= 0:
             raise FgError(f"per-parameter clipping needs a positive max norm, got {clip_per_param}")
@@ -79,7 +83,9 @@ class OptimizerInBackward(torch.optim.Optimizer):
             for p in group["params"]:
                 opt = optimizer_factory([{"params": [p], **hyper}])
                 if len(opt.param_groups) != 1 or len(opt.param_groups[0]["params"]) != 1:
-                    raise FgError("the optimizer factory must build an optimizer over exactly the parameter it is given")
+                    raise FgError(
+                        "the optimizer factory must build an optimizer over exactly the parameter it is given"
+                    )
                 self.optimizers.append(opt)
                 self._hooks.append(p.register_post_accumulate_grad_hook(self._hook(opt)))
                 all_params.append(p)
@@ -104,6 +110,7 @@ class OptimizerInBackward(torch.optim.Optimizer):
                 p.grad.mul_(torch.clamp(self.clip_per_param / (norm + 1e-6), max=1.0).to(p.grad.dtype))
             opt.step()
             p.grad = None
+
         return step_now
 
     @torch.no_grad()
@@ -142,8 +149,10 @@ class OptimizerInBackward(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         states = state_dict.get("optimizer_in_backward")
         if states is None:
-            raise FgError("this optimizer state was not saved with optimizer_in_backward",
-                          hint="resume with the same optimizer_in_backward setting the checkpoint was made with")
+            raise FgError(
+                "this optimizer state was not saved with optimizer_in_backward",
+                hint="resume with the same optimizer_in_backward setting the checkpoint was made with",
+            )
         missing = set(self._names) - set(states)
         if missing:
             raise FgError(f"optimizer state lacks {len(missing)} parameters, e.g. {sorted(missing)[0]}")

@@ -11,6 +11,7 @@ features on. The optimizer-side ones (`optimizer_in_backward`,
 This module imports torch only inside the functions that need it, so config
 validation stays light.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -58,8 +59,11 @@ class MemorySwitches:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise FgError(f"unknown memory switch {unknown[0]!r}", hint=f"known switches: {', '.join(sorted(known))}",
-                          location=location)
+            raise FgError(
+                f"unknown memory switch {unknown[0]!r}",
+                hint=f"known switches: {', '.join(sorted(known))}",
+                location=location,
+            )
         switches = cls(**data)
         switches.check_values(location)
         return switches
@@ -73,31 +77,45 @@ class MemorySwitches:
 
     def check_values(self, location: SourceLocation | None = None) -> None:
         """Each switch on its own has a legal value."""
+
         def bad(message: str, hint: str) -> FgError:
             return FgError(message, hint=hint, location=location)
 
         if self.activation_checkpointing not in CHECKPOINTING:
-            raise bad(f"activation_checkpointing must be one of {', '.join(CHECKPOINTING)}, "
-                      f"got {self.activation_checkpointing!r}", "full saves most memory, selective recomputes less")
+            raise bad(
+                f"activation_checkpointing must be one of {', '.join(CHECKPOINTING)}, "
+                f"got {self.activation_checkpointing!r}",
+                "full saves most memory, selective recomputes less",
+            )
         if not isinstance(self.checkpoint_every_n, int) or self.checkpoint_every_n < 1:
-            raise bad(f"checkpoint_every_n must be an integer ≥ 1, got {self.checkpoint_every_n!r}", "1 wraps every layer")
+            raise bad(
+                f"checkpoint_every_n must be an integer ≥ 1, got {self.checkpoint_every_n!r}", "1 wraps every layer"
+            )
         if self.linear_ce_impl is not None and self.linear_ce_impl not in LINEAR_CE:
-            raise bad(f"fused_linear_ce must be true/false or one of {', '.join(LINEAR_CE)}, "
-                      f"got {self.fused_linear_ce!r}", "auto picks an installed kernel or ours")
+            raise bad(
+                f"fused_linear_ce must be true/false or one of {', '.join(LINEAR_CE)}, got {self.fused_linear_ce!r}",
+                "auto picks an installed kernel or ours",
+            )
         if self.chunked_mlp is not None and (not isinstance(self.chunked_mlp, int) or self.chunked_mlp < 2):
-            raise bad(f"chunked_mlp must be a chunk count ≥ 2 or null, got {self.chunked_mlp!r}",
-                      "e.g. 8 at 64K tokens")
+            raise bad(
+                f"chunked_mlp must be a chunk count ≥ 2 or null, got {self.chunked_mlp!r}", "e.g. 8 at 64K tokens"
+            )
         cap = self.cuda_memory_cap_gib
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0):
-            raise bad(f"cuda_memory_cap_gib must be a positive number of GiB or null, got {cap!r}",
-                      "e.g. 23.5 to rehearse a 24 GB card")
+            raise bad(
+                f"cuda_memory_cap_gib must be a positive number of GiB or null, got {cap!r}",
+                "e.g. 23.5 to rehearse a 24 GB card",
+            )
         clip = self.optimizer_in_backward_clip_per_param
         if clip is not None and (not self.optimizer_in_backward or clip <= 0):
-            raise bad("optimizer_in_backward_clip_per_param needs optimizer_in_backward and a positive norm",
-                      "set optimizer_in_backward: true, or remove the clip")
+            raise bad(
+                "optimizer_in_backward_clip_per_param needs optimizer_in_backward and a positive norm",
+                "set optimizer_in_backward: true, or remove the clip",
+            )
 
-    def validate(self, gradient_accumulation_steps: int, max_grad_norm: float | None,
-                 location: SourceLocation | None = None) -> None:
+    def validate(
+        self, gradient_accumulation_steps: int, max_grad_norm: float | None, location: SourceLocation | None = None
+    ) -> None:
         """Refuse switch combinations that cannot work with these training settings."""
         self.check_values(location)
         if self.optimizer_in_backward:
@@ -109,8 +127,11 @@ class MemorySwitches:
                 err.location = err.location or location
                 raise
         if self.activation_checkpointing == "none" and self.checkpoint_every_n != 1:
-            raise FgError("checkpoint_every_n is set but activation_checkpointing is none",
-                          hint="set activation_checkpointing: full or selective", location=location)
+            raise FgError(
+                "checkpoint_every_n is set but activation_checkpointing is none",
+                hint="set activation_checkpointing: full or selective",
+                location=location,
+            )
 
     def apply_to_model(self, model) -> list[str]:
         """Switch on the model-side features (checkpointing, chunked MLP); returns what was done."""
@@ -123,8 +144,9 @@ class MemorySwitches:
         if self.activation_checkpointing != "none":
             from fgtui.engine.memory.checkpointing import apply_activation_checkpointing
 
-            wrapped = apply_activation_checkpointing(model, self.activation_checkpointing,
-                                                     every_n=self.checkpoint_every_n)
+            wrapped = apply_activation_checkpointing(
+                model, self.activation_checkpointing, every_n=self.checkpoint_every_n
+            )
             done.append(f"{self.activation_checkpointing} activation checkpointing on {len(wrapped)} layers")
         return done
 
@@ -143,8 +165,7 @@ class MemorySwitches:
         total = torch.cuda.get_device_properties(device).total_memory
         fraction = min(1.0, self.cuda_memory_cap_gib * 2**30 / total)
         torch.cuda.set_per_process_memory_fraction(fraction, device)
-        return (f"CUDA memory capped at {self.cuda_memory_cap_gib:g} GiB "
-                f"({fraction:.1%} of {total / 2**30:.1f} GiB)")
+        return f"CUDA memory capped at {self.cuda_memory_cap_gib:g} GiB ({fraction:.1%} of {total / 2**30:.1f} GiB)"
 
     def build_model(self, factory: Callable, device, dtype=None):
         """`factory()` built on meta and materialised on `device` when meta_init is on, else built then moved."""

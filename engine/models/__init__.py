@@ -2,6 +2,7 @@
 
 Importing this package imports torch; command modules import it inside handlers.
 """
+
 from fgtui.engine.models.attention import CausalSelfAttention
 from fgtui.engine.models.build import bind, build_causal_lm, materialize, resolve_dtype
 from fgtui.engine.models.cache import KVCache
@@ -16,7 +17,22 @@ from fgtui.engine.models.rope import NoPositionalEncoding, RotaryEmbedding
 DecoderLayer = PreNormLayer
 
 __all__ = [
-    "CausalLM", "CausalLMConfig", "CausalLMOutput", "CausalSelfAttention", "DecoderLayer", "DecoderModel",
-    "GLUFeedForward", "KVCache", "NoPositionalEncoding", "PostNormLayer", "PreNormLayer", "RMSNorm",
-    "RotaryEmbedding", "bind", "build_causal_lm", "materialize", "normal_init", "resolve_dtype",
+    "CausalLM",
+    "CausalLMConfig",
+    "CausalLMOutput",
+    "CausalSelfAttention",
+    "DecoderLayer",
+    "DecoderModel",
+    "GLUFeedForward",
+    "KVCache",
+    "NoPositionalEncoding",
+    "PostNormLayer",
+    "PreNormLayer",
+    "RMSNorm",
+    "RotaryEmbedding",
+    "bind",
+    "build_causal_lm",
+    "materialize",
+    "normal_init",
+    "resolve_dtype",
 ]

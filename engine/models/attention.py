@@ -15,6 +15,7 @@ Three interchangeable kernels, chosen by `attn_implementation`, or `auto`
   only to itself at flash-like speed and no T x T mask exists; everything else
   uses `sdpa` (its causal kernels, or its dense mask for padding on CPU-sized work).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -76,8 +77,9 @@ class CausalSelfAttention(nn.Module):
                 f"num_key_value_heads {num_key_value_heads}"
             )
         if attn_implementation not in ATTN_KERNELS:
-            raise FgError(f"attention: unknown attn_implementation {attn_implementation!r}",
-                          hint="use " + ", ".join(ATTN_KERNELS))
+            raise FgError(
+                f"attention: unknown attn_implementation {attn_implementation!r}", hint="use " + ", ".join(ATTN_KERNELS)
+            )
         self.layer_idx = layer_idx
         self.num_heads = num_attention_heads
         self.num_kv_heads = num_key_value_heads
@@ -137,7 +139,7 @@ class CausalSelfAttention(nn.Module):
         if groups > 1:
             k = k.repeat_interleave(groups, dim=1)
             v = v.repeat_interleave(groups, dim=1)
-        scores = (q @ k.transpose(-2, -1)) * self.head_dim ** -0.5
+        scores = (q @ k.transpose(-2, -1)) * self.head_dim**-0.5
         scores = scores.masked_fill(~mask.dense(self.sliding_window), float("-inf"))
         weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
         return weights @ v

@@ -9,6 +9,7 @@ Part factories come from templates (`!partial:...`). Each receives the
 hyperparameters it accepts from the config, except those the template
 already fixed in the partial: template values win over config values.
 """
+
 from __future__ import annotations
 
 import functools
@@ -92,16 +93,36 @@ def build_causal_lm(
         sliding_window=config.sliding_window,
         attn_implementation=config.attn_implementation,
     )
-    feedforward_f = bind(feedforward_factory or GLUFeedForward,
-                         hidden_size=config.hidden_size, intermediate_size=config.intermediate_size)
-    layer_f = bind(layer_factory or PreNormLayer, attention_factory=attention_f,
-                   feedforward_factory=feedforward_f, norm_factory=norm_f, hidden_size=config.hidden_size)
-    rope_f = bind(positional_encoding_factory or RotaryEmbedding, head_dim=config.head_dim,
-                  rope_theta=config.rope_theta, rope_scaling=config.rope_scaling,
-                  max_position_embeddings=config.max_position_embeddings, persistent=persistent_rope_buffers)
+    feedforward_f = bind(
+        feedforward_factory or GLUFeedForward,
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+    )
+    layer_f = bind(
+        layer_factory or PreNormLayer,
+        attention_factory=attention_f,
+        feedforward_factory=feedforward_f,
+        norm_factory=norm_f,
+        hidden_size=config.hidden_size,
+    )
+    rope_f = bind(
+        positional_encoding_factory or RotaryEmbedding,
+        head_dim=config.head_dim,
+        rope_theta=config.rope_theta,
+        rope_scaling=config.rope_scaling,
+        max_position_embeddings=config.max_position_embeddings,
+        persistent=persistent_rope_buffers,
+    )
     with torch.device("meta"):
-        decoder = DecoderModel(config.vocab_size, config.hidden_size, config.num_hidden_layers,
-                               layer_f, norm_f, rope_f(), pad_token_id=config.pad_token_id)
+        decoder = DecoderModel(
+            config.vocab_size,
+            config.hidden_size,
+            config.num_hidden_layers,
+            layer_f,
+            norm_f,
+            rope_f(),
+            pad_token_id=config.pad_token_id,
+        )
         model = CausalLM(config, decoder)
     if dtype is not None:
         model.to(dtype)

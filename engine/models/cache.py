@@ -1,4 +1,5 @@
 """Key/value cache for incremental decoding."""
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ by hand, read from a template or read from an HF model directory means the
 same thing. `to_hf_dict()` / `from_hf_dict()` convert to and from the
 `config.json` that `transformers` reads for `llama`, `mistral` and `qwen3`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,14 @@ class CausalLMConfig:
     model_type: str = "llama"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                     "num_attention_heads", "max_position_embeddings"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "max_position_embeddings",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise FgError(f"model config: {name} must be a positive integer, got {value!r}")
@@ -166,7 +173,9 @@ class CausalLMConfig:
             if data.get(flag):
                 raise FgError(f"HF config: {flag}=true is not supported by the fgtui decoder")
         if data.get("hidden_act", "silu") != "silu":
-            raise FgError(f"HF config: hidden_act {data['hidden_act']!r} is not supported", hint="fgtui uses SwiGLU (silu)")
+            raise FgError(
+                f"HF config: hidden_act {data['hidden_act']!r} is not supported", hint="fgtui uses SwiGLU (silu)"
+            )
         rope_theta, rope_scaling = _read_rope(data)
         sliding_window = data.get("sliding_window")
         if model_type == "qwen3":
@@ -183,10 +192,22 @@ class CausalLMConfig:
             "sliding_window": sliding_window,
             "qk_norm": model_type == "qwen3",
         }
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                     "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings",
-                     "rms_norm_eps", "tie_word_embeddings", "initializer_range", "bos_token_id",
-                     "eos_token_id", "pad_token_id"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "max_position_embeddings",
+            "rms_norm_eps",
+            "tie_word_embeddings",
+            "initializer_range",
+            "bos_token_id",
+            "eos_token_id",
+            "pad_token_id",
+        ):
             if data.get(name) is not None:
                 kwargs[name] = data[name]
         if "tie_word_embeddings" not in data:

@@ -1,4 +1,5 @@
 """Gated feed-forward block (SwiGLU by default, Shazeer 2020)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Autoregressive sampling with a KV cache: greedy, temperature, top-k, top-p, stop tokens."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -39,10 +40,16 @@ def sample_next(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def _sampled_steps(model: torch.nn.Module, input_ids: torch.Tensor, max_new_tokens: int,
-                   temperature: float, top_k: int | None, top_p: float | None,
-                   generator: torch.Generator | None, attention_mask: torch.Tensor | None = None,
-                   ) -> Iterator[torch.Tensor]:
+def _sampled_steps(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None,
+    attention_mask: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
     """The next token [B] of every row, up to `max_new_tokens` times, each fed back
     through the KV cache before the next is sampled (the caller stops when it likes).
 
@@ -61,8 +68,7 @@ def _sampled_steps(model: torch.nn.Module, input_ids: torch.Tensor, max_new_toke
         if step == max_new_tokens - 1:
             return
         attention_mask = torch.cat((attention_mask, torch.ones_like(token)[:, None]), dim=-1)
-        out = model(token[:, None], attention_mask=attention_mask, position_ids=next_positions,
-                    past_key_values=cache)
+        out = model(token[:, None], attention_mask=attention_mask, position_ids=next_positions, past_key_values=cache)
         next_positions = next_positions + 1
 
 
@@ -95,8 +101,7 @@ def generate(
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     # A finished row's later samples are replaced by padding; rows never see one another,
     # so what is fed back for it changes nothing.
-    for token in _sampled_steps(model, input_ids, max_new_tokens, temperature, top_k, top_p, generator,
-                                attention_mask):
+    for token in _sampled_steps(model, input_ids, max_new_tokens, temperature, top_k, top_p, generator, attention_mask):
         tokens.append(torch.where(finished, torch.full_like(token, pad_token_id), token)[:, None])
         if len(stops):
             finished |= torch.isin(token, stops)
@@ -144,7 +149,7 @@ class ContinuationDecoder:
     def __call__(self, new_ids: list[int]) -> str:
         whole = self.tokenizer.decode(self.prompt_ids + list(new_ids), skip_special_tokens=True)
         if whole.startswith(self.head):
-            return whole[len(self.head):]
+            return whole[len(self.head) :]
         # The prompt's own text changed once followed by more tokens (a merge across the
         # boundary): the new ids alone are the honest answer.
         return self.tokenizer.decode(new_ids, skip_special_tokens=True)

@@ -8,6 +8,7 @@ the target device (`safe_open(..., device=...)`), so no full host copy is
 made; derived buffers (RoPE frequencies), which no checkpoint holds, are then
 rebuilt explicitly on that device.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,8 +91,11 @@ def save_pretrained(
     else:
         # Still a complete checkpoint, but under a model_type transformers refuses
         # loudly, instead of a llama config.json it would load into the wrong model.
-        hf_config = {"model_type": FGTUI_MODEL_TYPE, "fgtui_config": model.config.to_dict(),
-                     "not_hf_loadable_because": reason}
+        hf_config = {
+            "model_type": FGTUI_MODEL_TYPE,
+            "fgtui_config": model.config.to_dict(),
+            "not_hf_loadable_because": reason,
+        }
     limit = parse_size(max_shard_size)
     shards: list[dict[str, torch.Tensor]] = [{}]
     shard_bytes = 0
@@ -109,8 +113,11 @@ def save_pretrained(
     weight_map: dict[str, str] = {}
     for i, shard in enumerate(shards, start=1):
         filename = SINGLE_NAME if len(shards) == 1 else f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in shard.items()},
-                  directory / filename, metadata={"format": "pt"})
+        save_file(
+            {k: v.detach().to("cpu").contiguous() for k, v in shard.items()},
+            directory / filename,
+            metadata={"format": "pt"},
+        )
         weight_map.update(dict.fromkeys(shard, filename))
     if len(shards) > 1:
         index = {"metadata": {"total_size": total}, "weight_map": weight_map}
@@ -149,8 +156,10 @@ def _save_tokenizer(tokenizer: Any, directory: Path) -> None:
     elif hasattr(tokenizer, "to_str"):  # a bare `tokenizers.Tokenizer`
         (directory / "tokenizer.json").write_text(tokenizer.to_str())
     else:
-        raise FgError(f"cannot save tokenizer of type {type(tokenizer).__name__}",
-                      hint="pass a transformers tokenizer or a tokenizers.Tokenizer")
+        raise FgError(
+            f"cannot save tokenizer of type {type(tokenizer).__name__}",
+            hint="pass a transformers tokenizer or a tokenizers.Tokenizer",
+        )
 
 
 def read_config(directory: str | Path, **overrides: Any) -> tuple[CausalLMConfig, dict[str, Any]]:
@@ -198,8 +207,9 @@ def _weight_files(directory: Path) -> dict[str, list[str]]:
             files.setdefault(filename, []).append(name)
         for filename in files:
             if not (directory / filename).is_file():
-                raise FgError(f"{directory}: {filename}, named in {INDEX_NAME}, is missing",
-                              hint="copy the whole model directory")
+                raise FgError(
+                    f"{directory}: {filename}, named in {INDEX_NAME}, is missing", hint="copy the whole model directory"
+                )
             check_safetensors(directory / filename)
         return files
     candidates = sorted(directory.glob("*.safetensors"))
@@ -258,12 +268,16 @@ def load_weights(model: CausalLM, directory: str | Path, device: torch.device | 
     return model
 
 
-def _check_names_and_shapes(directory: Path, expected: dict[str, torch.Tensor],
-                            found: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+def _check_names_and_shapes(
+    directory: Path, expected: dict[str, torch.Tensor], found: dict[str, tuple[str, tuple[int, ...]]]
+) -> None:
     missing = [n for n in expected if n not in found]
     unexpected = [n for n in found if n not in expected]
-    wrong = [f"{n} {list(found[n][1])} vs model {list(expected[n].shape)}"
-             for n in expected if n in found and tuple(expected[n].shape) != found[n][1]]
+    wrong = [
+        f"{n} {list(found[n][1])} vs model {list(expected[n].shape)}"
+        for n in expected
+        if n in found and tuple(expected[n].shape) != found[n][1]
+    ]
     if not (missing or unexpected or wrong):
         return
     parts = []
@@ -271,5 +285,7 @@ def _check_names_and_shapes(directory: Path, expected: dict[str, torch.Tensor],
         if items:
             more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
             parts.append(f"{label}: {', '.join(items[:5])}{more}")
-    raise FgError(f"{directory}: weights do not match the model; " + "; ".join(parts),
-                  hint="check that config.json describes these weights")
+    raise FgError(
+        f"{directory}: weights do not match the model; " + "; ".join(parts),
+        hint="check that config.json describes these weights",
+    )

@@ -1,4 +1,5 @@
 """Weight initialization, applied after a model is materialized from the meta device."""
+
 from __future__ import annotations
 
 import math

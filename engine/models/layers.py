@@ -9,6 +9,7 @@ without touching the rest (seed 000's `layer_factory` example):
 - `feedforward_factory() -> module(hidden)`
 - `norm_factory(hidden_size) -> module(hidden)`
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,9 +40,12 @@ class PreNormLayer(nn.Module):
         self.post_attention_layernorm = norm_factory(hidden_size)
         self.mlp = feedforward_factory()
 
-    def forward(self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask,
-                cache: KVCache | None = None) -> torch.Tensor:
-        hidden_states = hidden_states + self.self_attn(self.input_layernorm(hidden_states), position_embeddings, mask, cache)
+    def forward(
+        self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask, cache: KVCache | None = None
+    ) -> torch.Tensor:
+        hidden_states = hidden_states + self.self_attn(
+            self.input_layernorm(hidden_states), position_embeddings, mask, cache
+        )
         return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
 
 
@@ -68,8 +72,10 @@ class PostNormLayer(nn.Module):
         self.mlp = feedforward_factory()
         self.post_feedforward_layernorm = norm_factory(hidden_size)
 
-    def forward(self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask,
-                cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask, cache: KVCache | None = None
+    ) -> torch.Tensor:
         hidden_states = self.post_attention_layernorm(
-            hidden_states + self.self_attn(hidden_states, position_embeddings, mask, cache))
+            hidden_states + self.self_attn(hidden_states, position_embeddings, mask, cache)
+        )
         return self.post_feedforward_layernorm(hidden_states + self.mlp(hidden_states))

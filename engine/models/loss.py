@@ -1,4 +1,5 @@
 """Next-token cross-entropy with HF's label convention."""
+
 from __future__ import annotations
 
 import torch
@@ -14,6 +15,4 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     labels instead of slicing the logits avoids copying the [B, T, V] tensor.
     """
     shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
-    return F.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX
-    )
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX)

@@ -14,6 +14,7 @@ Backends ask for the form they need: `sdpa_kwargs()` lets SDPA use
 [B, 1, Tq, Tk] tensor for SDPA/eager; `block_mask()` a flex-attention
 BlockMask. Results are cached per window size, so layers share them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -83,7 +84,7 @@ class AttentionMask:
             allowed = allowed[None].expand(self.batch_size, -1, -1)
             if self.document_ids is not None:
                 docs = self.document_ids
-                allowed = allowed & (docs[:, self.q_offset:, None] == docs[:, None, :])
+                allowed = allowed & (docs[:, self.q_offset :, None] == docs[:, None, :])
             if self.key_padding is not None:
                 allowed = allowed & self.key_padding[:, None, :]
                 # A padded query row would see no key at all; SDPA then returns NaN,
@@ -124,8 +125,13 @@ class AttentionMask:
         key = ("block", sliding_window)
         if key not in self._cache:
             window_matters = sliding_window is not None and sliding_window < self.kv_len
-            if (self.document_ids is not None and self.key_padding is None and not window_matters
-                    and self.q_offset == 0 and self.q_len % FLEX_BLOCK == 0):
+            if (
+                self.document_ids is not None
+                and self.key_padding is None
+                and not window_matters
+                and self.q_offset == 0
+                and self.q_len % FLEX_BLOCK == 0
+            ):
                 self._cache[key] = document_block_mask(self.document_ids, self.mask_mod(None))
             else:
                 batch = self.batch_size if (self.document_ids is not None or self.key_padding is not None) else None
@@ -145,8 +151,9 @@ def _create_block_mask(device_type: str):
     if device_type not in _block_mask_builders:
         from torch.nn.attention.flex_attention import create_block_mask
 
-        _block_mask_builders[device_type] = (torch.compile(create_block_mask) if device_type == "cuda"
-                                             else create_block_mask)
+        _block_mask_builders[device_type] = (
+            torch.compile(create_block_mask) if device_type == "cuda" else create_block_mask
+        )
     return _block_mask_builders[device_type]
 
 
@@ -196,5 +203,6 @@ def document_block_mask(document_ids: torch.Tensor, mask_mod, block: int = FLEX_
     partial = visible & ~full
     kv_num, kv_idx = _ordered_indices(partial[:, None])
     full_num, full_idx = _ordered_indices(full[:, None])
-    return BlockMask.from_kv_blocks(kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod,
-                                    seq_lengths=(seq, seq))
+    return BlockMask.from_kv_blocks(
+        kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(seq, seq)
+    )

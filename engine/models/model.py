@@ -5,6 +5,7 @@
 
 so state dicts move to and from `transformers` without renaming.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -74,8 +75,9 @@ class DecoderModel(nn.Module):
         batch, seq = input_ids.shape
         past = cache.seq_len if cache is not None else 0
         if attention_mask is not None and attention_mask.shape[-1] != past + seq:
-            raise ValueError(f"attention_mask covers {attention_mask.shape[-1]} tokens; expected {past + seq} "
-                             "(cached plus new)")
+            raise ValueError(
+                f"attention_mask covers {attention_mask.shape[-1]} tokens; expected {past + seq} (cached plus new)"
+            )
         if position_ids is None:
             if document_ids is not None:
                 position_ids = positions_from_documents(document_ids)
@@ -88,8 +90,13 @@ class DecoderModel(nn.Module):
         for layer in self.layers:
             if checkpointing:
                 hidden = torch.utils.checkpoint.checkpoint(
-                    layer, hidden, position_embeddings, mask, None,
-                    use_reentrant=False, **({"context_fn": self._checkpoint_context} if self._checkpoint_context else {}),
+                    layer,
+                    hidden,
+                    position_embeddings,
+                    mask,
+                    None,
+                    use_reentrant=False,
+                    **({"context_fn": self._checkpoint_context} if self._checkpoint_context else {}),
                 )
             else:
                 hidden = layer(hidden, position_embeddings, mask, cache)
@@ -185,8 +192,9 @@ class CausalLM(nn.Module):
         outputs, recomputing only cheap element-wise ops (norms, RoPE, SiLU).
         """
         if policy not in CHECKPOINT_POLICIES:
-            raise FgError(f"unknown activation checkpointing policy {policy!r}",
-                          hint="use " + " or ".join(CHECKPOINT_POLICIES))
+            raise FgError(
+                f"unknown activation checkpointing policy {policy!r}", hint="use " + " or ".join(CHECKPOINT_POLICIES)
+            )
         self.model._checkpointing = True
         self.model._checkpoint_context = _selective_context() if policy == "selective" else None
 
@@ -200,8 +208,12 @@ def _selective_context() -> Callable:
 
     aten = torch.ops.aten
     saved = {aten.mm.default, aten.bmm.default, aten.addmm.default}
-    for name in ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
-                 "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu"):
+    for name in (
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+    ):
         if hasattr(aten, name):
             saved.add(getattr(aten, name).default)
 

@@ -13,6 +13,7 @@ The forward is the same arithmetic as before (F.rms_norm on the float32 rows,
 cast back, then the weight multiply, HF's order), applied row by row, so bf16
 and fp32 outputs stay bit-identical to HF's.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,11 +38,11 @@ class _RMSNormFunction(torch.autograd.Function):
         rstd = torch.empty(rows.shape[0], dtype=torch.float32, device=x.device)
         step = _chunk_rows(hidden, chunk_bytes)
         for start in range(0, rows.shape[0], step):
-            chunk = rows[start:start + step].float()
+            chunk = rows[start : start + step].float()
             # Same call as the unfused module, so results match it (and HF) bit for bit.
             normed = F.rms_norm(chunk, (hidden,), eps=eps).to(x.dtype)
-            torch.mul(weight, normed, out=out[start:start + step])
-            rstd[start:start + step] = torch.rsqrt(chunk.pow(2).mean(-1) + eps)
+            torch.mul(weight, normed, out=out[start : start + step])
+            rstd[start : start + step] = torch.rsqrt(chunk.pow(2).mean(-1) + eps)
         ctx.save_for_backward(x, weight, rstd)
         ctx.chunk_bytes = chunk_bytes
         return out.view(*x.shape[:-1], hidden)
@@ -69,12 +70,12 @@ class _RMSNormFunction(torch.autograd.Function):
                 # d/dx [x * rstd] = rstd * (g - x̂ · mean(g · x̂)) over the row.
                 proj = (g_normed * xhat).mean(-1, keepdim=True)
                 grad_x[start:stop] = (rstd[start:stop, None] * (g_normed - xhat * proj)).to(x.dtype)
-        return (grad_x.view(x.shape) if need_x else None,
-                grad_w.to(weight.dtype) if need_w else None, None, None)
+        return (grad_x.view(x.shape) if need_x else None, grad_w.to(weight.dtype) if need_w else None, None, None)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, *,
-             chunk_bytes: int = _CHUNK_BYTES) -> torch.Tensor:
+def rms_norm(
+    x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, *, chunk_bytes: int = _CHUNK_BYTES
+) -> torch.Tensor:
     """`weight * (x / sqrt(mean(x^2) + eps))` over the last dim, statistics in float32.
 
     Saves only `x` and a float32 per-row reciprocal RMS for backward.

@@ -23,6 +23,7 @@ checkpoints, `RotaryEmbedding.reset_buffers()` recomputes them, and
 after meta-device construction and `.to(torch.bfloat16)` both leave correct
 float32 frequencies.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,15 @@ _REQUIRED = {
 _OPTIONAL = {
     "linear": (),
     "dynamic": (),
-    "yarn": ("original_max_position_embeddings", "beta_fast", "beta_slow", "attention_factor",
-             "mscale", "mscale_all_dim", "truncate"),
+    "yarn": (
+        "original_max_position_embeddings",
+        "beta_fast",
+        "beta_slow",
+        "attention_factor",
+        "mscale",
+        "mscale_all_dim",
+        "truncate",
+    ),
     "llama3": (),
 }
 
@@ -83,7 +91,7 @@ def validate_rope_scaling(scaling: dict[str, Any] | None, max_position_embedding
 def default_inv_freq(head_dim: int, theta: float, device: torch.device | str | None = None) -> torch.Tensor:
     """`theta ** (-2i / head_dim)` for i in 0 .. head_dim/2 - 1, float32."""
     exponents = torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float() / head_dim
-    return 1.0 / (theta ** exponents)
+    return 1.0 / (theta**exponents)
 
 
 def rope_inv_freq(
@@ -169,7 +177,9 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def apply_rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def apply_rotary(
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate queries and keys [B, H, T, D] by position; cos/sin are [B, T, D]."""
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
@@ -199,8 +209,9 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=persistent)
 
     def _compute(self, seq_len: int | None, device) -> tuple[torch.Tensor, float]:
-        return rope_inv_freq(self.head_dim, self.rope_theta, self.rope_scaling,
-                             self.max_position_embeddings, seq_len, device)
+        return rope_inv_freq(
+            self.head_dim, self.rope_theta, self.rope_scaling, self.max_position_embeddings, seq_len, device
+        )
 
     def reset_buffers(self, device: torch.device | str | None = None) -> None:
         """Recompute `inv_freq` (float32) on `device` (default: where it is now, unless that is meta)."""

@@ -9,6 +9,7 @@ Per parameter of shape [..., R, C] the second moment is kept as a row vector
 [..., R] and a column vector [..., C] (factored), so state costs R + C floats
 instead of R * C; vectors keep a full second moment.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -69,9 +70,17 @@ class Adafactor(Optimizer):
             raise FgError(f"Adafactor: beta1 must be in [0, 1) or null, got {beta1}")
         if beta2_decay >= 0:
             raise FgError(f"Adafactor: beta2_decay must be negative, got {beta2_decay}")
-        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), clip_threshold=clip_threshold,
-                        beta1=beta1, weight_decay=weight_decay, scale_parameter=scale_parameter,
-                        bf16_stochastic_rounding=bf16_stochastic_rounding, momentum_dtype=momentum_dtype)
+        defaults = dict(
+            lr=lr,
+            beta2_decay=beta2_decay,
+            eps=tuple(eps),
+            clip_threshold=clip_threshold,
+            beta1=beta1,
+            weight_decay=weight_decay,
+            scale_parameter=scale_parameter,
+            bf16_stochastic_rounding=bf16_stochastic_rounding,
+            momentum_dtype=momentum_dtype,
+        )
         super().__init__(params, defaults)
         self._seed = seed
         self._generators: dict[str, torch.Generator] = {}

@@ -7,6 +7,7 @@ with the model's parameters:
 
 `grouped(...)` wraps such a factory so it receives regex parameter groups.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,13 +31,22 @@ class AdamW(torch.optim.AdamW):
     `fused=None` decides automatically; True or False forces it.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01, fused: bool | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        fused: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
         params = list(params)
         if fused is None:
             fused = _all_on_cuda(params)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                         fused=fused or None, **kwargs)
+        super().__init__(
+            params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, fused=fused or None, **kwargs
+        )
 
 
 def resolve_optimizer_class(name: str | type) -> type:
@@ -50,14 +60,17 @@ def resolve_optimizer_class(name: str | type) -> type:
         try:
             found = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError):
-            raise FgError(f"optimizer type {name!r} not found", hint="write module.Class, e.g. torch.optim.SGD") from None
+            raise FgError(
+                f"optimizer type {name!r} not found", hint="write module.Class, e.g. torch.optim.SGD"
+            ) from None
     elif hasattr(ours, name):
         found = getattr(ours, name)
     elif hasattr(torch.optim, name):
         found = getattr(torch.optim, name)
     else:
-        raise FgError(f"unknown optimizer {name!r}",
-                      hint="fgtui has AdamW, Adafactor, Muon; any torch.optim class works by name")
+        raise FgError(
+            f"unknown optimizer {name!r}", hint="fgtui has AdamW, Adafactor, Muon; any torch.optim class works by name"
+        )
     if not (isinstance(found, type) and issubclass(found, torch.optim.Optimizer)):
         raise FgError(f"{name!r} is not a torch optimizer class")
     return found

@@ -9,6 +9,7 @@ and one `state_dict()` resumes them. The Muon update follows
 bf16, shape-based LR adjustment) and is tested equal to it; the AdamW update
 is tested equal to `torch.optim.AdamW`.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ NS_COEFFICIENTS = (3.4445, -4.775, 2.0315)
 MUON_EXCLUDE = (r"embed", r"lm_head")
 
 
-def orthogonalize(matrix: torch.Tensor, steps: int = 5, coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
-                  eps: float = 1e-7) -> torch.Tensor:
+def orthogonalize(
+    matrix: torch.Tensor, steps: int = 5, coefficients: tuple[float, float, float] = NS_COEFFICIENTS, eps: float = 1e-7
+) -> torch.Tensor:
     """Approximate U V^T of `matrix = U S V^T` by a quintic Newton-Schulz iteration in bf16."""
     a, b, c = coefficients
     x = matrix.bfloat16()
@@ -105,9 +107,16 @@ class Muon(Optimizer):
         no_decay_patterns: Sequence[str] = NO_DECAY_PATTERNS,
     ) -> None:
         adjusted_lr(1.0, torch.Size((1, 1)), adjust_lr_fn)  # validate the rule name early
-        muon_opts = dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
-                         ns_coefficients=tuple(ns_coefficients), eps=eps, weight_decay=weight_decay,
-                         adjust_lr_fn=adjust_lr_fn)
+        muon_opts = dict(
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            ns_coefficients=tuple(ns_coefficients),
+            eps=eps,
+            weight_decay=weight_decay,
+            adjust_lr_fn=adjust_lr_fn,
+        )
         adamw_opts = dict(lr=adamw_lr, betas=tuple(adamw_betas), eps=adamw_eps, weight_decay=adamw_weight_decay)
         params = list(params)
         if params and isinstance(params[0], dict):
@@ -121,15 +130,26 @@ class Muon(Optimizer):
             muon, decay, plain = split_for_muon(params, muon_exclude, no_decay_patterns)
             groups = [
                 {**muon_opts, "use_muon": True, "params": [p for _, p in muon], "param_names": [n for n, _ in muon]},
-                {**adamw_opts, "use_muon": False, "params": [p for _, p in decay],
-                 "param_names": [n for n, _ in decay]},
-                {**adamw_opts, "use_muon": False, "weight_decay": 0.0, "params": [p for _, p in plain],
-                 "param_names": [n for n, _ in plain]},
+                {
+                    **adamw_opts,
+                    "use_muon": False,
+                    "params": [p for _, p in decay],
+                    "param_names": [n for n, _ in decay],
+                },
+                {
+                    **adamw_opts,
+                    "use_muon": False,
+                    "weight_decay": 0.0,
+                    "params": [p for _, p in plain],
+                    "param_names": [n for n, _ in plain],
+                },
             ]
             groups = [g for g in groups if g["params"]]
         else:
-            raise FgError("Muon needs model.named_parameters() or groups with use_muon",
-                          hint="plain tensors cannot tell hidden matrices from embeddings")
+            raise FgError(
+                "Muon needs model.named_parameters() or groups with use_muon",
+                hint="plain tensors cannot tell hidden matrices from embeddings",
+            )
         for group in groups:
             if group["use_muon"] and any(p.dim() != 2 for p in group["params"]):
                 raise FgError("Muon: use_muon groups may hold only 2-D matrices")
@@ -172,5 +192,5 @@ class Muon(Optimizer):
         state["exp_avg"].lerp_(grad, 1 - beta1)
         state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         param.mul_(1 - group["lr"] * group["weight_decay"])
-        denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** step)).add_(group["eps"])
-        param.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1 ** step))
+        denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
+        param.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1**step))

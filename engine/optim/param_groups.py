@@ -1,4 +1,5 @@
 """Parameter groups chosen by regular expressions over parameter names."""
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ attributes that `LRScheduler.state_dict()` saves.
 Warmup is linear from `1/warmup_steps` at step 0 to 1 at step
 `warmup_steps - 1`, so no optimizer step is wasted at LR 0.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,9 @@ class ConstantWithWarmup(_FactorSchedule):
 class _DecayToEnd(_FactorSchedule):
     shape = "linear"
 
-    def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int,
-                 min_lr_ratio: float = 0.0, last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0, last_epoch: int = -1
+    ) -> None:
         _check_nonnegative(warmup_steps=warmup_steps, total_steps=total_steps)
         if total_steps <= warmup_steps:
             raise FgError(f"LR schedule: total_steps {total_steps} must exceed warmup_steps {warmup_steps}")

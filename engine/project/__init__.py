@@ -14,6 +14,7 @@ Public API:
 
 Submodules load lazily, so `import fgtui.engine.project` stays cheap.
 """
+
 from __future__ import annotations
 
 from fgtui.engine.lazy import lazy_exports

@@ -16,6 +16,7 @@ config is rendered with its own globals (its `project_dir`,
 `workspace_root`) and built in its own build, so it shares nothing with the
 calling config but what is passed in.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,7 @@ def from_project(
     missing = [name for name in names if name not in graph.targets]
     if missing:
         raise FgError(
-            f"from_project: {project.resolve_config(config_template)} in {project.name!r} "
-            f"has no target {missing[0]!r}",
+            f"from_project: {project.resolve_config(config_template)} in {project.name!r} has no target {missing[0]!r}",
             hint="targets: " + ", ".join(sorted(graph.targets)),
         )
     built = [build(graph, target=name, context=context_vars) for name in names]

@@ -15,6 +15,7 @@ Usage in a command module::
     parser.add_argument("--dry-run", action="store_true")
     parser.set_defaults(handler=run_train)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,7 +81,9 @@ def add_to_parser(
         if group is None:
             group = groups[spec.group] = parser.add_argument_group(heading)
         kwargs: dict[str, Any] = dict(
-            dest=DEST_PREFIX + spec.dest, default=argparse.SUPPRESS, help=spec.help_text(),
+            dest=DEST_PREFIX + spec.dest,
+            default=argparse.SUPPRESS,
+            help=spec.help_text(),
         )
         names = list(spec.names)
         if spec.action is not None:
@@ -206,14 +209,12 @@ class ConfigArgumentParser(argparse.ArgumentParser):
                 raise
             specs = []
         if specs is None:
-            note = ("Config options appear here when run inside a project "
-                    "or with -t CONFIG.")
+            note = "Config options appear here when run inside a project or with -t CONFIG."
             self.epilog = f"{self.epilog}\n\n{note}" if self.epilog else note
             return []
 
         def warn(spec: DynamicArg, message: str) -> None:
-            print(f"fgtui: warning: config option {spec.long_name} not added: {message}",
-                  file=sys.stderr)
+            print(f"fgtui: warning: config option {spec.long_name} not added: {message}", file=sys.stderr)
 
         return add_to_parser(self, specs, on_conflict=warn)
 
@@ -250,9 +251,11 @@ def add_config_command(subparsers: argparse._SubParsersAction, name: str, **kwar
         # argparse offers no hook between the main parser's options and the
         # subparser's; swapping the action's class adds one without touching
         # how any other subcommand parses.
-        subparsers.__class__ = type(
-            "ParentAware" + type(subparsers).__name__, (_ParentAwareSubParsers, type(subparsers)), {}
-        ) if type(subparsers) is not argparse._SubParsersAction else _ParentAwareSubParsers
+        subparsers.__class__ = (
+            type("ParentAware" + type(subparsers).__name__, (_ParentAwareSubParsers, type(subparsers)), {})
+            if type(subparsers) is not argparse._SubParsersAction
+            else _ParentAwareSubParsers
+        )
     saved = subparsers._parser_class
     subparsers._parser_class = ConfigArgumentParser
     try:

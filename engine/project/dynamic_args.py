@@ -25,6 +25,7 @@ fgtui's templates declare it from the value the template computes
 Values arrive typed: `--lr 3e-4` is a float, `--layers 1 2 3` with
 `item_type: int` a list of ints, `--rope '{"type": "yarn"}'` a dict.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,10 +36,24 @@ from typing import Any
 from fgtui.engine.errors import FgError
 
 TYPES = ("int", "float", "str", "bool", "path", "list", "json")
-_FIELDS = frozenset({
-    "names", "type", "help", "choices", "default", "action", "group", "required",
-    "min", "max", "dest", "metavar", "item_type", "nargs",
-})
+_FIELDS = frozenset(
+    {
+        "names",
+        "type",
+        "help",
+        "choices",
+        "default",
+        "action",
+        "group",
+        "required",
+        "min",
+        "max",
+        "dest",
+        "metavar",
+        "item_type",
+        "nargs",
+    }
+)
 _NO_DEFAULT = object()
 
 

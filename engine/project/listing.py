@@ -5,6 +5,7 @@ data (engine/project/static_values.py): listing imports and calls nothing a
 template names. A config that fails shows
 `PARSE ERROR` and the one-line reason instead of stopping the listing.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,8 +87,9 @@ def describe_config(project: Project, name: str, is_default: bool = False) -> Co
 
 
 def list_project(project: Project) -> ProjectListing:
-    listing = ProjectListing(project.project_dir, project.name, project.meta.description,
-                             warnings=project.meta.warnings)
+    listing = ProjectListing(
+        project.project_dir, project.name, project.meta.description, warnings=project.meta.warnings
+    )
     default = project.default_config()
     for name in project.configs():
         listing.entries.append(describe_config(project, name, is_default=(name == default)))

@@ -11,6 +11,7 @@ change to any of them (an edit, a new file that shadows another) re-lists
 the whole project. What no file records — environment variables
 (`getenv`) or the clock — is not tracked; `ls --no-cache` re-renders.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -94,8 +95,9 @@ class ListingCache:
             return None
         if data.get("configs_signature") != configs_signature(data.get("searchdir", [])):
             return None
-        listing = ProjectListing(project_dir, data["name"], data["description"],
-                                 warnings=list(data.get("warnings", [])))
+        listing = ProjectListing(
+            project_dir, data["name"], data["description"], warnings=list(data.get("warnings", []))
+        )
         listing.entries = [ConfigEntry(**entry) for entry in data["entries"]]
         return listing
 
@@ -105,13 +107,26 @@ class ListingCache:
         if listing.error is not None:
             return
         entries: list[dict[str, Any]] = [
-            {"name": e.name, "is_default": e.is_default, "title": e.title, "description": e.description,
-             "config_class": e.config_class, "error": e.error}
+            {
+                "name": e.name,
+                "is_default": e.is_default,
+                "title": e.title,
+                "description": e.description,
+                "config_class": e.config_class,
+                "error": e.error,
+            }
             for e in listing.entries
         ]
-        data = {"format": _FORMAT, "meta_signature": meta_sig, "configs_signature": configs_sig,
-                "searchdir": searchdir, "name": listing.name, "description": listing.description,
-                "warnings": listing.warnings, "entries": entries}
+        data = {
+            "format": _FORMAT,
+            "meta_signature": meta_sig,
+            "configs_signature": configs_sig,
+            "searchdir": searchdir,
+            "name": listing.name,
+            "description": listing.description,
+            "warnings": listing.warnings,
+            "entries": entries,
+        }
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             target = self._file(listing.project_dir)

@@ -10,6 +10,7 @@ Forgather. The rendered YAML is a plain mapping: `name`, `description`,
 Forgather, `searchpath` is not a key: a meta.yaml writing it gets the
 default search directory (or its `searchdir`) and a warning.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,11 @@ from typing import Any
 
 from fgtui.engine.errors import FgError, SourceLocation
 from fgtui.engine.project.workspace import (
-    META_NAME, WORKSPACE_DIR_NAME, find_workspace, fgtui_dir, user_template_dirs,
+    META_NAME,
+    WORKSPACE_DIR_NAME,
+    find_workspace,
+    fgtui_dir,
+    user_template_dirs,
 )
 
 
@@ -118,8 +123,10 @@ class ProjectMeta:
 
     @property
     def warnings(self) -> list[str]:
-        return self.notes + [f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
-                             for p in self.missing_searchdirs]
+        return self.notes + [
+            f"{self.project_dir / META_NAME}: search directory {str(p)!r} does not exist"
+            for p in self.missing_searchdirs
+        ]
 
 
 def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]:
@@ -150,7 +157,8 @@ def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
     workspace_root = workspace if workspace is not None else project_dir
     variables = project_globals(project_dir, workspace_root)
     environment = TemplateEnvironment(
-        meta_searchpath(project_dir, workspace), globals=variables,
+        meta_searchpath(project_dir, workspace),
+        globals=variables,
     )
     try:
         rendered = environment.render(META_NAME)
@@ -175,8 +183,7 @@ def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise FgError(
             f"meta.yaml does not render to valid YAML: {problem}",
-            location=SourceLocation(str(path), mark.line + 1 if mark else None,
-                                    mark.column + 1 if mark else None),
+            location=SourceLocation(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None),
         ) from None
     if data is None:
         return {}
@@ -185,30 +192,40 @@ def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
-             has_workspace: bool, meta_path: Path) -> ProjectMeta:
+def _to_meta(
+    data: dict[str, Any], project_dir: Path, workspace_root: Path, has_workspace: bool, meta_path: Path
+) -> ProjectMeta:
     def text(key: str, default: str | None) -> str | None:
         value = data.get(key, default)
         if value is not None and not isinstance(value, str):
-            raise FgError(f"meta.yaml: {key!r} must be a string, got {value!r}",
-                          location=SourceLocation(str(meta_path)))
+            raise FgError(
+                f"meta.yaml: {key!r} must be a string, got {value!r}", location=SourceLocation(str(meta_path))
+            )
         return value
 
     # Forgather reads `searchdir` only; a `searchpath` key is ignored there, so here too.
     notes: list[str] = []
     if "searchpath" in data:
-        notes.append(f"{meta_path}: 'searchpath' is not read (Forgather reads 'searchdir'); "
-                     + ("'searchdir' is used" if "searchdir" in data
-                        else f"the default search directory {str(project_dir / 'templates')!r} is used")
-                     + " — rename the key to 'searchdir'")
+        notes.append(
+            f"{meta_path}: 'searchpath' is not read (Forgather reads 'searchdir'); "
+            + (
+                "'searchdir' is used"
+                if "searchdir" in data
+                else f"the default search directory {str(project_dir / 'templates')!r} is used"
+            )
+            + " — rename the key to 'searchdir'"
+        )
     raw_dirs = data.get("searchdir")
     if raw_dirs is None:
         raw_dirs = [str(project_dir / "templates")]
     if isinstance(raw_dirs, str):
         raw_dirs = [raw_dirs]
     if not isinstance(raw_dirs, list):
-        raise FgError(f"meta.yaml: 'searchdir' must be a list of directories, got {raw_dirs!r}",
-                      hint="write searchdir: [templates, ...]", location=SourceLocation(str(meta_path)))
+        raise FgError(
+            f"meta.yaml: 'searchdir' must be a list of directories, got {raw_dirs!r}",
+            hint="write searchdir: [templates, ...]",
+            location=SourceLocation(str(meta_path)),
+        )
     declared: list[Path] = []
     for entry in raw_dirs:
         path = Path(os.path.normpath(project_dir / os.path.expanduser(str(entry))))
@@ -220,8 +237,16 @@ def _to_meta(data: dict[str, Any], project_dir: Path, workspace_root: Path,
     if isinstance(system_path, str):
         system_path = [system_path]
     nproc = data.get("nproc_per_node")
-    known = {"name", "description", "config_prefix", "default_config", "searchdir",
-             "searchpath", "system_path", "nproc_per_node"}
+    known = {
+        "name",
+        "description",
+        "config_prefix",
+        "default_config",
+        "searchdir",
+        "searchpath",
+        "system_path",
+        "nproc_per_node",
+    }
     return ProjectMeta(
         project_dir=project_dir,
         workspace_root=workspace_root,

@@ -6,6 +6,7 @@ environment, and the config's dynamic arguments.
     rendered = project.render("list.yaml")
     graph = project.load("list.yaml")
 """
+
 from __future__ import annotations
 
 import difflib
@@ -133,8 +134,9 @@ class Project:
         close = difflib.get_close_matches(name, configs, n=1, cutoff=0.5)
         raise FgError(
             f"project {self.name!r} has no config {name!r}",
-            hint=f"did you mean {close[0]!r}?" if close else
-            ("configs: " + ", ".join(configs) if configs else "the project has no configs yet"),
+            hint=f"did you mean {close[0]!r}?"
+            if close
+            else ("configs: " + ", ".join(configs) if configs else "the project has no configs yet"),
         )
 
     def _template_name_of(self, path: Path) -> str | None:
@@ -185,8 +187,10 @@ def specs_from_graph(graph, source: str) -> list[DynamicArg]:
             for key, value in entry.items():
                 computed = unresolved_in(value)
                 if computed:
-                    raise FgError(f"{source}: dynamic_args[{index}].{key} is {computed[0].note()}",
-                                  hint="write option fields as plain values; only `default` may be computed")
+                    raise FgError(
+                        f"{source}: dynamic_args[{index}].{key} is {computed[0].note()}",
+                        hint="write option fields as plain values; only `default` may be computed",
+                    )
     elif isinstance(raw, Unresolved):
         raise FgError(f"{source}: dynamic_args is {raw.note()}", hint="write dynamic_args as a !dlist of mappings")
     return parse_specs(entries if isinstance(raw, dict) else raw, source)

@@ -5,6 +5,7 @@ Every function refuses to write onto an existing path: nothing a user wrote
 is ever overwritten. Files are written only after every check has passed, so
 a refused command leaves the disk as it was.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,10 @@ from pathlib import Path
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.project.workspace import (
-    META_NAME, WORKSPACE_DIR_NAME, bundled_templatelib, find_workspace,
+    META_NAME,
+    WORKSPACE_DIR_NAME,
+    bundled_templatelib,
+    find_workspace,
 )
 
 _BASE_DIRECTORIES = """\
@@ -199,10 +203,10 @@ def create_workspace(
 
     lines = [f"    - {_yaml_str(str(path))}" for path in search_paths]
     lines.append("    - \"{{ joinpath(workspace_root, 'forgather_workspace') }}\"")
-    lines += [f"    - \"{{{{ joinpath(ns.templatelib_dir, {_jinja_str(lib)}) }}}}\"" for lib in libraries]
+    lines += [f'    - "{{{{ joinpath(ns.templatelib_dir, {_jinja_str(lib)}) }}}}"' for lib in libraries]
     # Last, templatelib itself, so every bundled library is reachable by its
     # path (`datasets/tokenized_dataset.yaml`) without being listed with -l.
-    lines.append("    - \"{{ ns.templatelib_dir }}\"")
+    lines.append('    - "{{ ns.templatelib_dir }}"')
     files = {
         "README.md": f"# {name}\n\n{description}\n",
         "base_directories.yaml": _BASE_DIRECTORIES.format(fgtui_dir_line=fgtui_line),
@@ -218,8 +222,10 @@ def create_workspace(
 def _meta_text(name: str, description: str, config_prefix: str, default_config: str, standalone: bool) -> str:
     template = _STANDALONE_META if standalone else _PROJECT_META
     return template.format(
-        name=_yaml_str(name), description=_yaml_str(description),
-        config_prefix=_yaml_str(config_prefix), default_config=_yaml_str(default_config),
+        name=_yaml_str(name),
+        description=_yaml_str(description),
+        config_prefix=_yaml_str(config_prefix),
+        default_config=_yaml_str(default_config),
     )
 
 
@@ -283,7 +289,7 @@ def _find_source(source: str | os.PathLike, bases: list[Path], project=None) -> 
     """A config to copy: a file path (from the current directory or the
     project), else a template name on the project's search path."""
     candidate = Path(source).expanduser()
-    for base in ([Path()] if candidate.is_absolute() else bases):
+    for base in [Path()] if candidate.is_absolute() else bases:
         path = base / candidate
         if path.is_file():
             return path

@@ -15,6 +15,7 @@ directory, each parent up to the nearest enclosing `templates/`, then the bundle
 `templatelib/base` and `templatelib/`. With `project_dir`, a config name that is not a
 file is looked up under DIR/templates/configs and DIR/templates.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,16 +27,17 @@ from fgtui.engine.project.project import Project
 from fgtui.engine.project.workspace import bundled_templatelib, find_project_dir
 
 
-def resolve_config(project_dir: str | os.PathLike | None, config: str | None,
-                   variables: dict[str, Any] | None = None):
+def resolve_config(project_dir: str | os.PathLike | None, config: str | None, variables: dict[str, Any] | None = None):
     """(TemplateEnvironment, template name, variables) for a project dir and a config."""
     from fgtui.engine.config.environment import TemplateEnvironment
 
     project_dir = os.fspath(project_dir) if project_dir is not None else None
     variables = dict(variables or {})
     if project_dir and not os.path.isdir(project_dir):
-        raise FgError(f"project directory {project_dir} does not exist",
-                      hint="pass -p a project directory (one holding meta.yaml)")
+        raise FgError(
+            f"project directory {project_dir} does not exist",
+            hint="pass -p a project directory (one holding meta.yaml)",
+        )
     project = _selected_project(project_dir, config)
     if project is not None:
         return project.environment(), project.resolve_config(config), variables
@@ -104,6 +106,8 @@ def _find_template(project_dir: str | None, config: str | None) -> str:
             candidate = os.path.join(project_dir, sub, config)
             if os.path.isfile(candidate):
                 return candidate
-        raise FgError(f"config '{config}' not found in {project_dir}",
-                      hint="check the name under templates/configs, or pass a file path")
+        raise FgError(
+            f"config '{config}' not found in {project_dir}",
+            hint="check the name under templates/configs, or pass a file path",
+        )
     raise FgError(f"config file '{config}' not found", hint="pass an existing template file with -t")

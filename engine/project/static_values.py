@@ -9,6 +9,7 @@ variables, else their defaults) and the plain container tags (`!list`,
 `Unresolved` marker that says what would have been called, and where.
 Only `construct`, `train` and `--run` build targets for real.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ template a template loads), so computed names such as
 (extends, include, import) is read from the parent's source.
 `tlist --format md` reads `extends` statically from each file.
 """
+
 from __future__ import annotations
 
 import re
@@ -128,10 +129,18 @@ def template_list_markdown(project) -> str:
 def project_index(project, listing) -> str:
     """A markdown summary of the project: meta, configs, search path."""
     meta = project.meta
-    lines = [f"# {meta.name}", "", meta.description, "",
-             f"- Project directory: `{meta.project_dir}`",
-             f"- Workspace root: `{meta.workspace_root}`",
-             f"- Default config: `{project.default_config()}`", "", "## Configs", ""]
+    lines = [
+        f"# {meta.name}",
+        "",
+        meta.description,
+        "",
+        f"- Project directory: `{meta.project_dir}`",
+        f"- Workspace root: `{meta.workspace_root}`",
+        f"- Default config: `{project.default_config()}`",
+        "",
+        "## Configs",
+        "",
+    ]
     for entry in listing.entries:
         name = f"**{entry.name}**" if entry.is_default else entry.name
         if entry.error:

@@ -9,6 +9,7 @@ The layout is Forgather's, so existing trees open unchanged:
 
 Nothing here renders a template; it only looks at the file system.
 """
+
 from __future__ import annotations
 
 import os
@@ -98,10 +99,7 @@ def find_projects(root: str | os.PathLike) -> list[Path]:
     """
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
-            name for name in dirnames
-            if not name.startswith(".") and name not in _SKIP_DIRS
-        )
+        dirnames[:] = sorted(name for name in dirnames if not name.startswith(".") and name not in _SKIP_DIRS)
         if META_NAME in filenames:
             found.append(Path(dirpath))
     return sorted(found)
@@ -109,7 +107,16 @@ def find_projects(root: str | os.PathLike) -> list[Path]:
 
 # Directories that never hold projects but can be huge (model outputs,
 # virtual environments, caches); walking them would make `ls -r` slow.
-_SKIP_DIRS = frozenset({
-    "__pycache__", "node_modules", "output_models", "checkpoints", "runs",
-    ".venv", "venv", "site-packages", WORKSPACE_DIR_NAME,
-})
+_SKIP_DIRS = frozenset(
+    {
+        "__pycache__",
+        "node_modules",
+        "output_models",
+        "checkpoints",
+        "runs",
+        ".venv",
+        "venv",
+        "site-packages",
+        WORKSPACE_DIR_NAME,
+    }
+)

@@ -7,6 +7,7 @@ rotation may have deleted some since, so only complete ones that still exist
 count. A resumed run that has not saved yet started from its `resumed`
 checkpoint, which then stands for its weights.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,7 @@ def run_checkpoints(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     saved: list[Path] = []
     for record in LogStreamReader(run_dir / "metrics.jsonl").poll():
-        if record.get("type") == "event" and record.get("event") in ("checkpoint", "resumed") \
-                and record.get("path"):
+        if record.get("type") == "event" and record.get("event") in ("checkpoint", "resumed") and record.get("path"):
             path = _event_path(run_dir, str(record["path"]))
             if path in saved:
                 saved.remove(path)
@@ -41,6 +41,8 @@ def newest_run_checkpoint(run_dir: str | Path) -> Path:
     """The checkpoint `g` and friends load for a run: its own newest one."""
     found = run_checkpoints(run_dir)
     if not found:
-        raise FgError(f"run {Path(run_dir).name} has no checkpoint of its own yet",
-                      hint="it saves at its save steps; press s in the monitor to save one now")
+        raise FgError(
+            f"run {Path(run_dir).name} has no checkpoint of its own yet",
+            hint="it saves at its save steps; press s in the monitor to save one now",
+        )
     return found[-1]

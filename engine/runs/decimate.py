@@ -7,6 +7,7 @@ draws the min..max span plus a line from one column's last value to the
 next column's first. Cost is O(n) in numpy (one pass of reduceat), plus a
 sort only when x is not already ordered (a resumed run repeats steps).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,7 @@ def finite_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def decimate(x: np.ndarray, y: np.ndarray, columns: int,
-             x_range: tuple[float, float] | None = None) -> Buckets:
+def decimate(x: np.ndarray, y: np.ndarray, columns: int, x_range: tuple[float, float] | None = None) -> Buckets:
     """Bucket (x, y) into `columns` equal-width x intervals.
 
     Non-finite points are dropped (the caller counts NaN losses separately).
@@ -63,8 +63,7 @@ def decimate(x: np.ndarray, y: np.ndarray, columns: int,
             x, y = x[inside], y[inside]
     empty = np.full(columns, np.nan)
     if len(x) == 0:
-        return Buckets(x_lo, x_hi, empty, empty.copy(), empty.copy(), empty.copy(),
-                       np.zeros(columns, dtype=np.int64))
+        return Buckets(x_lo, x_hi, empty, empty.copy(), empty.copy(), empty.copy(), np.zeros(columns, dtype=np.int64))
     if x_hi > x_lo:
         index = ((x - x_lo) * (columns / (x_hi - x_lo))).astype(np.int64)
         np.clip(index, 0, columns - 1, out=index)
@@ -89,10 +88,15 @@ def decimate(x: np.ndarray, y: np.ndarray, columns: int,
 def merge(old: Buckets, new: Buckets) -> Buckets:
     """Buckets of old points followed by new points with x at or after every old x."""
     has_old, has_new = old.count > 0, new.count > 0
-    return Buckets(old.x_lo, old.x_hi,
-                   np.fmin(old.lo, new.lo), np.fmax(old.hi, new.hi),
-                   np.where(has_old, old.first, new.first), np.where(has_new, new.last, old.last),
-                   old.count + new.count)
+    return Buckets(
+        old.x_lo,
+        old.x_hi,
+        np.fmin(old.lo, new.lo),
+        np.fmax(old.hi, new.hi),
+        np.where(has_old, old.first, new.first),
+        np.where(has_new, new.last, old.last),
+        old.count + new.count,
+    )
 
 
 class BucketCache:
@@ -114,19 +118,24 @@ class BucketCache:
         self._x_max = -np.inf
         self._buckets: Buckets | None = None
 
-    def get(self, x: np.ndarray, y: np.ndarray, columns: int,
-            x_range: tuple[float, float]) -> Buckets:
+    def get(self, x: np.ndarray, y: np.ndarray, columns: int, x_range: tuple[float, float]) -> Buckets:
         """`decimate(x, y, columns, x_range)`, computed incrementally when it can be."""
         n = min(len(x), len(y))
         key = (columns, float(x_range[0]), float(x_range[1]))
         bases = (x.base, y.base)
-        grown = (self._buckets is not None and key == self._key and n >= self._count
-                 and bases[0] is not None and bases[1] is not None
-                 and bases[0] is self._bases[0] and bases[1] is self._bases[1])
+        grown = (
+            self._buckets is not None
+            and key == self._key
+            and n >= self._count
+            and bases[0] is not None
+            and bases[1] is not None
+            and bases[0] is self._bases[0]
+            and bases[1] is self._bases[1]
+        )
         if grown and n == self._count:
             return self._buckets
         if grown:
-            new_x, new_y = finite_xy(x[self._count:n], y[self._count:n])
+            new_x, new_y = finite_xy(x[self._count : n], y[self._count : n])
             if not len(new_x) or float(new_x.min()) >= self._x_max:
                 self._buckets = merge(self._buckets, decimate(new_x, new_y, columns, x_range))
                 self._count = n

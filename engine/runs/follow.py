@@ -5,6 +5,7 @@ job.json). It is not thread-safe; the TUI's monitor polls it from one
 exclusive worker at a time and hands each `TailBatch` to the UI thread as
 plain data. Headless followers can poll it in a loop the same way.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ one directory holding both, so a Forgather model is presented as a view: a
 directory of links to the output directory's files and the checkpoint's weights,
 kept under the user's cache and rebuilt whenever asked for.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,11 @@ def latest_forgather_checkpoint(output_dir: Path) -> Path | None:
     root = output_dir / "checkpoints"
     if not root.is_dir():
         return None
-    found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := CHECKPOINT_RE.match(p.name)) and is_forgather_checkpoint(p)]
+    found = [
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := CHECKPOINT_RE.match(p.name)) and is_forgather_checkpoint(p)
+    ]
     return max(found)[1] if found else None
 
 
@@ -76,8 +80,11 @@ def forgather_model_dir(given: Path) -> Path | None:
         checkpoint = latest_forgather_checkpoint(given)
         return model_view(given, checkpoint) if checkpoint is not None else None
     # A Forgather project: its output_models/<model>/, the newest checkpoint among them.
-    outputs = [(checkpoint, output) for output in given.glob("output_models/*")
-               if (output / "config.json").is_file() and (checkpoint := latest_forgather_checkpoint(output))]
+    outputs = [
+        (checkpoint, output)
+        for output in given.glob("output_models/*")
+        if (output / "config.json").is_file() and (checkpoint := latest_forgather_checkpoint(output))
+    ]
     if outputs:
         checkpoint, output = max(outputs, key=lambda pair: pair[0].stat().st_mtime)
         return model_view(output, checkpoint)

@@ -14,6 +14,7 @@ JSON log into log-stream records (schema.py), so the runs list, monitor and `fgt
 logs` show a Forgather run beside fgtui's. A run dir holding only TensorBoard events
 is read through TensorBoard's event reader when it is installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,13 @@ from typing import Any
 LOG_NAME = "trainer_logs.json"
 EVENTS_PREFIX = "events.out.tfevents."
 # Forgather's TensorBoard tags -> log-stream keys
-TB_TAGS = {"train-loss": "loss", "learning-rate": "learning_rate", "grad-norm": "grad_norm",
-           "eval-loss": "eval_loss", "tokens": "tokens"}
+TB_TAGS = {
+    "train-loss": "loss",
+    "learning-rate": "learning_rate",
+    "grad-norm": "grad_norm",
+    "eval-loss": "eval_loss",
+    "tokens": "tokens",
+}
 
 
 def events_files(run_dir: Path) -> list[Path]:
@@ -80,10 +86,22 @@ def to_records(entries: list[dict[str, Any]], run_dir: Path, closed: bool) -> li
     start_time = _number(entries[0].get("timestamp")) if entries else None
     if start_time is None:
         start_time = (run_dir / LOG_NAME).stat().st_mtime if (run_dir / LOG_NAME).exists() else 0.0
-    records: list[dict[str, Any]] = [{
-        "type": "event", "event": "start", "time": start_time, "step": 0, "config": "", "world_size": 1,
-        "max_steps": None, "run_name": run_dir.name, "job_id": "", "device": "", "n_params": 0,
-        "format": "forgather"}]
+    records: list[dict[str, Any]] = [
+        {
+            "type": "event",
+            "event": "start",
+            "time": start_time,
+            "step": 0,
+            "config": "",
+            "world_size": 1,
+            "max_steps": None,
+            "run_name": run_dir.name,
+            "job_id": "",
+            "device": "",
+            "n_params": 0,
+            "format": "forgather",
+        }
+    ]
     tokens = 0
     previous_time, previous_step = start_time, 0
     for entry in entries:
@@ -93,20 +111,39 @@ def to_records(entries: list[dict[str, Any]], run_dir: Path, closed: bool) -> li
             interval_tokens = int(entry.get("tokens") or 0)
             tokens = int(entry.get("total_tokens") or tokens + interval_tokens)
             elapsed, steps = max(1e-9, when - previous_time), max(1, step - previous_step)
-            records.append({
-                "type": "train", "time": when, "step": step, "epoch": _number(entry.get("epoch")) or 0.0,
-                "tokens": tokens, "loss": float(entry["loss"]),
-                "lr": _number(entry.get("learning_rate")) or 0.0, "grad_norm": _number(entry.get("grad_norm")),
-                "tokens_per_s": interval_tokens / elapsed if interval_tokens else 0.0, "mfu": None,
-                "peak_mem_gib": _number(entry.get("peak_mem_gib")), "step_time_s": elapsed / steps})
+            records.append(
+                {
+                    "type": "train",
+                    "time": when,
+                    "step": step,
+                    "epoch": _number(entry.get("epoch")) or 0.0,
+                    "tokens": tokens,
+                    "loss": float(entry["loss"]),
+                    "lr": _number(entry.get("learning_rate")) or 0.0,
+                    "grad_norm": _number(entry.get("grad_norm")),
+                    "tokens_per_s": interval_tokens / elapsed if interval_tokens else 0.0,
+                    "mfu": None,
+                    "peak_mem_gib": _number(entry.get("peak_mem_gib")),
+                    "step_time_s": elapsed / steps,
+                }
+            )
             previous_time, previous_step = when, step
         if _number(entry.get("eval_loss")) is not None:
-            records.append({"type": "eval", "time": when, "step": step, "eval_loss": float(entry["eval_loss"]),
-                            "tokens": tokens})
+            records.append(
+                {"type": "eval", "time": when, "step": step, "eval_loss": float(entry["eval_loss"]), "tokens": tokens}
+            )
     if closed:
         last = records[-1]
-        records.append({"type": "event", "event": "end", "time": last["time"], "step": last["step"],
-                        "status": "completed", "exit_code": 0})
+        records.append(
+            {
+                "type": "event",
+                "event": "end",
+                "time": last["time"],
+                "step": last["step"],
+                "status": "completed",
+                "exit_code": 0,
+            }
+        )
     return records
 
 
@@ -188,7 +225,7 @@ class ForgatherLogReader:
                 self._returned = 0
                 self.state.resets += 1
             self._records = records
-        fresh = self._records[self._returned:]
+        fresh = self._records[self._returned :]
         self._returned = len(self._records)
         return fresh
 

@@ -10,6 +10,7 @@ the file was truncated or replaced. A file that disappears is reported through
 Parsing uses orjson, which is 5-6x faster than the standard library here;
 that is what lets a million-record log reach a first plot within 2 s.
 """
+
 from __future__ import annotations
 
 import os
@@ -137,7 +138,7 @@ class LogStreamReader:
         if cut < 0:
             self._partial = buffer
             return []
-        self._partial = buffer[cut + 1:]
+        self._partial = buffer[cut + 1 :]
         return buffer[:cut].split(b"\n")
 
     def poll(self) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ lives on this host. A job whose process is gone without an `end` event
 crashed (killed, OOM-killed, machine lost); a run dir with neither witness,
 or launched on another host, is `unknown` rather than guessed.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,7 @@ _SKIP_DIRS = frozenset({".git", "__pycache__", "checkpoints", "code", "node_modu
 def is_run_dir(path: Path) -> bool:
     from fgtui.engine.runs.forgather_logs import is_forgather_run_dir  # runs Forgather itself wrote
 
-    return path.is_dir() and (any((path / marker).is_file() for marker in RUN_MARKERS)
-                              or is_forgather_run_dir(path))
+    return path.is_dir() and (any((path / marker).is_file() for marker in RUN_MARKERS) or is_forgather_run_dir(path))
 
 
 def find_runs(root: str | os.PathLike[str], max_depth: int = 5) -> list[Path]:
@@ -67,8 +67,7 @@ def find_runs(root: str | os.PathLike[str], max_depth: int = 5) -> list[Path]:
 
 def _run_mtime(path: Path) -> float:
     try:
-        return max((path / marker).stat().st_mtime for marker in RUN_MARKERS
-                   if (path / marker).exists())
+        return max((path / marker).stat().st_mtime for marker in RUN_MARKERS if (path / marker).exists())
     except ValueError:
         return 0.0
 
@@ -182,7 +181,7 @@ def _edge_records(path: Path, head: int = 64 << 10, tail: int = 256 << 10) -> li
                 last = handle.read(tail)
                 # Drop the cut lines at the seams and any partial last line.
                 lines = first[: first.rfind(b"\n")].split(b"\n")
-                lines += last[last.find(b"\n") + 1: last.rfind(b"\n")].split(b"\n")
+                lines += last[last.find(b"\n") + 1 : last.rfind(b"\n")].split(b"\n")
     except OSError:
         return []
     records, _bad = parse_lines(lines)

@@ -71,6 +71,7 @@ type "event":
     error:         message (str), traceback (str)
     end:           status (one of END_STATUSES), exit_code (int)
 """
+
 from __future__ import annotations
 
 import math

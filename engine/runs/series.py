@@ -6,6 +6,7 @@ columns (None -> NaN) and keeps only the rare records (eval samples, events)
 as dicts. The smoothed loss is maintained incrementally so a live run does
 not recompute it over the whole history on every redraw.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,17 @@ import numpy as np
 from fgtui.engine.runs.reader import LogStreamReader
 
 TRAIN_FIELDS = (
-    "step", "time", "epoch", "tokens", "loss", "lr", "grad_norm",
-    "tokens_per_s", "mfu", "peak_mem_gib", "step_time_s",
+    "step",
+    "time",
+    "epoch",
+    "tokens",
+    "loss",
+    "lr",
+    "grad_norm",
+    "tokens_per_s",
+    "mfu",
+    "peak_mem_gib",
+    "step_time_s",
 )
 EVAL_FIELDS = ("step", "time", "tokens", "eval_loss")
 DEFAULT_SMOOTHING = 0.9
@@ -46,7 +56,7 @@ class Column:
             grown = np.empty(max(needed, 2 * len(self._data)), dtype=np.float64)
             grown[: self._size] = self._data[: self._size]
             self._data = grown
-        self._data[self._size: needed] = values
+        self._data[self._size : needed] = values
         self._size = needed
 
     @property
@@ -63,14 +73,12 @@ def to_float_array(values: list[Any]) -> np.ndarray:
         return np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         return np.array(
-            [v if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
-             for v in values],
+            [v if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan for v in values],
             dtype=np.float64,
         )
 
 
-def ema_extend(values: np.ndarray, weight: float, state: tuple[float, int]
-               ) -> tuple[np.ndarray, tuple[float, int]]:
+def ema_extend(values: np.ndarray, weight: float, state: tuple[float, int]) -> tuple[np.ndarray, tuple[float, int]]:
     """Debiased exponential moving average, continued from `state`.
 
     Same definition as TensorBoard's smoothing: s_t = w*s_{t-1} + (1-w)*x_t,
@@ -94,13 +102,13 @@ def ema_extend(values: np.ndarray, weight: float, state: tuple[float, int]
     else:
         block = max(1, min(4096, int(30.0 / -math.log10(weight))))
         for start in range(0, len(x), block):
-            chunk = x[start: start + block]
+            chunk = x[start : start + block]
             idx = np.arange(len(chunk))
             scale = weight ** -idx.astype(np.float64)
             decay = weight ** (idx + 1.0)
-            raw = decay * s + (1.0 - weight) * (weight ** idx) * np.cumsum(chunk * scale)
+            raw = decay * s + (1.0 - weight) * (weight**idx) * np.cumsum(chunk * scale)
             count = n + idx + 1
-            smoothed[start: start + len(chunk)] = raw / (1.0 - weight ** count)
+            smoothed[start : start + len(chunk)] = raw / (1.0 - weight**count)
             s, n = float(raw[-1]), n + len(chunk)
     if len(values):
         positions = np.flatnonzero(finite)
@@ -157,11 +165,10 @@ class RunSeries:
                 # One C-level pass per batch; records missing a key take the slow path.
                 table = np.array(list(map(_TRAIN_ROW, train)), dtype=np.float64)
             except (KeyError, TypeError, ValueError):
-                table = np.column_stack(
-                    [to_float_array([r.get(name) for r in train]) for name in TRAIN_FIELDS])
+                table = np.column_stack([to_float_array([r.get(name) for r in train]) for name in TRAIN_FIELDS])
             for i, column in enumerate(self.train.values()):
                 column.extend(table[:, i])
-            self._extend_smoothed(self.train["loss"].values[-len(train):])
+            self._extend_smoothed(self.train["loss"].values[-len(train) :])
             self.last_train = train[-1]
         if evals:
             for name, column in self.eval.items():
@@ -202,8 +209,7 @@ class RunSeries:
         return self.train["step"].values, self.train[name].values
 
 
-def load_series(path, smoothing: float = DEFAULT_SMOOTHING, *, progress=None
-                ) -> tuple[RunSeries, LogStreamReader]:
+def load_series(path, smoothing: float = DEFAULT_SMOOTHING, *, progress=None) -> tuple[RunSeries, LogStreamReader]:
     """Read a whole log stream into a `RunSeries`, chunk by chunk.
 
     Returns the reader too, positioned at the end, so the caller can keep
@@ -230,8 +236,7 @@ def load_series(path, smoothing: float = DEFAULT_SMOOTHING, *, progress=None
     return series, reader
 
 
-def sample_series(path, max_lines: int = 20_000, smoothing: float = DEFAULT_SMOOTHING
-                  ) -> RunSeries:
+def sample_series(path, max_lines: int = 20_000, smoothing: float = DEFAULT_SMOOTHING) -> RunSeries:
     """A quick preview of a big log: about `max_lines` lines spread evenly by byte offset.
 
     Parsing a million lines takes seconds; a plot a few hundred columns wide

@@ -5,6 +5,7 @@ colour terminal: each run needs its own glyph (colours are stripped), and the
 legend must sit where it hides the fewest points -- a loss curve starts high
 on the left, exactly where plotext puts its legend by default.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,9 @@ def plot_metric(runs: list[Path], metric: str, *, width: int, height: int = 22, 
         try:
             steps, values = series.metric(metric)
         except KeyError:
-            raise FgError(f"unknown metric {metric!r}",
-                          hint="e.g. loss, eval_loss, lr, grad_norm, tokens_per_s") from None
+            raise FgError(
+                f"unknown metric {metric!r}", hint="e.g. loss, eval_loss, lr, grad_norm, tokens_per_s"
+            ) from None
         keep = [(float(x), float(y)) for x, y in zip(steps, values) if y == y]  # drop NaN
         if keep:
             xs, ys = zip(*keep)
@@ -64,11 +66,17 @@ def plot_metric(runs: list[Path], metric: str, *, width: int, height: int = 22, 
         figure.draw(figure.signal(xs, ys, marker=marker).lines().label(name))
     points = [(x, y) for _, xs, ys in drawn for x, y in zip(xs, ys)]
     longest = max(len(name) for name, _, _ in drawn)
-    ha, va = legend_corner(points, min(0.9, (longest + 6) / max(20, width - 8)),
-                           min(0.9, (2 * len(drawn) + 2) / max(6, height - 4)))
+    ha, va = legend_corner(
+        points, min(0.9, (longest + 6) / max(20, width - 8)), min(0.9, (2 * len(drawn) + 2) / max(6, height - 4))
+    )
     all_x, all_y = [p[0] for p in points], [p[1] for p in points]
-    figure.legend(x=max(all_x) if ha == "right" else min(all_x), y=max(all_y) if va == "top" else min(all_y),
-                  ha=ha, va=va, relative=True)
+    figure.legend(
+        x=max(all_x) if ha == "right" else min(all_x),
+        y=max(all_y) if va == "top" else min(all_y),
+        ha=ha,
+        va=va,
+        relative=True,
+    )
     figure.title(metric)
     figure.label("step")
     figure.plot_size(width, height)

@@ -13,6 +13,7 @@ It speaks the model's cache protocol (`seq_len`, `update`), so the model's
 forward signature is unchanged; storage is preallocated and grown by doubling
 rather than concatenated every step.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,8 @@ class BatchKVCache(KVCache):
         """One decode step: the new column of every row; returns every row's history."""
         rows, steps = k.shape[0], k.shape[-2]
         end = self.length + steps
-        self.keys[layer_idx][:rows, :, self.length:end] = k
-        self.values[layer_idx][:rows, :, self.length:end] = v
+        self.keys[layer_idx][:rows, :, self.length : end] = k
+        self.values[layer_idx][:rows, :, self.length : end] = v
         return self.keys[layer_idx][:rows, :, :end], self.values[layer_idx][:rows, :, :end]
 
     def reorder(self, index: torch.Tensor) -> None:
@@ -51,8 +52,8 @@ class BatchKVCache(KVCache):
         [rows, length + 1] the next forward attends with (call `advance` after it)."""
         if self.length + 1 > self.capacity:
             self._relayout(max(64, 2 * self.capacity), 0, 0)
-        self.valid[:self.rows, self.length] = True
-        return self.valid[:self.rows, :self.length + 1]
+        self.valid[: self.rows, self.length] = True
+        return self.valid[: self.rows, : self.length + 1]
 
     def advance(self, steps: int = 1) -> None:
         self.length += steps
@@ -74,10 +75,10 @@ class BatchKVCache(KVCache):
             self._relayout(2 * self.capacity, 0, 0)
         row, start = self.rows, self.length - size
         for layer in self.keys:
-            self.keys[layer][row, :, start:self.length] = prompt_cache.keys[layer][0]
-            self.values[layer][row, :, start:self.length] = prompt_cache.values[layer][0]
+            self.keys[layer][row, :, start : self.length] = prompt_cache.keys[layer][0]
+            self.values[layer][row, :, start : self.length] = prompt_cache.values[layer][0]
         self.valid[row].zero_()
-        self.valid[row, start:self.length] = True
+        self.valid[row, start : self.length] = True
         self.rows += 1
         return row
 
@@ -87,8 +88,8 @@ class BatchKVCache(KVCache):
         moved = None
         if row != last:
             for layer in self.keys:
-                self.keys[layer][row, :, :self.length] = self.keys[layer][last, :, :self.length]
-                self.values[layer][row, :, :self.length] = self.values[layer][last, :, :self.length]
+                self.keys[layer][row, :, : self.length] = self.keys[layer][last, :, : self.length]
+                self.values[layer][row, :, : self.length] = self.values[layer][last, :, : self.length]
             self.valid[row] = self.valid[last]
             moved = last
         self.valid[last].zero_()
@@ -117,12 +118,13 @@ class BatchKVCache(KVCache):
         span = self.length - drop
         for store in (self.keys, self.values):
             for layer, old in store.items():
-                new = torch.zeros(old.shape[0], old.shape[1], capacity, old.shape[3], dtype=old.dtype,
-                                  device=old.device)
-                new[:self.rows, :, shift:shift + span] = old[:self.rows, :, drop:self.length]
+                new = torch.zeros(
+                    old.shape[0], old.shape[1], capacity, old.shape[3], dtype=old.dtype, device=old.device
+                )
+                new[: self.rows, :, shift : shift + span] = old[: self.rows, :, drop : self.length]
                 store[layer] = new
         valid = torch.zeros(self.max_rows, capacity, dtype=torch.bool, device=self.device)
-        valid[:self.rows, shift:shift + span] = self.valid[:self.rows, drop:self.length]
+        valid[: self.rows, shift : shift + span] = self.valid[: self.rows, drop : self.length]
         self.valid, self.capacity = valid, capacity
 
 

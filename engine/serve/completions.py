@@ -13,6 +13,7 @@ a character), so streamed pieces add up to exactly the whole answer. Each
 choice's `text_offset`s count characters of each token's own text from the
 start of the prompt.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,14 +30,23 @@ from fgtui.engine.serve.requests import CompletionJob, RequestError
 
 
 class CompletionService:
-    def __init__(self, model: Any, tokenizer: Any, model_name: str, *, default_max_tokens: int = 16,
-                 max_rows: int = 32, max_waiting: int = 256) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        model_name: str,
+        *,
+        default_max_tokens: int = 16,
+        max_rows: int = 32,
+        max_waiting: int = 256,
+    ) -> None:
         self.model, self.tokenizer, self.model_name = model, tokenizer, model_name
         self.default_max_tokens = default_max_tokens
         self.vocab_size = model.config.vocab_size
         self.max_positions = getattr(model.config, "max_position_embeddings", None)
-        self.engine = DecodeEngine(model, eos_token_id=tokenizer.eos_token_id, max_rows=max_rows,
-                                   max_waiting=max_waiting)
+        self.engine = DecodeEngine(
+            model, eos_token_id=tokenizer.eos_token_id, max_rows=max_rows, max_waiting=max_waiting
+        )
 
     def close(self) -> None:
         self.engine.close()
@@ -55,8 +65,12 @@ class CompletionService:
         if not isinstance(name, str):
             raise RequestError(f"'model' must be a string, got {name!r}", "model")
         if name != self.model_name:
-            raise RequestError(f"the model '{name}' does not exist: this server serves '{self.model_name}'",
-                               "model", status=404, code="model_not_found")
+            raise RequestError(
+                f"the model '{name}' does not exist: this server serves '{self.model_name}'",
+                "model",
+                status=404,
+                code="model_not_found",
+            )
 
     def prepare(self, body: dict, *, chat: bool) -> CompletionJob:
         """Check every field and tokenize the prompts (no model work)."""
@@ -82,18 +96,31 @@ class CompletionService:
             if not ids:
                 raise RequestError(f"'{where}' is empty: give at least one token of text", where)
             if self.max_positions and len(ids) + params.max_tokens > self.max_positions:
-                raise RequestError(f"{where} ({len(ids)} tokens) + max_tokens ({params.max_tokens}) exceed the "
-                                   f"model's {self.max_positions} positions",
-                                   "max_tokens" if len(ids) < self.max_positions else where)
+                raise RequestError(
+                    f"{where} ({len(ids)} tokens) + max_tokens ({params.max_tokens}) exceed the "
+                    f"model's {self.max_positions} positions",
+                    "max_tokens" if len(ids) < self.max_positions else where,
+                )
             prompts.append(list(ids))
             prompt_texts.append(text if isinstance(text, str) else self.tokenizer.decode(ids))
-        return CompletionJob(chat=chat, prompts=prompts, prompt_texts=prompt_texts, n=n, params=params,
-                             stop=stop, stream=stream, include_usage=include_usage, echo=echo, logprobs=logprobs)
+        return CompletionJob(
+            chat=chat,
+            prompts=prompts,
+            prompt_texts=prompt_texts,
+            n=n,
+            params=params,
+            stop=stop,
+            stream=stream,
+            include_usage=include_usage,
+            echo=echo,
+            logprobs=logprobs,
+        )
 
     def _chat_prompt(self, messages: list[dict[str, str]]) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
-            raise RequestError(f"{self.model_name} has no chat template (a base model): use /v1/completions",
-                               "messages")
+            raise RequestError(
+                f"{self.model_name} has no chat template (a base model): use /v1/completions", "messages"
+            )
         from jinja2 import TemplateError
 
         try:
@@ -197,21 +224,29 @@ class _ChoiceState:
     def whole(self, job: CompletionJob) -> dict:
         logprobs = self.logprobs(job, self.entries, include_prompt=True)
         if job.chat:
-            return {"index": self.index, "message": {"role": "assistant", "content": self.text},
-                    "logprobs": logprobs, "finish_reason": self.finish}
+            return {
+                "index": self.index,
+                "message": {"role": "assistant", "content": self.text},
+                "logprobs": logprobs,
+                "finish_reason": self.finish,
+            }
         text = (self.prompt_text if job.echo else "") + self.text
         return {"index": self.index, "text": text, "logprobs": logprobs, "finish_reason": self.finish}
 
     def opening(self, job: CompletionJob) -> dict | None:
         if job.chat:
-            return {"index": self.index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                    "finish_reason": None}
+            return {
+                "index": self.index,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
         return None
 
     def piece(self, job: CompletionJob) -> dict | None:
         """What is new since the last piece (text, its logprobs, the finish), or None."""
         echo = job.echo and not self.echoed
-        new = self.text[self.released:self.sent]
+        new = self.text[self.released : self.sent]
         finish = self.finish if self.finish is not None and self.sent >= len(self.text) else None
         if not new and not echo and (finish is None or self.finish_sent):
             return None  # logprobs travel with their text
@@ -230,11 +265,17 @@ class _ChoiceState:
             return None
         name = self.token_text
         if job.chat:
+
             def item(token: int, logprob: float) -> dict:
                 text = name(token)
                 return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
-            return {"content": [{**item(e.token, e.logprob), "top_logprobs": [item(t, lp) for t, lp in (e.top or [])]}
-                                for e in entries]}
+
+            return {
+                "content": [
+                    {**item(e.token, e.logprob), "top_logprobs": [item(t, lp) for t, lp in (e.top or [])]}
+                    for e in entries
+                ]
+            }
         tokens, token_logprobs, tops, offsets = [], [], [], []
         if include_prompt and job.echo and self.scores is not None:
             for token, logprob, top in zip(self.prompt, self.scores.logprobs, self.scores.top):
@@ -282,9 +323,15 @@ class _Run:
                 group = []
                 for j in range(job.n):
                     # The prompt's tail gives the decoder the context a leading space depends on.
-                    state = _ChoiceState(p * job.n + j, prompt, text, hold, ContinuationDecoder(
-                        service.tokenizer, prompt[-4:]), token_text=service.token_text,
-                        text_length=service.text_length)
+                    state = _ChoiceState(
+                        p * job.n + j,
+                        prompt,
+                        text,
+                        hold,
+                        ContinuationDecoder(service.tokenizer, prompt[-4:]),
+                        token_text=service.token_text,
+                        text_length=service.text_length,
+                    )
                     group.append(state)
                 seed = job.params.seed
                 params = [replace(job.params, seed=None if seed is None else seed + j) for j in range(job.n)]
@@ -296,12 +343,14 @@ class _Run:
                 self.sequences.extend(sequences)
         except Busy as error:
             self.cancel()
-            raise RequestError(f"the server is busy ({error}): retry shortly", status=503, kind="server_error",
-                               code="server_busy") from None
+            raise RequestError(
+                f"the server is busy ({error}): retry shortly", status=503, kind="server_error", code="server_busy"
+            ) from None
 
     def _sink(self, index: int):
         def sink(event) -> None:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (index, event))
+
         return sink
 
     def cancel(self) -> None:

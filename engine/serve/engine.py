@@ -9,6 +9,7 @@ leaves the batch as soon as it finishes or its client goes away
 (continuous batching). Nothing here knows about HTTP or text: token ids in,
 events out through each sequence's `sink`, called on the engine thread.
 """
+
 from __future__ import annotations
 
 import collections
@@ -83,8 +84,15 @@ class _Group:
 class DecodeEngine:
     """Batched decoding of one model on its own thread (see module docstring)."""
 
-    def __init__(self, model: Any, *, eos_token_id: int | None, max_rows: int = 32, max_waiting: int = 256,
-                 logit_chunk: int = 256) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        eos_token_id: int | None,
+        max_rows: int = 32,
+        max_waiting: int = 256,
+        logit_chunk: int = 256,
+    ) -> None:
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.vocab_size = model.config.vocab_size
@@ -105,8 +113,13 @@ class DecodeEngine:
         self._thread.start()
 
     # ------------------------------------------------------------- public
-    def submit(self, prompt_ids: list[int], params: list[SequenceParams], sinks: list[Callable[[Event], None]],
-               prompt_top: int | None = None) -> list[Sequence]:
+    def submit(
+        self,
+        prompt_ids: list[int],
+        params: list[SequenceParams],
+        sinks: list[Callable[[Event], None]],
+        prompt_top: int | None = None,
+    ) -> list[Sequence]:
         """Queue one prompt with one sequence per params (n choices share the prefill)."""
         if len(params) > self.max_rows:
             raise ValueError(f"{len(params)} choices of one prompt exceed the batch of {self.max_rows} rows")
@@ -228,7 +241,7 @@ class DecodeEngine:
         for start in range(0, len(ids) - 1, self.logit_chunk):  # vocab-wide logits, a chunk at a time
             end = min(len(ids) - 1, start + self.logit_chunk)
             chunk = torch.log_softmax(self.model.lm_head(hidden[start:end]).float(), dim=-1)
-            logprobs.extend(chunk.gather(1, ids[start + 1:end + 1, None]).squeeze(1).tolist())
+            logprobs.extend(chunk.gather(1, ids[start + 1 : end + 1, None]).squeeze(1).tolist())
             if top > 0:
                 values, index = chunk.topk(min(top, chunk.shape[-1]), dim=-1)
                 tops.extend(list(zip(i, v)) for i, v in zip(index.tolist(), values.tolist()))
@@ -242,10 +255,16 @@ class DecodeEngine:
         wants = [r.params.top_logprobs for r in self._rows if r.params.top_logprobs is not None]
         penalized = any(r.params.presence_penalty or r.params.frequency_penalty for r in self._rows)
         biased = any(r.params.logit_bias for r in self._rows)
-        settings = RowSettings(s["temperature"][:rows], s["top_k"][:rows], s["top_p"][:rows],
-                               s["presence"][:rows], s["frequency"][:rows],
-                               s["bias"][:rows] if biased else None, s["counts"][:rows] if penalized else None,
-                               self._generators)
+        settings = RowSettings(
+            s["temperature"][:rows],
+            s["top_k"][:rows],
+            s["top_p"][:rows],
+            s["presence"][:rows],
+            s["frequency"][:rows],
+            s["bias"][:rows] if biased else None,
+            s["counts"][:rows] if penalized else None,
+            self._generators,
+        )
         choice = choose(logits, settings, max(wants, default=0))
         token_tensor = torch.tensor(choice.tokens, device=self.device)
         s["counts"][torch.arange(rows, device=self.device), token_tensor] += 1
@@ -270,11 +289,14 @@ class DecodeEngine:
     def _allocate_settings(self) -> None:
         rows, vocab, device = self.max_rows, self.vocab_size, self.device
         self._settings = {
-            "temperature": torch.zeros(rows, device=device), "top_k": torch.zeros(rows, dtype=torch.long,
-                                                                                     device=device),
-            "top_p": torch.ones(rows, device=device), "presence": torch.zeros(rows, device=device),
-            "frequency": torch.zeros(rows, device=device), "bias": torch.zeros(rows, vocab, device=device),
-            "counts": torch.zeros(rows, vocab, device=device)}
+            "temperature": torch.zeros(rows, device=device),
+            "top_k": torch.zeros(rows, dtype=torch.long, device=device),
+            "top_p": torch.ones(rows, device=device),
+            "presence": torch.zeros(rows, device=device),
+            "frequency": torch.zeros(rows, device=device),
+            "bias": torch.zeros(rows, vocab, device=device),
+            "counts": torch.zeros(rows, vocab, device=device),
+        }
 
     def _add_row(self, sequence: Sequence, prompt_cache: KVCache, prompt_len: int) -> None:
         row = self._cache.add_row(prompt_cache)

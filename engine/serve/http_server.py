@@ -24,6 +24,7 @@ and chunked responses for streams. While a request is answered its connection
 is watched: a client that closes it (or only its sending side) is taken as
 gone, and its sequences leave the decode batch at the next step.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,7 +74,7 @@ class _Connection:
         if end > MAX_HEAD:
             raise RequestError(f"request head over {MAX_HEAD} bytes", status=431)
         head = bytes(self.buffer[:end])
-        del self.buffer[:end + 4]
+        del self.buffer[: end + 4]
         return head
 
     async def body(self, length: int) -> bytes:
@@ -134,9 +135,18 @@ class OpenAIServer:
     thread) stops it. The socket is bound at construction, so `server_address` holds the
     port that port 0 picked."""
 
-    def __init__(self, service: CompletionService, host: str = "127.0.0.1", port: int = 8000, *,
-                 api_key: str | None = None, idle_timeout: float = 15.0, read_timeout: float = 30.0,
-                 max_connections: int = 1024, workers: int = 4) -> None:
+    def __init__(
+        self,
+        service: CompletionService,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        api_key: str | None = None,
+        idle_timeout: float = 15.0,
+        read_timeout: float = 30.0,
+        max_connections: int = 1024,
+        workers: int = 4,
+    ) -> None:
         self.service, self.api_key = service, api_key
         self.idle_timeout, self.read_timeout, self.max_connections = idle_timeout, read_timeout, max_connections
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -186,9 +196,15 @@ class OpenAIServer:
         self.open_connections += 1
         try:
             if self.open_connections > self.max_connections:
-                await self._send_error(connection, RequestError(
-                    f"over {self.max_connections} open connections: retry shortly", status=503,
-                    kind="server_error", code="server_busy"))
+                await self._send_error(
+                    connection,
+                    RequestError(
+                        f"over {self.max_connections} open connections: retry shortly",
+                        status=503,
+                        kind="server_error",
+                        code="server_busy",
+                    ),
+                )
                 return
             while await self._one_request(connection):
                 pass
@@ -221,8 +237,10 @@ class OpenAIServer:
             raise
         except Exception as error:  # noqa: BLE001 - a server bug: the client hears it, the server lives
             print(f"fgtui serve: {type(error).__name__}: {error}", file=sys.stderr)
-            await self._send_error(connection, RequestError(f"internal error: {type(error).__name__}: {error}",
-                                                            status=500, kind="server_error"))
+            await self._send_error(
+                connection,
+                RequestError(f"internal error: {type(error).__name__}: {error}", status=500, kind="server_error"),
+            )
             return False
 
     async def _read_body(self, connection: _Connection, request: _Request) -> bytes:
@@ -235,8 +253,9 @@ class OpenAIServer:
         if length > MAX_BODY:
             raise RequestError(f"request body over {MAX_BODY} bytes", status=413)
         if not self._authorized(request):
-            raise RequestError("a valid API key is needed: send 'Authorization: Bearer KEY'", status=401,
-                               code="invalid_api_key")
+            raise RequestError(
+                "a valid API key is needed: send 'Authorization: Bearer KEY'", status=401, code="invalid_api_key"
+            )
         if length and request.headers.get("expect", "").lower() == "100-continue":
             await connection.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return await connection.body(length) if length else b""
@@ -258,7 +277,7 @@ class OpenAIServer:
                 raise RequestError(f"{request.method} is not allowed on {path}: use GET", status=405)
             if path == "/v1/models":
                 return await self._send_json(connection, 200, service.models(), request.keep_alive)
-            service.check_model(path[len("/v1/models/"):])
+            service.check_model(path[len("/v1/models/") :])
             return await self._send_json(connection, 200, service.model_card(), request.keep_alive)
         if path not in ("/v1/completions", "/v1/chat/completions"):
             raise RequestError(f"no route {request.method} {request.path}", status=404, kind="not_found_error")
@@ -288,8 +307,10 @@ class OpenAIServer:
             await asyncio.gather(hangup, return_exceptions=True)
 
     async def _stream(self, connection: _Connection, chunks, hangup: asyncio.Future, keep_alive: bool) -> bool:
-        head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                f"Transfer-Encoding: chunked\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            f"Transfer-Encoding: chunked\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+        )
         await connection.write(head.encode())
         iterator = chunks.__aiter__()
         try:
@@ -305,8 +326,17 @@ class OpenAIServer:
                 except StopAsyncIteration:
                     break
                 except RuntimeError as error:  # headers are out: the failure travels as an event
-                    await self._event(connection, {"error": {"message": f"generation failed: {error}",
-                                                             "type": "server_error", "param": None, "code": None}})
+                    await self._event(
+                        connection,
+                        {
+                            "error": {
+                                "message": f"generation failed: {error}",
+                                "type": "server_error",
+                                "param": None,
+                                "code": None,
+                            }
+                        },
+                    )
                     await connection.write(b"0\r\n\r\n")
                     return False
                 await self._event(connection, chunk)
@@ -323,8 +353,10 @@ class OpenAIServer:
     async def _send_json(self, connection: _Connection, status: int, payload: dict, keep_alive: bool) -> bool:
         data = json.dumps(payload).encode()
         reason = HTTPStatus(status).phrase
-        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n")
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n"
+        )
         if status == 401:
             head += 'WWW-Authenticate: Bearer realm="fgtui"\r\n'
         await connection.write(head.encode() + b"\r\n" + data)

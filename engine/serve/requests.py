@@ -7,6 +7,7 @@ tokenizer then fails deep inside, which used to be a 500). Then each field of
 fields this server does not implement are refused by name rather than
 silently ignored, because a client that sent them expects their effect.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,15 @@ from typing import Any
 class RequestError(ValueError):
     """A request the API refuses: status, message and the OpenAI error fields."""
 
-    def __init__(self, message: str, param: str | None = None, *, status: int = 400,
-                 kind: str = "invalid_request_error", code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        *,
+        status: int = 400,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.param, self.status, self.kind, self.code = param, status, kind, code
 
@@ -30,15 +38,33 @@ class RequestError(ValueError):
 
 # Fields read by both endpoints, then each endpoint's own. `user` is accepted and
 # unused: it only labels the caller for the provider's abuse tracking.
-_COMMON = {"model", "max_tokens", "temperature", "top_p", "top_k", "n", "stop", "seed", "stream",
-           "stream_options", "presence_penalty", "frequency_penalty", "logit_bias", "user", "best_of"}
+_COMMON = {
+    "model",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "n",
+    "stop",
+    "seed",
+    "stream",
+    "stream_options",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "user",
+    "best_of",
+}
 COMPLETION_FIELDS = _COMMON | {"prompt", "logprobs", "echo", "suffix"}
 CHAT_FIELDS = _COMMON | {"messages", "logprobs", "top_logprobs", "max_completion_tokens", "response_format"}
 # Named with their reason so the 400 says what to do instead.
 _REFUSED = {
     "suffix": "no fill-in-the-middle: send the text before the gap as 'prompt'",
-    "tools": "no tool calling", "tool_choice": "no tool calling", "functions": "no function calling",
-    "function_call": "no function calling", "parallel_tool_calls": "no tool calling",
+    "tools": "no tool calling",
+    "tool_choice": "no tool calling",
+    "functions": "no function calling",
+    "function_call": "no function calling",
+    "parallel_tool_calls": "no tool calling",
 }
 MAX_TOP_LOGPROBS = 20
 MAX_CHOICES = 128  # prompts x n in one request
@@ -81,8 +107,11 @@ def _check_text(text: str, path: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise RequestError(f"'{path}' holds a lone surrogate (\\u{ord(text[error.start]):04x} at character "
-                           f"{error.start}): not valid Unicode", path) from None
+        raise RequestError(
+            f"'{path}' holds a lone surrogate (\\u{ord(text[error.start]):04x} at character "
+            f"{error.start}): not valid Unicode",
+            path,
+        ) from None
 
 
 @dataclass
@@ -116,14 +145,16 @@ class CompletionJob:
     logprobs: int | None = None  # completions: top-k count; chat: top_logprobs when logprobs is true
 
 
-def _number(body: dict, key: str, default: Any, kind: type, low: float | None = None,
-            high: float | None = None) -> Any:
+def _number(body: dict, key: str, default: Any, kind: type, low: float | None = None, high: float | None = None) -> Any:
     value = body.get(key)
     if value is None:
         return default
     # Integers are compared as they are: float() of a 400-digit JSON integer overflows.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            (kind is int and isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and isinstance(value, float) and not value.is_integer())
+    ):
         raise RequestError(f"'{key}' must be a{'n integer' if kind is int else ' number'}, got {value!r}", key)
     if (low is not None and value < low) or (high is not None and value > high):
         raise RequestError(f"'{key}' must be between {low} and {high}, got {value!r}", key)
@@ -151,8 +182,9 @@ def check_fields(body: dict, chat: bool) -> None:
             raise RequestError(f"unsupported parameter '{key}'", key)
     fmt = body.get("response_format")
     if fmt is not None and fmt != {"type": "text"}:
-        raise RequestError("'response_format' is not supported except {\"type\": \"text\"}: no JSON mode",
-                           "response_format")
+        raise RequestError(
+            '\'response_format\' is not supported except {"type": "text"}: no JSON mode', "response_format"
+        )
 
 
 def read_sampling(body: dict, vocab_size: int, default_max_tokens: int, *, echo: bool) -> SequenceParams:
@@ -171,15 +203,20 @@ def read_sampling(body: dict, vocab_size: int, default_max_tokens: int, *, echo:
         if not re.fullmatch(r"\s*-?[0-9]{1,12}\s*", key) or not 0 <= int(key) < vocab_size:
             raise RequestError(f"'logit_bias' key {key!r} is not a token id (0 to {vocab_size - 1})", "logit_bias")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not -100 <= value <= 100:
-            raise RequestError(f"'logit_bias' value for {key} must be a number from -100 to 100, got {value!r}",
-                               "logit_bias")
+            raise RequestError(
+                f"'logit_bias' value for {key} must be a number from -100 to 100, got {value!r}", "logit_bias"
+            )
         logit_bias[int(key)] = float(value)
     return SequenceParams(
-        max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
         top_k=_number(body, "top_k", 0, int, 0, None),
         presence_penalty=_number(body, "presence_penalty", 0.0, float, -2.0, 2.0),
         frequency_penalty=_number(body, "frequency_penalty", 0.0, float, -2.0, 2.0),
-        logit_bias=logit_bias, seed=_number(body, "seed", None, int, -(2**63), 2**63 - 1))
+        logit_bias=logit_bias,
+        seed=_number(body, "seed", None, int, -(2**63), 2**63 - 1),
+    )
 
 
 def read_stop(body: dict) -> list[str]:
@@ -195,8 +232,9 @@ def read_n(body: dict, prompts: int) -> int:
     n = _number(body, "n", 1, int, 1, MAX_CHOICES)
     best_of = _number(body, "best_of", n, int, 1, MAX_CHOICES)
     if best_of != n:
-        raise RequestError("'best_of' other than n is not supported: ask for n choices and rank them yourself",
-                           "best_of")
+        raise RequestError(
+            "'best_of' other than n is not supported: ask for n choices and rank them yourself", "best_of"
+        )
     if n * prompts > MAX_CHOICES:
         raise RequestError(f"{prompts} prompts x n={n} is over {MAX_CHOICES} choices in one request", "n")
     return n
@@ -238,8 +276,10 @@ def completion_prompts(body: dict, vocab_size: int) -> list[str | list[int]]:
             return [_token_ids(prompt, vocab_size, "prompt")]
         if all(isinstance(p, list) and p for p in prompt):
             return [_token_ids(p, vocab_size, f"prompt[{i}]") for i, p in enumerate(prompt)]
-    raise RequestError("'prompt' must be a string, a list of strings, a list of token ids or a list of "
-                       "non-empty lists of token ids", "prompt")
+    raise RequestError(
+        "'prompt' must be a string, a list of strings, a list of token ids or a list of non-empty lists of token ids",
+        "prompt",
+    )
 
 
 def _token_ids(ids: list, vocab_size: int, path: str) -> list[int]:
@@ -262,8 +302,10 @@ def _plain_message(message: Any, path: str) -> dict[str, str]:
         raise RequestError(f"'{path}' must be an object with a 'role' string", path)
     content = message.get("content")
     if isinstance(content, list):
-        if not all(isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
-                   for part in content):
+        if not all(
+            isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+            for part in content
+        ):
             raise RequestError(f"'{path}.content': only text content parts are supported", f"{path}.content")
         content = "".join(part["text"] for part in content)
     if not isinstance(content, str):

@@ -13,6 +13,7 @@ Reported log-probabilities are the model's own (log-softmax of the raw
 logits), before temperature, penalties or bias: that is what scoring a text
 needs, and what evaluation harnesses compare.
 """
+
 from __future__ import annotations
 
 import random
@@ -56,8 +57,13 @@ def choose(logits: torch.Tensor, settings: RowSettings, top_k_logprobs: int) -> 
     sampled = (settings.temperature > 0).nonzero().flatten().tolist()
     if sampled:
         index = torch.tensor(sampled, device=logits.device)
-        picked = _sample(scores.index_select(0, index), settings.temperature[index], settings.top_k[index],
-                         settings.top_p[index], [settings.generators[i] for i in sampled])
+        picked = _sample(
+            scores.index_select(0, index),
+            settings.temperature[index],
+            settings.top_k[index],
+            settings.top_p[index],
+            [settings.generators[i] for i in sampled],
+        )
         tokens = tokens.index_copy(0, index, picked)
     chosen = logprobs.gather(1, tokens[:, None]).squeeze(1)
     top = None
@@ -67,8 +73,13 @@ def choose(logits: torch.Tensor, settings: RowSettings, top_k_logprobs: int) -> 
     return Choice(tokens.tolist(), chosen.tolist(), top)
 
 
-def _sample(scores: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
-            generators: list[random.Random]) -> torch.Tensor:
+def _sample(
+    scores: torch.Tensor,
+    temperature: torch.Tensor,
+    top_k: torch.Tensor,
+    top_p: torch.Tensor,
+    generators: list[random.Random],
+) -> torch.Tensor:
     scores = scores / temperature[:, None]
     vocab = scores.shape[-1]
     if bool(((top_k > 0) & (top_k < vocab)).any()) or bool((top_p < 1).any()):

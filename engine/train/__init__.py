@@ -6,6 +6,7 @@
 
 Importing this package imports no torch; the modules do, inside their functions.
 """
+
 from fgtui.engine.train.args import TrainingArguments
 from fgtui.engine.train.budget import StepBudget, scale_lr, steps_from_tokens, tokens_per_step
 from fgtui.engine.train.callbacks import DivergenceError, DivergenceGuard, ProfilerCallback, TrainerCallback
@@ -13,6 +14,15 @@ from fgtui.engine.train.textgen import TextgenCallback
 from fgtui.engine.train.trainer import Trainer
 
 __all__ = [
-    "DivergenceError", "DivergenceGuard", "ProfilerCallback", "StepBudget", "TextgenCallback",
-    "Trainer", "TrainerCallback", "TrainingArguments", "scale_lr", "steps_from_tokens", "tokens_per_step",
+    "DivergenceError",
+    "DivergenceGuard",
+    "ProfilerCallback",
+    "StepBudget",
+    "TextgenCallback",
+    "Trainer",
+    "TrainerCallback",
+    "TrainingArguments",
+    "scale_lr",
+    "steps_from_tokens",
+    "tokens_per_step",
 ]

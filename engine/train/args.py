@@ -1,4 +1,5 @@
 """`TrainingArguments`: the trainer's knobs, with transformers' names where they exist."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -103,8 +104,10 @@ class TrainingArguments:
         memory = self.memory
         if not isinstance(memory, MemorySwitches):
             if memory is not None and not isinstance(memory, dict):
-                raise FgError(f"memory must be a mapping of memory switches, not {type(memory).__name__}",
-                              hint="e.g. memory: {activation_checkpointing: selective, fused_linear_ce: true}")
+                raise FgError(
+                    f"memory must be a mapping of memory switches, not {type(memory).__name__}",
+                    hint="e.g. memory: {activation_checkpointing: selective, fused_linear_ce: true}",
+                )
             memory = MemorySwitches.from_dict(memory)
         if self.gradient_checkpointing and memory.activation_checkpointing == "none":
             memory.activation_checkpointing = "full"
@@ -112,9 +115,11 @@ class TrainingArguments:
         memory.activation_offload = memory.activation_offload or self.enable_activation_offloading
         memory.validate(self.gradient_accumulation_steps, self.max_grad_norm)
         if memory.optimizer_in_backward and self.mixed_precision == "fp16":
-            raise FgError("optimizer_in_backward cannot be combined with mixed_precision fp16: the gradient "
-                          "scaler unscales and skips steps after backward, when the parameters are already updated",
-                          hint="use mixed_precision bf16 or dtype bfloat16, or turn optimizer_in_backward off")
+            raise FgError(
+                "optimizer_in_backward cannot be combined with mixed_precision fp16: the gradient "
+                "scaler unscales and skips steps after backward, when the parameters are already updated",
+                hint="use mixed_precision bf16 or dtype bfloat16, or turn optimizer_in_backward off",
+            )
         return memory
 
     def _check_parallel(self) -> None:

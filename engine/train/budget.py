@@ -5,6 +5,7 @@ here they are one function each, so templates and code agree. Budgets are given
 in tokens (not millions: callers that take millions on the command line multiply
 once, at the edge).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ Events (all optional, all receive the trainer first):
 A callback stops training by calling `trainer.request_stop(action, source)` or, for
 a failure, by raising (the trainer records it as an error and exits non-zero).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,9 @@ class DivergenceGuard(TrainerCallback):
     also exceed the mean by `min_delta` so that tiny losses near zero do not trip it.
     """
 
-    def __init__(self, spike_factor: float | None = 3.0, warmup_steps: int = 20,
-                 ema_beta: float = 0.98, min_delta: float = 0.5) -> None:
+    def __init__(
+        self, spike_factor: float | None = 3.0, warmup_steps: int = 20, ema_beta: float = 0.98, min_delta: float = 0.5
+    ) -> None:
         self.spike_factor = spike_factor
         self.warmup_steps = warmup_steps
         self.ema_beta = ema_beta
@@ -62,14 +64,21 @@ class DivergenceGuard(TrainerCallback):
             raise DivergenceError(
                 f"loss is {loss} at step {step}",
                 hint="lower the learning rate, raise warmup, clip gradients (max_grad_norm),"
-                     " or train in bf16 instead of fp16",
+                " or train in bf16 instead of fp16",
             )
         if grad_norm is not None and not math.isfinite(grad_norm):
-            raise DivergenceError(f"gradient norm is {grad_norm} at step {step}",
-                                  hint="lower the learning rate or clip gradients (max_grad_norm)")
+            raise DivergenceError(
+                f"gradient norm is {grad_norm} at step {step}",
+                hint="lower the learning rate or clip gradients (max_grad_norm)",
+            )
         self.seen += 1
-        if (self.spike_factor and self.ema is not None and self.seen > self.warmup_steps
-                and loss > self.spike_factor * self.ema and loss - self.ema > self.min_delta):
+        if (
+            self.spike_factor
+            and self.ema is not None
+            and self.seen > self.warmup_steps
+            and loss > self.spike_factor * self.ema
+            and loss - self.ema > self.min_delta
+        ):
             raise DivergenceError(
                 f"loss spiked to {loss:.4g} at step {step} (running mean {self.ema:.4g})",
                 hint="lower the learning rate or raise warmup; resume from the last checkpoint",

@@ -11,6 +11,7 @@ Contents: the model (safetensors; a transformers model is saved with its own
 position), `rng_state_rank<r>.pt` per rank, and `manifest.json` (parameter shapes,
 so resuming into another model is refused with the differences).
 """
+
 from __future__ import annotations
 
 import json
@@ -153,8 +154,7 @@ def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
     root = Path(checkpoints_dir)
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := CHECKPOINT_RE.match(p.name)) and is_complete(p)]
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := CHECKPOINT_RE.match(p.name)) and is_complete(p)]
     return [p for _, p in sorted(found)]
 
 
@@ -191,24 +191,29 @@ def resolve_checkpoint(checkpoints_dir: str | os.PathLike, spec: str | bool) -> 
     if spec is True or spec == "latest":
         found = latest_checkpoint(root)
         if found is None:
-            raise FgError(f"no checkpoint to resume from in {root}",
-                          hint="train without resume_from_checkpoint first")
+            raise FgError(f"no checkpoint to resume from in {root}", hint="train without resume_from_checkpoint first")
         return found
     path = Path(str(spec))
     for candidate in (path, root / path):
         if candidate.is_dir():
             if not is_complete(candidate):
-                raise FgError(f"checkpoint {candidate} is incomplete (no {MANIFEST})",
-                              hint="it was being written when its run died; pick another")
+                raise FgError(
+                    f"checkpoint {candidate} is incomplete (no {MANIFEST})",
+                    hint="it was being written when its run died; pick another",
+                )
             return candidate
     if (root.parent / "runs" / str(spec)).is_dir():
         own = run_checkpoints(root, str(spec))
         if not own:
-            raise FgError(f"run {spec} has no complete checkpoint left in {root}",
-                          hint="resume from latest, or from a checkpoint name")
+            raise FgError(
+                f"run {spec} has no complete checkpoint left in {root}",
+                hint="resume from latest, or from a checkpoint name",
+            )
         return own[-1]
-    raise FgError(f"checkpoint {spec!r} not found",
-                  hint=f"give latest, a run's name (runs in {root.parent / 'runs'}), or a checkpoint in {root}")
+    raise FgError(
+        f"checkpoint {spec!r} not found",
+        hint=f"give latest, a run's name (runs in {root.parent / 'runs'}), or a checkpoint in {root}",
+    )
 
 
 def check_compatible(path: Path, model: Any) -> None:
@@ -216,17 +221,23 @@ def check_compatible(path: Path, model: Any) -> None:
     try:
         saved = json.loads((path / MANIFEST).read_text())["params"]
     except (OSError, ValueError, TypeError, KeyError) as error:
-        raise FgError(f"{path / MANIFEST}: cannot be read ({error})",
-                      hint="the checkpoint is damaged; resume from another one") from None
+        raise FgError(
+            f"{path / MANIFEST}: cannot be read ({error})", hint="the checkpoint is damaged; resume from another one"
+        ) from None
     current = param_shapes(model)
     problems = [f"{k}: missing from this model" for k in saved if k not in current]
     problems += [f"{k}: not in the checkpoint" for k in current if k not in saved]
-    problems += [f"{k}: shape {saved[k]} in the checkpoint, {current[k]} here"
-                 for k in saved if k in current and saved[k] != current[k]]
+    problems += [
+        f"{k}: shape {saved[k]} in the checkpoint, {current[k]} here"
+        for k in saved
+        if k in current and saved[k] != current[k]
+    ]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise FgError(f"checkpoint {path} was saved from a different model: {shown}",
-                      hint="resume with the config that wrote it, or start without resuming")
+        raise FgError(
+            f"checkpoint {path} was saved from a different model: {shown}",
+            hint="resume with the config that wrote it, or start without resuming",
+        )
 
 
 def load_model_weights(path: Path, model: Any) -> None:
@@ -249,18 +260,30 @@ def load_model_weights(path: Path, model: Any) -> None:
     for key, tensor in state.items():
         by_storage.setdefault(tensor.data_ptr(), set()).add(key)
     params = {name for name, _ in model.named_parameters(remove_duplicate=False)}
-    really_missing = [k for k in result.missing_keys if k in params
-                      and not (by_storage[state[k].data_ptr()] - set(result.missing_keys))]
+    really_missing = [
+        k
+        for k in result.missing_keys
+        if k in params and not (by_storage[state[k].data_ptr()] - set(result.missing_keys))
+    ]
     if really_missing or result.unexpected_keys:
-        raise FgError(f"checkpoint {path} does not match the model: missing {really_missing[:5]},"
-                      f" unexpected {list(result.unexpected_keys)[:5]}")
+        raise FgError(
+            f"checkpoint {path} does not match the model: missing {really_missing[:5]},"
+            f" unexpected {list(result.unexpected_keys)[:5]}"
+        )
 
 
-def load_checkpoint(path: Path, *, model: Any, optimizer: Any, scheduler: Any = None,
-                    scaler: Any = None, rank: int = 0, sharding: Any = None) -> TrainerState:
+def load_checkpoint(
+    path: Path,
+    *,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any = None,
+    scaler: Any = None,
+    rank: int = 0,
+    sharding: Any = None,
+) -> TrainerState:
     """Restore everything `save_checkpoint` wrote into live objects; returns the progress.
     `sharding`: as for `save_checkpoint` (each rank loads its part)."""
-    import torch
 
     if sharding is not None:
         check_compatible(path, sharding.skeleton)
@@ -280,12 +303,15 @@ def load_checkpoint(path: Path, *, model: Any, optimizer: Any, scheduler: Any = 
     try:
         return TrainerState.from_dict(json.loads((path / "trainer_state.json").read_text()))
     except (OSError, ValueError, TypeError, KeyError) as error:
-        raise FgError(f"{path / 'trainer_state.json'}: cannot be read ({error})",
-                      hint="the checkpoint is damaged; resume from another one") from None
+        raise FgError(
+            f"{path / 'trainer_state.json'}: cannot be read ({error})",
+            hint="the checkpoint is damaged; resume from another one",
+        ) from None
 
 
-def rotate_checkpoints(checkpoints_dir: str | os.PathLike, save_total_limit: int | None,
-                       keep_best_n: int = 0) -> list[Path]:
+def rotate_checkpoints(
+    checkpoints_dir: str | os.PathLike, save_total_limit: int | None, keep_best_n: int = 0
+) -> list[Path]:
     """Delete old checkpoints beyond the newest `save_total_limit`, sparing the `keep_best_n`
     lowest eval losses and the latest. Returns what was deleted."""
     if not save_total_limit or save_total_limit < 1:
@@ -347,9 +373,14 @@ def find_model_dir(given: str | os.PathLike) -> Path:
     if (path / "config.json").is_file():
         return path
     # The directory itself, an output dir, or a project (its output_models/<model>/checkpoints).
-    found = [latest for checkpoints in (path, path / "checkpoints", *path.glob("output_models/*/checkpoints"))
-             if checkpoints.is_dir() and (latest := latest_checkpoint(checkpoints)) is not None]
+    found = [
+        latest
+        for checkpoints in (path, path / "checkpoints", *path.glob("output_models/*/checkpoints"))
+        if checkpoints.is_dir() and (latest := latest_checkpoint(checkpoints)) is not None
+    ]
     if found:
         return max(found, key=lambda checkpoint: checkpoint.stat().st_mtime)
-    raise FgError(f"no model in {given}: neither a config.json nor a complete checkpoint",
-                  hint="train first (fgtui --run ...), or give the directory save_pretrained wrote")
+    raise FgError(
+        f"no model in {given}: neither a config.json nor a complete checkpoint",
+        hint="train first (fgtui --run ...), or give the directory save_pretrained wrote",
+    )

@@ -6,6 +6,7 @@ directory (how SLURM jobs are reached); any rank may receive SIGTERM (a SLURM pr
 Once per optimizer step every rank contributes its most urgent pending request and
 an all-reduce(MAX) makes them agree, so a command acts at the next step everywhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ PRIORITY = {name: i + 1 for i, name in enumerate(ACTIONS)}
 class ControlRelay:
     """Collects requests on this rank and turns them into one agreed action per step."""
 
-    def __init__(self, dist: Any, device: Any, *, rank: int, status: Callable[[], dict],
-                 run_dir: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, dist: Any, device: Any, *, rank: int, status: Callable[[], dict], run_dir: str | os.PathLike | None = None
+    ) -> None:
         self.dist, self.device, self.rank = dist, device, rank
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []

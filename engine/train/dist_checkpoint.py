@@ -10,6 +10,7 @@ at any parallel layout); pipeline ranks each write their stage's state
 (`optimizer_pp<r>.pt`, with the parameter names, so a resume with another split is
 refused instead of mis-assigned).
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,8 +31,9 @@ def meta_skeleton(model: nn.Module) -> nn.Module:
     memo: dict[int, Any] = {}
     for tensor in itertools.chain(model.parameters(), model.buffers()):
         meta = torch.empty_like(tensor, device="meta")
-        memo[id(tensor)] = nn.Parameter(meta, requires_grad=tensor.requires_grad) \
-            if isinstance(tensor, nn.Parameter) else meta
+        memo[id(tensor)] = (
+            nn.Parameter(meta, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else meta
+        )
     return copy.deepcopy(model, memo)
 
 
@@ -88,8 +90,9 @@ class DistributedCheckpointer:
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-        state = get_optimizer_state_dict(self.model, optimizer,
-                                         options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        state = get_optimizer_state_dict(
+            self.model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
         if self.rank == 0:
             torch.save(state, directory / "optimizer.pt")
 
@@ -119,21 +122,28 @@ class DistributedCheckpointer:
             rank = torch.distributed.get_rank(self.pp_group)
             file = path / f"optimizer_pp{rank}.pt"
             if not file.is_file():
-                raise FgError(f"checkpoint {path} has no optimizer state for pipeline rank {rank}",
-                              hint="resume with the pipeline_parallel_size that wrote it")
+                raise FgError(
+                    f"checkpoint {path} has no optimizer state for pipeline rank {rank}",
+                    hint="resume with the pipeline_parallel_size that wrote it",
+                )
             saved = torch.load(file, weights_only=False)
             names = [n for n, _ in self.model.named_parameters()]
             if saved["names"] != names:
-                raise FgError(f"checkpoint {path} was written with another pipeline split",
-                              hint="resume with the pipeline_parallel_size and schedule that wrote it")
+                raise FgError(
+                    f"checkpoint {path} was written with another pipeline split",
+                    hint="resume with the pipeline_parallel_size and schedule that wrote it",
+                )
             optimizer.load_state_dict(saved["state"])
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
         file = path / "optimizer.pt"
         if not file.is_file():
-            raise FgError(f"checkpoint {path} has no optimizer.pt",
-                          hint="a pipeline run's checkpoint resumes only as a pipeline run")
+            raise FgError(
+                f"checkpoint {path} has no optimizer.pt",
+                hint="a pipeline run's checkpoint resumes only as a pipeline run",
+            )
         state = torch.load(file, weights_only=False)
-        set_optimizer_state_dict(self.model, optimizer, optim_state_dict=state,
-                                 options=StateDictOptions(full_state_dict=True))
+        set_optimizer_state_dict(
+            self.model, optimizer, optim_state_dict=state, options=StateDictOptions(full_state_dict=True)
+        )

@@ -5,6 +5,7 @@ templates), builds its `main` target (a trainer) and calls `.train()`. The exit
 code is the trainer's; a failure before the trainer starts is still written to the
 log stream, so watchers learn why a run ended.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ def build_main(run_dir: Path) -> Any:
         raise FgError(f"{config_path} not found", hint="launch runs with `fgtui train`")
     graph = load_graph(config_path.read_text(), str(config_path))
     if "main" not in graph.targets:
-        raise FgError(f"{config_path} has no `main` target",
-                      hint="the config's main: should build a trainer (e.g. from templatelib trainers)")
+        raise FgError(
+            f"{config_path} has no `main` target",
+            hint="the config's main: should build a trainer (e.g. from templatelib trainers)",
+        )
     seed = graph.root.get("seed") if isinstance(graph.root, dict) else None
     # Seeded before building so the model's initial weights depend only on the config.
     torch.manual_seed(seed if isinstance(seed, int) else 42)
@@ -40,8 +43,10 @@ def build_main(run_dir: Path) -> Any:
     }
     main = build(graph, target="main", context=context)
     if not callable(getattr(main, "train", None)):
-        raise FgError(f"the config's main target built a {type(main).__name__}, which has no train()",
-                      hint="main: should build a trainer")
+        raise FgError(
+            f"the config's main target built a {type(main).__name__}, which has no train()",
+            hint="main: should build a trainer",
+        )
     return main
 
 
@@ -64,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) == 2 and argv[1].startswith("--resume="):
         argv, resume = argv[:1], argv[1].split("=", 1)[1]
     if len(argv) != 1:
-        print("usage: python -m fgtui.engine.train.entry RUN_DIR [--resume=latest|if-any|CHECKPOINT]",
-              file=sys.stderr)
+        print("usage: python -m fgtui.engine.train.entry RUN_DIR [--resume=latest|if-any|CHECKPOINT]", file=sys.stderr)
         return 2
     run_dir = Path(argv[0]).resolve()
     # The trainer the config builds finds its run dir here; restored afterwards

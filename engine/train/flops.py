@@ -8,6 +8,7 @@ sparsity is not discounted and activation-checkpoint recompute is not counted (t
 would be hardware FLOPs utilisation). MFU = flops/token * tokens/s / device peak.
 Forgather used 18 N and so overstated MFU about 3x; we do not.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,9 +48,7 @@ def matmul_params(model: Any) -> int:
     """Parameters that take part in matmuls: all but input embeddings, tied ones once."""
     import torch
 
-    embedding_weights = {
-        id(module.weight) for module in model.modules() if isinstance(module, torch.nn.Embedding)
-    }
+    embedding_weights = {id(module.weight) for module in model.modules() if isinstance(module, torch.nn.Embedding)}
     seen: set[int] = set()
     total = 0
     # parameters() already yields a tied tensor once; the embedding id is what an

@@ -4,6 +4,7 @@ Rank 0 writes one JSON object per line and flushes after each, so a reader that
 tails the file sees whole records as soon as they exist. TensorBoard scalars are
 written alongside when the `tensorboard` package is installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,7 @@ class LogStreamWriter:
     runs with it on, so a record that drifts from the contract fails loudly in tests.
     """
 
-    def __init__(self, path: str | os.PathLike, *, tensorboard_dir: str | None = None,
-                 strict: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, *, tensorboard_dir: str | None = None, strict: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Line-buffered append: a resumed or restarted writer never truncates history.

@@ -3,6 +3,7 @@
 Kept apart from trainer.py so the hot path (`train_step`, `forward_backward_step`)
 and the bookkeeping around it each read in one sitting.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,10 @@ from fgtui.engine.errors import FgError
 from fgtui.engine.train import checkpoint as ckpt
 from fgtui.engine.train.flops import mfu
 from fgtui.engine.train.runtime import (
-    all_reduce_sum, count_loss_tokens, out_of_memory_error, take_peak_memory_gib,
+    all_reduce_sum,
+    count_loss_tokens,
+    out_of_memory_error,
+    take_peak_memory_gib,
 )
 
 EXIT_CODES = {"completed": 0, "stopped": 0, "aborted": 3}
@@ -82,8 +86,9 @@ class TrainingLoop:
                 self._flush_interval()
             if args.eval_steps and self.eval_loader is not None and step % args.eval_steps == 0:
                 self.evaluate()
-            if (args.save_strategy == "steps" and step % args.save_steps == 0) or \
-                    (args.save_strategy == "epoch" and epoch_done):
+            if (args.save_strategy == "steps" and step % args.save_steps == 0) or (
+                args.save_strategy == "epoch" and epoch_done
+            ):
                 self.save()
                 last_saved = step
         self._flush_interval()
@@ -111,7 +116,7 @@ class TrainingLoop:
         local_inputs = sum(item[4] for item in self._interval)
         elapsed = max(1e-9, time.perf_counter() - self._interval_start - self._excluded_time)
         summed = all_reduce_sum(losses + [local_tokens, local_inputs], self.dist, self.device)
-        losses = [value / self.world_size for value in summed[:len(losses)]]
+        losses = [value / self.world_size for value in summed[: len(losses)]]
         tokens, input_tokens = int(summed[-2]), int(summed[-1])
         self._reset_interval()
         self.state.tokens += tokens
@@ -134,9 +139,11 @@ class TrainingLoop:
             written = self.log_writer.write("train", self.state.global_step, **record)
             self._callback("on_log", written)
         self._last_status = {"step": self.state.global_step, "max_steps": self.state.max_steps, **record}
-        self._print(f"step {self.state.global_step}/{self.state.max_steps} loss {record['loss']:.4f}"
-                    f" lr {record['lr']:.3g} grad_norm {record['grad_norm']:.3g}"
-                    f" tok/s {tokens_per_s:,.0f}")
+        self._print(
+            f"step {self.state.global_step}/{self.state.max_steps} loss {record['loss']:.4f}"
+            f" lr {record['lr']:.3g} grad_norm {record['grad_norm']:.3g}"
+            f" tok/s {tokens_per_s:,.0f}"
+        )
 
     def _fractional_epoch(self) -> float:
         return self.state.epoch + self.state.batches_in_epoch / len(self.sampler)
@@ -232,10 +239,19 @@ class TrainingLoop:
         eval_loss = self.state.eval_losses.get(step)
         barrier = torch.distributed.barrier if self.dist.is_distributed else (lambda: None)
         path = ckpt.save_checkpoint(
-            self.checkpoints_dir, self.state, model=self.model, optimizer=self.optimizer,
-            scheduler=self.lr_scheduler, scaler=self.scaler, tokenizer=self.tokenizer,
-            rank=self.rank, barrier=barrier, eval_loss=eval_loss, sharding=self.parallel.checkpointer,
-            run_dir=self.run_dir)
+            self.checkpoints_dir,
+            self.state,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.lr_scheduler,
+            scaler=self.scaler,
+            tokenizer=self.tokenizer,
+            rank=self.rank,
+            barrier=barrier,
+            eval_loss=eval_loss,
+            sharding=self.parallel.checkpointer,
+            run_dir=self.run_dir,
+        )
         if self.rank == 0:
             ckpt.rotate_checkpoints(self.checkpoints_dir, self.args.save_total_limit, self.args.keep_best_n)
             best = eval_loss is not None and eval_loss <= min(self.state.eval_losses.values())
@@ -244,4 +260,3 @@ class TrainingLoop:
         self._callback("on_save", path)
         self._excluded_time += time.perf_counter() - started
         return path
-

@@ -5,6 +5,7 @@ places the model (materialising a meta-device model when `meta_init` is on),
 builds the optimizer (per-parameter, stepped in backward, when asked) and the
 fused linear cross-entropy loss over the model's lm_head.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -31,12 +32,16 @@ def place_model(model: Any, switches: MemorySwitches, device: Any, dtype: Any) -
     meta = on_meta(model)
     if not switches.meta_init:
         if meta:
-            raise FgError("the model's parameters are on the meta device but memory.meta_init is off",
-                          hint="set memory: {meta_init: true}, or build the model on cpu")
+            raise FgError(
+                "the model's parameters are on the meta device but memory.meta_init is off",
+                hint="set memory: {meta_init: true}, or build the model on cpu",
+            )
         return model.to(device=device, dtype=dtype)
     if not meta:
-        raise FgError("memory.meta_init is on but the model was built with real weights",
-                      hint="build the model on the meta device (model template variable device: meta)")
+        raise FgError(
+            "memory.meta_init is on but the model was built with real weights",
+            hint="build the model on the meta device (model template variable device: meta)",
+        )
     return materialize_meta(model, device, dtype)
 
 
@@ -63,8 +68,13 @@ def materialize_meta(model: Any, device: Any, dtype: Any) -> Any:
     return materialize_generic(model, device, dtype)
 
 
-def make_optimizer(model: Any, switches: MemorySwitches, optimizer_factory: Callable | None,
-                   learning_rate: float | None, distributed: bool) -> Any:
+def make_optimizer(
+    model: Any,
+    switches: MemorySwitches,
+    optimizer_factory: Callable | None,
+    learning_rate: float | None,
+    distributed: bool,
+) -> Any:
     """The optimizer over `model`'s named parameters: `optimizer_factory(named)` as Forgather
     injects it, or `OptimizerInBackward` calling the factory once per parameter."""
     import functools
@@ -81,8 +91,10 @@ def make_optimizer(model: Any, switches: MemorySwitches, optimizer_factory: Call
     if distributed:
         # DDP all-reduces a gradient after its post-accumulate hook has fired, so the
         # step would use the local gradient; FSDP2 needs hooks on the sharded grads.
-        raise FgError("optimizer_in_backward is not supported with several processes yet",
-                      hint="train on one device, or turn optimizer_in_backward off")
+        raise FgError(
+            "optimizer_in_backward is not supported with several processes yet",
+            hint="train on one device, or turn optimizer_in_backward off",
+        )
     from fgtui.engine.memory.optim_in_backward import OptimizerInBackward
 
     return OptimizerInBackward(named, optimizer_factory, clip_per_param=switches.optimizer_in_backward_clip_per_param)
@@ -102,9 +114,11 @@ def make_loss(model: Any, switches: MemorySwitches) -> Any:
     except (TypeError, ValueError):
         accepts = False
     if head is None or not accepts:
-        raise FgError(f"fused_linear_ce needs a model whose forward takes return_hidden_states and that has "
-                      f"an lm_head; {type(model).__name__} does not",
-                      hint="use an fgtui model (templatelib/models) or turn fused_linear_ce off")
+        raise FgError(
+            f"fused_linear_ce needs a model whose forward takes return_hidden_states and that has "
+            f"an lm_head; {type(model).__name__} does not",
+            hint="use an fgtui model (templatelib/models) or turn fused_linear_ce off",
+        )
     # shift=True: labels are aligned with input_ids and position t predicts t+1, as in
     # causal_lm_loss, so the mean runs over the same tokens as the plain path.
     return switches.make_loss(head, shift=True)

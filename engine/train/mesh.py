@@ -4,6 +4,7 @@ The mesh's dims are ordered (pp, dp, tp), outermost first, as torchtitan does: r
 of one tensor-parallel group are neighbours (one host, the fastest links), pipeline
 stages are furthest apart (they exchange only activations).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,23 +57,31 @@ def plan_parallelism(args: Any, world_size: int) -> ParallelPlan:
     if mode is None:
         mode = "ddp" if world_size > 1 else "none"
     if world_size % (tp * pp):
-        raise FgError(f"tensor_parallel_size {tp} x pipeline_parallel_size {pp} does not divide the"
-                      f" {world_size} processes",
-                      hint="the number of devices (-d) must be a multiple of tp x pp")
+        raise FgError(
+            f"tensor_parallel_size {tp} x pipeline_parallel_size {pp} does not divide the {world_size} processes",
+            hint="the number of devices (-d) must be a multiple of tp x pp",
+        )
     dp = world_size // (tp * pp)
     if mode == "none" and dp > 1:
-        raise FgError(f"data_parallel is none but {world_size} processes leave {dp} data-parallel ranks",
-                      hint=f"set data_parallel to ddp or fsdp2, or make tp x pp = {world_size}")
+        raise FgError(
+            f"data_parallel is none but {world_size} processes leave {dp} data-parallel ranks",
+            hint=f"set data_parallel to ddp or fsdp2, or make tp x pp = {world_size}",
+        )
     if mode == "ddp" and tp > 1 and dp > 1:
-        raise FgError("data_parallel ddp cannot be combined with tensor parallel",
-                      hint="use data_parallel: fsdp2 with tensor_parallel_size (2-D parallelism)")
+        raise FgError(
+            "data_parallel ddp cannot be combined with tensor parallel",
+            hint="use data_parallel: fsdp2 with tensor_parallel_size (2-D parallelism)",
+        )
     if pp > 1 and (dp > 1 or tp > 1):
-        raise FgError(f"pipeline parallel is supported alone; {world_size} processes with pp {pp}"
-                      f" leave dp {dp} x tp {tp}",
-                      hint=f"use pipeline_parallel_size {world_size}, or no pipeline")
+        raise FgError(
+            f"pipeline parallel is supported alone; {world_size} processes with pp {pp} leave dp {dp} x tp {tp}",
+            hint=f"use pipeline_parallel_size {world_size}, or no pipeline",
+        )
     if pp > 1 and mode == "fsdp2":
-        raise FgError("data_parallel fsdp2 cannot be combined with pipeline parallel here",
-                      hint="set data_parallel: none for a pipeline run")
+        raise FgError(
+            "data_parallel fsdp2 cannot be combined with pipeline parallel here",
+            hint="set data_parallel: none for a pipeline run",
+        )
     if mode == "ddp" and dp == 1:
         mode = "none"  # one data-parallel rank: nothing to all-reduce
     return ParallelPlan(world_size, mode, dp, tp, pp)

@@ -5,6 +5,7 @@ Order over the placed model (torchtitan's): tensor parallel, then data parallel
 (DDP, or FSDP2 over the TP-sharded parameters); or, for a pipeline run, the split
 into stages. Activation checkpointing and block compile were applied before.
 """
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
@@ -60,13 +61,21 @@ def parallelize(model: Any, args: Any, dist: Any, device: Any, dtype: Any) -> tu
     if plan.pp > 1:
         from fgtui.engine.train.pipeline import PipelineRunner
 
-        runner = PipelineRunner(model, pp_group=pp_mesh.get_group(), pp_rank=pp_mesh.get_local_rank(),
-                                pp_size=plan.pp, schedule=args.pipeline_schedule,
-                                microbatches=args.pipeline_microbatches or plan.pp, device=device, dtype=dtype)
+        runner = PipelineRunner(
+            model,
+            pp_group=pp_mesh.get_group(),
+            pp_rank=pp_mesh.get_local_rank(),
+            pp_size=plan.pp,
+            schedule=args.pipeline_schedule,
+            microbatches=args.pipeline_microbatches or plan.pp,
+            device=device,
+            dtype=dtype,
+        )
         runner.release_others(model)
         runtime.pipeline = runner
-        runtime.checkpointer = DistributedCheckpointer(runner.shard, runtime.full_model, dist.rank,
-                                                       pp_group=runner.pp_group)
+        runtime.checkpointer = DistributedCheckpointer(
+            runner.shard, runtime.full_model, dist.rank, pp_group=runner.pp_group
+        )
         return runner.shard, runtime
     if tp_mesh is not None:
         par.apply_tp(model, tp_mesh)
@@ -74,8 +83,12 @@ def parallelize(model: Any, args: Any, dist: Any, device: Any, dtype: Any) -> tu
     if plan.fsdp and dp_mesh is not None:
         from fgtui.engine.train.runtime import torch_dtype
 
-        par.apply_fsdp(model, dp_mesh, reshard_after_forward=args.fsdp_reshard_after_forward,
-                       param_dtype=torch_dtype(args.fsdp_param_dtype) if args.fsdp_param_dtype else None,
-                       reduce_dtype=torch_dtype(args.fsdp_reduce_dtype) if args.fsdp_reduce_dtype else None)
+        par.apply_fsdp(
+            model,
+            dp_mesh,
+            reshard_after_forward=args.fsdp_reshard_after_forward,
+            param_dtype=torch_dtype(args.fsdp_param_dtype) if args.fsdp_param_dtype else None,
+            reduce_dtype=torch_dtype(args.fsdp_reduce_dtype) if args.fsdp_reduce_dtype else None,
+        )
     runtime.checkpointer = DistributedCheckpointer(model, runtime.full_model, dist.rank)
     return model, runtime

@@ -4,6 +4,7 @@ Order, when several apply: tensor parallel -> activation checkpointing -> per-bl
 compile -> data parallel (DDP or FSDP2). Pipeline splitting is in pipeline.py; the
 sizes and device mesh in mesh.py.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,10 @@ def transformer_blocks(model: Any) -> list[Any]:
             if count > best_count:
                 best, best_count = module, count
     if best is None:
-        raise FgError(f"cannot find the transformer blocks of {type(model).__name__}",
-                      hint="the model needs an nn.ModuleList of blocks for this switch")
+        raise FgError(
+            f"cannot find the transformer blocks of {type(model).__name__}",
+            hint="the model needs an nn.ModuleList of blocks for this switch",
+        )
     return list(best)
 
 
@@ -85,10 +88,14 @@ def apply_tp(model: Any, tp_mesh: Any) -> None:
     size = tp_mesh.size()
     config = getattr(model, "config", None)
     _check_tp_divides(model, config, size)
-    parallelize_module(model, tp_mesh, {
-        "model.embed_tokens": RowwiseParallel(input_layouts=Replicate(), output_layouts=Replicate()),
-        "lm_head": ColwiseParallel(output_layouts=Replicate()),
-    })
+    parallelize_module(
+        model,
+        tp_mesh,
+        {
+            "model.embed_tokens": RowwiseParallel(input_layouts=Replicate(), output_layouts=Replicate()),
+            "lm_head": ColwiseParallel(output_layouts=Replicate()),
+        },
+    )
     for block in model.model.layers:
         plan = {f"self_attn.{n}": ColwiseParallel() for n in ("q_proj", "k_proj", "v_proj")}
         plan["self_attn.o_proj"] = RowwiseParallel()
@@ -109,19 +116,27 @@ def _check_tp_divides(model: Any, config: Any, size: int) -> None:
     if config is None:
         raise FgError("tensor parallel needs the model's config (head counts)")
     if getattr(config, "tie_word_embeddings", False):
-        raise FgError("tensor parallel with tied input/output embeddings is not supported",
-                      hint="set tie_word_embeddings: false in the model config, or use fsdp2")
-    sizes = {"num_attention_heads": config.num_attention_heads,
-             "num_key_value_heads": getattr(config, "num_key_value_heads", None) or config.num_attention_heads,
-             "intermediate_size": config.intermediate_size, "vocab_size": config.vocab_size}
+        raise FgError(
+            "tensor parallel with tied input/output embeddings is not supported",
+            hint="set tie_word_embeddings: false in the model config, or use fsdp2",
+        )
+    sizes = {
+        "num_attention_heads": config.num_attention_heads,
+        "num_key_value_heads": getattr(config, "num_key_value_heads", None) or config.num_attention_heads,
+        "intermediate_size": config.intermediate_size,
+        "vocab_size": config.vocab_size,
+    }
     bad = [f"{name} {value}" for name, value in sizes.items() if value % size]
     if bad:
-        raise FgError(f"tensor_parallel_size {size} does not divide the model's " + ", ".join(bad),
-                      hint="pick a tensor_parallel_size that divides the head counts")
+        raise FgError(
+            f"tensor_parallel_size {size} does not divide the model's " + ", ".join(bad),
+            hint="pick a tensor_parallel_size that divides the head counts",
+        )
 
 
-def apply_fsdp(model: Any, dp_mesh: Any, *, param_dtype: Any = None, reduce_dtype: Any = None,
-               reshard_after_forward: bool = True) -> Any:
+def apply_fsdp(
+    model: Any, dp_mesh: Any, *, param_dtype: Any = None, reduce_dtype: Any = None, reshard_after_forward: bool = True
+) -> Any:
     """FSDP2: `fully_shard` each transformer block, then the root (embedding, norm, head).
 
     Per-block units let block i+1's all-gather overlap block i's compute. The last
@@ -132,8 +147,9 @@ def apply_fsdp(model: Any, dp_mesh: Any, *, param_dtype: Any = None, reduce_dtyp
     policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
     blocks = transformer_blocks(model)
     for i, block in enumerate(blocks):
-        fully_shard(block, mesh=dp_mesh, mp_policy=policy,
-                    reshard_after_forward=reshard_after_forward and i < len(blocks) - 1)
+        fully_shard(
+            block, mesh=dp_mesh, mp_policy=policy, reshard_after_forward=reshard_after_forward and i < len(blocks) - 1
+        )
     fully_shard(model, mesh=dp_mesh, mp_policy=policy, reshard_after_forward=reshard_after_forward)
     return model
 

@@ -11,6 +11,7 @@ The loss of a step is the per-token mean over the whole global batch: each
 micro-batch's loss is its token-summed cross-entropy divided by the step's loss
 tokens, and the schedule does not rescale gradients (`scale_grads=False`).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,9 +76,10 @@ def split_layers(num_layers: int, num_stages: int) -> list[tuple[int, int]]:
     """Contiguous layer ranges `[start, stop)`, sizes differing by at most one (earlier
     stages take the remainder)."""
     if num_layers < num_stages:
-        raise FgError(f"a pipeline of {num_stages} stages needs at least as many decoder layers,"
-                      f" the model has {num_layers}",
-                      hint="lower pipeline_parallel_size, or use 1f1b instead of interleaved_1f1b")
+        raise FgError(
+            f"a pipeline of {num_stages} stages needs at least as many decoder layers, the model has {num_layers}",
+            hint="lower pipeline_parallel_size, or use 1f1b instead of interleaved_1f1b",
+        )
     base, extra = divmod(num_layers, num_stages)
     bounds, start = [], 0
     for stage in range(num_stages):
@@ -91,21 +93,38 @@ def _check_model(lm: nn.Module) -> None:
     from fgtui.engine.models.model import CausalLM
 
     if not isinstance(lm, CausalLM):
-        raise FgError(f"pipeline parallel splits fgtui's CausalLM, not {type(lm).__name__}",
-                      hint="build the model with a fgtui model template (fgtui.engine.models)")
+        raise FgError(
+            f"pipeline parallel splits fgtui's CausalLM, not {type(lm).__name__}",
+            hint="build the model with a fgtui model template (fgtui.engine.models)",
+        )
     if lm.config.tie_word_embeddings:
-        raise FgError("pipeline parallel with tied input/output embeddings is not supported: the first and"
-                      " last stages would share one weight", hint="set tie_word_embeddings: false")
+        raise FgError(
+            "pipeline parallel with tied input/output embeddings is not supported: the first and"
+            " last stages would share one weight",
+            hint="set tie_word_embeddings: false",
+        )
     if lm.model._checkpointing:
-        raise FgError("activation checkpointing is not applied inside pipeline stages yet",
-                      hint="turn gradient_checkpointing off for a pipeline run")
+        raise FgError(
+            "activation checkpointing is not applied inside pipeline stages yet",
+            hint="turn gradient_checkpointing off for a pipeline run",
+        )
 
 
 class PipelineRunner:
     """Builds this rank's stages and schedule and runs training / evaluation steps on them."""
 
-    def __init__(self, lm: nn.Module, *, pp_group: Any, pp_rank: int, pp_size: int, schedule: str,
-                 microbatches: int, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        lm: nn.Module,
+        *,
+        pp_group: Any,
+        pp_rank: int,
+        pp_size: int,
+        schedule: str,
+        microbatches: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
         from torch.distributed import pipelining
 
         _check_model(lm)
@@ -122,11 +141,13 @@ class PipelineRunner:
         self.microbatches = microbatches
         self.pp_group = pp_group
         self._denominator = 1.0
-        stages = [pipelining.PipelineStage(m, s, num_stages, device, group=pp_group)
-                  for m, s in zip(modules, stage_ids)]
+        stages = [
+            pipelining.PipelineStage(m, s, num_stages, device, group=pp_group) for m, s in zip(modules, stage_ids)
+        ]
         if schedule == "interleaved_1f1b":
             self.schedule = pipelining.ScheduleInterleaved1F1B(
-                stages, microbatches, loss_fn=self._loss, scale_grads=False)
+                stages, microbatches, loss_fn=self._loss, scale_grads=False
+            )
         else:
             kind = pipelining.ScheduleGPipe if schedule == "gpipe" else pipelining.Schedule1F1B
             self.schedule = kind(stages[0], microbatches, loss_fn=self._loss, scale_grads=False)
@@ -141,22 +162,29 @@ class PipelineRunner:
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
-        total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1),
-                                ignore_index=IGNORE_INDEX, reduction="sum")
+        total = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            shifted.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
         return total / self._denominator
 
     def _inputs(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         extra = set(batch) - {"input_ids", "labels", "attention_mask"}
         mask = batch.get("attention_mask")
         if extra or (mask is not None and not bool(mask.all())):
-            raise FgError("pipeline stages run plain causal attention; this batch has "
-                          + (", ".join(sorted(extra)) if extra else "padding in attention_mask"),
-                          hint="pack without document_ids or pad-free batches for a pipeline run")
+            raise FgError(
+                "pipeline stages run plain causal attention; this batch has "
+                + (", ".join(sorted(extra)) if extra else "padding in attention_mask"),
+                hint="pack without document_ids or pad-free batches for a pipeline run",
+            )
         input_ids = batch["input_ids"]
         if input_ids.shape[0] % self.microbatches:
-            raise FgError(f"the batch of {input_ids.shape[0]} rows does not split into"
-                          f" pipeline_microbatches {self.microbatches}",
-                          hint="make per_device_train_batch_size a multiple of pipeline_microbatches")
+            raise FgError(
+                f"the batch of {input_ids.shape[0]} rows does not split into pipeline_microbatches {self.microbatches}",
+                hint="make per_device_train_batch_size a multiple of pipeline_microbatches",
+            )
         return input_ids, batch.get("labels", input_ids)
 
     def _run(self, batch: dict[str, Any], denominator: float, train: bool) -> torch.Tensor:
@@ -165,8 +193,7 @@ class PipelineRunner:
         losses: list[torch.Tensor] = []
         run = self.schedule.step if train else self.schedule.eval
         run(input_ids, target=labels, losses=losses, return_outputs=False)
-        loss = torch.stack(losses).sum().detach().float() if self.has_last \
-            else torch.zeros((), device=input_ids.device)
+        loss = torch.stack(losses).sum().detach().float() if self.has_last else torch.zeros((), device=input_ids.device)
         # Only the last stage saw the loss; every rank reports it.
         torch.distributed.all_reduce(loss, group=self.pp_group)
         return loss

@@ -7,6 +7,7 @@ beside whatever resumes the run. The kernel's parent-death signal closes that
 gap: when torchrun dies, for whatever reason, each rank gets SIGKILL. Writes in
 progress are safe to cut: checkpoints are renamed into place only when whole.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -1,4 +1,5 @@
 """Process-level setup the trainer needs: distributed init, device, dtypes, memory figures."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,11 @@ from typing import Any
 
 from fgtui.engine.errors import FgError
 
-OOM_HINT = ("turn on gradient_checkpointing, lower per_device_train_batch_size (raise"
-            " gradient_accumulation_steps to keep the global batch) or seq_len, train in"
-            " dtype bfloat16, or set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True")
+OOM_HINT = (
+    "turn on gradient_checkpointing, lower per_device_train_batch_size (raise"
+    " gradient_accumulation_steps to keep the global batch) or seq_len, train in"
+    " dtype bfloat16, or set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
+)
 
 
 @dataclass
@@ -29,8 +32,9 @@ def init_distributed(device_hint: str | None) -> tuple[DistInfo, Any]:
     and pick this rank's device."""
     import torch
 
-    info = DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                    int(os.environ.get("WORLD_SIZE", 1)))
+    info = DistInfo(
+        int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    )
     if device_hint:
         device = torch.device(device_hint)
         if device.type == "cuda" and device.index is None:

@@ -4,6 +4,7 @@ The order of epoch `e` is a permutation drawn from `seed + e`, so it depends on
 nothing but the seed and the epoch; resuming mid-epoch skips the batches already
 consumed without loading them. Ranks take interleaved slices of the permutation.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,8 +13,17 @@ from collections.abc import Iterator
 class ResumableBatchSampler:
     """Yields lists of dataset indices, one list per micro-batch."""
 
-    def __init__(self, dataset_len: int, batch_size: int, *, seed: int = 0, shuffle: bool = True,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = True) -> None:
+    def __init__(
+        self,
+        dataset_len: int,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = True,
+    ) -> None:
         self.dataset_len = dataset_len
         self.batch_size = batch_size
         self.seed = seed
@@ -39,7 +49,7 @@ class ResumableBatchSampler:
             order = list(range(self.dataset_len))
         per_rank = self.dataset_len // self.world_size
         # Equal counts on every rank, or the ranks would disagree on the number of steps.
-        return order[self.rank: per_rank * self.world_size: self.world_size]
+        return order[self.rank : per_rank * self.world_size : self.world_size]
 
     def __len__(self) -> int:
         per_rank = self.dataset_len // self.world_size
@@ -50,4 +60,4 @@ class ResumableBatchSampler:
     def __iter__(self) -> Iterator[list[int]]:
         indices = self._rank_indices()
         for batch in range(self.start_batch, len(self)):
-            yield indices[batch * self.batch_size: (batch + 1) * self.batch_size]
+            yield indices[batch * self.batch_size : (batch + 1) * self.batch_size]

@@ -1,4 +1,5 @@
 """What a checkpoint must hold besides weights and optimizer: progress and randomness."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Text samples generated from prompts at evaluation (Forgather's TextgenCallback), into the log stream."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,17 @@ from fgtui.engine.errors import FgError
 from fgtui.engine.train.callbacks import TrainerCallback
 
 
-def sample_text(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int = 64,
-                temperature: float = 0.8, top_k: int | None = 50, generator: Any = None,
-                max_context: int | None = None) -> str:
+def sample_text(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    max_new_tokens: int = 64,
+    temperature: float = 0.8,
+    top_k: int | None = 50,
+    generator: Any = None,
+    max_context: int | None = None,
+) -> str:
     """Complete `prompt` by sampling, recomputing the whole context each token.
 
     No KV cache: this runs a few times per evaluation on short prompts, and working
@@ -64,9 +73,18 @@ class TextgenCallback(TrainerCallback):
     """After every `every_n_evals`-th evaluation, rank 0 completes each prompt and logs a
     "sample" record. `tokenizer` defaults to the trainer's."""
 
-    def __init__(self, prompts: list[str] | str, *, tokenizer: Any = None, max_new_tokens: int = 64,
-                 temperature: float = 0.8, top_k: int | None = 50, every_n_evals: int = 1,
-                 seed: int = 0, max_context: int | None = None) -> None:
+    def __init__(
+        self,
+        prompts: list[str] | str,
+        *,
+        tokenizer: Any = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.8,
+        top_k: int | None = 50,
+        every_n_evals: int = 1,
+        seed: int = 0,
+        max_context: int | None = None,
+    ) -> None:
         self.prompts = load_prompts(prompts)
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
@@ -93,9 +111,16 @@ class TextgenCallback(TrainerCallback):
         try:
             for prompt in self.prompts:
                 with trainer.autocast():
-                    text = sample_text(model, tokenizer, prompt, max_new_tokens=self.max_new_tokens,
-                                       temperature=self.temperature, top_k=self.top_k,
-                                       generator=generator, max_context=self.max_context)
+                    text = sample_text(
+                        model,
+                        tokenizer,
+                        prompt,
+                        max_new_tokens=self.max_new_tokens,
+                        temperature=self.temperature,
+                        top_k=self.top_k,
+                        generator=generator,
+                        max_context=self.max_context,
+                    )
                 trainer.log_writer.write("sample", trainer.state.global_step, prompt=prompt, text=text)
         finally:
             model.train(was_training)

@@ -4,6 +4,7 @@ Built by a config's `main` target (or directly from Python) and run with `.train
 which returns the process exit code. Optimizer and scheduler come as factories, as
 Forgather injects them: `optimizer_factory(named_parameters)`, `lr_scheduler_factory(optimizer)`.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,11 @@ from fgtui.engine.train.flops import device_peak_flops, flops_per_token
 from fgtui.engine.train.logstream import LogStreamWriter, tensorboard_available
 from fgtui.engine.train.loop import TrainingLoop
 from fgtui.engine.train.runtime import (
-    autocast_context, count_loss_tokens, device_name, init_distributed, torch_dtype,
+    autocast_context,
+    count_loss_tokens,
+    device_name,
+    init_distributed,
+    torch_dtype,
 )
 from fgtui.engine.train.sampler import ResumableBatchSampler
 from fgtui.engine.train.state import TrainerState
@@ -34,11 +39,21 @@ from fgtui.engine.train.state import TrainerState
 class Trainer(TrainingLoop):
     """Trains `model` (any nn.Module whose forward(**batch) returns an object with `.loss`)."""
 
-    def __init__(self, model: Any, args: TrainingArguments | dict, train_dataset: Any, *,
-                 data_collator: Callable | None = None, eval_dataset: Any = None,
-                 optimizer_factory: Callable | None = None, lr_scheduler_factory: Callable | None = None,
-                 callbacks: list[TrainerCallback] = (), tokenizer: Any = None,
-                 run_dir: str | None = None, divergence_guard: DivergenceGuard | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        args: TrainingArguments | dict,
+        train_dataset: Any,
+        *,
+        data_collator: Callable | None = None,
+        eval_dataset: Any = None,
+        optimizer_factory: Callable | None = None,
+        lr_scheduler_factory: Callable | None = None,
+        callbacks: list[TrainerCallback] = (),
+        tokenizer: Any = None,
+        run_dir: str | None = None,
+        divergence_guard: DivergenceGuard | None = None,
+    ) -> None:
         if model is None:
             raise FgError("the config builds no model", hint="define the model (a model template's block)")
         if train_dataset is None:
@@ -91,11 +106,13 @@ class Trainer(TrainingLoop):
         from fgtui.engine.train import parallel_setup
 
         self.model, self.parallel = parallel_setup.parallelize(
-            self.model, args, self.dist, self.device, torch_dtype(args.dtype))
+            self.model, args, self.dist, self.device, torch_dtype(args.dtype)
+        )
         self.pipeline = self.parallel.pipeline
         self.model.train()
         self.optimizer = memory_setup.make_optimizer(
-            self.unwrapped_model, args.memory, self.optimizer_factory, args.learning_rate, self.dist.is_distributed)
+            self.unwrapped_model, args.memory, self.optimizer_factory, args.learning_rate, self.dist.is_distributed
+        )
         self.optim_in_backward = args.memory.optimizer_in_backward
         self.loss_fn = memory_setup.make_loss(self.unwrapped_model, args.memory)
         self.offload = args.memory.make_offload(self.unwrapped_model)
@@ -104,14 +121,20 @@ class Trainer(TrainingLoop):
             self.scaler = torch.amp.GradScaler(self.device.type)
         self._make_loaders()
         self._open_run_dir()
-        self.control = ControlRelay(self.dist, self.device, rank=self.rank, status=self._status,
-                                    run_dir=self.run_dir)
+        self.control = ControlRelay(self.dist, self.device, rank=self.rank, status=self._status, run_dir=self.run_dir)
         self.seq_len = self._seq_len()
         self.flops_token = flops_per_token(self.parallel.full_model or self.unwrapped_model, self.seq_len)
         self.peak_flops = device_peak_flops(device_name(self.device)) if self.device.type == "cuda" else None
-        self._log_event("start", config=str(self.run_dir / "config.yaml"), world_size=self.world_size,
-                        max_steps=self._max_steps(), run_name=self.run_dir.name, job_id=self.job_id,
-                        device=device_name(self.device), n_params=self.n_params)
+        self._log_event(
+            "start",
+            config=str(self.run_dir / "config.yaml"),
+            world_size=self.world_size,
+            max_steps=self._max_steps(),
+            run_name=self.run_dir.name,
+            job_id=self.job_id,
+            device=device_name(self.device),
+            n_params=self.n_params,
+        )
         if self.offload is not None:
             memory_done.append(self.offload.status)
         if self.loss_fn is not None:
@@ -127,12 +150,18 @@ class Trainer(TrainingLoop):
         import torch
 
         if not hasattr(self.train_dataset, "__len__"):
-            raise FgError("the train dataset has no length",
-                          hint="exact resume needs a map-style dataset; materialise streaming data first")
+            raise FgError(
+                "the train dataset has no length",
+                hint="exact resume needs a map-style dataset; materialise streaming data first",
+            )
         self.sampler = ResumableBatchSampler(
-            len(self.train_dataset), self.args.per_device_train_batch_size, seed=self.args.seed,
-            rank=self.parallel.data_rank, world_size=self.parallel.data_world,
-            drop_last=self.args.dataloader_drop_last)
+            len(self.train_dataset),
+            self.args.per_device_train_batch_size,
+            seed=self.args.seed,
+            rank=self.parallel.data_rank,
+            world_size=self.parallel.data_world,
+            drop_last=self.args.dataloader_drop_last,
+        )
         if len(self.sampler) == 0:
             raise FgError(f"the train dataset ({len(self.train_dataset)} examples) is smaller than one batch")
         # An explicit generator keeps iterator creation from drawing on the global RNG,
@@ -140,17 +169,27 @@ class Trainer(TrainingLoop):
         # Pinned batches make forward_backward_step's non_blocking copy really asynchronous:
         # from pageable memory the host would wait for the copy, i.e. for the GPU's queue.
         self.train_loader = torch.utils.data.DataLoader(
-            self.train_dataset, batch_sampler=self.sampler, collate_fn=self.data_collator,
-            num_workers=self.args.dataloader_num_workers, pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(self.args.seed))
+            self.train_dataset,
+            batch_sampler=self.sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.args.seed),
+        )
         self._batches = None
         self.eval_loader = None
         if self.eval_dataset is not None:
             eval_sampler = ResumableBatchSampler(
-                len(self.eval_dataset), self.args.eval_batch_size, shuffle=False, rank=self.parallel.data_rank,
-                world_size=self.parallel.data_world, drop_last=False)
+                len(self.eval_dataset),
+                self.args.eval_batch_size,
+                shuffle=False,
+                rank=self.parallel.data_rank,
+                world_size=self.parallel.data_world,
+                drop_last=False,
+            )
             self.eval_loader = torch.utils.data.DataLoader(
-                self.eval_dataset, batch_sampler=eval_sampler, collate_fn=self.data_collator)
+                self.eval_dataset, batch_sampler=eval_sampler, collate_fn=self.data_collator
+            )
 
     def _open_run_dir(self) -> None:
         self.log_writer = None
@@ -160,17 +199,21 @@ class Trainer(TrainingLoop):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise FgError(f"cannot write the output directory: {error}",
-                          hint="set output_dir to a directory you can write") from None
+            raise FgError(
+                f"cannot write the output directory: {error}", hint="set output_dir to a directory you can write"
+            ) from None
         # One run per output dir: only the lock's holder may clear half-written saves there.
-        output_lock.ensure_held(self.args.output_dir, os.environ.get("FGTUI_JOB_ID"),
-                                {"job_id": os.environ.get("FGTUI_JOB_ID"), "pid": os.getpid(),
-                                 "run_dir": str(self.run_dir)})
+        output_lock.ensure_held(
+            self.args.output_dir,
+            os.environ.get("FGTUI_JOB_ID"),
+            {"job_id": os.environ.get("FGTUI_JOB_ID"), "pid": os.getpid(), "run_dir": str(self.run_dir)},
+        )
         self._holds_output_lock = True
         ckpt.remove_partial(self.checkpoints_dir)
         use_tb = self.args.tensorboard if self.args.tensorboard is not None else tensorboard_available()
-        self.log_writer = LogStreamWriter(self.run_dir / "metrics.jsonl",
-                                          tensorboard_dir=str(self.run_dir / "tb") if use_tb else None)
+        self.log_writer = LogStreamWriter(
+            self.run_dir / "metrics.jsonl", tensorboard_dir=str(self.run_dir / "tb") if use_tb else None
+        )
 
     def _resume(self) -> None:
         spec = self.args.resume_from_checkpoint
@@ -182,9 +225,15 @@ class Trainer(TrainingLoop):
                 return
             spec = "latest"
         path = ckpt.resolve_checkpoint(self.checkpoints_dir, spec)
-        self.state = ckpt.load_checkpoint(path, model=self.model, optimizer=self.optimizer,
-                                          scheduler=self.lr_scheduler, scaler=self.scaler, rank=self.rank,
-                                          sharding=self.parallel.checkpointer)
+        self.state = ckpt.load_checkpoint(
+            path,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.lr_scheduler,
+            scaler=self.scaler,
+            rank=self.rank,
+            sharding=self.parallel.checkpointer,
+        )
         run = ckpt.checkpoint_run(path)
         self._log_event("resumed", path=str(path), **({"from_run": run} if run else {}))
         saved_by = f" (saved by run {run})" if run and run != self.run_dir.name else ""
@@ -194,16 +243,23 @@ class Trainer(TrainingLoop):
         if self.args.max_steps > 0:
             return self.args.max_steps
         if self.args.total_tokens:
-            step_tokens = tokens_per_step(self.seq_len, self.args.per_device_train_batch_size,
-                                          self.args.gradient_accumulation_steps, self.parallel.data_world)
+            step_tokens = tokens_per_step(
+                self.seq_len,
+                self.args.per_device_train_batch_size,
+                self.args.gradient_accumulation_steps,
+                self.parallel.data_world,
+            )
             return steps_from_tokens(self.args.total_tokens, step_tokens).total_steps
         per_epoch = len(self.sampler) / self.args.gradient_accumulation_steps
         return max(1, math.ceil(self.args.num_train_epochs * per_epoch))
 
     def _seq_len(self) -> int:
         """Tokens per example, from one collated example (collators may pad or pack)."""
-        return int(self.train_loader.collate_fn([self.train_dataset[0]])["input_ids"].shape[-1]) \
-            if self.data_collator else int(len(self.train_dataset[0]["input_ids"]))
+        return (
+            int(self.train_loader.collate_fn([self.train_dataset[0]])["input_ids"].shape[-1])
+            if self.data_collator
+            else int(len(self.train_dataset[0]["input_ids"]))
+        )
 
     # ---------------------------------------------------------------- hot loop
     def forward_backward_step(self, batch: dict[str, Any], weight: float) -> Any:
@@ -215,7 +271,7 @@ class Trainer(TrainingLoop):
                 return self.pipeline.forward_backward(batch, weight)
         # Saved activations are offloaded while the forward records them; backward
         # (outside the context) brings them back through the same hooks.
-        with self.autocast(), (self.offload if self.offload is not None else nullcontext()):
+        with self.autocast(), self.offload if self.offload is not None else nullcontext():
             loss = self.compute_loss(batch)
         scaled = loss * weight
         (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -260,7 +316,6 @@ class Trainer(TrainingLoop):
         return loss, grad_norm, share * sum(counts), share * sum(b["input_ids"].numel() for b in micro)
 
     def _clip_and_step(self) -> Any:
-        import torch
 
         if self.scaler:
             self.scaler.unscale_(self.optimizer)

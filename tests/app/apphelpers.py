@@ -1,4 +1,5 @@
 """Helpers shared by the workbench tests (a module, since tests/ is not a package)."""
+
 from __future__ import annotations
 
 import asyncio

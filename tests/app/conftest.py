@@ -1,4 +1,5 @@
 """Fixtures for the workbench tests: synthetic run directories."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,13 @@ from fgtui.engine.runs.synthetic import write_run
 
 @pytest.fixture
 def finished_run(tmp_path):
-    return write_run(tmp_path / "out" / "runs" / "finished", 400, eval_every=100,
-                     stdout="step 1 loss 9.9\nstep 2 loss 9.1\n", spike_at=200)
+    return write_run(
+        tmp_path / "out" / "runs" / "finished",
+        400,
+        eval_every=100,
+        stdout="step 1 loss 9.9\nstep 2 loss 9.1\n",
+        spike_at=200,
+    )
 
 
 @pytest.fixture
@@ -20,8 +26,7 @@ def workspace(tmp_path):
 
     ws, _warnings = create_workspace(tmp_path, "bench ws")
     project = create_project(ws, "tiny", "A tiny project")
-    (project / "templates" / "configs" / "broken.yaml").write_text(
-        "-- extends 'no_such_template.yaml'\n")
+    (project / "templates" / "configs" / "broken.yaml").write_text("-- extends 'no_such_template.yaml'\n")
     return ws
 
 

@@ -1,4 +1,5 @@
 """Run controls go through the job's control socket (engine.launch.control)."""
+
 from __future__ import annotations
 
 import os
@@ -18,12 +19,20 @@ def test_save_stop_and_confirmed_abort_reach_the_job(tmp_path):
     received: list[tuple[str, str]] = []
     # AF_UNIX paths are short; pytest's tmp_path may be too long for one.
     sock_dir = tempfile.mkdtemp(prefix="fgc")
-    server = ControlServer(os.path.join(sock_dir, "c.sock"),
-                           on_action=lambda action, source: received.append((action, source)),
-                           status=lambda: {"step": 1})
+    server = ControlServer(
+        os.path.join(sock_dir, "c.sock"),
+        on_action=lambda action, source: received.append((action, source)),
+        status=lambda: {"step": 1},
+    )
     server.start()
-    job = {"job_id": "j", "pid": os.getpid(), "pgid": os.getpgid(0), "socket": str(server.path),
-           "host": socket.gethostname(), "started": time.time()}
+    job = {
+        "job_id": "j",
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+        "socket": str(server.path),
+        "host": socket.gethostname(),
+        "started": time.time(),
+    }
     run = write_run(tmp_path / "runs" / "live", 20, end_status=None, job=job)
 
     async def scenario():
@@ -45,8 +54,8 @@ def test_save_stop_and_confirmed_abort_reach_the_job(tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("y")
             await wait_for(pilot, lambda: len(received) == 3, "abort to arrive")
-            await wait_for(pilot, lambda: any("abort requested" in n.message
-                                              for n in app._notifications), "the notice")
+            await wait_for(pilot, lambda: any("abort requested" in n.message for n in app._notifications), "the notice")
+
     try:
         run_async(scenario())
     finally:

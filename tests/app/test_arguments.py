@@ -1,4 +1,5 @@
 """Issue 17 item 3: argument mistakes get one clear line; an empty tree says what to do."""
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,25 @@ def test_a_mistyped_directory_is_no_such_directory(tmp_path, capsys, monkeypatch
     assert "usage" not in err
 
 
-@pytest.mark.parametrize("argv", [["train", "--max-steps", "-1", "--dry-run"],
-                                  ["--run", ".", "--max-steps", "-1"],
-                                  ["--run", ".", "--max-steps", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--max-steps", "-1", "--dry-run"],
+        ["--run", ".", "--max-steps", "-1"],
+        ["--run", ".", "--max-steps", "0"],
+    ],
+)
 def test_max_steps_below_one_is_refused_in_one_line(argv):
     if not TINY.is_dir():
         pytest.skip("examples/tutorials/tiny_llama is not in the tree")
-    done = subprocess.run([sys.executable, "-m", "fgtui.engine.cli", *argv], cwd=TINY, capture_output=True,
-                          text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "fgtui.engine.cli", *argv],
+        cwd=TINY,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=120,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--max-steps" in lines[0] and "below the minimum 1" in lines[0], done.stderr
@@ -46,10 +58,24 @@ def test_max_steps_below_one_is_refused_in_one_line(argv):
 def test_run_takes_the_configs_options(tmp_path):
     from fgtui.engine.commands.headless import as_train_argv
 
-    assert as_train_argv(["--run", str(tmp_path), "--max-steps", "3"]) == \
-        ["train", "--follow", "-p", str(tmp_path), "--max-steps", "3"]
-    assert as_train_argv(["-p", "proj", "--run", "smoke.yaml", "--lr", "1"]) == \
-        ["-p", "proj", "train", "--follow", "-t", "smoke.yaml", "--lr", "1"]
+    assert as_train_argv(["--run", str(tmp_path), "--max-steps", "3"]) == [
+        "train",
+        "--follow",
+        "-p",
+        str(tmp_path),
+        "--max-steps",
+        "3",
+    ]
+    assert as_train_argv(["-p", "proj", "--run", "smoke.yaml", "--lr", "1"]) == [
+        "-p",
+        "proj",
+        "train",
+        "--follow",
+        "-t",
+        "smoke.yaml",
+        "--lr",
+        "1",
+    ]
     assert as_train_argv(["--run", "cfg.yaml"]) is None  # nothing to rewrite
 
 
@@ -62,4 +88,5 @@ def test_an_empty_tree_says_where_the_examples_are(tmp_path):
             await pilot.pause(0.2)
             text = str(details.render())
             assert "No projects" in text and "examples" in text
+
     run_async(scenario())

@@ -1,4 +1,5 @@
 """Browse the tree, open a config in the editor, watch the preview follow the text."""
+
 from __future__ import annotations
 
 from textual.widgets import Tree, TextArea
@@ -43,8 +44,12 @@ def test_tree_shows_projects_configs_default_and_parse_errors(workspace):
             # Highlight the broken config: its details say why, in place.
             broken = next(n for n in tree.root.children[0].children if "broken" in str(n.label))
             tree.move_cursor(broken)
-            await wait_for(pilot, lambda: "no_such_template" in str(
-                screen.query_one("#details").render()), "details of the broken config")
+            await wait_for(
+                pilot,
+                lambda: "no_such_template" in str(screen.query_one("#details").render()),
+                "details of the broken config",
+            )
+
     run_async(scenario())
 
 
@@ -65,13 +70,17 @@ def test_editor_preview_follows_typing_and_survives_errors(workspace):
             # A broken line: the error shows, the last good preview stays.
             good = preview.text
             editor.insert("{{ undefined_thing.attr }}\n", (0, 0))
-            await wait_for(pilot, lambda: editor_screen.query_one("#preview-error").has_class("-shown"),
-                           "the error to show")
+            await wait_for(
+                pilot, lambda: editor_screen.query_one("#preview-error").has_class("-shown"), "the error to show"
+            )
             assert preview.text == good
             assert editor_screen.error_line == 1
             await pilot.press("ctrl+z")
-            await wait_for(pilot, lambda: not editor_screen.query_one("#preview-error").has_class("-shown"),
-                           "the error to clear after undo")
+            await wait_for(
+                pilot,
+                lambda: not editor_screen.query_one("#preview-error").has_class("-shown"),
+                "the error to clear after undo",
+            )
             # A new top-level key appears in the preprocessed YAML.
             editor.insert("marker_key_42: 1\n", (editor.document.line_count - 1, 0))
             await wait_for(pilot, lambda: "marker_key_42" in preview.text, "the preview to update")
@@ -80,9 +89,11 @@ def test_editor_preview_follows_typing_and_survives_errors(workspace):
             # Hidden tabs fill when opened.
             tabs = editor_screen.query_one("#preview-tabs")
             tabs.active = "tab-targets"
-            await wait_for(pilot, lambda: "main" in str(editor_screen.query_one("#preview-targets").render()),
-                           "the targets tab")
+            await wait_for(
+                pilot, lambda: "main" in str(editor_screen.query_one("#preview-targets").render()), "the targets tab"
+            )
             tabs.active = "tab-code"
             code = editor_screen.query_one("#preview-code", CodeView)
             await wait_for(pilot, lambda: "def " in code.text, "the generated code")
+
     run_async(scenario())

@@ -1,4 +1,5 @@
 """The preview's read-only code view: diffing, repaint bookkeeping, highlighting."""
+
 from __future__ import annotations
 
 from textual.app import App
@@ -42,4 +43,5 @@ def test_set_text_skips_unchanged_text_and_keeps_unchanged_rows():
             # Highlighting: a YAML key and its value are not drawn in one style.
             styles = {str(seg.style) for seg in view.render_line(3) if seg.text.strip()}
             assert len(styles) > 1
+
     run_async(scenario())

@@ -1,4 +1,5 @@
 """Issue 17 item 1: the dataset view at 80x24."""
+
 from __future__ import annotations
 
 import time
@@ -29,16 +30,16 @@ def test_the_probe_speaks_of_the_screens_boxes_not_cli_flags():
     # A packed split asked for its text is measured as tokenized, not refused.
     assert _column_problem(["input_ids", "document_starts"], "text", False) == (None, True)
     problem, _ = _column_problem(["story"], "text", False)
-    assert "\"text feature\"" in problem and "--" not in problem
+    assert '"text feature"' in problem and "--" not in problem
     problem, _ = _column_problem(["text"], "text", True)
-    assert "\"tokenized\" box" in problem and "--" not in problem
+    assert '"tokenized" box' in problem and "--" not in problem
 
 
 def _project_with_slow_dataset(workspace: Path) -> Path:
     project = workspace / "tiny"
     (project / "templates" / "configs" / "slow.yaml").write_text(
-        "tokenizer: !var [ \"tokenizer\", \"toks/bpe\" ]\n"
-        "train_dataset: !singleton:time:sleep [ 60 ]\n")
+        'tokenizer: !var [ "tokenizer", "toks/bpe" ]\ntrain_dataset: !singleton:time:sleep [ 60 ]\n'
+    )
     return project
 
 
@@ -83,6 +84,7 @@ def test_form_layout_prefill_tab_order_and_cancel_at_80x24(workspace, tmp_path):
             assert app.screen is screen  # Escape cancelled; it did not leave
             await pilot.press("escape")
             assert app.screen is not screen
+
     run_async(scenario())
 
 
@@ -99,6 +101,7 @@ def test_a_training_configs_tokenizer_is_prefilled():
             field = screen.query_one("#ds-tokenizer", Input)
             await wait_for(pilot, lambda: field.value == "config:tokenizer", "the config's tokenizer")
             assert screen.query_one("#ds-tokenized", Switch).value is False
+
     run_async(scenario())
 
 

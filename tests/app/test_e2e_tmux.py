@@ -5,6 +5,7 @@ The run here is written by a background thread in the trainer's log format;
 launching the tiny example through the Launch screen and using save/stop on
 it needs the trainer and `examples/tutorials/tiny_llama` (see the report).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,20 +39,51 @@ class Tmux:
         clean_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         # window-size manual: with no client attached, tmux would otherwise fall
         # back to its default 80x24 at the first resize.
-        subprocess.run([*self.server, "-f", "/dev/null", "new-session", "-d", "-s", name, "-x", width,
-                        "-y", height, *env, "-c", str(cwd), f"{command}; echo EXIT=$?; sleep 30",
-                        ";", "set-option", "-g", "window-size", "manual",
-                        ";", "resize-window", "-t", name, "-x", width, "-y", height],
-                       check=True, env=clean_env)
+        subprocess.run(
+            [
+                *self.server,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                width,
+                "-y",
+                height,
+                *env,
+                "-c",
+                str(cwd),
+                f"{command}; echo EXIT=$?; sleep 30",
+                ";",
+                "set-option",
+                "-g",
+                "window-size",
+                "manual",
+                ";",
+                "resize-window",
+                "-t",
+                name,
+                "-x",
+                width,
+                "-y",
+                height,
+            ],
+            check=True,
+            env=clean_env,
+        )
 
     def screen(self) -> str:
-        return subprocess.run([*self.server, "capture-pane", "-t", self.name, "-p"], capture_output=True,
-                              text=True).stdout
+        return subprocess.run(
+            [*self.server, "capture-pane", "-t", self.name, "-p"], capture_output=True, text=True
+        ).stdout
 
     def history(self) -> str:
         """The pane with its scroll-back (a traceback can be longer than the screen)."""
-        return subprocess.run([*self.server, "capture-pane", "-t", self.name, "-p", "-S", "-500"],
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [*self.server, "capture-pane", "-t", self.name, "-p", "-S", "-500"], capture_output=True, text=True
+        ).stdout
 
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.server, "send-keys", "-t", self.name, *keys], check=True)
@@ -81,9 +113,19 @@ def _status_step(screen: str) -> int:
 @pytest.mark.slow
 def test_browse_preview_watch_quit_reattach(tmp_path):
     fgtui = [sys.executable, "-m", "fgtui.entry"]
-    run_dir = write_run(tmp_path / "out" / "runs" / "live", 100, end_status=None,
-                        job={"job_id": "e2e", "pid": os.getpid(), "pgid": os.getpgid(0), "socket": "",
-                             "host": os.uname().nodename, "started": time.time()})
+    run_dir = write_run(
+        tmp_path / "out" / "runs" / "live",
+        100,
+        end_status=None,
+        job={
+            "job_id": "e2e",
+            "pid": os.getpid(),
+            "pgid": os.getpgid(0),
+            "socket": "",
+            "host": os.uname().nodename,
+            "started": time.time(),
+        },
+    )
     stop = threading.Event()
 
     def trainer() -> None:
@@ -147,8 +189,7 @@ def test_launch_tiny_example_save_stop_reattach(tmp_path):
     import signal
 
     examples = tmp_path / "examples"
-    shutil.copytree(ROOT / "examples", examples,
-                    ignore=shutil.ignore_patterns("output_models", "__pycache__"))
+    shutil.copytree(ROOT / "examples", examples, ignore=shutil.ignore_patterns("output_models", "__pycache__"))
     project = examples / "tutorials" / "tiny_llama"
     if not project.is_dir():
         pytest.skip("examples/tutorials/tiny_llama is not in the tree")

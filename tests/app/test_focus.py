@@ -1,4 +1,5 @@
 """Issue 17 item 4: focus in the editor and the launch form."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,6 +45,7 @@ def test_tab_in_the_editor_moves_to_the_preview_tabs_and_edits_are_marked(worksp
             assert "unsaved" not in str(title.render())
             await pilot.press("y", "ctrl+s")
             assert "unsaved" not in str(title.render())
+
     run_async(scenario())
 
 
@@ -70,6 +72,7 @@ def test_launch_form_focuses_its_first_field_and_keeps_prefilled_values():
             assert app.focused is greeting
             await pilot.press("!")
             assert greeting.value == "hello!"  # tabbing in kept the default
+
     run_async(scenario())
 
 
@@ -94,4 +97,5 @@ def test_quitting_with_unsaved_edits_asks_first(workspace):
             await pilot.press("ctrl+q", "y")
             await pilot.pause()
             assert not app.is_running
+
     run_async(scenario())

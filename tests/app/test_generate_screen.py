@@ -1,4 +1,5 @@
 """The Generate screen: a run's newest checkpoint continues a prompt, streamed into the screen."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,11 +23,19 @@ def _output_dir_with_a_checkpoint(root: Path) -> Path:
     from fgtui.engine.models import CausalLMConfig, build_causal_lm
     from fgtui.engine.models.hf_io import save_pretrained
 
-    tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260,
-                                    show_progress=False)
+    tokenizer = train_bpe_tokenizer(
+        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
+    )
     torch.manual_seed(0)
-    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    config = CausalLMConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     checkpoint = root / "out" / "checkpoints" / "checkpoint-20"
     save_pretrained(build_causal_lm(config), checkpoint, tokenizer=tokenizer)
     (checkpoint / "manifest.json").write_text("{}")
@@ -58,6 +67,7 @@ def test_g_on_a_run_generates_from_its_newest_checkpoint(tmp_path):
             assert text.startswith("The door") and len(text) > len("The door")
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, RunMonitor), "back to the monitor")
+
     run_async(scenario())
 
 
@@ -89,6 +99,7 @@ def test_g_uses_the_runs_own_checkpoint_not_the_newest_in_the_output_dir(tmp_pat
             await pilot.pause()
             shown = app.screen.query_one("#generate-model", Static)
             await wait_for(pilot, lambda: "no checkpoint of its own" in str(shown.render()), "the error")
+
     run_async(scenario())
 
 
@@ -105,4 +116,5 @@ def test_no_checkpoint_is_said_in_place(tmp_path):
             await pilot.press("enter")  # nothing loaded: a warning, no crash
             await pilot.pause(0.1)
             assert isinstance(app.screen, GenerateScreen)
+
     run_async(scenario())

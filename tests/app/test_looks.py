@@ -1,4 +1,5 @@
 """Looks from themes/*.tcss and Textual themes: selectable, and remembered across sessions."""
+
 from __future__ import annotations
 
 import json
@@ -53,6 +54,7 @@ def test_switching_look_restyles_and_is_remembered(finished_run):
             again.set_look("default")
             await pilot.pause()
             assert not again.has_class("-look-high-contrast")
+
     run_async(scenario())
 
 
@@ -66,4 +68,5 @@ def test_look_picker_lists_every_look(finished_run):
             await pilot.press(*"light", "enter")
             await wait_for(pilot, lambda: app.look == "light", "the light look")
             assert app.theme == "textual-light"
+
     run_async(scenario())

@@ -1,4 +1,5 @@
 """The run monitor: loading, following, controls refused when not running, deletion."""
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def test_monitor_shows_a_finished_run(finished_run):
             await pilot.press("x")
             await pilot.pause()
             assert any("not running" in n.message for n in app._notifications)
+
     run_async(scenario())
 
 
@@ -74,6 +76,7 @@ def test_monitor_follows_new_records_and_deletion(tmp_path):
             await _wait_loaded(pilot, screen)
             assert screen.state_override == "deleted"
             assert len(screen.series) == 80  # what was read stays on screen
+
     run_async(scenario())
 
 
@@ -102,6 +105,7 @@ def test_plot_modes_and_smoothing_keys(finished_run):
             assert np.isfinite(smoothed).all()
             await pilot.press("y")
             assert plot.log_y
+
     run_async(scenario())
 
 
@@ -117,6 +121,7 @@ def test_tiny_terminal_does_not_crash(finished_run):
             await pilot.resize_terminal(100, 30)
             await pilot.pause()
             assert isinstance(app.screen, RunMonitor)
+
     run_async(scenario())
 
 
@@ -127,9 +132,18 @@ def test_run_that_has_not_written_yet_then_starts(tmp_path):
 
     run = tmp_path / "runs" / "fresh"
     run.mkdir(parents=True)
-    (run / "job.json").write_text(json.dumps({"job_id": "j", "pid": os.getpid(), "pgid": os.getpgid(0),
-                                              "socket": "", "host": socket.gethostname(),
-                                              "started": 1.0}))
+    (run / "job.json").write_text(
+        json.dumps(
+            {
+                "job_id": "j",
+                "pid": os.getpid(),
+                "pgid": os.getpgid(0),
+                "socket": "",
+                "host": socket.gethostname(),
+                "started": 1.0,
+            }
+        )
+    )
 
     async def scenario():
         app = Workbench(run, now=NOW, poll=False)
@@ -146,6 +160,7 @@ def test_run_that_has_not_written_yet_then_starts(tmp_path):
             await _wait_loaded(pilot, screen)
             assert screen.info.state == "running" and len(screen.series) == 10
             assert "ETA" in str(screen.query_one("#run-status").render())
+
     run_async(scenario())
 
 
@@ -166,6 +181,8 @@ def test_an_empty_memory_plot_says_why_on_a_cpu_run(tmp_path):
             plot = screen.query_one("#plot-peak_mem_gib", MetricPlot)
             assert plot.empty_message == "not measured on CPU"
             await pilot.pause(0.1)
-            assert "not measured on CPU" in "".join(strip.text for strip in plot._draw(plot.size.width,
-                                                                                        plot.size.height))
+            assert "not measured on CPU" in "".join(
+                strip.text for strip in plot._draw(plot.size.width, plot.size.height)
+            )
+
     run_async(scenario())

@@ -1,4 +1,5 @@
 """The hand-drawn plot: rasterizing decimated columns, glyph encoding, axis numbers."""
+
 from __future__ import annotations
 
 import numpy as np

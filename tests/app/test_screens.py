@@ -1,8 +1,8 @@
 """Runs list and re-attach, compare, launch form, dataset view, palette, no-terminal start."""
+
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +59,7 @@ def test_runs_screen_lists_reattaches_and_compares(two_runs):
             await pilot.press("escape")
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, RunMonitor), "the monitor")
+
     run_async(scenario())
 
 
@@ -81,8 +82,11 @@ def test_launch_form_and_dry_run_on_the_example():
             assert values["greeting"] == "bonjour"
             await pilot.press("f5")
             shown = screen.query_one("#launch-command", Static)
-            await wait_for(pilot, lambda: "launching" not in str(shown.render())
-                           and "rendering" not in str(shown.render()), "the dry run")
+            await wait_for(
+                pilot,
+                lambda: "launching" not in str(shown.render()) and "rendering" not in str(shown.render()),
+                "the dry run",
+            )
             text = str(shown.render())
             # Either the exact command, or the engine's own one-line reason, in place.
             assert "would run" in text or "output_dir" in text
@@ -90,13 +94,25 @@ def test_launch_form_and_dry_run_on_the_example():
             screen.query_one("#arg-repeat", Input).value = "0"
             await pilot.press("f5")
             await wait_for(pilot, lambda: "minimum" in str(shown.render()), "the bound error")
+
     run_async(scenario())
 
 
 def test_dataset_screen_shows_stats_and_histogram(tmp_path):
-    stats = {"count": 10, "min": 3, "max": 90, "mean": 40.0, "median": 38.0, "std": 9.0, "p90": 70.0,
-             "p99": 88.0, "fill_ratio": 0.44, "max_length": 90, "bin_edges": [3.0, 46.5, 90.0],
-             "bin_counts": [7, 3]}
+    stats = {
+        "count": 10,
+        "min": 3,
+        "max": 90,
+        "mean": 40.0,
+        "median": 38.0,
+        "std": 9.0,
+        "p90": 70.0,
+        "p99": 88.0,
+        "fill_ratio": 0.44,
+        "max_length": 90,
+        "bin_edges": [3.0, 46.5, 90.0],
+        "bin_counts": [7, 3],
+    }
     assert "p99 88" in format_stats(stats)
 
     async def scenario():
@@ -105,18 +121,17 @@ def test_dataset_screen_shows_stats_and_histogram(tmp_path):
             screen = DatasetScreen(tmp_path, "nothing.yaml")
             app.push_screen(screen)
             await pilot.pause()
-            screen.post_message(ProbeDone({"stats": stats, "examples": ["It was a dark night."],
-                                           "columns": ["text"]}))
+            screen.post_message(ProbeDone({"stats": stats, "examples": ["It was a dark night."], "columns": ["text"]}))
             await pilot.pause()
             assert "10[/] examples" in format_stats(stats)
             assert "█" in str(screen.query_one("#dataset-histogram").render())
             # A config that cannot be built: the child's error shows in place.
             await pilot.press("ctrl+r")
             stats_view = screen.query_one("#dataset-stats", Static)
-            await wait_for(pilot, lambda: "building" not in str(stats_view.render()),
-                           "the probe to fail", tries=1500)
+            await wait_for(pilot, lambda: "building" not in str(stats_view.render()), "the probe to fail", tries=1500)
             assert str(stats_view.render()).strip()
             assert "examples   min" not in str(stats_view.render())
+
     run_async(scenario())
 
 
@@ -136,23 +151,31 @@ def test_palette_lists_screen_actions_only_where_they_apply():
         assert action.startswith(("app.", "screen."))
 
 
-@pytest.mark.parametrize("screen", ["RunMonitor", "RunsScreen", "BrowseScreen", "LaunchScreen", "GenerateScreen",
-                                    "EditorScreen"])
+@pytest.mark.parametrize(
+    "screen", ["RunMonitor", "RunsScreen", "BrowseScreen", "LaunchScreen", "GenerateScreen", "EditorScreen"]
+)
 def test_every_key_in_a_footer_is_in_the_palette(screen):
     """The README promises the palette has every action: each shown binding of a screen
     (but Back) has an entry there."""
     import importlib
 
-    module = {"RunMonitor": "monitor", "RunsScreen": "runs", "BrowseScreen": "browse", "LaunchScreen": "launch",
-              "GenerateScreen": "generate", "EditorScreen": "editor"}[screen]
+    module = {
+        "RunMonitor": "monitor",
+        "RunsScreen": "runs",
+        "BrowseScreen": "browse",
+        "LaunchScreen": "launch",
+        "GenerateScreen": "generate",
+        "EditorScreen": "editor",
+    }[screen]
     cls = getattr(importlib.import_module(f"fgtui.app.screens.{module}"), screen)
     offered = {action for _label, _help, action in actions_for(screen)}
     for binding in cls.BINDINGS:
         if not binding.show or binding.action in ("app.back", "back"):
             continue
         name = binding.action
-        assert name in offered or f"screen.{name}" in offered or f"app.{name}" in offered, \
+        assert name in offered or f"screen.{name}" in offered or f"app.{name}" in offered, (
             f"{screen}: key {binding.key} ({binding.action}) is not in the palette"
+        )
 
 
 def test_palette_runs_an_action(finished_run):
@@ -168,12 +191,19 @@ def test_palette_runs_an_action(finished_run):
             await pilot.pause(0.3)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.plot_mode == "block", "the palette action")
+
     run_async(scenario())
 
 
 def test_no_terminal_prints_one_line_and_exits_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "fgtui.entry"], cwd=tmp_path, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, env={**os.environ, "TERM": "xterm"})
+    done = subprocess.run(
+        [sys.executable, "-m", "fgtui.entry"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TERM": "xterm"},
+    )
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
@@ -181,9 +211,17 @@ def test_no_terminal_prints_one_line_and_exits_2(tmp_path):
     assert "\x1b[" not in done.stderr
     # The check happens before Textual is imported.
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from fgtui.app.main import run_workbench; "
-         "code = run_workbench(None); print(code, 'textual' in sys.modules)"],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from fgtui.app.main import run_workbench; "
+            "code = run_workbench(None); print(code, 'textual' in sys.modules)",
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     assert probe.stdout.split() == ["2", "False"]
 
 
@@ -221,4 +259,5 @@ def test_launch_form_dry_runs_a_slurm_submission():
             nodes.value = "zero"
             await pilot.press("f5")
             await wait_for(pilot, lambda: "whole numbers" in str(shown.render()), "the bad value")
+
     run_async(scenario())

@@ -6,6 +6,7 @@ The editor is left to the Pilot tests: tree-sitter's YAML highlighting of
 overlapping captures is not stable from one process to the next. Accept changes with `pytest tests/app/test_snapshots.py --snapshot-update`
 after looking at the report.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ FIXTURES = Path(tempfile.gettempdir()) / "fgtui-snapshot-fixtures"
 def fixtures():
     shutil.rmtree(FIXTURES, ignore_errors=True)
     runs = FIXTURES / "proj" / "output_models" / "m" / "runs"
-    write_run(runs / "baseline", 600, eval_every=150, seed=1, spike_at=300,
-              stdout="rank0: starting\nrank0: step 600 done\n")
+    write_run(
+        runs / "baseline", 600, eval_every=150, seed=1, spike_at=300, stdout="rank0: starting\nrank0: step 600 done\n"
+    )
     write_run(runs / "shorter", 300, eval_every=150, seed=2, end_status="stopped")
     # Fixed modification times: the runs list is newest first.
     for age, run in ((2000, "baseline"), (1000, "shorter")):
@@ -64,8 +66,7 @@ def test_monitor(snap_compare, fixtures, size):
     app = _app(fixtures / "proj" / "output_models" / "m" / "runs" / "baseline")
 
     async def ready(pilot):
-        await _settle(pilot, lambda: getattr(app.screen, "tail", None) is not None
-                      and not app.screen._polling)
+        await _settle(pilot, lambda: getattr(app.screen, "tail", None) is not None and not app.screen._polling)
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
@@ -93,4 +94,3 @@ def test_browse(snap_compare, fixtures, size):
         await _settle(pilot, lambda: "search path" in str(app.screen.query_one("#details").render()))
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
-

@@ -1,4 +1,5 @@
 """Issue 17's wrong answers in the workbench: event labels and the compare table's step count."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,17 @@ from apphelpers import NOW, run_async, wait_for
 
 
 def test_a_plain_save_is_labelled_a_save_not_a_stop():
-    save = describe_event({"type": "event", "event": "stop_requested", "step": 40, "action": "save",
-                           "source": "tui"}).plain
+    save = describe_event(
+        {"type": "event", "event": "stop_requested", "step": 40, "action": "save", "source": "tui"}
+    ).plain
     assert "stop" not in save and "save_requested" in save and "from tui" in save
-    stop = describe_event({"type": "event", "event": "stop_requested", "step": 40, "action": "save_stop",
-                           "source": "cli"}).plain
+    stop = describe_event(
+        {"type": "event", "event": "stop_requested", "step": 40, "action": "save_stop", "source": "cli"}
+    ).plain
     assert "stop_requested" in stop and "save and stop" in stop
-    abort = describe_event({"type": "event", "event": "stop_requested", "step": 4, "action": "abort",
-                            "source": "cli"}).plain
+    abort = describe_event(
+        {"type": "event", "event": "stop_requested", "step": 4, "action": "abort", "source": "cli"}
+    ).plain
     assert "abort_requested" in abort
 
 
@@ -49,13 +53,17 @@ def test_compare_steps_column_shows_steps_not_logged_points(tmp_path):
             await wait_for(pilot, lambda: table.row_count == 2, "the compare table")
             steps = [str(table.get_row_at(i)[2]) for i in range(2)]
             assert steps == ["97/100", "40/100"]
+
     run_async(scenario())
 
 
 def test_run_output_labels_a_plain_save_as_a_save(capsys):
     from fgtui.engine.commands.headless import _handle, _Progress
 
-    _handle({"type": "event", "event": "stop_requested", "step": 12, "action": "save", "source": "tui"},
-            _Progress(False), {})
+    _handle(
+        {"type": "event", "event": "stop_requested", "step": 12, "action": "save", "source": "tui"},
+        _Progress(False),
+        {},
+    )
     out = capsys.readouterr().out
     assert out.strip() == "step 12  save requested from tui" and "stop" not in out

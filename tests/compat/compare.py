@@ -7,6 +7,7 @@ do not (the first differing line). The tests in test_goldens.py use the
 same functions. The examples are read from tests/compat/fixtures/forgather
 (copied there by make_goldens.py), or from --root.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,12 @@ def golden_index() -> dict[str, dict[str, dict[str, str]]]:
 def cases() -> list[tuple[str, str, str]]:
     """(project, config, command) for every golden, sorted."""
     index = golden_index()
-    return [(project, config, command) for project in sorted(index)
-            for config in sorted(index[project]) for command in SUFFIX]
+    return [
+        (project, config, command)
+        for project in sorted(index)
+        for config in sorted(index[project])
+        for command in SUFFIX
+    ]
 
 
 def golden(project: str, config: str, command: str) -> str | None:
@@ -121,8 +126,9 @@ def main() -> int:
     for project, config, command in cases():
         why = verdict(args.root, project, config, command)
         both_fail = golden(project, config, command) is None
-        tally[command]["both refuse" if why is None and both_fail else
-                       "identical" if why is None else why.split(":")[0]] += 1
+        tally[command][
+            "both refuse" if why is None and both_fail else "identical" if why is None else why.split(":")[0]
+        ] += 1
         if why and args.verbose:
             print(f"{command:8} {project}/{config}: {why}")
     for command, counts in tally.items():

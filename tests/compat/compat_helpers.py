@@ -1,4 +1,5 @@
 """The Forgather-style fixture config, filled in for one test (a module: tests/ is not a package)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,14 @@ def fixture_config(tmp: Path, *, max_steps: int = 8, replace: dict[str, str] | N
 
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SHARED = next((base / "shared" for base in (REPO.parent, REPO.parent.parent)
-               if (base / "shared" / "forgather" / "templatelib").is_dir()), None)
+SHARED = next(
+    (
+        base / "shared"
+        for base in (REPO.parent, REPO.parent.parent)
+        if (base / "shared" / "forgather" / "templatelib").is_dir()
+    ),
+    None,
+)
 
 
 def forgather_tree(root: Path, examples: list[str]) -> Path:
@@ -59,11 +66,14 @@ def forgather_tree(root: Path, examples: list[str]) -> Path:
     tiny_data.tokenizer().save_pretrained(tokenizer_dir)
     project = tree / "examples" / "tokenizers" / "wikitext"
     (project / "templates" / "configs").mkdir(parents=True)
-    (project / "meta.yaml").write_text('-- extends "meta_defaults.yaml"\n\n-- block configs\nname: "stand-in"\n'
-                                       'config_prefix: "configs"\ndefault_config: "2k.yaml"\n<< endblock configs\n')
+    (project / "meta.yaml").write_text(
+        '-- extends "meta_defaults.yaml"\n\n-- block configs\nname: "stand-in"\n'
+        'config_prefix: "configs"\ndefault_config: "2k.yaml"\n<< endblock configs\n'
+    )
     for name in ("2k.yaml", "4k.yaml"):
         (project / "templates" / "configs" / name).write_text(
-            f'main: !singleton:transformers:AutoTokenizer.from_pretrained [ "{tokenizer_dir}" ]\n')
+            f'main: !singleton:transformers:AutoTokenizer.from_pretrained [ "{tokenizer_dir}" ]\n'
+        )
     (tree / "prompts").mkdir()
     (tree / "prompts" / "tiny_stories.yaml").write_text('- "Once upon a time"\n- "The old house"\n')
     return tree
@@ -76,9 +86,10 @@ def hub_stand_in(cwd: Path, name: str, *, train: int, validation: int) -> None:
 
     paragraphs = []
     for path in sorted((SHARED / "corpora" / "lovecraft").glob("*.txt")):
-        paragraphs += [" ".join(p.split()) for p in path.read_text(errors="replace").split("\n\n")
-                       if len(" ".join(p.split())) > 40]
+        paragraphs += [
+            " ".join(p.split()) for p in path.read_text(errors="replace").split("\n\n") if len(" ".join(p.split())) > 40
+        ]
     directory = cwd / name
     directory.mkdir(parents=True)
-    for split, rows in (("train", paragraphs[:train]), ("validation", paragraphs[train:train + validation])):
+    for split, rows in (("train", paragraphs[:train]), ("validation", paragraphs[train : train + validation])):
         (directory / f"{split}.jsonl").write_text("".join(json.dumps({"text": p}) + "\n" for p in rows))

@@ -10,6 +10,7 @@ at the root are dropped. Forgather does not print a node's
 `versions` mappings are masked. Tags are read with Forgather's rules (the character
 after the kind is skipped, the rest splits at its first '@').
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,14 @@ from typing import Any
 
 import yaml
 
-_KINDS = {"singleton": "singleton", "call": "singleton", "factory": "factory", "lambda": "partial",
-          "partial": "partial", "meta": "meta"}
+_KINDS = {
+    "singleton": "singleton",
+    "call": "singleton",
+    "factory": "factory",
+    "lambda": "partial",
+    "partial": "partial",
+    "meta": "meta",
+}
 _CONTAINER_SPECS = {"named_list": "list", "named_tuple": "tuple", "named_dict": "dict"}
 _TAG_PREFIXES = ("factory", "singleton", "call", "lambda", "partial", "meta", "tuple", "list", "dlist", "dict")
 _ARG = re.compile(r"arg(\d+)")
@@ -83,8 +90,9 @@ class _Reader:
         return self.scalar(node)
 
     def mapping(self, node: yaml.MappingNode) -> dict:
-        return {self.scalar(k) if isinstance(k, yaml.ScalarNode) else self.value(k): self.value(v)
-                for k, v in node.value}
+        return {
+            self.scalar(k) if isinstance(k, yaml.ScalarNode) else self.value(k): self.value(v) for k, v in node.value
+        }
 
     @staticmethod
     def scalar(node: yaml.ScalarNode) -> Any:
@@ -108,7 +116,7 @@ class _Reader:
         head = next((prefix for prefix in _TAG_PREFIXES if body.startswith(prefix)), None)
         if head is None:
             return ("unknown-tag", tag, self.plain(node))
-        rest = body[len(head):][1:]
+        rest = body[len(head) :][1:]
         spec, at, name = rest.partition("@")
         name = name if at and name else None
         if head in ("list", "tuple", "dlist", "dict"):
@@ -153,8 +161,10 @@ class _Reader:
             return tuple(args or ()), dict(kwargs or {})
         positional = sorted((int(m[1]), key) for key in mapping if isinstance(key, str) and (m := _ARG.fullmatch(key)))
         taken = {key for _, key in positional}
-        return (tuple(mapping[key] for _, key in positional),
-                {key: value for key, value in mapping.items() if key not in taken})
+        return (
+            tuple(mapping[key] for _, key in positional),
+            {key: value for key, value in mapping.items() if key not in taken},
+        )
 
     def var(self, node: yaml.Node) -> tuple:
         if isinstance(node, yaml.ScalarNode):

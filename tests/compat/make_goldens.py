@@ -15,6 +15,7 @@ fgtui's tests never import it). It
 
 Re-run it when the examples or Forgather change; commit fixtures and goldens together.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,13 @@ def find_configs(root: Path) -> list[tuple[Path, str]]:
 
 
 def run_forgather(forgather: str, project: Path, config: str, command: str) -> tuple[int, str, str]:
-    proc = subprocess.run([forgather, "-t", config, command], cwd=project, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [forgather, "-t", config, command],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -91,8 +97,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     repo = HERE.parents[1]
     near = [base / "shared" / "forgather" for base in (repo.parent, repo.parent.parent)]
-    parser.add_argument("--source", type=Path, default=next((p for p in near if p.is_dir()), near[0]),
-                        help="Forgather's repository (default: ../shared/forgather)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=next((p for p in near if p.is_dir()), near[0]),
+        help="Forgather's repository (default: ../shared/forgather)",
+    )
     parser.add_argument("--forgather", default=str(Path(sys.executable).with_name("forgather")))
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()

@@ -5,6 +5,7 @@ the two are compared: the clock, the host, the versions installed, and the
 absolute locations of the example tree, the home directory and the current
 directory. Everything else must match byte for byte.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,10 @@ def mask(text: str, root: str, home: str | None = None, host: str | None = None)
     host = host if host is not None else platform.node()
     text = _VERSION_LINES.sub(r"\1#     <VERSIONS>\n", text)
     text = _VERSION_MAP.sub("versions: <VERSIONS>", text)
-    for path, word in sorted(((os.path.realpath(root), "<ROOT>"), (os.path.abspath(root), "<ROOT>"),
-                              (home, "<HOME>")), key=lambda item: -len(item[0])):
+    for path, word in sorted(
+        ((os.path.realpath(root), "<ROOT>"), (os.path.abspath(root), "<ROOT>"), (home, "<HOME>")),
+        key=lambda item: -len(item[0]),
+    ):
         if path and path != "/":
             text = text.replace(path, word)
     if host:

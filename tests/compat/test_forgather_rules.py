@@ -1,4 +1,5 @@
 """Forgather's rules that previews and builds follow: meta.yaml keys, the signature check."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,9 @@ def _project(root: Path, meta: str, configs: dict[str, str]) -> Path:
 
 def test_searchpath_is_not_read_and_is_warned_about(tmp_path):
     # Forgather reads `searchdir`; `searchpath` is ignored there (its projects_overview example).
-    project = _project(tmp_path, 'searchpath: ["joinpath(project_dir, \'templates\')"]\nname: "P"\n',
-                       {"a.yaml": "main: 1\n"})
+    project = _project(
+        tmp_path, 'searchpath: ["joinpath(project_dir, \'templates\')"]\nname: "P"\n', {"a.yaml": "main: 1\n"}
+    )
     opened = Project.open(project)
     assert opened.configs() == ["a.yaml"]
     assert opened.meta.missing_searchdirs == []
@@ -67,14 +69,21 @@ class _Model:
         return cls()
 
 
-@pytest.mark.parametrize("function, checked", [
-    (_plain, True), (_Args, True), (fractions.Fraction, True),
-    (_any_keywords, False),  # may consume or forward any keyword
-    (_Model.from_config, False),  # a classmethod: AutoModel.from_config(config, **kw) is refused by a naive check
-    (functools.wraps(_plain)(lambda *a, **k: None), False),  # wrapped
-    (functools.partial(_plain, 1), False),
-    (dict, False), (len, False), (sys.getsizeof, False),  # implemented in C
-])
+@pytest.mark.parametrize(
+    "function, checked",
+    [
+        (_plain, True),
+        (_Args, True),
+        (fractions.Fraction, True),
+        (_any_keywords, False),  # may consume or forward any keyword
+        (_Model.from_config, False),  # a classmethod: AutoModel.from_config(config, **kw) is refused by a naive check
+        (functools.wraps(_plain)(lambda *a, **k: None), False),  # wrapped
+        (functools.partial(_plain, 1), False),
+        (dict, False),
+        (len, False),
+        (sys.getsizeof, False),  # implemented in C
+    ],
+)
 def test_only_calls_that_would_certainly_fail_are_checked(function, checked):
     assert (checkable_signature(function) is not None) == checked
 

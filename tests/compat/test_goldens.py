@@ -8,6 +8,7 @@ byte once the clock, host, paths and versions are masked; `targets` as a
 list; `graph` by meaning (the two print graphs in different YAML styles, see
 forgather_graph.py). Where Forgather fails, fgtui must refuse too.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -32,18 +33,23 @@ def test_fgtui_previews_as_forgather_renders(project, config, command):
 
 def test_the_goldens_cover_every_example_project():
     index = golden_index()
-    projects = {path.parent.relative_to(FIXTURE_ROOT).as_posix()
-                for path in (FIXTURE_ROOT / "examples").rglob("meta.yaml")}
+    projects = {
+        path.parent.relative_to(FIXTURE_ROOT).as_posix() for path in (FIXTURE_ROOT / "examples").rglob("meta.yaml")
+    }
     assert projects == set(index)
     assert sum(len(configs) for configs in index.values()) >= 40
 
 
 def test_masking_hides_only_what_differs_between_renders():
-    text = ("# 2026-12-02T19:24:55+00:00\n# Project Dir: /x/root/examples/p\n# Hostname: box1\n"
-            "# Versions:\n#     python: 3.12.1\n#     torch: 2.9.0\nname: run_2026-12-02T19-24-55\n")
+    text = (
+        "# 2026-12-02T19:24:55+00:00\n# Project Dir: /x/root/examples/p\n# Hostname: box1\n"
+        "# Versions:\n#     python: 3.12.1\n#     torch: 2.9.0\nname: run_2026-12-02T19-24-55\n"
+    )
     masked = mask(text, "/x/root", home="/home/u", host="box1")
-    assert masked == ("# <TIME>+00:00\n# Project Dir: <ROOT>/examples/p\n# Hostname: <HOST>\n"
-                      "# Versions:\n#     <VERSIONS>\nname: run_<TIME>\n")
+    assert masked == (
+        "# <TIME>+00:00\n# Project Dir: <ROOT>/examples/p\n# Hostname: <HOST>\n"
+        "# Versions:\n#     <VERSIONS>\nname: run_<TIME>\n"
+    )
 
 
 def test_graph_comparison_reads_both_styles_alike():

@@ -1,4 +1,5 @@
 """Runs that Forgather itself wrote (trainer_logs.json, TensorBoard events) show like fgtui's."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ def entry(step: int, **metrics) -> dict:
 
 
 def train_entry(step: int, loss: float) -> dict:
-    return entry(step, loss=loss, grad_norm=1.5, max_grad_norm=2.0, learning_rate=1e-3, tokens=512,
-                 total_tokens=512 * step, total_flos=1.0e9 * step)
+    return entry(
+        step,
+        loss=loss,
+        grad_norm=1.5,
+        max_grad_norm=2.0,
+        learning_rate=1e-3,
+        tokens=512,
+        total_tokens=512 * step,
+        total_flos=1.0e9 * step,
+    )
 
 
 def write_log(run_dir: Path, entries: list[dict], *, closed: bool, partial: str = "") -> None:
@@ -34,14 +43,14 @@ def write_log(run_dir: Path, entries: list[dict], *, closed: bool, partial: str 
 
 def test_a_finished_forgather_run_lists_and_reads_as_a_run(tmp_path):
     run = tmp_path / "output_models" / "m" / "runs" / "log_2026-01-01T00-00-00"
-    write_log(run, [train_entry(10, 5.0), train_entry(20, 4.0), entry(20, eval_loss=4.2), train_entry(30, 3.5)],
-              closed=True)
+    write_log(
+        run, [train_entry(10, 5.0), train_entry(20, 4.0), entry(20, eval_loss=4.2), train_entry(30, 3.5)], closed=True
+    )
     assert find_runs(tmp_path) == [run]
     records = read_records(run)
     assert all(validate_record(r) == [] for r in records), [validate_record(r) for r in records]
     train = [r for r in records if r["type"] == "train"]
-    assert [(r["step"], r["loss"], r["tokens"]) for r in train] == [(10, 5.0, 5120), (20, 4.0, 10240),
-                                                                    (30, 3.5, 15360)]
+    assert [(r["step"], r["loss"], r["tokens"]) for r in train] == [(10, 5.0, 5120), (20, 4.0, 10240), (30, 3.5, 15360)]
     assert train[1]["tokens_per_s"] == pytest.approx(51.2) and train[1]["step_time_s"] == pytest.approx(1.0)
     assert [(r["step"], r["eval_loss"]) for r in records if r["type"] == "eval"] == [(20, 4.2)]
     info = inspect_run(run)

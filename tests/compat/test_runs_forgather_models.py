@@ -1,4 +1,5 @@
 """Forgather's output dirs and checkpoints feed generate/convert/serve (engine/runs/forgather_checkpoints.py)."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,8 +25,9 @@ def test_output_dir_checkpoint_and_project_all_find_the_checkpoint_weights(outpu
     views = [find_model_dir(p) for p in (output_dir, checkpoint, output_dir.parent.parent)]
     for view in views:
         assert (view / "config.json").resolve() == (output_dir / "config.json").resolve()
-        assert (view / "model.safetensors.index.json").resolve() == \
-            (checkpoint / "model.safetensors.index.json").resolve()
+        assert (view / "model.safetensors.index.json").resolve() == (
+            checkpoint / "model.safetensors.index.json"
+        ).resolve()
         assert (view / "tokenizer.json").is_file()
 
 
@@ -42,8 +44,9 @@ def test_generate_and_convert_a_forgather_output_dir(output_dir, tmp_path, capsy
     assert main(["convert", str(output_dir), str(tmp_path / "hf")]) == 0
     # The converted weights are Forgather's checkpoint's, and give transformers' logits.
     reference = LlamaForCausalLM(AutoConfig.from_pretrained(output_dir))
-    reference.load_state_dict(load_file(output_dir / "checkpoints" / "checkpoint-30" /
-                                        "model-00001-of-00001.safetensors"), strict=False)
+    reference.load_state_dict(
+        load_file(output_dir / "checkpoints" / "checkpoint-30" / "model-00001-of-00001.safetensors"), strict=False
+    )
     converted = LlamaForCausalLM.from_pretrained(tmp_path / "hf")
     ids = torch.tensor([[5, 6, 7, 8, 9]])
     torch.testing.assert_close(converted(ids).logits, reference(ids).logits)

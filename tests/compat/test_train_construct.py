@@ -5,6 +5,7 @@ Goldens (forgather_fixture/construct_llama_4m/) come from Forgather's own constr
 of the same config in the same stand-in tree: its file list and config.json, and the
 model's parameter count (3,422,464). Needs ../shared/forgather (skipped without it).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SHARED = next((base / "shared" / "forgather" for base in (REPO.parent, REPO.parent.parent)
-               if (base / "shared" / "forgather" / "templatelib").is_dir()), None)
+SHARED = next(
+    (
+        base / "shared" / "forgather"
+        for base in (REPO.parent, REPO.parent.parent)
+        if (base / "shared" / "forgather" / "templatelib").is_dir()
+    ),
+    None,
+)
 GOLDEN = Path(__file__).parent / "forgather_fixture" / "construct_llama_4m"
 pytestmark = pytest.mark.skipif(SHARED is None, reason="needs ../shared/forgather")
 
@@ -39,10 +46,13 @@ def tree(tmp_path, monkeypatch):
     tiny_data.tokenizer().save_pretrained(tokenizer_dir)
     project = root / "examples" / "tokenizers" / "wikitext"
     (project / "templates" / "configs").mkdir(parents=True)
-    (project / "meta.yaml").write_text('-- extends "meta_defaults.yaml"\n\n-- block configs\nname: "stand-in"\n'
-                                       'config_prefix: "configs"\ndefault_config: "2k.yaml"\n<< endblock configs\n')
+    (project / "meta.yaml").write_text(
+        '-- extends "meta_defaults.yaml"\n\n-- block configs\nname: "stand-in"\n'
+        'config_prefix: "configs"\ndefault_config: "2k.yaml"\n<< endblock configs\n'
+    )
     (project / "templates" / "configs" / "2k.yaml").write_text(
-        f'main: !singleton:transformers:AutoTokenizer.from_pretrained [ "{tokenizer_dir}" ]\n')
+        f'main: !singleton:transformers:AutoTokenizer.from_pretrained [ "{tokenizer_dir}" ]\n'
+    )
     return root
 
 

@@ -1,6 +1,7 @@
 """Forgather's own example projects under fgtui: a tokenizer project trains its tokenizer, a
 training config trains a few steps (CPU), with local stand-ins for the Hub (see compat_helpers).
 Needs ../shared (skipped without it)."""
+
 from __future__ import annotations
 
 import json
@@ -34,18 +35,21 @@ def test_tokenizer_project_trains_its_tokenizer(offline):
     assert len(tokenizer) == 2000
     assert (tree / "tokenizers" / "tiny_stories_2k" / "tokenizer.json").is_file()
     ids = tokenizer("The oldest and strongest emotion of mankind")["input_ids"]
-    assert ids[0] == tokenizer.bos_token_id and tokenizer.decode(ids[1:]).strip() == "The oldest and strongest emotion of mankind"
+    assert (
+        ids[0] == tokenizer.bos_token_id
+        and tokenizer.decode(ids[1:]).strip() == "The oldest and strongest emotion of mankind"
+    )
 
 
 @pytest.mark.slow
 def test_tiny_llama_hf_config_trains(offline, capsys):
     from fgtui.engine.compat.forgather.project import from_project
 
-    tree = forgather_tree(offline, ["tutorials/tiny_llama", "models/llama", "datasets",
-                                   "tokenizers/tiny_stories_bpe"])
+    tree = forgather_tree(offline, ["tutorials/tiny_llama", "models/llama", "datasets", "tokenizers/tiny_stories_bpe"])
     hub_stand_in(offline, "roneneldan/TinyStories", train=700, validation=16)
-    main = from_project(tree / "examples" / "tutorials" / "tiny_llama", "train_hf_llama.yaml",
-                        pp_kwargs={"max_steps": 2})
+    main = from_project(
+        tree / "examples" / "tutorials" / "tiny_llama", "train_hf_llama.yaml", pp_kwargs={"max_steps": 2}
+    )
     assert type(main).__name__ == "TrainingScript"
     assert main.train() == 0
     assert "training completed at step 2" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """A Forgather-style training config (every object a forgather.* name) trains on fgtui's engine."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,16 @@ def test_compat_loss_matches_the_models_own(tmp_path):
     from fgtui.engine.compat.forgather.ml.loss import CausalLoss
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
     ids = torch.randint(0, 50, (2, 12))
     labels = ids.clone()
     labels[1, 8:] = -100
@@ -94,8 +103,9 @@ def test_fgtui_train_runs_the_forgather_config_detached(runtime, tmp_path, capsy
 def test_unprovided_name_stops_dry_run_and_launch_before_writing(runtime, tmp_path, capsys):
     from fgtui.engine.cli import main
 
-    config = fixture_config(tmp_path, replace={
-        "forgather.ml.trainer.callbacks:PeakMemory": "forgather.ml.trainer.callbacks:GradLogger"})
+    config = fixture_config(
+        tmp_path, replace={"forgather.ml.trainer.callbacks:PeakMemory": "forgather.ml.trainer.callbacks:GradLogger"}
+    )
     line = next(i for i, text in enumerate(config.read_text().splitlines(), 1) if "GradLogger" in text)
     for extra in (["--dry-run"], []):
         assert main(["-t", str(config), "train", "-d", "cpu", *extra]) == 2
@@ -115,8 +125,11 @@ def test_30_steps_match_forgathers_own_losses(tmp_path, monkeypatch):
 
     golden = json.loads((Path(__file__).parent / "forgather_fixture" / "forgather_losses.json").read_text())["losses"]
     monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
-    config = fixture_config(tmp_path, max_steps=30, replace={"logging_steps: 2": "logging_steps: 1",
-                                                             "save_strategy: \"steps\"": "save_strategy: \"no\""})
+    config = fixture_config(
+        tmp_path,
+        max_steps=30,
+        replace={"logging_steps: 2": "logging_steps: 1", 'save_strategy: "steps"': 'save_strategy: "no"'},
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copy(config, run_dir / "config.yaml")

@@ -1,4 +1,5 @@
 """The table of Forgather names and the two ways they resolve (config specs, imports)."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Helpers: write a small template tree, render it, load it."""
+
 from __future__ import annotations
 
 import textwrap

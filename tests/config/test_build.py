@@ -1,4 +1,5 @@
 """Building objects: sharing, freshness, variables, targets, signature checks, specs."""
+
 from __future__ import annotations
 
 import functools
@@ -12,7 +13,7 @@ from fgtui.engine.errors import FgError
 
 from .conftest import load
 
-HELPERS = '''
+HELPERS = """
 calls = []
 
 def make(*args, **kwargs):
@@ -28,7 +29,7 @@ def needs(a, b, *, c=1):
 
 def boom():
     raise ValueError("kaboom")
-'''
+"""
 
 
 @pytest.fixture
@@ -43,19 +44,25 @@ def graph_with(helpers: str, text: str):
 
 
 def test_singleton_is_shared_within_a_build(helpers):
-    graph = graph_with(helpers, """
+    graph = graph_with(
+        helpers,
+        """
         .a: &a !singleton:HELPERS:make []
         main: {x: *a, y: *a}
-    """)
+    """,
+    )
     out = build(graph)
     assert out["x"] is out["y"]
 
 
 def test_none_singleton_is_made_once(helpers):
-    graph = graph_with(helpers, """
+    graph = graph_with(
+        helpers,
+        """
         .n: &n !singleton:HELPERS:nothing
         main: [*n, *n, *n]
-    """)
+    """,
+    )
     assert build(graph) == [None, None, None]
     from fgtui.engine.config import specs
 
@@ -64,10 +71,13 @@ def test_none_singleton_is_made_once(helpers):
 
 
 def test_factory_is_fresh_at_every_reference(helpers):
-    graph = graph_with(helpers, """
+    graph = graph_with(
+        helpers,
+        """
         .f: &f !factory:HELPERS:make []
         main: [*f, *f]
-    """)
+    """,
+    )
     first, second = build(graph)
     assert first == {"args": [], "kwargs": {}, "serial": first["serial"]}
     assert first is not second and second["serial"] == first["serial"] + 1
@@ -146,7 +156,9 @@ def test_containers_build_plain_values():
 
 
 def test_every_signature_mismatch_is_reported_before_anything_is_called(helpers):
-    graph = graph_with(helpers, """
+    graph = graph_with(
+        helpers,
+        """
         main:
           - !singleton:HELPERS:make []
           - !singleton:HELPERS:needs [1]
@@ -154,7 +166,8 @@ def test_every_signature_mismatch_is_reported_before_anything_is_called(helpers)
               a: 1
               b: 2
               d: 4
-    """)
+    """,
+    )
     from fgtui.engine.config import specs
 
     module = specs.load_file_module(helpers, [], None)

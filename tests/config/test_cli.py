@@ -1,4 +1,5 @@
 """The config commands as a user runs them: separate processes, exit codes, one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -48,13 +49,19 @@ FILES = {
 def project(tmp_path) -> Path:
     write_tree(tmp_path, FILES)
     (tmp_path / "fgtui_sentinel_module.py").write_text(
-        "import pathlib\npathlib.Path(__file__).with_name('IMPORTED').touch()\ndef make():\n    return 'made'\n")
+        "import pathlib\npathlib.Path(__file__).with_name('IMPORTED').touch()\ndef make():\n    return 'made'\n"
+    )
     return tmp_path
 
 
 def fgtui(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fgtui.engine.cli", *args], cwd=project,
-                          capture_output=True, text=True, env={"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "fgtui.engine.cli", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_pp(project):

@@ -1,4 +1,5 @@
 """`fgtui` registers only the command being run; `--help` still lists them all."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,16 +11,19 @@ from fgtui.engine.cli import build_parser, command_in, modules_for
 from fgtui.engine.commands import COMMAND_MODULES, command_names
 
 
-@pytest.mark.parametrize("argv, command", [
-    (["pp"], "pp"),
-    (["-t", "pp", "graph"], "graph"),  # a config named like a command is -t's value
-    (["-p", "proj", "--config-template", "x.yaml", "ls", "-r"], "ls"),
-    (["--debug", "targets"], "targets"),
-    (["--project-dir=proj", "ls"], "ls"),
-    (["--run", "cfg.yaml"], None),
-    (["--", "pp"], "pp"),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["pp"], "pp"),
+        (["-t", "pp", "graph"], "graph"),  # a config named like a command is -t's value
+        (["-p", "proj", "--config-template", "x.yaml", "ls", "-r"], "ls"),
+        (["--debug", "targets"], "targets"),
+        (["--project-dir=proj", "ls"], "ls"),
+        (["--run", "cfg.yaml"], None),
+        (["--", "pp"], "pp"),
+        ([], None),
+    ],
+)
 def test_command_in_finds_the_first_positional(argv, command):
     assert command_in(argv) == command
 
@@ -41,12 +45,13 @@ def test_help_lists_every_command():
 def test_pp_imports_no_other_command_module_and_no_ml_library(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("a: 1\n")
-    code = ("import sys\nfrom fgtui.engine import cli\nrc = cli.main(['-t', sys.argv[1], 'pp'])\n"
-            "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('fgtui.engine.commands.')))\n"
-            "print(sorted(m for m in ('torch', 'numpy', 'datasets', 'transformers', 'textual', 'yaml') "
-            "if m in sys.modules))\nsys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True,
-                            cwd=tmp_path)
+    code = (
+        "import sys\nfrom fgtui.engine import cli\nrc = cli.main(['-t', sys.argv[1], 'pp'])\n"
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('fgtui.engine.commands.')))\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'datasets', 'transformers', 'textual', 'yaml') "
+        "if m in sys.modules))\nsys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "a: 1"

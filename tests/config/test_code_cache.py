@@ -1,4 +1,5 @@
 """Compiled templates shared across environments and processes."""
+
 from __future__ import annotations
 
 import os
@@ -120,8 +121,10 @@ def test_a_new_process_compiles_nothing_the_last_one_compiled(templates, tmp_pat
     """)
     env = dict(os.environ, FGTUI_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("FGTUI_TEMPLATE_CACHE", None)
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
     assert runs[0].stdout.strip() == "['x:', '2', 'y:', '3'] ['base.yaml', 'leaf.yaml']"
     assert runs[1].stdout.strip() == "['x:', '2', 'y:', '3'] []"
 

@@ -1,4 +1,5 @@
 """Generated Python builds what `build` builds; graph YAML loads back to the same graph."""
+
 from __future__ import annotations
 
 import ast
@@ -81,7 +82,9 @@ def test_variables_become_parameters():
 
 
 def test_module_attr_path_specs_emit_valid_imports():
-    code = generate_code(load("main: !singleton:os:path.join [a, b]\nopt: !partial:collections.abc:Mapping.get []\n"), None)
+    code = generate_code(
+        load("main: !singleton:os:path.join [a, b]\nopt: !partial:collections.abc:Mapping.get []\n"), None
+    )
     assert "import os\n" in code and "os.path.join('a', 'b')" in code
     assert "import collections.abc\n" in code
     assert run(code)["main"] == "a/b"

@@ -1,4 +1,5 @@
 """The search-path walk: what it finds, and when it walks again."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,9 @@ def test_lists_template_files_sorted_with_real_paths(tmp_path):
     (tmp_path / "__pycache__/c.yaml").write_text("")
     real = os.path.realpath(tmp_path)
     assert TreeScanner().files(str(tmp_path)) == [
-        ("a.jinja", os.path.join(real, "a.jinja")), ("b/x.yaml", os.path.join(real, "b", "x.yaml"))]
+        ("a.jinja", os.path.join(real, "a.jinja")),
+        ("b/x.yaml", os.path.join(real, "b", "x.yaml")),
+    ]
 
 
 def test_an_unchanged_old_tree_is_not_walked_again(tmp_path, walks):

@@ -1,4 +1,5 @@
 """Rendering template trees: inheritance, includes, inline templates, reloads."""
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,10 @@ def lines(text: str) -> list[str]:
 
 
 def test_static_extends_and_super(tree):
-    tree.write({"base.yaml": BASE, "configs/leaf.yaml": """
+    tree.write(
+        {
+            "base.yaml": BASE,
+            "configs/leaf.yaml": """
         -- extends 'base.yaml'
         [meta]
             == super()
@@ -36,20 +40,37 @@ def test_static_extends_and_super(tree):
         [extra]
             == super()
             more: 2
-    """})
+    """,
+        }
+    )
     assert lines(tree.render("configs/leaf.yaml")) == [
-        "main:", "    lr: 0.5", "    name: base", "    extra: 1", "    more: 2"]
+        "main:",
+        "    lr: 0.5",
+        "    name: base",
+        "    extra: 1",
+        "    more: 2",
+    ]
 
 
 def test_dynamic_extends(tree):
-    tree.write({"a.yaml": "[x]\nwho: a\n", "b.yaml": "[x]\nwho: b\n",
-                "leaf.yaml": "-- set parent = which ~ '.yaml'\n-- extends parent\n"})
+    tree.write(
+        {
+            "a.yaml": "[x]\nwho: a\n",
+            "b.yaml": "[x]\nwho: b\n",
+            "leaf.yaml": "-- set parent = which ~ '.yaml'\n-- extends parent\n",
+        }
+    )
     assert tree.render("leaf.yaml", {"which": "b"}).strip() == "who: b"
 
 
 def test_super_super(tree):
-    tree.write({"g.yaml": "[x]\ng: 1\n", "p.yaml": "-- extends 'g.yaml'\n[x]\np: 2\n",
-                "c.yaml": "-- extends 'p.yaml'\n[x]\n== super.super()\nc: 3\n"})
+    tree.write(
+        {
+            "g.yaml": "[x]\ng: 1\n",
+            "p.yaml": "-- extends 'g.yaml'\n[x]\np: 2\n",
+            "c.yaml": "-- extends 'p.yaml'\n[x]\n== super.super()\nc: 3\n",
+        }
+    )
     assert lines(tree.render("c.yaml")) == ["g: 1", "c: 3"]
 
 
@@ -61,42 +82,59 @@ def test_five_levels_of_super(tree):
 
 
 def test_include_sees_the_callers_namespace(tree):
-    tree.write({"inc.yaml": "included: {{ ns.v }}\n\n",
-                "main.yaml": "-- set ns = namespace(v=7)\n-- include 'inc.yaml'\nafter: 1\n"})
+    tree.write(
+        {
+            "inc.yaml": "included: {{ ns.v }}\n\n",
+            "main.yaml": "-- set ns = namespace(v=7)\n-- include 'inc.yaml'\nafter: 1\n",
+        }
+    )
     assert lines(tree.render("main.yaml")) == ["included: 7", "after: 1"]
 
 
 def test_import_macros(tree):
-    tree.write({"inc/macros.jinja": "-- macro h1(t)\n# == {{ t }} ==\n-- endmacro\n",
-                "main.yaml": "-- from 'inc/macros.jinja' import h1\n== h1('Title')\nx: 1\n"})
+    tree.write(
+        {
+            "inc/macros.jinja": "-- macro h1(t)\n# == {{ t }} ==\n-- endmacro\n",
+            "main.yaml": "-- from 'inc/macros.jinja' import h1\n== h1('Title')\nx: 1\n",
+        }
+    )
     assert lines(tree.render("main.yaml")) == ["# == Title ==", "x: 1"]
 
 
 def test_namespace_shared_between_child_and_parent(tree):
-    tree.write({"base.yaml": BASE, "leaf.yaml": """
+    tree.write(
+        {
+            "base.yaml": BASE,
+            "leaf.yaml": """
         -- extends 'base.yaml'
         [meta]
             == super()
             -- set ns.name = "child:" ~ ns.lr
-    """})
+    """,
+        }
+    )
     assert "name: child:0.1" in tree.render("leaf.yaml")
 
 
 def test_inline_template_found_before_its_file_is_rendered(tree):
-    tree.write({
-        "callbacks.yaml": "[cb]\ncallbacks: base\n",
-        "lib/defs.yaml": "unused: 1\n#---- proj.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: mine\n",
-        "main.yaml": "-- include 'proj.callbacks'\n",
-    })
+    tree.write(
+        {
+            "callbacks.yaml": "[cb]\ncallbacks: base\n",
+            "lib/defs.yaml": "unused: 1\n#---- proj.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: mine\n",
+            "main.yaml": "-- include 'proj.callbacks'\n",
+        }
+    )
     assert tree.render("main.yaml").strip() == "callbacks: mine"
 
 
 def test_inline_template_extends_inline_template_of_another_file(tree):
-    tree.write({
-        "one.yaml": "one: 1\n#---- first.part ----\n[p]\nvalue: first\n",
-        "two.yaml": "two: 2\n#---- second.part ----\n-- extends 'first.part'\n[p]\nvalue: second\n",
-        "main.yaml": "-- include 'second.part'\n",
-    })
+    tree.write(
+        {
+            "one.yaml": "one: 1\n#---- first.part ----\n[p]\nvalue: first\n",
+            "two.yaml": "two: 2\n#---- second.part ----\n-- extends 'first.part'\n[p]\nvalue: second\n",
+            "main.yaml": "-- include 'second.part'\n",
+        }
+    )
     assert tree.render("main.yaml").strip() == "value: second"
 
 
@@ -108,11 +146,13 @@ def test_file_text_before_the_first_marker_is_the_files_template(tree):
 
 def test_sibling_configs_may_each_define_the_same_inline_template(tree):
     # Forgather's grad_accumulation: every config defines `experiment.callbacks`.
-    tree.write({
-        "callbacks.yaml": "[cb]\ncallbacks: base\n",
-        "one.yaml": "-- include 'exp.callbacks'\n#---- exp.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: one\n",
-        "two.yaml": "-- include 'exp.callbacks'\n#---- exp.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: two\n",
-    })
+    tree.write(
+        {
+            "callbacks.yaml": "[cb]\ncallbacks: base\n",
+            "one.yaml": "-- include 'exp.callbacks'\n#---- exp.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: one\n",
+            "two.yaml": "-- include 'exp.callbacks'\n#---- exp.callbacks ----\n-- extends 'callbacks.yaml'\n[cb]\ncallbacks: two\n",
+        }
+    )
     assert tree.render("one.yaml").strip() == "callbacks: one"
     assert tree.render("two.yaml").strip() == "callbacks: two"
     assert tree.render("one.yaml").strip() == "callbacks: one"  # not the compiled one of two.yaml
@@ -122,10 +162,12 @@ def test_sibling_configs_may_each_define_the_same_inline_template(tree):
 def test_the_definition_loaded_last_wins_with_a_warning_naming_both_files(tree):
     # The config defines `part`, then loads base.yaml, which defines it again: as in
     # Forgather, base.yaml's registration replaces the config's; the user cannot see that.
-    tree.write({
-        "base.yaml": "[body]\n-- include 'part'\n#---- part ----\nfrom: base\n",
-        "leaf.yaml": "-- extends 'base.yaml'\n#---- part ----\nfrom: leaf\n",
-    })
+    tree.write(
+        {
+            "base.yaml": "[body]\n-- include 'part'\n#---- part ----\nfrom: base\n",
+            "leaf.yaml": "-- extends 'base.yaml'\n#---- part ----\nfrom: leaf\n",
+        }
+    )
     rendered = tree.env.render("leaf.yaml")
     assert rendered.text.strip() == "from: base"
     assert len(rendered.warnings) == 1
@@ -138,8 +180,13 @@ def test_a_registered_inline_template_is_found_before_a_file_of_that_name(tree):
 
 
 def test_inline_name_defined_twice_names_both_files(tree):
-    tree.write({"a.yaml": "a: 1\n#---- dup ----\nx: 1\n", "b.yaml": "b: 1\n#---- dup ----\nx: 2\n",
-                "main.yaml": "-- include 'dup'\n"})
+    tree.write(
+        {
+            "a.yaml": "a: 1\n#---- dup ----\nx: 1\n",
+            "b.yaml": "b: 1\n#---- dup ----\nx: 2\n",
+            "main.yaml": "-- include 'dup'\n",
+        }
+    )
     with pytest.raises(FgError) as info:
         tree.render("main.yaml")
     assert "a.yaml" in info.value.message and "b.yaml" in info.value.message

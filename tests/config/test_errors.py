@@ -1,4 +1,5 @@
 """Every failure is one line pointing into the template the user wrote, plus the chain."""
+
 from __future__ import annotations
 
 import pytest
@@ -72,8 +73,9 @@ def test_missing_root_template(tree):
 
 
 def test_yaml_error_in_the_leaf_maps_to_the_leaf_line(tree):
-    error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    == super()\n    bad: [1, 2\n"},
-                    graph=True)
+    error = failure(
+        tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    == super()\n    bad: [1, 2\n"}, graph=True
+    )
     assert where(error) == ("configs/leaf.yaml", 4)
     assert error.message.startswith("YAML:")
 
@@ -99,13 +101,16 @@ def test_yaml_error_in_an_inherited_block(tree):
 
 
 def test_unknown_tag_line(tree):
-    error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    == super()\n    x: !nonsense 1\n"},
-                    graph=True)
+    error = failure(
+        tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    == super()\n    x: !nonsense 1\n"}, graph=True
+    )
     assert where(error) == ("configs/leaf.yaml", 4)
 
 
 def test_unknown_tag_in_a_template(tree):
-    error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    d: !sigleton:dict {}\n"}, graph=True)
+    error = failure(
+        tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    d: !sigleton:dict {}\n"}, graph=True
+    )
     assert "unknown tag !sigleton:dict" in error.message and where(error) == ("configs/leaf.yaml", 3)
 
 
@@ -115,17 +120,29 @@ def test_undefined_alias(tree):
 
 
 def test_signature_mismatch_points_at_the_template_line(tree):
-    error = failure(tree, {"configs/leaf.yaml": (
-        "-- extends 'base.yaml'\n[inner]\n    f: !singleton:fractions:Fraction\n        bogus: 1\n")},
-        do_build=True)
+    error = failure(
+        tree,
+        {
+            "configs/leaf.yaml": (
+                "-- extends 'base.yaml'\n[inner]\n    f: !singleton:fractions:Fraction\n        bogus: 1\n"
+            )
+        },
+        do_build=True,
+    )
     assert where(error) == ("configs/leaf.yaml", 3)
     assert "configs/leaf.yaml:3" in error.one_line() and error.one_line().count("configs/leaf.yaml") == 1
 
 
 def test_duplicate_names_across_templates(tree):
     tree.write({"mid.yaml": "-- extends 'base.yaml'\n[inner]\n    a: !singleton:dict@twin {}\n"})
-    error = failure(tree, {"configs/leaf.yaml": "-- extends 'mid.yaml'\n[meta]\n    == super()\n"
-                           "[main]\n    == super()\nother: !singleton:dict@twin {}\n"}, graph=True)
+    error = failure(
+        tree,
+        {
+            "configs/leaf.yaml": "-- extends 'mid.yaml'\n[meta]\n    == super()\n"
+            "[main]\n    == super()\nother: !singleton:dict@twin {}\n"
+        },
+        graph=True,
+    )
     assert "'@twin' is used twice" in error.message
     assert "mid.yaml:3" in error.message
 
@@ -145,7 +162,9 @@ def test_error_in_an_inline_template_points_at_the_file_line(tree):
 
 
 def test_unclosed_statement_points_at_its_opening_line(tree):
-    error = failure(tree, {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    -- if true\n    x: 1\n"
-                                                "[meta]\n    == super()\n"})
+    error = failure(
+        tree,
+        {"configs/leaf.yaml": "-- extends 'base.yaml'\n[inner]\n    -- if true\n    x: 1\n[meta]\n    == super()\n"},
+    )
     assert where(error) == ("configs/leaf.yaml", 3)
     assert "`-- if` is never closed" in error.message and "-- endif" in error.hint

@@ -8,6 +8,7 @@ tagged mappings, templated specs, `latent_args`, `!partial:call`, `!var
 "pp_config"`, inline sub-templates mixed in with `include`, and a dynamic
 parent chosen through `ns`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -136,8 +137,7 @@ def test_builds_what_the_templates_say(project):
 def test_dynamic_parent_and_variables(project):
     graph = project.graph("configs/default.yaml", {"trainer_class": "trainers/fancy.yaml", "lr": 0.5, "steps": 7})
     main = build(graph, "main", context={"overrides": {"base": 5}})
-    assert main["trainer"] == {"kind": "fancy", "steps": 7, "extra": {"a": [1, 2]},
-                               "note": "from the inline template"}
+    assert main["trainer"] == {"kind": "fancy", "steps": 7, "extra": {"a": [1, 2]}, "note": "from the inline template"}
     assert dict(main["optimizer"]())["lr"] == 1.0
     assert main["scaled"] == {"base": 5}
 

@@ -1,4 +1,5 @@
 """The globals and filters templates see, and the sandbox around them."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def render(tmp_path):
 
 
 def test_path_helpers(render):
-    out = render("{{ joinpath('a', 'b') }} {{ normpath('a/./b/../c') }} {{ dirname('/x/y.txt') }} "
-                 "{{ basename('/x/y.txt') }} {{ splitext('y.tar.gz')[1] }} {{ relpath('/a/b', '/a') }}")
+    out = render(
+        "{{ joinpath('a', 'b') }} {{ normpath('a/./b/../c') }} {{ dirname('/x/y.txt') }} "
+        "{{ basename('/x/y.txt') }} {{ splitext('y.tar.gz')[1] }} {{ relpath('/a/b', '/a') }}"
+    )
     assert out == "a/b a/c /x y.txt .gz b"
 
 
@@ -59,16 +62,19 @@ def test_platform_dirs(render):
     assert render("{{ site_config_dir('fgtui') }}") == platformdirs.site_config_dir("fgtui")
 
 
-@pytest.mark.parametrize("expr, expected", [
-    ("{'a': [1, 2]} | toyaml", "{a: [1, 2]}"),
-    ("None | toyaml", "null"),
-    ("True | toyaml", "True"),
-    ("3 | toyaml", "3"),
-    ("1e-5 | toyaml", "1.0e-05"),
-    ("'plain' | toyaml", "plain"),
-    ("'needs: quotes' | toyaml", "'needs: quotes'"),
-    ("missing | toyaml(7)", "7"),
-])
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        ("{'a': [1, 2]} | toyaml", "{a: [1, 2]}"),
+        ("None | toyaml", "null"),
+        ("True | toyaml", "True"),
+        ("3 | toyaml", "3"),
+        ("1e-5 | toyaml", "1.0e-05"),
+        ("'plain' | toyaml", "plain"),
+        ("'needs: quotes' | toyaml", "'needs: quotes'"),
+        ("missing | toyaml(7)", "7"),
+    ],
+)
 def test_toyaml(render, expr, expected):
     assert render("{{ " + expr + " }}") == expected
 
@@ -116,7 +122,6 @@ def test_rendering_imports_no_ml_library(tmp_path):
     assert out.stdout.strip() == "[]"
 
 
-
 # Config values in practice: printable ASCII text, numbers, nesting.
 _PRINTABLE = st.text(alphabet=string.printable.translate({ord(c): None for c in "\r\x0b\x0c"}), max_size=40)
 
@@ -137,8 +142,9 @@ def test_toyaml_writes_what_the_pure_python_emitter_writes(value):
 
     from fgtui.engine.config.jinja_globals import toyaml
 
-    reference = yaml.dump(value, Dumper=yaml.SafeDumper, default_flow_style=True, allow_unicode=True,
-                          width=float("inf")).strip()
+    reference = yaml.dump(
+        value, Dumper=yaml.SafeDumper, default_flow_style=True, allow_unicode=True, width=float("inf")
+    ).strip()
     reference = reference[:-3].strip() if reference.endswith("...") else reference
     if value is None or isinstance(value, (bool, int)):
         return  # written by str(), not by YAML

@@ -1,4 +1,5 @@
 """YAML -> graph: every tag, argument form and YAML feature the language uses."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,10 +11,17 @@ from fgtui.engine.errors import FgError
 from .conftest import load
 
 
-@pytest.mark.parametrize("tag, kind", [
-    ("!singleton:m:f", "singleton"), ("!call:m:f", "singleton"), ("!factory:m:f", "factory"),
-    ("!partial:m:f", "partial"), ("!lambda:m:f", "partial"), ("!meta:m:f", "meta"),
-])
+@pytest.mark.parametrize(
+    "tag, kind",
+    [
+        ("!singleton:m:f", "singleton"),
+        ("!call:m:f", "singleton"),
+        ("!factory:m:f", "factory"),
+        ("!partial:m:f", "partial"),
+        ("!lambda:m:f", "partial"),
+        ("!meta:m:f", "meta"),
+    ],
+)
 def test_call_tags(tag, kind):
     node = load(f"x: {tag} []\n").root["x"]
     assert isinstance(node, CallNode) and node.kind == kind and node.spec == "m:f"
@@ -23,8 +31,19 @@ def test_lambda_is_deprecated_with_a_warning():
     assert "deprecated" in load("x: !lambda:m:f []\n").warnings[0]
 
 
-@pytest.mark.parametrize("spec", ["torch.nn:Linear", "torch:optim.AdamW", "dict", "dict.fromkeys",
-                                  "torch.nn.SiLU", "path/to/file.py:Model", ".relative:Thing", "a.b:C.d.e"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "torch.nn:Linear",
+        "torch:optim.AdamW",
+        "dict",
+        "dict.fromkeys",
+        "torch.nn.SiLU",
+        "path/to/file.py:Model",
+        ".relative:Thing",
+        "a.b:C.d.e",
+    ],
+)
 def test_spec_forms_load(spec):
     assert load(f"x: !singleton:{spec}@n []\n").root["x"].spec == spec
 
@@ -70,22 +89,30 @@ def test_reserved_kwargs_stay_in_the_graph():
     assert isinstance(node.kwargs["latent_args"], VarNode)
 
 
-@pytest.mark.parametrize("text, name, default, has_default", [
-    ("!var lr", "lr", None, False),
-    ("!var [lr]", "lr", None, False),
-    ("!var [lr, 0.1]", "lr", 0.1, True),
-    ("!var {name: lr, default: 0.2}", "lr", 0.2, True),
-    ("!var {name: lr}", "lr", None, False),
-    ("!var {name: lr, default: null}", "lr", None, True),
-])
+@pytest.mark.parametrize(
+    "text, name, default, has_default",
+    [
+        ("!var lr", "lr", None, False),
+        ("!var [lr]", "lr", None, False),
+        ("!var [lr, 0.1]", "lr", 0.1, True),
+        ("!var {name: lr, default: 0.2}", "lr", 0.2, True),
+        ("!var {name: lr}", "lr", None, False),
+        ("!var {name: lr, default: null}", "lr", None, True),
+    ],
+)
 def test_var_forms(text, name, default, has_default):
     node = load(f"x: {text}\n").root["x"]
     assert (node.name, node.default, node.has_default) == (name, default, has_default)
 
 
-@pytest.mark.parametrize("tag, value, expected", [
-    ("!list", "[1, 2]", "named_list"), ("!tuple", "[1, 2]", "named_tuple"), ("!list:@l", "[1]", "named_list"),
-])
+@pytest.mark.parametrize(
+    "tag, value, expected",
+    [
+        ("!list", "[1, 2]", "named_list"),
+        ("!tuple", "[1, 2]", "named_tuple"),
+        ("!list:@l", "[1]", "named_list"),
+    ],
+)
 def test_sequence_containers(tag, value, expected):
     node = load(f"x: {tag} {value}\n").root["x"]
     assert node.spec == expected and node.kind == "singleton"
@@ -141,11 +168,16 @@ def test_node_lines_are_recorded():
     assert (node.file, node.line) == ("test.yaml", 3)
 
 
-@pytest.mark.parametrize("tag, fix", [
-    ("!var:x", "!var takes no spec"), ("!call:random:randrange:@r", "one ':'"),
-    ("!singleton:", "missing callable"), ("!singleton", "needs a callable"),
-    ("!singleton:f@bad-name", "letters, digits"),
-])
+@pytest.mark.parametrize(
+    "tag, fix",
+    [
+        ("!var:x", "!var takes no spec"),
+        ("!call:random:randrange:@r", "one ':'"),
+        ("!singleton:", "missing callable"),
+        ("!singleton", "needs a callable"),
+        ("!singleton:f@bad-name", "letters, digits"),
+    ],
+)
 def test_spellings_that_cannot_work_are_refused_with_the_fix(tag, fix):
     with pytest.raises(FgError) as info:
         load(f"a: 1\nx: {tag} []\n")
@@ -153,18 +185,21 @@ def test_spellings_that_cannot_work_are_refused_with_the_fix(tag, fix):
     assert info.value.location.line == 2
 
 
-@pytest.mark.parametrize("tag, kind, spec, name", [
-    # Forgather skips the character after the prefix and splits the rest at its first '@'.
-    ("!dict@model_factory", "dict", "", None),  # the word takes a callable's place; containers ignore it
-    ("!dict:@model_factory", "dict", "", "model_factory"),
-    ("!list@name", "list", "", None),
-    ("!list:dict", "list", "", None),
-    ("!tuple:@t", "tuple", "", "t"),
-    ("!singleton@dict", "singleton", "dict", None),
-    ("!call:dict@d", "call", "dict", "d"),
-    ("!partial:torch:optim.AdamW@opt", "partial", "torch:optim.AdamW", "opt"),
-    ("!var", "var", "", None),
-])
+@pytest.mark.parametrize(
+    "tag, kind, spec, name",
+    [
+        # Forgather skips the character after the prefix and splits the rest at its first '@'.
+        ("!dict@model_factory", "dict", "", None),  # the word takes a callable's place; containers ignore it
+        ("!dict:@model_factory", "dict", "", "model_factory"),
+        ("!list@name", "list", "", None),
+        ("!list:dict", "list", "", None),
+        ("!tuple:@t", "tuple", "", "t"),
+        ("!singleton@dict", "singleton", "dict", None),
+        ("!call:dict@d", "call", "dict", "d"),
+        ("!partial:torch:optim.AdamW@opt", "partial", "torch:optim.AdamW", "opt"),
+        ("!var", "var", "", None),
+    ],
+)
 def test_every_forgather_spelling_has_forgathers_meaning(tag, kind, spec, name):
     assert parse_tag(tag) == (kind, spec, name)
 

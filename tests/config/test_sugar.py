@@ -1,4 +1,5 @@
 """The line syntax, judged by what templates render to."""
+
 from __future__ import annotations
 
 import textwrap
@@ -108,10 +109,12 @@ def test_sections_become_blocks_that_children_override():
     env = SandboxedEnvironment(trim_blocks=True)
     from jinja2 import DictLoader
 
-    env.loader = DictLoader({
-        "base": preprocess("[a]\nx: 1\n[b]\ny: 2\n"),
-        "child": preprocess("-- extends 'base'\n[b]\ny: 3\n"),
-    })
+    env.loader = DictLoader(
+        {
+            "base": preprocess("[a]\nx: 1\n[b]\ny: 2\n"),
+            "child": preprocess("-- extends 'base'\n[b]\ny: 3\n"),
+        }
+    )
     assert env.get_template("child").render().split() == ["x:", "1", "y:", "3"]
 
 
@@ -138,13 +141,16 @@ def test_bracketed_word_in_block_scalar_is_a_section_as_in_forgather():
     assert "{% block word %}" in preprocess("t: |\n  [word]\n")
 
 
-@pytest.mark.parametrize("source", [
-    "a: 1\n-- if x\nb: 2\n-- endif\n[s]\nc: 3\n## c\n",
-    "#---- x ----\n[a!]\n  [b]\n== y\n=> z\n",
-    "",
-    "\n\n\n",
-    "t: |\n  -- a\n  [b]\nu: 1 ## x\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "a: 1\n-- if x\nb: 2\n-- endif\n[s]\nc: 3\n## c\n",
+        "#---- x ----\n[a!]\n  [b]\n== y\n=> z\n",
+        "",
+        "\n\n\n",
+        "t: |\n  -- a\n  [b]\nu: 1 ## x\n",
+    ],
+)
 def test_one_output_line_per_input_line(source):
     assert preprocess(source).count("\n") == source.count("\n")
     assert preprocess(source, file_id="0").count("\n") == source.count("\n")

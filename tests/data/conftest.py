@@ -1,5 +1,6 @@
 """Fixtures for data tests: a small public-domain corpus shipped with the
 tests, and one tiny tokenizer trained on it per session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,9 @@ def tokenizer(tmp_path_factory, corpus_texts):
 def raw_splits(corpus_dir, tmp_path_factory):
     from fgtui.engine.data import load_text_dataset
 
-    return load_text_dataset(corpus_dir, {"train": "*.txt", "validation": "polaris.txt"},
-                             cache_dir=str(tmp_path_factory.mktemp("hf")))
+    return load_text_dataset(
+        corpus_dir, {"train": "*.txt", "validation": "polaris.txt"}, cache_dir=str(tmp_path_factory.mktemp("hf"))
+    )
 
 
 @pytest.fixture()

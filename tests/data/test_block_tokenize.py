@@ -1,4 +1,5 @@
 """block_tokenize_fn and preprocess_dataset on real text."""
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,7 @@ def test_unpacked_blocks_and_stride_overlap(tokenizer, corpus_texts):
             row = next(rows)
             assert row[:16] == prev[-16:], "consecutive windows must overlap by stride"
             assert row[0] != tokenizer.bos_token_id or doc[covered - 16] == tokenizer.bos_token_id
-            assert row == doc[covered - 16: covered - 16 + 128]
+            assert row == doc[covered - 16 : covered - 16 + 128]
             covered = covered - 16 + len(row)
             prev = row
         assert prev[-1] == tokenizer.eos_token_id
@@ -40,8 +41,7 @@ def test_unpacked_blocks_and_stride_overlap(tokenizer, corpus_texts):
 
 @pytest.mark.parametrize("strategy", ["greedy", "best_fit", "first_fit"])
 def test_packed_blocks_keep_every_token_once(tokenizer, corpus_texts, strategy):
-    out = block_tokenize_fn({"text": corpus_texts}, tokenizer, max_length=256, packed=True,
-                            packing_strategy=strategy)
+    out = block_tokenize_fn({"text": corpus_texts}, tokenizer, max_length=256, packed=True, packing_strategy=strategy)
     docs = _docs(tokenizer, corpus_texts)
     assert all(len(b) <= 256 for b in out["input_ids"])
     # Split every block at its document starts and glue the pieces back per document.
@@ -72,8 +72,9 @@ def test_partial_map_fn_merges_under_preprocess_args(tokenizer, raw_splits, cach
     import functools
 
     fn = functools.partial(block_tokenize_fn, max_length=4096, stride=0)
-    out = preprocess_dataset(raw_splits["train"], tokenizer, map_fn=fn,
-                             fn_kwargs={"max_length": 64}, cache_dir=cache_dir)
+    out = preprocess_dataset(
+        raw_splits["train"], tokenizer, map_fn=fn, fn_kwargs={"max_length": 64}, cache_dir=cache_dir
+    )
     assert max(len(r) for r in out["input_ids"]) == 64
 
 
@@ -84,18 +85,31 @@ def test_cache_second_run_loads_from_disk(tokenizer, raw_splits, cache_dir, capl
         second = preprocess_dataset(raw_splits["train"], tokenizer, fn_kwargs=kwargs, cache_dir=cache_dir)
     assert "from cache" in caplog.text
     assert second["input_ids"] == first["input_ids"]
-    changed = preprocess_dataset(raw_splits["train"], tokenizer, fn_kwargs={**kwargs, "max_length": 100},
-                                 cache_dir=cache_dir)
+    changed = preprocess_dataset(
+        raw_splits["train"], tokenizer, fn_kwargs={**kwargs, "max_length": 100}, cache_dir=cache_dir
+    )
     assert max(map(len, changed["input_ids"])) == 100
     assert len(list(cache_dir.iterdir())) == 2
 
 
 def test_select_shuffle_shard_and_iterable(tokenizer, raw_splits, cache_dir):
     train = raw_splits["train"]
-    assert len(preprocess_dataset(train, tokenizer, select_range=2, fn_kwargs={"max_length": 100_000},
-                                  cache_dir=cache_dir)) == 2
-    halves = [preprocess_dataset(train, tokenizer, shard_dataset={"num_shards": 2, "index": i},
-                                 fn_kwargs={"max_length": 100_000}, cache_dir=cache_dir) for i in range(2)]
+    assert (
+        len(
+            preprocess_dataset(train, tokenizer, select_range=2, fn_kwargs={"max_length": 100_000}, cache_dir=cache_dir)
+        )
+        == 2
+    )
+    halves = [
+        preprocess_dataset(
+            train,
+            tokenizer,
+            shard_dataset={"num_shards": 2, "index": i},
+            fn_kwargs={"max_length": 100_000},
+            cache_dir=cache_dir,
+        )
+        for i in range(2)
+    ]
     assert sum(map(len, halves)) == len(train)
     it = preprocess_dataset(train, tokenizer, to_iterable=True, fn_kwargs={"max_length": 64}, cache_dir=cache_dir)
     rows = list(it)
@@ -106,10 +120,12 @@ def test_select_shuffle_shard_and_iterable(tokenizer, raw_splits, cache_dir):
 
 def test_truncations_are_counted_and_reported(tokenizer, raw_splits, cache_dir, caplog):
     with caplog.at_level(logging.WARNING):
-        out = preprocess_dataset(raw_splits["train"], tokenizer, fn_kwargs={"max_length": 300, "overflow": False},
-                                 cache=False)
-    long_docs = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 2 > 300
-                    for t in raw_splits["train"]["text"])
+        out = preprocess_dataset(
+            raw_splits["train"], tokenizer, fn_kwargs={"max_length": 300, "overflow": False}, cache=False
+        )
+    long_docs = sum(
+        len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 2 > 300 for t in raw_splits["train"]["text"]
+    )
     assert long_docs > 0
     assert f"{long_docs} document(s) longer than max_length=300 were truncated" in caplog.text
     assert len(out) == len(raw_splits["train"])
@@ -128,7 +144,6 @@ def test_bad_options(tokenizer, corpus_texts):
 
 def test_min_len_max_len_and_truncate_at(tokenizer):
     texts = ["a", "alpha beta gamma delta " * 20, "keep this END drop this"]
-    out = block_tokenize_fn({"text": texts}, tokenizer, max_length=512, min_len=5, max_len=50,
-                            truncate_at="END")
+    out = block_tokenize_fn({"text": texts}, tokenizer, max_length=512, min_len=5, max_len=50, truncate_at="END")
     decoded = [tokenizer.decode(ids, skip_special_tokens=True) for ids in out["input_ids"]]
     assert decoded == ["keep this "]

@@ -1,4 +1,5 @@
 """DataCollatorForCausalLM: masks, position ids and document ids."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,7 @@ def test_packed_batch_positions_documents_and_labels(tokenizer):
 
 
 def test_packed_batches_from_real_blocks(tokenizer, corpus_texts):
-    out = block_tokenize_fn({"text": corpus_texts}, tokenizer, max_length=128, packed=True,
-                            packing_strategy="best_fit")
+    out = block_tokenize_fn({"text": corpus_texts}, tokenizer, max_length=128, packed=True, packing_strategy="best_fit")
     rows = [{"input_ids": i, "document_starts": s} for i, s in zip(out["input_ids"], out["document_starts"])]
     batch = DataCollatorForCausalLM(tokenizer)(rows)
     for b, row in enumerate(rows):

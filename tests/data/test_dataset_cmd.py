@@ -1,4 +1,5 @@
 """`fgtui dataset` on a small dataset config."""
+
 from __future__ import annotations
 
 from fgtui.engine.cli import main

@@ -1,4 +1,5 @@
 """Length histogram counts and the SVG writer."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -21,8 +22,12 @@ def test_stats_from_lengths():
 
 
 def test_histogram_of_tokenized_blocks(tokenizer, raw_splits, tmp_path):
-    blocks = preprocess_dataset(raw_splits["train"], tokenizer, cache=False,
-                                fn_kwargs={"max_length": 128, "packed": True, "packing_strategy": "best_fit"})
+    blocks = preprocess_dataset(
+        raw_splits["train"],
+        tokenizer,
+        cache=False,
+        fn_kwargs={"max_length": 128, "packed": True, "packing_strategy": "best_fit"},
+    )
     stats = length_histogram(blocks, tokenized=True, max_length=128, sample=None)
     lengths = [len(r) for r in blocks["input_ids"]]
     assert stats.count == len(blocks) and sum(stats.bin_counts) == len(blocks)

@@ -1,5 +1,6 @@
 """Issue 17 item 6: long documents are tokenized in bounded pieces, with the ids
 a whole-document encode gives; a split that yields no blocks says so."""
+
 from __future__ import annotations
 
 import datasets

@@ -1,5 +1,6 @@
 """Packing invariants: no token lost or duplicated, blocks within max_length,
 whole documents kept whole by the fit strategies, stride overlap exact."""
+
 from __future__ import annotations
 
 import math
@@ -56,12 +57,19 @@ def _check_cover(plan, lengths, max_length, stride, overflow):
 
 
 @settings(max_examples=300, deadline=None)
-@given(lengths_st, max_len_st, st.sampled_from(["greedy", "best_fit", "first_fit"]),
-       st.booleans(), st.booleans(), st.integers(min_value=0, max_value=20))
+@given(
+    lengths_st,
+    max_len_st,
+    st.sampled_from(["greedy", "best_fit", "first_fit"]),
+    st.booleans(),
+    st.booleans(),
+    st.integers(min_value=0, max_value=20),
+)
 def test_plan_invariants(lengths, max_length, strategy, packed, overflow, stride):
     stride = min(stride, max_length // 2)
-    plan = plan_blocks(lengths, max_length, packed=packed, strategy=strategy,
-                       overflow=overflow, stride=stride, min_fragment=4)
+    plan = plan_blocks(
+        lengths, max_length, packed=packed, strategy=strategy, overflow=overflow, stride=stride, min_fragment=4
+    )
     _check_common(plan, lengths, max_length)
     _check_cover(plan, lengths, max_length, stride, overflow)
     assert plan.truncated == (0 if overflow else sum(n > max_length for n in lengths))
@@ -78,8 +86,7 @@ def test_greedy_reaches_minimum_block_count(lengths, max_length):
 
 
 @settings(max_examples=200, deadline=None)
-@given(lengths_st, max_len_st, st.sampled_from(["best_fit", "first_fit"]),
-       st.integers(min_value=0, max_value=10))
+@given(lengths_st, max_len_st, st.sampled_from(["best_fit", "first_fit"]), st.integers(min_value=0, max_value=10))
 def test_fit_keeps_documents_that_fit_whole(lengths, max_length, strategy, stride):
     stride = min(stride, max_length // 2)
     plan = plan_blocks(lengths, max_length, packed=True, strategy=strategy, stride=stride)
@@ -104,7 +111,7 @@ def test_best_fit_picks_tightest_bin_first_fit_picks_first():
     lengths = [70, 60, 25]  # bins after two items: free 30 and 40
     best = plan_blocks(lengths, 100, packed=True, strategy="best_fit")
     first = plan_blocks(lengths, 100, packed=True, strategy="first_fit")
-    assert [s.doc for s in best.blocks[0]] == [0, 2]   # 25 goes into free-30 bin
+    assert [s.doc for s in best.blocks[0]] == [0, 2]  # 25 goes into free-30 bin
     assert [s.doc for s in first.blocks[0]] == [0, 2]  # first bin also has room
     lengths = [60, 70, 25]  # sorted: 70 (bin 0, free 30), 60 (bin 1, free 40)
     best = plan_blocks(lengths, 100, packed=True, strategy="best_fit")

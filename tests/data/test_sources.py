@@ -1,8 +1,8 @@
 """Loading local files with bad-input checks, mixes, sharding, tokenizers."""
+
 from __future__ import annotations
 
 import logging
-import os
 
 import datasets
 import pytest

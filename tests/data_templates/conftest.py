@@ -1,6 +1,7 @@
 """Fixtures for the dataset and tokenizer templates: a copy of the example
 workspace (so histograms and tokenizers are written to tmp, not the repo),
 with every cache pointed at tmp as well."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,8 +37,7 @@ def workspace(tmp_path_factory, cache_env) -> Path:
     root = tmp_path_factory.mktemp("ws") / "examples"
     shutil.copytree(EXAMPLES / "forgather_workspace", root / "forgather_workspace")
     for project in (DATASET_PROJECT, TOKENIZER_PROJECT):
-        shutil.copytree(EXAMPLES / project, root / project,
-                        ignore=shutil.ignore_patterns("output_tokenizers", "*.svg"))
+        shutil.copytree(EXAMPLES / project, root / project, ignore=shutil.ignore_patterns("output_tokenizers", "*.svg"))
     return root
 
 

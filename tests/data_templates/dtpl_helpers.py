@@ -1,5 +1,6 @@
 """Paths shared by the dataset/tokenizer template tests (a uniquely named
 module: several test directories have a conftest.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

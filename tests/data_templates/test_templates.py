@@ -1,5 +1,6 @@
 """The dataset templates in templatelib/datasets and the example dataset
 project render, load, declare the tutorials' options and build their targets."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,8 +10,18 @@ import pytest
 
 from dtpl_helpers import DATASET_PROJECT
 
-DATASET_TARGETS = {"dataset_dict", "train_dataset_split", "validation_dataset_split", "test_dataset_split",
-                   "train_dataset", "eval_dataset", "test_dataset", "tokenizer", "meta", "main"}
+DATASET_TARGETS = {
+    "dataset_dict",
+    "train_dataset_split",
+    "validation_dataset_split",
+    "test_dataset_split",
+    "train_dataset",
+    "eval_dataset",
+    "test_dataset",
+    "tokenizer",
+    "meta",
+    "main",
+}
 STORIES = ("azathoth.txt", "dagon.txt", "celephais.txt")
 
 
@@ -43,8 +54,9 @@ def test_raw_splits_hold_out_validation_and_test(workspace):
 
     graph = _project(workspace).load("lovecraft.yaml")
     splits = build(graph, ["train_dataset_split", "validation_dataset_split", "test_dataset_split"])
-    train, validation, test = (splits[name] for name in ("train_dataset_split", "validation_dataset_split",
-                                                         "test_dataset_split"))
+    train, validation, test = (
+        splits[name] for name in ("train_dataset_split", "validation_dataset_split", "test_dataset_split")
+    )
     assert len(train) == 15 and len(validation) == 1 and len(test) == 1
     assert validation[0]["text"].startswith("THE CALL OF CTHULHU")
     assert not any(row["text"] == validation[0]["text"] for row in train)
@@ -80,8 +92,13 @@ def test_preprocess_args_from_a_training_project_override_the_template(workspace
     """What a training project does: from_project with its own seq_len."""
     from fgtui.engine.project import from_project
 
-    blocks = from_project(workspace / DATASET_PROJECT, "lovecraft.yaml", targets="eval_dataset",
-                          tokenizer=tokenizer, preprocess_args={"max_length": 32, "stride": 0})
+    blocks = from_project(
+        workspace / DATASET_PROJECT,
+        "lovecraft.yaml",
+        targets="eval_dataset",
+        tokenizer=tokenizer,
+        preprocess_args={"max_length": 32, "stride": 0},
+    )
     assert max(len(row) for row in blocks["input_ids"]) == 32
     assert blocks["input_ids"][1][:8] != blocks["input_ids"][0][-8:]  # stride 0: no overlap
 
@@ -95,11 +112,14 @@ def test_building_blocks_without_a_tokenizer_is_a_user_error(workspace):
         build(graph, "train_dataset")
 
 
-@pytest.mark.parametrize("template, packed, stride", [
-    ("datasets/local_text.yaml", False, 0),
-    ("datasets/sliding_window.yaml", False, 64),
-    ("datasets/packed.yaml", True, 0),
-])
+@pytest.mark.parametrize(
+    "template, packed, stride",
+    [
+        ("datasets/local_text.yaml", False, 0),
+        ("datasets/sliding_window.yaml", False, 64),
+        ("datasets/packed.yaml", True, 0),
+    ],
+)
 def test_library_templates_as_one_line_configs(workspace, tokenizer, template, packed, stride):
     """Each library template works as a project's config by extending it."""
     from fgtui.engine.config import build

@@ -1,5 +1,6 @@
 """The tokenizer project type (templatelib/tokenizers/bpe.yaml) and the
 example tokenizer project that trains on the Lovecraft dataset project."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@ run as `fgtui` subprocesses: create a workspace and a dataset project from a
 shipped template, inspect its splits, block-tokenize with a tokenizer, then
 replace the config with tutorial 004's Forgather-spelled lovecraft.yaml and
 lovecraft-packed.yaml and check the same commands and the histogram."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ HEADER = "-" * 20 + " example "  # how `fgtui dataset` starts each example it pr
 CORPUS = Path("/work/shared/corpora/lovecraft")
 
 # Tutorial 004's lovecraft.yaml, as printed there (Forgather spec names).
-LOVECRAFT_YAML = '''\
+LOVECRAFT_YAML = """\
 -- extends 'datasets/tokenized_dataset.yaml'
 
 [config_metadata]
@@ -84,9 +85,9 @@ test_dataset: &test_dataset !singleton:forgather.ml.datasets:preprocess_dataset@
         names: "--min-length"
         type: "int"
         help: "Minimum example length (tokens)"
-'''
+"""
 
-LOVECRAFT_PACKED_YAML = '''\
+LOVECRAFT_PACKED_YAML = """\
 -- extends "configs/lovecraft.yaml"
 
 [config_metadata]
@@ -117,16 +118,22 @@ LOVECRAFT_PACKED_YAML = '''\
     == super()
     map_kwargs:
         batch_size: 1000
-'''
+"""
 
-STORIES = {"the_call_of_cthulhu.txt": "cthulhu.txt", "at_the_mountains_of_madness.txt": "mountains_of_madness.txt",
-           "dagon.txt": "dagon.txt", "azathoth.txt": "azathoth.txt", "memory.txt": "memory.txt"}
+STORIES = {
+    "the_call_of_cthulhu.txt": "cthulhu.txt",
+    "at_the_mountains_of_madness.txt": "mountains_of_madness.txt",
+    "dagon.txt": "dagon.txt",
+    "azathoth.txt": "azathoth.txt",
+    "memory.txt": "memory.txt",
+}
 
 
 def fgtui(*args: str, cwd: Path, env: dict[str, str]) -> str:
     """Run fgtui; fail the test with its stderr unless it exits 0."""
-    result = subprocess.run([str(FGTUI), *args], cwd=cwd, env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(FGTUI), *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, f"fgtui {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
     return result.stdout
 
@@ -148,32 +155,68 @@ def tutorial(tmp_path_factory, cache_env):
 @pytest.mark.slow
 def test_dataset_project_steps_from_a_shipped_template(tutorial, tokenizer_dir, cache_env):
     workspace = tutorial / "hp_lovecraft_workspace"
-    fgtui("project", "create", "--name", "Lovecraft Dataset", "--description", "The complete works of H.P. Lovecraft",
-          "--default-config", "lovecraft.yaml", str(REPO / "templatelib/datasets/sliding_window.yaml"),
-          cwd=workspace, env=cache_env)
+    fgtui(
+        "project",
+        "create",
+        "--name",
+        "Lovecraft Dataset",
+        "--description",
+        "The complete works of H.P. Lovecraft",
+        "--default-config",
+        "lovecraft.yaml",
+        str(REPO / "templatelib/datasets/sliding_window.yaml"),
+        cwd=workspace,
+        env=cache_env,
+    )
     project = workspace / "lovecraft_dataset"
     listing = fgtui("ls", cwd=project, env=cache_env)
     assert "PARSE ERROR" not in listing and "[lovecraft.yaml]" in listing
 
     # Without --dataset-path the template looks in the project's data/ directory.
-    built = fgtui("construct", "--target", "dataset_dict", "--var", "dataset_path=../../hp_lovecraft",
-                  cwd=project, env=cache_env)
+    built = fgtui(
+        "construct", "--target", "dataset_dict", "--var", "dataset_path=../../hp_lovecraft", cwd=project, env=cache_env
+    )
     assert "DatasetDict" in built and "num_rows: 5" in built
 
-    story = fgtui("dataset", "--target", "train_dataset_split", "--dataset-path", "../../hp_lovecraft", "-n", "1",
-                  cwd=project, env=cache_env)
+    story = fgtui(
+        "dataset",
+        "--target",
+        "train_dataset_split",
+        "--dataset-path",
+        "../../hp_lovecraft",
+        "-n",
+        "1",
+        cwd=project,
+        env=cache_env,
+    )
     assert story.count(HEADER) == 1 and "characters" in story
 
-    blocks = fgtui("dataset", "--target", "train_dataset", "--dataset-path", "../../hp_lovecraft",
-                   "-T", str(tokenizer_dir), "--max-length", "64", "--stride", "8", "-s", "-n", "3",
-                   cwd=project, env=cache_env)
+    blocks = fgtui(
+        "dataset",
+        "--target",
+        "train_dataset",
+        "--dataset-path",
+        "../../hp_lovecraft",
+        "-T",
+        str(tokenizer_dir),
+        "--max-length",
+        "64",
+        "--stride",
+        "8",
+        "-s",
+        "-n",
+        "3",
+        cwd=project,
+        env=cache_env,
+    )
     assert blocks.count("64 tokens") == 3
 
 
 def test_construct_takes_the_configs_dataset_path_option(tutorial, cache_env):
     project = tutorial / "hp_lovecraft_workspace" / "lovecraft_dataset"
-    built = fgtui("construct", "--target", "dataset_dict", "--dataset-path", "../../hp_lovecraft",
-                  cwd=project, env=cache_env)
+    built = fgtui(
+        "construct", "--target", "dataset_dict", "--dataset-path", "../../hp_lovecraft", cwd=project, env=cache_env
+    )
     assert "DatasetDict" in built
 
 
@@ -181,12 +224,21 @@ def test_construct_takes_the_configs_dataset_path_option(tutorial, cache_env):
 def test_tutorial_004_configs_run_unchanged(tutorial, tokenizer_dir, cache_env):
     project = tutorial / "hp_lovecraft_workspace" / "lovecraft_dataset"
     if not project.is_dir():  # when run alone
-        fgtui("project", "create", "--name", "Lovecraft Dataset", "--default-config", "lovecraft.yaml",
-              cwd=tutorial / "hp_lovecraft_workspace", env=cache_env)
+        fgtui(
+            "project",
+            "create",
+            "--name",
+            "Lovecraft Dataset",
+            "--default-config",
+            "lovecraft.yaml",
+            cwd=tutorial / "hp_lovecraft_workspace",
+            env=cache_env,
+        )
     configs = project / "templates" / "configs"
     (configs / "lovecraft.yaml").write_text(LOVECRAFT_YAML)
-    fgtui("project", "new_config", "lovecraft-packed.yaml", "templates/configs/lovecraft.yaml",
-          cwd=project, env=cache_env)
+    fgtui(
+        "project", "new_config", "lovecraft-packed.yaml", "templates/configs/lovecraft.yaml", cwd=project, env=cache_env
+    )
     (configs / "lovecraft-packed.yaml").write_text(LOVECRAFT_PACKED_YAML)
 
     listing = fgtui("ls", cwd=project, env=cache_env)
@@ -197,16 +249,56 @@ def test_tutorial_004_configs_run_unchanged(tutorial, tokenizer_dir, cache_env):
     assert "train" in built and "validation" in built and "test" in built
     story = fgtui("dataset", "--target", "train_dataset_split", "-n", "1", cwd=project, env=cache_env)
     assert story.count(HEADER) == 1
-    blocks = fgtui("dataset", "--target", "train_dataset", "-T", str(tokenizer_dir),
-                   "--max-length", "64", "--stride", "8", "-s", "-n", "3", cwd=project, env=cache_env)
+    blocks = fgtui(
+        "dataset",
+        "--target",
+        "train_dataset",
+        "-T",
+        str(tokenizer_dir),
+        "--max-length",
+        "64",
+        "--stride",
+        "8",
+        "-s",
+        "-n",
+        "3",
+        cwd=project,
+        env=cache_env,
+    )
     assert blocks.count("64 tokens") == 3
 
-    packed = fgtui("-t", "lovecraft-packed.yaml", "dataset", "--target", "train_dataset", "-T", str(tokenizer_dir),
-                   "--max-length", "512", "-s", "-n", "2", cwd=project, env=cache_env)
+    packed = fgtui(
+        "-t",
+        "lovecraft-packed.yaml",
+        "dataset",
+        "--target",
+        "train_dataset",
+        "-T",
+        str(tokenizer_dir),
+        "--max-length",
+        "512",
+        "-s",
+        "-n",
+        "2",
+        cwd=project,
+        env=cache_env,
+    )
     assert packed.count("512 tokens") == 2
-    histogram = fgtui("-t", "lovecraft-packed.yaml", "dataset", "--target", "train_dataset",
-                      "-T", str(tokenizer_dir), "--max-length", "512", "-s", "--histogram",
-                      cwd=project, env=cache_env)
+    histogram = fgtui(
+        "-t",
+        "lovecraft-packed.yaml",
+        "dataset",
+        "--target",
+        "train_dataset",
+        "-T",
+        str(tokenizer_dir),
+        "--max-length",
+        "512",
+        "-s",
+        "--histogram",
+        cwd=project,
+        env=cache_env,
+    )
     assert "max:    512" in histogram
     # Written where the command ran, never beside the templates.
     assert (project / "lovecraft-packed-train_dataset-lengths.svg").read_text().startswith("<svg")

@@ -21,6 +21,7 @@ Every session of one guide runs in order in one scratch directory; the
 working directory and exported variables carry from one command to the next,
 as they would in the reader's terminal.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ class Command:
     text: str
     expected: list[str]
     exit_code: int
-    line: int          # where the command starts in the markdown file
+    line: int  # where the command starts in the markdown file
     gpu: bool = False
 
 
@@ -63,7 +64,7 @@ def parse(markdown: str) -> list[Command]:
         while end < len(lines) and lines[end].strip() != "```":
             end += 1
         if info and info[0] == "console":
-            commands.extend(_parse_block(lines[i + 1:end], i + 2, gpu="gpu" in info[1:]))
+            commands.extend(_parse_block(lines[i + 1 : end], i + 2, gpu="gpu" in info[1:]))
         i = end + 1
     return commands
 
@@ -141,9 +142,15 @@ class Shell:
             f"{command}\n"
             f'__rc=$?; pwd > "{self.state}/cwd"; export -p > "{self.state}/env"; exit $__rc\n'
         )
-        result = subprocess.run(["bash", "-c", script], env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                                timeout=timeout)
+        result = subprocess.run(
+            ["bash", "-c", script],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=timeout,
+        )
         return result.returncode, [line.rstrip() for line in result.stdout.splitlines()]
 
 
@@ -153,11 +160,16 @@ def check(doc: Path, commands: list[Command], shell: Shell, timeout: float = 600
         code, output = shell.run(command.text, timeout)
         where = f"{doc.name}:{command.line}: $ {command.text.splitlines()[0]}"
         if code != command.exit_code:
-            raise AssertionError(f"{where}\nexited {code}, the guide says {command.exit_code}; it printed:\n"
-                                 + "\n".join(output))
+            raise AssertionError(
+                f"{where}\nexited {code}, the guide says {command.exit_code}; it printed:\n" + "\n".join(output)
+            )
         if not matches(command.expected, output):
-            raise AssertionError(f"{where}\nthe guide shows:\n" + "\n".join(command.expected)
-                                 + "\n--- but it printed:\n" + "\n".join(output))
+            raise AssertionError(
+                f"{where}\nthe guide shows:\n"
+                + "\n".join(command.expected)
+                + "\n--- but it printed:\n"
+                + "\n".join(output)
+            )
 
 
 def scratch_env() -> dict[str, str]:

@@ -1,4 +1,5 @@
 """docs/cli.md is what docs/gen_cli.py makes from the current parsers."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,6 +22,5 @@ def test_cli_md_is_regenerated_from_the_parsers():
 
 def test_every_command_has_a_section():
     text = (DOCS / "cli.md").read_text()
-    for command in ("train", "control", "dataset", "generate", "convert", "serve", "ws create",
-                    "project new_config"):
+    for command in ("train", "control", "dataset", "generate", "convert", "serve", "ws create", "project new_config"):
         assert f"## `fgtui {command}`" in text

@@ -8,6 +8,7 @@ stories fgtui ships in examples/datasets/lovecraft/data
 7B fine-tune, which needs a downloaded model) are parsed but not run here;
 the figures the guide quotes for them come from bench/finetune_16k.py.
 """
+
 from __future__ import annotations
 
 import os

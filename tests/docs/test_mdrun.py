@@ -1,14 +1,33 @@
 """The guide runner's own rules: parsing sessions and matching output."""
+
 from __future__ import annotations
 
 from mdrun import matches, parse
 
 
 def test_commands_outputs_heredocs_and_exit_codes():
-    doc = "\n".join([
-        "text", "```console", "$ echo a \\", "  b", "a b", "$ cat > f <<'EOF'", "x: 1", "EOF",
-        "$ false", "[exit 1]", "```", "```sh", "$ not run", "```", "```console gpu", "$ nvidia-smi", "...", "```",
-    ])
+    doc = "\n".join(
+        [
+            "text",
+            "```console",
+            "$ echo a \\",
+            "  b",
+            "a b",
+            "$ cat > f <<'EOF'",
+            "x: 1",
+            "EOF",
+            "$ false",
+            "[exit 1]",
+            "```",
+            "```sh",
+            "$ not run",
+            "```",
+            "```console gpu",
+            "$ nvidia-smi",
+            "...",
+            "```",
+        ]
+    )
     commands = parse(doc)
     assert [c.text for c in commands] == ["echo a \\\n  b", "cat > f <<'EOF'\nx: 1\nEOF", "false", "nvidia-smi"]
     assert commands[0].expected == ["a b"] and commands[1].expected == []

@@ -7,6 +7,7 @@ text of its screenshot with the committed SVG's text; SVG markup (ids,
 colours) is not compared, so a theme tweak does not fail it but a changed
 label, key or layout does. FGTUI_DOCS_UPDATE=1 rewrites the SVGs.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -83,8 +84,9 @@ def _compare(name: str, svg: str) -> None:
         IMG.mkdir(exist_ok=True)
         target.write_text(svg)
     assert target.exists(), f"{target} missing: run with FGTUI_DOCS_UPDATE=1"
-    assert svg_text(svg) == svg_text(target.read_text()), \
+    assert svg_text(svg) == svg_text(target.read_text()), (
         f"the workbench no longer draws what {target.name} shows: look, then FGTUI_DOCS_UPDATE=1"
+    )
 
 
 def test_browse(fixtures):
@@ -110,8 +112,7 @@ def test_runs(fixtures):
 
 def test_monitor(fixtures):
     async def steps(app, pilot):
-        await _settle(pilot, lambda: getattr(app.screen, "tail", None) is not None
-                      and not app.screen._polling)
+        await _settle(pilot, lambda: getattr(app.screen, "tail", None) is not None and not app.screen._polling)
 
     _compare("monitor", _shoot(fixtures["runs"] / "default", steps))
 

@@ -1,4 +1,5 @@
 """Job control: the registry, the owner-only socket, and a training process driven from outside."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def test_runtime_dir_is_private_and_refused_when_open(runtime, monkeypatch):
 
 def test_server_answers_status_and_queues_actions(runtime):
     queued = []
-    server = control_protocol.ControlServer(jobs.socket_path("j1"), on_action=lambda a, s: queued.append((a, s)),
-                                   status=lambda: {"step": 7})
+    server = control_protocol.ControlServer(
+        jobs.socket_path("j1"), on_action=lambda a, s: queued.append((a, s)), status=lambda: {"step": 7}
+    )
     server.start()
     try:
         assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o600
@@ -58,28 +60,35 @@ def test_a_second_user_cannot_open_the_socket(runtime):
     server = control_protocol.ControlServer(jobs.socket_path("j2"), on_action=lambda a, s: None, status=dict)
     server.start()
     try:
-        probe = ("import os, socket, sys\n"
-                 "os.setgid(65534); os.setuid(65534)\n"
-                 "s = socket.socket(socket.AF_UNIX)\n"
-                 "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    sys.exit(13)\n"
-                 "sys.exit(0)\n")
+        probe = (
+            "import os, socket, sys\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    sys.exit(13)\n"
+            "sys.exit(0)\n"
+        )
         result = subprocess.run([sys.executable, "-c", probe, str(server.path)])
         assert result.returncode == 13
         # Even with the directory and socket opened up, the uid check refuses the peer.
         os.chmod(runtime.parent, 0o755)
         os.chmod(runtime, 0o777)
         os.chmod(server.path, 0o777)
-        probe_reply = probe.replace("sys.exit(0)\n",
-                                    "sys.exit(0 if b'permission denied' in s.recv(100) else 1)\n")
+        probe_reply = probe.replace("sys.exit(0)\n", "sys.exit(0 if b'permission denied' in s.recv(100) else 1)\n")
         assert subprocess.run([sys.executable, "-c", probe_reply, str(server.path)]).returncode == 0
     finally:
         server.stop()
 
 
 def test_registry_lists_and_cleans_up(runtime):
-    record = jobs.JobRecord(job_id="20260101-000000-abcd", pid=os.getpid(), pgid=os.getpgid(0),
-                            run_dir="/x", socket=str(jobs.socket_path("x")), host=socket.gethostname(),
-                            started=1.0)
+    record = jobs.JobRecord(
+        job_id="20260101-000000-abcd",
+        pid=os.getpid(),
+        pgid=os.getpgid(0),
+        run_dir="/x",
+        socket=str(jobs.socket_path("x")),
+        host=socket.gethostname(),
+        started=1.0,
+    )
     dead = jobs.JobRecord(**{**record.__dict__, "job_id": "20260101-000000-dead", "pid": 2**22 + 17})
     jobs.register_job(record)
     jobs.register_job(dead)
@@ -96,11 +105,24 @@ def test_a_training_process_obeys_control_from_another_process(runtime, tmp_path
     job_id = jobs.new_job_id()
     sock = jobs.socket_path(job_id)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FGTUI_CONTROL_SOCKET": str(sock), "FGTUI_JOB_ID": job_id}
-    process = subprocess.Popen([sys.executable, TINY, str(tmp_path), "r", "max_steps=500", "slow=0.05",
-                                "save_steps=1000"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    jobs.register_job(jobs.JobRecord(job_id=job_id, pid=process.pid, pgid=process.pid, run_dir=str(tmp_path),
-                                     socket=str(sock), host=socket.gethostname(), started=time.time()))
+    process = subprocess.Popen(
+        [sys.executable, TINY, str(tmp_path), "r", "max_steps=500", "slow=0.05", "save_steps=1000"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    jobs.register_job(
+        jobs.JobRecord(
+            job_id=job_id,
+            pid=process.pid,
+            pgid=process.pid,
+            run_dir=str(tmp_path),
+            socket=str(sock),
+            host=socket.gethostname(),
+            started=time.time(),
+        )
+    )
     deadline = time.monotonic() + 60
     status = None
     while time.monotonic() < deadline:

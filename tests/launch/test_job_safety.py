@@ -1,5 +1,6 @@
 """Runs are owner-only and never trample each other: control acts on the right job, a killed
 torchrun takes its ranks with it, one run per output dir, atomic checkpoint deletion."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.launch import jobs, liveness, output_lock, rundir
+from fgtui.engine.launch import jobs, liveness, output_lock
 from fgtui.engine.launch.launcher import launch_run
 from fgtui.engine.launch.permissions import GROUP_READABLE
 from fgtui.engine.train import checkpoint as ckpt
@@ -37,9 +38,17 @@ def _sleeper() -> subprocess.Popen:
 
 
 def _register(job_id: str, process: subprocess.Popen, run_dir: Path, project: Path) -> jobs.JobRecord:
-    record = jobs.JobRecord(job_id=job_id, pid=process.pid, pgid=process.pid, run_dir=str(run_dir),
-                            socket=str(jobs.socket_path(job_id)), host=socket.gethostname(), started=time.time(),
-                            project_dir=str(project), output_dir=str(run_dir.parent.parent))
+    record = jobs.JobRecord(
+        job_id=job_id,
+        pid=process.pid,
+        pgid=process.pid,
+        run_dir=str(run_dir),
+        socket=str(jobs.socket_path(job_id)),
+        host=socket.gethostname(),
+        started=time.time(),
+        project_dir=str(project),
+        output_dir=str(run_dir.parent.parent),
+    )
     jobs.register_job(record)
     return record
 
@@ -74,8 +83,13 @@ def test_control_cli_outside_a_project_asks_for_the_job(runtime, tmp_path):
     process = _sleeper()
     try:
         _register("20260101-000000-aaaa", process, tmp_path / "p" / "out" / "runs" / "r", tmp_path / "p")
-        result = subprocess.run([sys.executable, "-m", "fgtui.engine.cli", "control", "stop"], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "fgtui.engine.cli", "control", "stop"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 2
         assert "name the job to control" in result.stderr and "20260101-000000-aaaa" in result.stderr
         assert "Traceback" not in result.stderr
@@ -87,14 +101,21 @@ def test_control_cli_outside_a_project_asks_for_the_job(runtime, tmp_path):
 def test_a_job_is_alive_while_a_recorded_rank_lives(runtime, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    rank = subprocess.Popen([sys.executable, "-c", "import sys, time; from fgtui.engine.launch.liveness import "
-                             "record_rank; record_rank(sys.argv[1], 0); time.sleep(120)", str(run_dir)])
+    rank = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from fgtui.engine.launch.liveness import "
+            "record_rank; record_rank(sys.argv[1], 0); time.sleep(120)",
+            str(run_dir),
+        ]
+    )
     try:
         for _ in range(200):
             if liveness.rank_records(run_dir):
                 break
             time.sleep(0.05)
-        dead_torchrun = 2 ** 22 + 17
+        dead_torchrun = 2**22 + 17
         job = {"job_id": "j", "pid": dead_torchrun, "host": socket.gethostname(), "run_dir": str(run_dir)}
         from fgtui.engine.runs.rundir import state_from
 
@@ -113,8 +134,9 @@ def test_a_reused_pid_is_not_the_rank(tmp_path):
 
 
 def _ps(pids: list[int]) -> str:
-    return subprocess.run(["ps", "-o", "pid,pgid,sid,stat,args", "-p", ",".join(map(str, pids))],
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["ps", "-o", "pid,pgid,sid,stat,args", "-p", ",".join(map(str, pids))], capture_output=True, text=True
+    ).stdout
 
 
 @pytest.mark.slow
@@ -180,8 +202,9 @@ def test_one_run_per_output_dir_and_owner_only_files(runtime):
         first.process.wait(timeout=60)
     assert output_lock.holder(tmp_path / "out") is None
     shutil.rmtree(tmp_path / "out" / "runs" / first.run_dir.name)
-    second = launch_run(str(config), devices="cpu", run_name="second",
-                        extra_env={"OMP_NUM_THREADS": "1"}, share_group=True)
+    second = launch_run(
+        str(config), devices="cpu", run_name="second", extra_env={"OMP_NUM_THREADS": "1"}, share_group=True
+    )
     try:
         assert stat.S_IMODE(second.run_dir.stat().st_mode) == GROUP_READABLE.dir_mode
         assert stat.S_IMODE((second.run_dir / "config.yaml").stat().st_mode) == GROUP_READABLE.file_mode
@@ -195,8 +218,9 @@ def _another_user_cannot_read(run_dir: Path) -> None:
     """As a second local user (nobody, where the tests run as root), the run's files are closed."""
     if os.getuid() != 0:
         return  # only root can become another user; the modes above are the check then
-    probe = subprocess.run(["cat", str(run_dir / "command.json")], user=65534, group=65534,
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["cat", str(run_dir / "command.json")], user=65534, group=65534, capture_output=True, text=True
+    )
     assert probe.returncode != 0 and "Permission denied" in probe.stderr, probe
 
 
@@ -243,7 +267,8 @@ def test_a_starting_job_says_so_and_abort_ends_it_without_an_answer(runtime, tmp
     config = tmp_path / "tiny.yaml"
     # Building the trainer takes a minute (as preparing a big dataset would): no socket yet.
     text = tiny_config(tmp_path / "out").replace(
-        "  data_collator:", "  callbacks:\n    - !singleton:time:sleep [60]\n  data_collator:")
+        "  data_collator:", "  callbacks:\n    - !singleton:time:sleep [60]\n  data_collator:"
+    )
     config.write_text(text)
     launched = launch_run(str(config), devices="cpu", extra_env={"OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 60

@@ -1,4 +1,5 @@
 """Launching: the torchrun command, run directories, detached processes, a whole run end to end."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,6 @@ from fgtui.engine.runs.schema import validate_record
 from launch_helpers import tiny_config
 
 
-
 @pytest.fixture
 def runtime(monkeypatch):
     root = tempfile.mkdtemp(prefix="fg")
@@ -38,15 +38,24 @@ def test_devices_and_the_torchrun_command():
     with pytest.raises(FgError):
         parse_devices("0,9", 4)
     command = build_command("/runs/r", 2, [], python="py")
-    assert command == ["py", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                       "-m", "fgtui.engine.train.entry", "/runs/r"]
+    assert command == [
+        "py",
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "fgtui.engine.train.entry",
+        "/runs/r",
+    ]
     assert "--standalone" not in build_command("/r", 1, ["--nnodes=2", "--rdzv-endpoint=h:1"])
 
 
 def test_spawned_process_is_detached(tmp_path):
     probe = "import os, sys; print(os.getsid(0), os.getpgrp(), sys.stdin.read() == '', flush=True)"
-    process = spawn_detached([sys.executable, "-c", probe], log_path=tmp_path / "out.log",
-                             env=dict(os.environ), cwd=tmp_path)
+    process = spawn_detached(
+        [sys.executable, "-c", probe], log_path=tmp_path / "out.log", env=dict(os.environ), cwd=tmp_path
+    )
     assert process.wait(timeout=30) == 0
     sid, pgid, empty_stdin = (tmp_path / "out.log").read_text().split()
     assert int(sid) == process.pid == int(pgid) and int(sid) != os.getsid(0)
@@ -58,13 +67,23 @@ def test_run_dir_snapshot_and_secrets(tmp_path):
     (project / "model_src").mkdir(parents=True)
     (project / "model_src" / "net.py").write_text("X = 1\n")
     (project / "helper.py").write_text("Y = 2\n")
-    text = "model: !singleton:./model_src/net.py:Net {}\nother: !partial:helper:f {}\nlib: !singleton:torch.nn:Linear {}\n"
+    text = (
+        "model: !singleton:./model_src/net.py:Net {}\nother: !partial:helper:f {}\nlib: !singleton:torch.nn:Linear {}\n"
+    )
     run = rundir.create_run_dir(tmp_path / "out", "r")
     assert rundir.create_run_dir(tmp_path / "out", "r").name == "r-2"
     copied = rundir.snapshot_code(run, text, project)
     assert sorted(p.relative_to(run).as_posix() for p in copied) == ["code/helper.py", "code/model_src/net.py"]
-    values, names = rundir.safe_environment({"HF_TOKEN": "x", "PATH": "/bin", "DATABASE_URL": "postgres://u:pw@h",
-                                             "GH_PAT": "ghp_1", "OPENAI_KEY": "sk-1", "NCCL_DEBUG": "INFO"})
+    values, names = rundir.safe_environment(
+        {
+            "HF_TOKEN": "x",
+            "PATH": "/bin",
+            "DATABASE_URL": "postgres://u:pw@h",
+            "GH_PAT": "ghp_1",
+            "OPENAI_KEY": "sk-1",
+            "NCCL_DEBUG": "INFO",
+        }
+    )
     assert values == {"NCCL_DEBUG": "INFO", "PATH": "/bin"}
     assert names == ["DATABASE_URL", "GH_PAT", "HF_TOKEN", "OPENAI_KEY"]
 
@@ -138,8 +157,13 @@ def test_ctrl_c_in_run_asks_the_job_to_save_and_stop(runtime, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(tiny_config(tmp_path / "out", max_steps=100000, save_steps=100000))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.Popen([sys.executable, "-m", "fgtui.engine.cli", "--run", str(config)], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fgtui.engine.cli", "--run", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     metrics = tmp_path / "out" / "runs" / "tiny" / "metrics.jsonl"
     deadline = time.monotonic() + 90
     while not (metrics.exists() and '"type": "train"' in metrics.read_text()):

@@ -1,4 +1,5 @@
 """The train/control/logs commands as a user types them."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Launch errors point at the line the user wrote, once, before anything is written."""
+
 from __future__ import annotations
 
 import shutil
@@ -32,8 +33,9 @@ def _edit(examples: Path, old: str, new: str) -> int:
 
 
 def _fgtui(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fgtui.engine.cli", *argv], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fgtui.engine.cli", *argv], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize("argv", [["--run", "{project}"], ["-p", "{project}", "train", "--dry-run"]])
@@ -48,10 +50,13 @@ def test_a_yaml_error_is_reported_at_the_template_line(examples, argv):
 
 
 def test_an_argument_typo_is_caught_before_the_launch_writes_anything(examples):
-    line = _edit(examples, "data_collator: &data_collator !singleton:fgtui.engine.data:DataCollatorForCausalLM"
-                           "@data_collator\n    tokenizer: *tokenizer",
-                 "data_collator: &data_collator !singleton:fgtui.engine.data:DataCollatorForCausalLM"
-                 "@data_collator\n    tokenzer: *tokenizer")
+    line = _edit(
+        examples,
+        "data_collator: &data_collator !singleton:fgtui.engine.data:DataCollatorForCausalLM"
+        "@data_collator\n    tokenizer: *tokenizer",
+        "data_collator: &data_collator !singleton:fgtui.engine.data:DataCollatorForCausalLM"
+        "@data_collator\n    tokenzer: *tokenizer",
+    )
     project = examples / "tutorials" / "tiny_llama"
     dry = _fgtui("-p", str(project), "train", "--dry-run", "-d", "cpu", cwd=examples)
     assert dry.returncode == 0, dry.stderr  # a dry run imports nothing the config names

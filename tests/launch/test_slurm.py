@@ -1,6 +1,7 @@
 """`fgtui train --slurm`: the batch script, submission, control through the run directory,
 and a whole run driven by stand-ins for sbatch/squeue/scancel/srun/scontrol that run the
 script on this machine, as one node would."""
+
 from __future__ import annotations
 
 import json
@@ -24,25 +25,25 @@ from launch_helpers import tiny_config
 # Stand-ins: sbatch runs the script detached with the SLURM variables of a one-node
 # job, writing its #SBATCH --output; squeue/scancel look at that process.
 FAKE_TOOLS = {
-    "sbatch": r'''#!/bin/bash
+    "sbatch": r"""#!/bin/bash
 script="${@: -1}"
 echo "$@" >> "$FAKE_SLURM/sbatch.calls"
 out=$(sed -n 's/^#SBATCH --output=//p' "$script")
 SLURM_JOB_ID=4242 SLURM_JOB_NODELIST=node1 SLURM_NNODES=1 setsid bash "$script" >> "$out" 2>&1 < /dev/null &
 echo $! > "$FAKE_SLURM/4242.pid"
 echo "4242;cluster"
-''',
-    "squeue": r'''#!/bin/bash
+""",
+    "squeue": r"""#!/bin/bash
 pid=$(cat "$FAKE_SLURM/4242.pid" 2>/dev/null) || exit 0
 kill -0 "$pid" 2>/dev/null && echo RUNNING
 exit 0
-''',
-    "scancel": r'''#!/bin/bash
+""",
+    "scancel": r"""#!/bin/bash
 echo "$@" >> "$FAKE_SLURM/scancel.calls"
 kill -KILL -- -"$(cat "$FAKE_SLURM/4242.pid")"
-''',
+""",
     "scontrol": "#!/bin/bash\necho localhost\n",
-    "srun": "#!/bin/bash\nshift\nexec \"$@\"\n",  # drops --kill-on-bad-exit=1
+    "srun": '#!/bin/bash\nshift\nexec "$@"\n',  # drops --kill-on-bad-exit=1
 }
 
 
@@ -77,18 +78,35 @@ def _config(out: Path, max_steps: int = 400, sleep: float = 0.05) -> str:
 def test_the_batch_script_and_its_options(tmp_path, monkeypatch):
     config = tmp_path / "tiny.yaml"
     config.write_text(_config(tmp_path / "out"))
-    options = SlurmOptions(nodes=2, gpus_per_node=4, partition="gpu", time="4:00:00", requeue=True,
-                           cpus_per_task=32, mem="200G", extra=["--qos=high"])
+    options = SlurmOptions(
+        nodes=2,
+        gpus_per_node=4,
+        partition="gpu",
+        time="4:00:00",
+        requeue=True,
+        cpus_per_task=32,
+        mem="200G",
+        extra=["--qos=high"],
+    )
     dry = launch_run(str(config), dry_run=True, slurm=options)
     script = dry.sbatch_script
     run_dir = tmp_path / "out" / "runs" / "tiny"
-    for line in ("#SBATCH --nodes=2", "#SBATCH --gpus-per-node=4", "#SBATCH --partition=gpu",
-                 "#SBATCH --time=4:00:00", "#SBATCH --requeue", "#SBATCH --qos=high",
-                 "#SBATCH --cpus-per-task=32", "#SBATCH --mem=200G",
-                 'port="${FGTUI_RDZV_PORT:-$(( 20000 + SLURM_JOB_ID % 20000 ))}"',
-                 f"#SBATCH --output={run_dir}/stdout.log", "#SBATCH --signal=B:TERM@120",
-                 "--nproc-per-node=4 --nnodes=2", f"-m fgtui.engine.train.entry {run_dir} $resume &",
-                 'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi'):
+    for line in (
+        "#SBATCH --nodes=2",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=4:00:00",
+        "#SBATCH --requeue",
+        "#SBATCH --qos=high",
+        "#SBATCH --cpus-per-task=32",
+        "#SBATCH --mem=200G",
+        'port="${FGTUI_RDZV_PORT:-$(( 20000 + SLURM_JOB_ID % 20000 ))}"',
+        f"#SBATCH --output={run_dir}/stdout.log",
+        "#SBATCH --signal=B:TERM@120",
+        "--nproc-per-node=4 --nnodes=2",
+        f"-m fgtui.engine.train.entry {run_dir} $resume &",
+        'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then resume="--resume=if-any"; fi',
+    ):
         assert line in script, line
     assert not run_dir.exists()  # a dry run writes nothing
     completed = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
@@ -158,8 +176,9 @@ def test_squeue_failing_is_not_the_job_ending(tmp_path, monkeypatch):
 def test_a_refused_submission_leaves_no_run_directory(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text("#!/bin/bash\necho 'sbatch: error: invalid partition specified: gpux' >&2\n"
-                                    "exit 1\n")
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/bash\necho 'sbatch: error: invalid partition specified: gpux' >&2\nexit 1\n"
+    )
     (bin_dir / "sbatch").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FGTUI_RUNTIME_DIR", str(tmp_path / "rt"))
@@ -175,8 +194,7 @@ def _wait_for_step(run_dir: Path, step: int, timeout: float = 120.0) -> None:
     while time.monotonic() < deadline:
         metrics = run_dir / "metrics.jsonl"
         if metrics.exists():
-            steps = [json.loads(line).get("step", 0) for line in metrics.read_text().splitlines()
-                     if line.endswith("}")]
+            steps = [json.loads(line).get("step", 0) for line in metrics.read_text().splitlines() if line.endswith("}")]
             if steps and max(steps) >= step:
                 return
         time.sleep(0.2)
@@ -259,11 +277,17 @@ def test_a_requeued_job_resumes_from_its_latest_checkpoint(fake_slurm, tmp_path)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     stopped_at = records[-1]["step"]
     assert records[-1]["status"] == "stopped" and stopped_at < 40
-    env = {**os.environ, "SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "node1", "SLURM_NNODES": "1",
-           "SLURM_RESTART_COUNT": "1"}
+    env = {
+        **os.environ,
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NODELIST": "node1",
+        "SLURM_NNODES": "1",
+        "SLURM_RESTART_COUNT": "1",
+    }
     with open(run_dir / "stdout.log", "ab") as log:
-        done = subprocess.run(["bash", str(run_dir / "job.sbatch")], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=180)
+        done = subprocess.run(
+            ["bash", str(run_dir / "job.sbatch")], env=env, stdout=log, stderr=subprocess.STDOUT, timeout=180
+        )
     assert done.returncode == 0, (run_dir / "stdout.log").read_text()[-3000:]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     resumed = [r for r in records if r.get("event") == "resumed"]

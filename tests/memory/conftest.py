@@ -1,4 +1,5 @@
 """Fixtures for memory-feature tests; helpers live in memory_helpers.py."""
+
 from __future__ import annotations
 
 import pytest

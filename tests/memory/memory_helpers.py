@@ -3,21 +3,37 @@
 Uses `fgtui.engine.models` when it exists (same HF module names), otherwise
 `transformers.LlamaForCausalLM` from a config; never downloads anything.
 """
+
 from __future__ import annotations
 
 import torch
 
 
-def tiny_llama(seed: int = 0, *, vocab: int = 96, hidden: int = 32, layers: int = 2,
-               intermediate: int = 64, heads: int = 4, kv_heads: int = 2,
-               dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def tiny_llama(
+    seed: int = 0,
+    *,
+    vocab: int = 96,
+    hidden: int = 32,
+    layers: int = 2,
+    intermediate: int = 64,
+    heads: int = 4,
+    kv_heads: int = 2,
+    dtype: torch.dtype = torch.float32,
+) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
-                         num_hidden_layers=layers, num_attention_heads=heads,
-                         num_key_value_heads=kv_heads, max_position_embeddings=256,
-                         tie_word_embeddings=False, attn_implementation="sdpa")
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        attn_implementation="sdpa",
+    )
     return LlamaForCausalLM(config).to(dtype)
 
 
@@ -33,7 +49,8 @@ def hf_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> 
     """Plain path: full logits then shifted cross-entropy."""
     logits = model(input_ids=ids, use_cache=False).logits.float()
     return torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
 
 
 def grads(model: torch.nn.Module) -> dict[str, torch.Tensor]:

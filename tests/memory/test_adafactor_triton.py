@@ -3,6 +3,7 @@
 On a GPU host the `gpu` tests run the kernels. Without one they can still be
 checked in Triton's interpreter: TRITON_INTERPRET=1 with triton installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,9 @@ def test_refused_where_kernels_cannot_run(monkeypatch):
         TritonAdafactor([torch.nn.Parameter(torch.zeros(2, 2))])
 
 
-needs_interpreter = pytest.mark.skipif(not (INTERPRET and triton_available()),
-                                       reason="set TRITON_INTERPRET=1 with triton installed")
+needs_interpreter = pytest.mark.skipif(
+    not (INTERPRET and triton_available()), reason="set TRITON_INTERPRET=1 with triton installed"
+)
 
 
 @needs_interpreter

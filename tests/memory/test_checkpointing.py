@@ -8,8 +8,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.memory.checkpointing import (apply_activation_checkpointing, find_decoder_layers,
-                                               is_checkpointed, remove_activation_checkpointing)
+from fgtui.engine.memory.checkpointing import (
+    apply_activation_checkpointing,
+    find_decoder_layers,
+    is_checkpointed,
+    remove_activation_checkpointing,
+)
 from memory_helpers import assert_grads_close, batch, grads, hf_loss, tiny_llama
 
 

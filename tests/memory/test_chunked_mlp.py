@@ -23,8 +23,12 @@ class _LargestIntermediate(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         for t in out if isinstance(out, (tuple, list)) else (out,):
             # [hidden, intermediate] is down_proj's weight gradient, not an activation.
-            if isinstance(t, torch.Tensor) and t.dim() >= 2 and t.shape[-1] == INTERMEDIATE \
-                    and tuple(t.shape) != (32, INTERMEDIATE):
+            if (
+                isinstance(t, torch.Tensor)
+                and t.dim() >= 2
+                and t.shape[-1] == INTERMEDIATE
+                and tuple(t.shape) != (32, INTERMEDIATE)
+            ):
                 self.rows = max(self.rows, t.numel() // INTERMEDIATE)
         return out
 

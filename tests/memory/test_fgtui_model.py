@@ -1,4 +1,5 @@
 """The memory switches on fgtui's own decoder (engine/models), not just HF's."""
+
 from __future__ import annotations
 
 import functools
@@ -17,8 +18,15 @@ SGD = functools.partial(torch.optim.SGD, lr=0.5)
 
 def _tiny():
     torch.manual_seed(0)
-    config = CausalLMConfig(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    config = CausalLMConfig(
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return models.build_causal_lm(config, "cpu", torch.float32)
 
 
@@ -44,13 +52,24 @@ def _train(s: MemorySwitches, steps: int = 2):
     return losses, model
 
 
-@pytest.mark.parametrize("switches", [
-    dict(activation_checkpointing="full"), dict(activation_checkpointing="selective"),
-    dict(chunked_mlp=3), dict(fused_linear_ce="ours"), dict(optimizer_in_backward=True),
-    dict(activation_offload=True),
-    dict(activation_checkpointing="full", activation_offload=True, optimizer_in_backward=True,
-         fused_linear_ce="ours", chunked_mlp=2),
-])
+@pytest.mark.parametrize(
+    "switches",
+    [
+        dict(activation_checkpointing="full"),
+        dict(activation_checkpointing="selective"),
+        dict(chunked_mlp=3),
+        dict(fused_linear_ce="ours"),
+        dict(optimizer_in_backward=True),
+        dict(activation_offload=True),
+        dict(
+            activation_checkpointing="full",
+            activation_offload=True,
+            optimizer_in_backward=True,
+            fused_linear_ce="ours",
+            chunked_mlp=2,
+        ),
+    ],
+)
 def test_switch_trains_like_plain_on_fgtui_model(switches):
     plain_losses, plain_model = _train(MemorySwitches())
     losses, model = _train(MemorySwitches(**switches))

@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.memory.linear_ce import (LinearCrossEntropyLoss, backend_available,
-                                           linear_cross_entropy, resolve_impl)
+from fgtui.engine.memory.linear_ce import LinearCrossEntropyLoss, backend_available, linear_cross_entropy, resolve_impl
 from memory_helpers import assert_grads_close, batch, grads, hf_loss, tiny_llama
 
 
@@ -101,8 +100,7 @@ def test_unknown_impl_and_bad_args_refused():
     with pytest.raises(FgError, match="unknown"):
         resolve_impl("fast", "cpu")
     with pytest.raises(FgError, match="reduction"):
-        linear_cross_entropy(torch.randn(2, 3), torch.randn(4, 3), torch.zeros(2, dtype=torch.long),
-                             reduction="none")
+        linear_cross_entropy(torch.randn(2, 3), torch.randn(4, 3), torch.zeros(2, dtype=torch.long), reduction="none")
     with pytest.raises(FgError, match="hidden rows"):
         linear_cross_entropy(torch.randn(2, 3), torch.randn(4, 3), torch.zeros(3, dtype=torch.long))
 

@@ -27,16 +27,19 @@ def test_optimizer_in_backward_refuses_accumulation_and_global_clipping_at_confi
     MemorySwitches().validate(gradient_accumulation_steps=4, max_grad_norm=1.0)
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"activation_checkpoint": "full"}, "unknown memory switch"),
-    ({"activation_checkpointing": "most"}, "activation_checkpointing must be"),
-    ({"fused_linear_ce": "fast"}, "fused_linear_ce must be"),
-    ({"chunked_mlp": 1}, "chunked_mlp must be"),
-    ({"checkpoint_every_n": 0}, "checkpoint_every_n"),
-    ({"optimizer_in_backward_clip_per_param": 1.0}, "needs optimizer_in_backward"),
-    ({"cuda_memory_cap_gib": 0}, "cuda_memory_cap_gib must be"),
-    ({"cuda_memory_cap_gib": "24GB"}, "cuda_memory_cap_gib must be"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"activation_checkpoint": "full"}, "unknown memory switch"),
+        ({"activation_checkpointing": "most"}, "activation_checkpointing must be"),
+        ({"fused_linear_ce": "fast"}, "fused_linear_ce must be"),
+        ({"chunked_mlp": 1}, "chunked_mlp must be"),
+        ({"checkpoint_every_n": 0}, "checkpoint_every_n"),
+        ({"optimizer_in_backward_clip_per_param": 1.0}, "needs optimizer_in_backward"),
+        ({"cuda_memory_cap_gib": 0}, "cuda_memory_cap_gib must be"),
+        ({"cuda_memory_cap_gib": "24GB"}, "cuda_memory_cap_gib must be"),
+    ],
+)
 def test_bad_values_refused(data, match):
     with pytest.raises(FgError, match=match):
         MemorySwitches.from_dict(data)
@@ -101,8 +104,14 @@ def _train(switches: MemorySwitches | None, steps: int = 2):
 
 def test_all_switches_together_train_like_the_plain_path():
     plain_losses, plain_model = _train(None)
-    s = MemorySwitches(activation_checkpointing="full", activation_offload=True, optimizer_in_backward=True,
-                       fused_linear_ce="ours", chunked_mlp=3, meta_init=True)
+    s = MemorySwitches(
+        activation_checkpointing="full",
+        activation_offload=True,
+        optimizer_in_backward=True,
+        fused_linear_ce="ours",
+        chunked_mlp=3,
+        meta_init=True,
+    )
     s.validate(gradient_accumulation_steps=1, max_grad_norm=None)
     losses, model = _train(s)
     assert losses == pytest.approx(plain_losses, rel=1e-5)
@@ -110,10 +119,16 @@ def test_all_switches_together_train_like_the_plain_path():
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("switch", [
-    {"activation_checkpointing": "selective"}, {"optimizer_in_backward": True}, {"fused_linear_ce": True},
-    {"chunked_mlp": 2}, {"activation_offload": True},
-])
+@pytest.mark.parametrize(
+    "switch",
+    [
+        {"activation_checkpointing": "selective"},
+        {"optimizer_in_backward": True},
+        {"fused_linear_ce": True},
+        {"chunked_mlp": 2},
+        {"activation_offload": True},
+    ],
+)
 def test_each_switch_alone_trains_like_the_plain_path(switch):
     plain_losses, plain_model = _train(None)
     losses, model = _train(MemorySwitches(**switch))

@@ -28,8 +28,15 @@ def test_meta_build_then_materialise_trains_like_a_normal_model():
 def test_tied_parameters_stay_tied_and_dtype_applies():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     with init_on_meta():
         model = LlamaForCausalLM(config)
     materialize(model, "cpu", torch.bfloat16)

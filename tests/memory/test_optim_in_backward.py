@@ -58,8 +58,9 @@ def test_param_group_hyperparameters_reach_each_optimizer():
     model = tiny_llama()
     decay = [p for n, p in model.named_parameters() if p.dim() == 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = OptimizerInBackward([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                              ADAMW)
+    opt = OptimizerInBackward(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], ADAMW
+    )
     wds = [g["weight_decay"] for g in opt.param_groups]
     assert wds == [0.1] * len(decay) + [0.0] * len(no_decay)
 

@@ -1,4 +1,5 @@
 """Small random models shared by the model tests (hidden 64, 2 layers)."""
+
 from __future__ import annotations
 
 import torch
@@ -7,9 +8,17 @@ from fgtui.engine.models import CausalLMConfig, build_causal_lm
 
 
 def tiny_config(**overrides) -> CausalLMConfig:
-    base = dict(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                bos_token_id=1, eos_token_id=2)
+    base = dict(
+        vocab_size=96,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     base.update(overrides)
     return CausalLMConfig(**base)
 

@@ -9,6 +9,7 @@ packed row on its own (so no packing code is shared), torch.optim.AdamW /
 torch.optim.Adafactor, the WSD schedule written out here, global clipping by
 torch.nn.utils. The losses must agree at every step.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,16 @@ def _rows(count: int = 48) -> list[dict]:
     generator = torch.Generator().manual_seed(7)
     rows = []
     for _ in range(count):
-        length = SEQ if torch.rand((), generator=generator) > 0.25 else int(torch.randint(60, SEQ, (), generator=generator))
-        cuts = sorted(set(torch.randint(1, length, (int(torch.randint(0, 4, (), generator=generator)),),
-                                        generator=generator).tolist()))
+        length = (
+            SEQ if torch.rand((), generator=generator) > 0.25 else int(torch.randint(60, SEQ, (), generator=generator))
+        )
+        cuts = sorted(
+            set(
+                torch.randint(
+                    1, length, (int(torch.randint(0, 4, (), generator=generator)),), generator=generator
+                ).tolist()
+            )
+        )
         ids = torch.randint(1, VOCAB, (length,), generator=generator)
         # Learnable structure: every document repeats a short motif, so the loss can fall.
         ids = ids.view(-1)[torch.arange(length) % 7 + (ids[0] % 5)]
@@ -43,9 +51,16 @@ def _rows(count: int = 48) -> list[dict]:
 def _fgtui_model():
     from fgtui.engine.models import CausalLMConfig, build_causal_lm
 
-    config = CausalLMConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=SEQ,
-                            rms_norm_eps=1e-5)
+    config = CausalLMConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=SEQ,
+        rms_norm_eps=1e-5,
+    )
     torch.manual_seed(0)
     return build_causal_lm(config)
 
@@ -53,9 +68,18 @@ def _fgtui_model():
 def _reference_model(state_dict):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=SEQ,
-                         rms_norm_eps=1e-5, tie_word_embeddings=False, attn_implementation="eager")
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=SEQ,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        attn_implementation="eager",
+    )
     model = LlamaForCausalLM(config)
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     assert not [k for k in missing if "rotary" not in k] and not unexpected, (missing, unexpected)
@@ -83,8 +107,8 @@ def _reference_losses(model, batches, optimizer, clip: float | None) -> list[flo
                     continue
                 where = (docs == doc).nonzero().flatten()
                 start, end = int(where[0]), int(where[-1]) + 1
-                logits = model(input_ids=batch["input_ids"][b:b + 1, start:end]).logits[0]
-                targets = batch["labels"][b, start + 1:end]
+                logits = model(input_ids=batch["input_ids"][b : b + 1, start:end]).logits[0]
+                targets = batch["labels"][b, start + 1 : end]
                 keep = targets != -100
                 total = total + torch.nn.functional.cross_entropy(logits[:-1][keep], targets[keep], reduction="sum")
                 count += int(keep.sum())
@@ -115,8 +139,11 @@ CASES = {
     # name: (fgtui optimizer factory, reference optimizer, memory switches, global clip)
     "adamw": ("adamw", {}, 1.0),
     "adamw-tutorial-switches": ("adamw", {"activation_checkpointing": "full", "fused_linear_ce": "ours"}, 1.0),
-    "adafactor-in-backward": ("adafactor", {"optimizer_in_backward": True, "fused_linear_ce": "ours",
-                                            "activation_checkpointing": "full"}, None),
+    "adafactor-in-backward": (
+        "adafactor",
+        {"optimizer_in_backward": True, "fused_linear_ce": "ours", "activation_checkpointing": "full"},
+        None,
+    ),
 }
 
 
@@ -146,11 +173,27 @@ def test_twenty_steps_match_the_transformers_reference(case, tmp_path):
     reference = _reference_model({k: v.clone() for k, v in model.state_dict().items()})
     tokenizer = SimpleNamespace(pad_token_id=0, model_max_length=None)
     collator = _Recording(DataCollatorForCausalLM(tokenizer, max_length=SEQ))
-    args = TrainingArguments(output_dir=str(tmp_path), run_name="ref", per_device_train_batch_size=BATCH,
-                             max_steps=STEPS, logging_steps=1, save_strategy="no", seed=3, tensorboard=False,
-                             max_grad_norm=clip, memory=memory, device="cpu")
-    trainer = Trainer(model, args, _rows(), data_collator=collator, optimizer_factory=ours_factory,
-                      lr_scheduler_factory=lambda opt: WSDScheduler(opt, WARMUP, DECAY, DECAY_START))
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        run_name="ref",
+        per_device_train_batch_size=BATCH,
+        max_steps=STEPS,
+        logging_steps=1,
+        save_strategy="no",
+        seed=3,
+        tensorboard=False,
+        max_grad_norm=clip,
+        memory=memory,
+        device="cpu",
+    )
+    trainer = Trainer(
+        model,
+        args,
+        _rows(),
+        data_collator=collator,
+        optimizer_factory=ours_factory,
+        lr_scheduler_factory=lambda opt: WSDScheduler(opt, WARMUP, DECAY, DECAY_START),
+    )
     assert trainer.train() == 0
     records = [json.loads(line) for line in (tmp_path / "runs" / "ref" / "metrics.jsonl").read_text().splitlines()]
     ours = [r["loss"] for r in records if r["type"] == "train"]

@@ -1,4 +1,5 @@
 """Attention backends agree; packed-document and window masks do what they say."""
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,7 @@ def _with_backend(model, backend):
 def _packed_batch():
     g = torch.Generator().manual_seed(7)
     ids = torch.randint(3, 96, (2, 12), generator=g)
-    docs = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2],
-                         [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]])
+    docs = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2], [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]])
     return ids, docs
 
 

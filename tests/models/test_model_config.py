@@ -1,4 +1,5 @@
 """Config validation, HF dict conversion, parameter and FLOP accounting."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,12 +30,16 @@ def test_unknown_choices_are_refused(field, value):
         CausalLMConfig(hidden_size=64, num_attention_heads=4, **{field: value})
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(), dict(tie_word_embeddings=True, eos_token_id=[2, 5]),
-    dict(model_type="mistral", sliding_window=7),
-    dict(model_type="qwen3", qk_norm=True, head_dim=32),
-    dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}),
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(),
+        dict(tie_word_embeddings=True, eos_token_id=[2, 5]),
+        dict(model_type="mistral", sliding_window=7),
+        dict(model_type="qwen3", qk_norm=True, head_dim=32),
+        dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}),
+    ],
+)
 def test_hf_dict_round_trip(overrides):
     config = tiny_config(**overrides)
     assert CausalLMConfig.from_hf_dict(config.to_hf_dict()) == config

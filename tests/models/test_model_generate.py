@@ -1,4 +1,5 @@
 """KV-cache generation equals full-sequence recomputation; sampling controls."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,9 @@ from fgtui.engine.models.generate import generate, sample_next
 from model_helpers import tiny_model
 
 
-@pytest.mark.parametrize("overrides", [dict(), dict(model_type="mistral", sliding_window=4),
-                                       dict(model_type="qwen3", qk_norm=True)])
+@pytest.mark.parametrize(
+    "overrides", [dict(), dict(model_type="mistral", sliding_window=4), dict(model_type="qwen3", qk_norm=True)]
+)
 def test_cached_greedy_equals_recomputation(overrides):
     model = tiny_model(**overrides)
     prompt = torch.randint(3, 96, (2, 5), generator=torch.Generator().manual_seed(0))
@@ -30,7 +32,7 @@ def test_cached_logits_equal_full_logits():
         cache = step.past_key_values
         pieces = [step.logits]
         for t in range(6, 10):
-            pieces.append(model(ids[:, t:t + 1], past_key_values=cache).logits)
+            pieces.append(model(ids[:, t : t + 1], past_key_values=cache).logits)
         # several new tokens at once behind a cache (chunked prefill) too
         chunk = model(ids[:, :4], use_cache=True)
         rest = model(ids[:, 4:], past_key_values=chunk.past_key_values).logits
@@ -58,7 +60,7 @@ def test_stop_tokens_end_rows_and_pad_after():
     out = generate(model, prompt, max_new_tokens=6, stop_token_ids=[stop], pad_token_id=0)
     row0 = out[0, 4:].tolist()
     first = row0.index(stop)
-    assert all(t == 0 for t in row0[first + 1:])
+    assert all(t == 0 for t in row0[first + 1 :])
     assert out.shape[1] <= free.shape[1]
 
 

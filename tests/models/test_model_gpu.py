@@ -1,4 +1,5 @@
 """CUDA paths: fused SDPA / compiled flex kernels and loading straight onto the GPU (skip without CUDA)."""
+
 from __future__ import annotations
 
 import copy
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["sdpa", "flex_attention"])
 def test_cuda_backends_match_eager_on_packed_bf16_batches(backend):
     torch.manual_seed(0)
-    model = build_causal_lm(tiny_config(hidden_size=128, num_attention_heads=4, head_dim=32),
-                            device="cuda", dtype=torch.bfloat16).eval()
+    model = build_causal_lm(
+        tiny_config(hidden_size=128, num_attention_heads=4, head_dim=32), device="cuda", dtype=torch.bfloat16
+    ).eval()
     ids = torch.randint(0, 96, (2, 256), device="cuda")
     docs = (torch.arange(256, device="cuda") // 100).expand(2, -1)
     other = copy.deepcopy(model)
@@ -27,8 +29,9 @@ def test_cuda_backends_match_eager_on_packed_bf16_batches(backend):
         layer.self_attn.attn_implementation = "eager"
     with torch.no_grad():
         for kwargs in ({}, {"document_ids": docs}):
-            torch.testing.assert_close(other(ids, **kwargs).logits.float(), model(ids, **kwargs).logits.float(),
-                                       rtol=2e-2, atol=2e-2)
+            torch.testing.assert_close(
+                other(ids, **kwargs).logits.float(), model(ids, **kwargs).logits.float(), rtol=2e-2, atol=2e-2
+            )
 
 
 def test_load_pretrained_straight_to_cuda(tmp_path):

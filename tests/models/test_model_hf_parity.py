@@ -1,4 +1,5 @@
 """Logits match `transformers` both ways on small random models."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,9 +15,16 @@ VARIANTS = {
     "llama_mha": dict(num_key_value_heads=4),
     "mistral_window": dict(model_type="mistral", sliding_window=5),
     "qwen3_qknorm": dict(model_type="qwen3", qk_norm=True, head_dim=32),
-    "llama3_rope": dict(rope_theta=500000.0, rope_scaling={"rope_type": "llama3", "factor": 8.0,
-                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                        "original_max_position_embeddings": 32}),
+    "llama3_rope": dict(
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 32,
+        },
+    ),
     "yarn_rope": dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}),
     "linear_rope": dict(rope_scaling={"rope_type": "linear", "factor": 2.0}),
 }

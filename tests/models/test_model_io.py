@@ -1,4 +1,5 @@
 """Meta-device construction, save/load round trips, and refusals on mismatched weights."""
+
 from __future__ import annotations
 
 import functools
@@ -115,8 +116,7 @@ def test_special_token_ids_come_from_the_tokenizer_and_files_are_not_private(tmp
 
     model = tiny_model()
     assert (model.config.bos_token_id, model.config.eos_token_id) == (1, 2)  # the config's defaults
-    tokenizer = SimpleNamespace(bos_token_id=0, eos_token_id=1, pad_token_id=2,
-                                save_pretrained=lambda directory: None)
+    tokenizer = SimpleNamespace(bos_token_id=0, eos_token_id=1, pad_token_id=2, save_pretrained=lambda directory: None)
     save_pretrained(model, tmp_path, tokenizer=tokenizer)
     config = AutoConfig.from_pretrained(tmp_path)
     assert (config.bos_token_id, config.eos_token_id, config.pad_token_id) == (0, 1, 2)

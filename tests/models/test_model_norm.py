@@ -1,4 +1,5 @@
 """RMSNorm: forward bit-identical to HF's formula, lean and correct backward."""
+
 from __future__ import annotations
 
 import pytest
@@ -66,7 +67,7 @@ def test_bf16_backward_close_to_unfused():
     rms_norm(x1, w1, 1e-6, chunk_bytes=4 * 64 * 8).backward(grad)
     # Reference in float64 through the same rounding points as the forward.
     x2, w2 = x.double().requires_grad_(), weight.double().requires_grad_()
-    normed = (x2 * torch.rsqrt(x2.pow(2).mean(-1, keepdim=True) + 1e-6))
+    normed = x2 * torch.rsqrt(x2.pow(2).mean(-1, keepdim=True) + 1e-6)
     (w2 * normed).backward(grad.double())
     torch.testing.assert_close(x1.grad.double(), x2.grad, rtol=2e-2, atol=2e-2)
     torch.testing.assert_close(w1.grad.double(), w2.grad, rtol=2e-2, atol=2e-1)

@@ -1,4 +1,5 @@
 """Each RoPE scaling against its reference formula, written out per dimension in plain Python."""
+
 from __future__ import annotations
 
 import math
@@ -42,18 +43,23 @@ def test_dynamic_ntk_rescales_base_only_beyond_trained_length():
 
 def test_yarn_blends_by_rotation_count():
     factor, original, fast, slow = 4.0, 32, 32, 1
+
     # YaRN: dimension pair i makes original * inv_freq_i / (2 pi) rotations over the original
     # context; pairs with more than beta_fast rotations keep their frequency, fewer than
     # beta_slow are fully interpolated, a linear ramp in i between.
     def dim_at(rot):
         return D * math.log(original / (rot * 2 * math.pi)) / (2 * math.log(THETA))
+
     low, high = max(math.floor(dim_at(fast)), 0), min(math.ceil(dim_at(slow)), D - 1)
     expected = []
     for i in range(D // 2):
         ramp = min(max((i - low) / (high - low), 0.0), 1.0)
         expected.append(base(i) * (1 - ramp) + base(i) / factor * ramp)
-    check({"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": original},
-          expected, expected_factor=0.1 * math.log(factor) + 1.0)
+    check(
+        {"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": original},
+        expected,
+        expected_factor=0.1 * math.log(factor) + 1.0,
+    )
 
 
 def test_llama3_keeps_short_divides_long_and_smooths_between():
@@ -70,23 +76,43 @@ def test_llama3_keeps_short_divides_long_and_smooths_between():
             smooth = (original / wavelength - low_ff) / (high_ff - low_ff)
             expected.append((1 - smooth) * f / factor + smooth * f)
     assert len(set(expected) - {base(i) for i in range(D // 2)}) > 2  # the case exercises all three bands
-    check({"rope_type": "llama3", "factor": factor, "low_freq_factor": low_ff, "high_freq_factor": high_ff,
-           "original_max_position_embeddings": original}, expected)
+    check(
+        {
+            "rope_type": "llama3",
+            "factor": factor,
+            "low_freq_factor": low_ff,
+            "high_freq_factor": high_ff,
+            "original_max_position_embeddings": original,
+        },
+        expected,
+    )
 
 
-@pytest.mark.parametrize("scaling", [
-    {"rope_type": "linear", "factor": 3.0},
-    {"rope_type": "dynamic", "factor": 3.0},
-    {"rope_type": "yarn", "factor": 3.0, "original_max_position_embeddings": 16, "beta_fast": 16},
-    {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-     "original_max_position_embeddings": 16},
-])
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        {"rope_type": "linear", "factor": 3.0},
+        {"rope_type": "dynamic", "factor": 3.0},
+        {"rope_type": "yarn", "factor": 3.0, "original_max_position_embeddings": 16, "beta_fast": 16},
+        {
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        },
+    ],
+)
 def test_agrees_with_transformers_rope_init(scaling):
     from transformers import LlamaConfig
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    hf = LlamaConfig(hidden_size=D * 4, num_attention_heads=4, max_position_embeddings=L,
-                     rope_parameters={**scaling, "rope_theta": THETA})
+    hf = LlamaConfig(
+        hidden_size=D * 4,
+        num_attention_heads=4,
+        max_position_embeddings=L,
+        rope_parameters={**scaling, "rope_theta": THETA},
+    )
     theirs, their_factor = ROPE_INIT_FUNCTIONS[scaling["rope_type"]](hf, "cpu", seq_len=2 * L)
     ours, our_factor = rope_inv_freq(D, THETA, validate_rope_scaling(scaling, L), L, seq_len=2 * L)
     torch.testing.assert_close(ours, theirs.float(), rtol=1e-6, atol=0)
@@ -127,5 +153,7 @@ def test_unknown_scaling_type_is_one_clear_error():
 
 def test_missing_scaling_parameter_is_named():
     with pytest.raises(FgError, match="needs high_freq_factor"):
-        validate_rope_scaling({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                               "original_max_position_embeddings": 8192}, 2048)
+        validate_rope_scaling(
+            {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8192},
+            2048,
+        )

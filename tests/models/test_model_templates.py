@@ -1,4 +1,5 @@
 """The shipped model templates load and build through the template language (on meta: no memory)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,11 +19,14 @@ def _build(text: str, **context):
     return build(load_rendered(rendered), "main", context={"device": "meta", **context})
 
 
-@pytest.mark.parametrize("template,params,model_type", [
-    ("llama2_7b", 6_738_415_616, "llama"),
-    ("mistral_7b", 7_241_732_096, "mistral"),
-    ("tinyllama_1.1b", 1_100_048_384, "llama"),
-])
+@pytest.mark.parametrize(
+    "template,params,model_type",
+    [
+        ("llama2_7b", 6_738_415_616, "llama"),
+        ("mistral_7b", 7_241_732_096, "mistral"),
+        ("tinyllama_1.1b", 1_100_048_384, "llama"),
+    ],
+)
 def test_published_shapes_have_their_published_parameter_counts(template, params, model_type):
     model = _build(f"-- extends 'models/{template}.yaml'\n[model]\n    == super()\nmain: *model\n")
     assert model.num_parameters() == params

@@ -1,5 +1,6 @@
 """Packed batches: attention over several documents in one row equals attending to each
 document alone, for every kernel and for the block mask built from document ids."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,15 +17,15 @@ def _document_ids(lengths: list[int], total: int) -> torch.Tensor:
     ids = torch.full((total,), -1, dtype=torch.long)
     start = 0
     for doc, n in enumerate(lengths):
-        ids[start:start + n] = doc
+        ids[start : start + n] = doc
         start += n
     return ids
 
 
 ROWS = [  # documents per row; the remainder of each 384-token row is padding (id -1)
-    [100, 28, 200, 56],   # boundaries inside blocks and on a block edge
-    [384],                # one document filling the row
-    [1, 127, 129, 60],    # a one-token document, then one ending exactly at a block edge
+    [100, 28, 200, 56],  # boundaries inside blocks and on a block edge
+    [384],  # one document filling the row
+    [1, 127, 129, 60],  # a one-token document, then one ending exactly at a block edge
 ]
 
 
@@ -42,7 +43,7 @@ def test_document_block_mask_matches_torch_create_block_mask():
     assert torch.equal(ours.to_dense(), theirs.to_dense())
     # The one-document row has no partial tile below the diagonal: those tiles are full (no mask_mod).
     assert int(ours.full_kv_num_blocks[1, 0].sum()) == 3  # tiles (1,0), (2,0), (2,1)
-    assert int(ours.kv_num_blocks[1, 0].sum()) == 3       # the diagonal tiles
+    assert int(ours.kv_num_blocks[1, 0].sum()) == 3  # the diagonal tiles
 
 
 def test_document_block_mask_rejects_a_ragged_length():
@@ -65,17 +66,24 @@ def test_packed_attention_equals_per_document_attention(kernel):
         for b, row in enumerate(ROWS):
             start = 0
             for n in row:
-                alone = x[b:b + 1, start:start + n]
+                alone = x[b : b + 1, start : start + n]
                 expected = reference(alone, None, AttentionMask(1, n, n, x.device))
-                torch.testing.assert_close(packed[b, start:start + n], expected[0], atol=2e-5, rtol=1e-4)
+                torch.testing.assert_close(packed[b, start : start + n], expected[0], atol=2e-5, rtol=1e-4)
                 start += n
 
 
 def test_packed_model_forward_equals_per_document_forward():
     """Whole model: positions restart per document and no attention crosses a boundary, so
     each document's logits in the packed row are those of the document run alone."""
-    config = CausalLMConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    config = CausalLMConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+    )
     torch.manual_seed(0)
     model = build_causal_lm(config).eval()
     docs = _packed_ids()[:1]
@@ -84,8 +92,8 @@ def test_packed_model_forward_equals_per_document_forward():
         packed = model(ids, document_ids=docs).logits
         start = 0
         for n in ROWS[0]:
-            alone = model(ids[:, start:start + n]).logits
-            torch.testing.assert_close(packed[:, start:start + n], alone, atol=5e-5, rtol=1e-4)
+            alone = model(ids[:, start : start + n]).logits
+            torch.testing.assert_close(packed[:, start : start + n], alone, atol=5e-5, rtol=1e-4)
             start += n
 
 

@@ -1,4 +1,5 @@
 """Every optimizer steps, matches its reference, and resumes exactly from its state dict."""
+
 from __future__ import annotations
 
 import copy
@@ -8,18 +9,27 @@ import pytest
 import torch
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.optim import (Adafactor, AdamW, Muon, create_optimizer, grouped, make_param_groups,
-                                stochastic_round_to_bf16)
+from fgtui.engine.optim import (
+    Adafactor,
+    AdamW,
+    Muon,
+    create_optimizer,
+    grouped,
+    make_param_groups,
+    stochastic_round_to_bf16,
+)
 
 
 def _model(dtype=torch.float32):
     torch.manual_seed(0)
-    model = torch.nn.ModuleDict({
-        "embed_tokens": torch.nn.Embedding(11, 8),
-        "proj": torch.nn.Linear(8, 12),
-        "out_norm": torch.nn.LayerNorm(12),
-        "lm_head": torch.nn.Linear(12, 11, bias=False),
-    })
+    model = torch.nn.ModuleDict(
+        {
+            "embed_tokens": torch.nn.Embedding(11, 8),
+            "proj": torch.nn.Linear(8, 12),
+            "out_norm": torch.nn.LayerNorm(12),
+            "lm_head": torch.nn.Linear(12, 11, bias=False),
+        }
+    )
     return model.to(dtype)
 
 
@@ -40,8 +50,9 @@ def _train(model, optimizer, steps, start=0):
 FACTORIES = {
     "adamw": lambda m: AdamW(make_param_groups(m.named_parameters(), 0.1), lr=1e-2),
     "adafactor": lambda m: Adafactor(m.parameters(), lr=1e-2),
-    "adafactor_momentum_decay": lambda m: Adafactor(m.parameters(), lr=1e-2, beta1=0.9, weight_decay=0.1,
-                                                    scale_parameter=True),
+    "adafactor_momentum_decay": lambda m: Adafactor(
+        m.parameters(), lr=1e-2, beta1=0.9, weight_decay=0.1, scale_parameter=True
+    ),
     "adafactor_bf16": lambda m: Adafactor(m.parameters(), lr=1e-2, beta1=0.9, momentum_dtype=torch.bfloat16),
     "muon": lambda m: Muon(m.named_parameters(), lr=0.02, adamw_lr=1e-2),
     "sgd_by_name": lambda m: create_optimizer("SGD", m.parameters(), lr=0.1, momentum=0.9),
@@ -88,14 +99,22 @@ def test_muon_matches_torch_muon_and_adamw_per_parameter_kind():
     model = _model()
     ours = Muon(model.named_parameters(), lr=0.02, weight_decay=0.1, adamw_lr=1e-2, adamw_weight_decay=0.1)
     assert [g["param_names"] for g in ours.param_groups] == [
-        ["proj.weight"], ["embed_tokens.weight", "lm_head.weight"], ["proj.bias", "out_norm.weight", "out_norm.bias"]]
+        ["proj.weight"],
+        ["embed_tokens.weight", "lm_head.weight"],
+        ["proj.bias", "out_norm.weight", "out_norm.bias"],
+    ]
     reference = copy.deepcopy(model)
     ref_params = dict(reference.named_parameters())
     ref_muon = torch.optim.Muon([ref_params["proj.weight"]], lr=0.02, weight_decay=0.1)
-    ref_adamw = torch.optim.AdamW([
-        {"params": [ref_params["embed_tokens.weight"], ref_params["lm_head.weight"]], "weight_decay": 0.1},
-        {"params": [ref_params[n] for n in ("proj.bias", "out_norm.weight", "out_norm.bias")], "weight_decay": 0.0},
-    ], lr=1e-2, betas=(0.9, 0.95), eps=1e-8)
+    ref_adamw = torch.optim.AdamW(
+        [
+            {"params": [ref_params["embed_tokens.weight"], ref_params["lm_head.weight"]], "weight_decay": 0.1},
+            {"params": [ref_params[n] for n in ("proj.bias", "out_norm.weight", "out_norm.bias")], "weight_decay": 0.0},
+        ],
+        lr=1e-2,
+        betas=(0.9, 0.95),
+        eps=1e-8,
+    )
     for i in range(3):
         ours.zero_grad(), ref_muon.zero_grad(), ref_adamw.zero_grad()
         _loss(model, i).backward()
@@ -148,9 +167,9 @@ def test_bf16_stochastic_rounding_keeps_updates_below_bf16_resolution():
 
 
 def test_stochastic_rounding_is_unbiased_and_brackets_the_value():
-    x = torch.full((20000,), 1.0 + 2 ** -9)  # a quarter of the way between two bf16 neighbours
+    x = torch.full((20000,), 1.0 + 2**-9)  # a quarter of the way between two bf16 neighbours
     rounded = stochastic_round_to_bf16(x, torch.Generator().manual_seed(0)).float()
-    assert set(rounded.unique().tolist()) == {1.0, 1.0 + 2 ** -7}
+    assert set(rounded.unique().tolist()) == {1.0, 1.0 + 2**-7}
     assert rounded.mean().item() == pytest.approx(x[0].item(), abs=2e-4)
 
 

@@ -1,4 +1,5 @@
 """Schedules follow their formulas and resume exactly from their state dict."""
+
 from __future__ import annotations
 
 import math
@@ -32,18 +33,24 @@ def test_linear_and_cosine_reach_the_floor_at_total_steps():
     assert lin[:2] == [0.5, 1.0]
     assert lin[2:] == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2, 0.2])
     cos = _lrs(CosineWithWarmup(_optimizer(), 2, 6), 8)
-    assert cos[2:] == pytest.approx([1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)),
-                                     0.0, 0.0])
+    assert cos[2:] == pytest.approx(
+        [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0, 0.0]
+    )
 
 
-@pytest.mark.parametrize("shape,expected", [
-    ("linear", [1.0, 0.75, 0.5, 0.25, 0.0]),
-    ("cosine", [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0]),
-    ("sqrt", [1.0, 0.5, 1 - math.sqrt(0.5), 1 - math.sqrt(0.75), 0.0]),
-])
+@pytest.mark.parametrize(
+    "shape,expected",
+    [
+        ("linear", [1.0, 0.75, 0.5, 0.25, 0.0]),
+        ("cosine", [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0]),
+        ("sqrt", [1.0, 0.5, 1 - math.sqrt(0.5), 1 - math.sqrt(0.75), 0.0]),
+    ],
+)
 def test_wsd_decay_shapes(shape, expected):
-    lrs = _lrs(WSDScheduler(_optimizer(2.0), warmup_steps=2, decay_steps=4, decay_start_step=5,
-                            min_lr=0.4, decay_shape=shape), 11)
+    lrs = _lrs(
+        WSDScheduler(_optimizer(2.0), warmup_steps=2, decay_steps=4, decay_start_step=5, min_lr=0.4, decay_shape=shape),
+        11,
+    )
     assert lrs[:5] == [1.0, 2.0, 2.0, 2.0, 2.0]
     assert lrs[5:10] == pytest.approx([0.4 + 1.6 * e for e in expected])
     assert lrs[10] == pytest.approx(0.4)
@@ -65,12 +72,15 @@ def test_wsd_decay_triggered_later_and_resumed():
     assert _lrs(resumed, 6) == rest
 
 
-@pytest.mark.parametrize("make", [
-    lambda o: ConstantWithWarmup(o, 3),
-    lambda o: LinearWithWarmup(o, 2, 9, min_lr_ratio=0.1),
-    lambda o: CosineWithWarmup(o, 2, 9),
-    lambda o: WSDScheduler(o, 2, 3, decay_start_step=5, decay_shape="cosine"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda o: ConstantWithWarmup(o, 3),
+        lambda o: LinearWithWarmup(o, 2, 9, min_lr_ratio=0.1),
+        lambda o: CosineWithWarmup(o, 2, 9),
+        lambda o: WSDScheduler(o, 2, 3, decay_start_step=5, decay_shape="cosine"),
+    ],
+)
 def test_resume_from_state_dict_is_exact(make):
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=3e-4)
     scheduler = make(optimizer)

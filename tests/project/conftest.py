@@ -1,4 +1,5 @@
 """Fixtures for tests/project."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Helpers for tests/project: small workspace/project trees and running the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,10 @@ def run_cli(*argv: str, cwd: Path | str | None = None) -> subprocess.CompletedPr
     """`fgtui ARGV` as its own process, as a user would run it."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     return subprocess.run(
-        [sys.executable, "-m", "fgtui.engine.cli", *argv], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "fgtui.engine.cli", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-
-

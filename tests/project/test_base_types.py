@@ -1,4 +1,5 @@
 """templatelib/base: the config-type chain and the block layout children override."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,8 @@ from fgtui.engine.project.scaffold import create_workspace
 from fgproj_helpers import write
 
 CHILDREN = {
-    "causal_lm.yaml": ("""\
+    "causal_lm.yaml": (
+        """\
 -- extends 'training_script/causal_lm/causal_lm.yaml'
 [config_metadata]
     == super()
@@ -25,24 +27,35 @@ eval_dataset: &eval_dataset [3]
 trainer: &trainer !dict { model: *model, train: *train_dataset }
 [main_output]
 main: *trainer
-""", "type.training_script.causal_lm"),
-    "model.yaml": ("""\
+""",
+        "type.training_script.causal_lm",
+    ),
+    "model.yaml": (
+        """\
 -- extends 'models/model_type.yaml'
 [model_definition]
 tokenizer: &tokenizer tok
 model: &model net
-""", "type.model"),
-    "dataset.yaml": ("""\
+""",
+        "type.model",
+    ),
+    "dataset.yaml": (
+        """\
 -- extends 'datasets/dataset_type.yaml'
 [main_body]
 train_dataset: &train_dataset [1]
 eval_dataset: &eval_dataset [2]
-""", "type.dataset"),
-    "tokenizer.yaml": ("""\
+""",
+        "type.dataset",
+    ),
+    "tokenizer.yaml": (
+        """\
 -- extends 'tokenizers/tokenizer_type.yaml'
 [main_body]
 tokenizer: &tokenizer !dict { vocab: {{ ns.vocab_size }} }
-""", "type.tokenizer"),
+""",
+        "type.tokenizer",
+    ),
 }
 
 
@@ -87,6 +100,7 @@ def test_tokenizer_options_default_to_what_the_template_computes(project):
     assert specs["vocab_size"].default == 32000 and specs["model_max_length"].default == 2048
     assert not specs["output_dir"].has_default  # derived from --tokenizer-name
     from fgtui.engine.config import build
+
     assert build(project.load("tokenizer.yaml", {"vocab_size": 99})) == {"vocab": 99}
 
 

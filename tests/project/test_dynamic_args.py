@@ -1,4 +1,5 @@
 """Dynamic arguments: specs, argparse options, typed values, defaults."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,10 @@ import pytest
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.project.config_parser import (
-    ConfigArgumentParser, add_config_command, add_to_parser, values_from_namespace,
+    ConfigArgumentParser,
+    add_config_command,
+    add_to_parser,
+    values_from_namespace,
 )
 from fgtui.engine.project.dynamic_args import check_required, parse_specs, parse_values
 
@@ -40,8 +44,23 @@ def test_options_not_given_are_left_to_the_template_flags_pass_their_implied_val
 
 def test_values_arrive_typed(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    values = parse(["--max-steps", "7", "-l", "3e-4", "--compile", "--offload",
-                    "--dataset-path", "~/data", "--layers", "1", "2,3", "--rope", '{"type": "yarn", "f": 2}'])
+    values = parse(
+        [
+            "--max-steps",
+            "7",
+            "-l",
+            "3e-4",
+            "--compile",
+            "--offload",
+            "--dataset-path",
+            "~/data",
+            "--layers",
+            "1",
+            "2,3",
+            "--rope",
+            '{"type": "yarn", "f": 2}',
+        ]
+    )
     assert values["max_steps"] == 7 and isinstance(values["max_steps"], int)
     assert values["lr"] == pytest.approx(3e-4)
     assert values["compile"] is True and values["offload"] is True
@@ -50,18 +69,31 @@ def test_values_arrive_typed(tmp_path, monkeypatch):
     assert values["rope"] == {"type": "yarn", "f": 2}
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--compile"], True), (["--no-compile"], False), (["--compile", "false"], False),
-    (["--compile", "yes"], True),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--compile"], True),
+        (["--no-compile"], False),
+        (["--compile", "false"], False),
+        (["--compile", "yes"], True),
+    ],
+)
 def test_bool_spellings(argv, expected):
     assert parse(argv)["compile"] is expected
 
 
-@pytest.mark.parametrize("argv", [
-    ["--max-steps", "ten"], ["--save-strategy", "epoch"], ["--batch", "0"], ["--batch", "65"],
-    ["--rope", "{oops"], ["--compile", "maybe"], ["--unknown", "1"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--max-steps", "ten"],
+        ["--save-strategy", "epoch"],
+        ["--batch", "0"],
+        ["--batch", "65"],
+        ["--rope", "{oops"],
+        ["--compile", "maybe"],
+        ["--unknown", "1"],
+    ],
+)
 def test_bad_values_and_unknown_options_are_errors(argv):
     with pytest.raises((argparse.ArgumentError, SystemExit)):
         parse(argv)
@@ -77,13 +109,16 @@ def test_help_shows_the_declared_default():
     assert "--no-compile" in text
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    ({"names": "--x", "tpye": "int"}, "unknown field"),
-    ({"names": "x"}, "option strings"),
-    ({"names": "--x", "type": "complex"}, "unknown type"),
-    ({"names": "--x", "type": "int", "default": "ten"}, "default"),
-    ({"names": "--x", "action": "count"}, "unsupported action"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ({"names": "--x", "tpye": "int"}, "unknown field"),
+        ({"names": "x"}, "option strings"),
+        ({"names": "--x", "type": "complex"}, "unknown type"),
+        ({"names": "--x", "type": "int", "default": "ten"}, "default"),
+        ({"names": "--x", "action": "count"}, "unsupported action"),
+    ],
+)
 def test_malformed_specs_are_user_errors(bad, fragment):
     with pytest.raises(FgError, match=fragment):
         parse_specs([bad])
@@ -149,8 +184,11 @@ def test_config_parser_without_a_config_says_so(monkeypatch, capsys):
 
 
 def test_config_option_clashing_with_a_command_option_is_skipped_with_a_warning(monkeypatch, capsys):
-    monkeypatch.setattr(ConfigArgumentParser, "spec_loader",
-                        staticmethod(lambda p, c: parse_specs([{"names": "--target"}, {"names": "--x"}])))
+    monkeypatch.setattr(
+        ConfigArgumentParser,
+        "spec_loader",
+        staticmethod(lambda p, c: parse_specs([{"names": "--target"}, {"names": "--x"}])),
+    )
     main = argparse.ArgumentParser(prog="fgtui")
     subparsers = main.add_subparsers(dest="command")
     construct = add_config_command(subparsers, "construct")

@@ -1,5 +1,6 @@
 """Every config under examples/ lists without PARSE ERROR, and the bundled
 examples form one workspace."""
+
 from __future__ import annotations
 
 from fgtui.engine.project import Project
@@ -23,8 +24,12 @@ def test_examples_form_one_workspace():
 def test_every_example_config_parses():
     listings = list_tree(EXAMPLES)
     failures = [f"{listing.project_dir}: {listing.error}" for listing in listings if listing.error]
-    failures += [f"{listing.project_dir}/{entry.name}: {entry.error}"
-                 for listing in listings for entry in listing.entries if entry.error]
+    failures += [
+        f"{listing.project_dir}/{entry.name}: {entry.error}"
+        for listing in listings
+        for entry in listing.entries
+        if entry.error
+    ]
     assert failures == []
     assert sum(len(listing.entries) for listing in listings) >= 5
     assert all(not listing.warnings for listing in listings), [l.warnings for l in listings]

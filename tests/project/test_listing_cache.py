@@ -1,4 +1,5 @@
 """The `ls` cache: a hit renders nothing; any file change re-lists."""
+
 from __future__ import annotations
 
 import os
@@ -16,17 +17,21 @@ from fgproj_helpers import write
 @pytest.fixture
 def tree(tmp_path, isolated_home):
     root, _ = create_workspace(tmp_path, "W")
-    write(root, {
-        "p/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "P"\ndescription: "d"\n',
-        "p/templates/base.yaml": 'meta: {config_name: "Base", config_description: "{{ word | default(\'x\') }}"}\nmain: 1\n',
-        "p/templates/configs/a.yaml": "-- extends 'base.yaml'\n",
-    })
+    write(
+        root,
+        {
+            "p/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "P"\ndescription: "d"\n',
+            "p/templates/base.yaml": 'meta: {config_name: "Base", config_description: "{{ word | default(\'x\') }}"}\nmain: 1\n',
+            "p/templates/configs/a.yaml": "-- extends 'base.yaml'\n",
+        },
+    )
     return root / "p"
 
 
 def _forbid_rendering(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("rendered although the cache was fresh")
+
     monkeypatch.setattr(project_module.Project, "open", classmethod(refuse))
 
 

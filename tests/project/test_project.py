@@ -1,5 +1,6 @@
 """Projects: meta.yaml, config discovery and resolution, listing, dynamic
 args read from templates, from_project composition."""
+
 from __future__ import annotations
 
 
@@ -34,18 +35,21 @@ main:
 @pytest.fixture
 def workspace(tmp_path, isolated_home):
     root, _ = create_workspace(tmp_path, "WS", "test workspace")
-    write(root, {
-        "listing/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Lists"\n'
-                             'description: "list configs"\ndefault_config: "a.yaml"\n',
-        "listing/templates/base.yaml": LIST_BASE,
-        "listing/templates/configs/a.yaml": '-- extends "base.yaml"\n[project_meta]\n    == super()\n'
-                                            '    -- set ns.config_name = "A"\n[list]\n    - 1\n',
-        "listing/templates/configs/sub/b.yaml": '-- extends "configs/a.yaml"\n[project_meta]\n'
-                                                '    -- set ns.config_name = "B"\n'
-                                                '    -- set ns.config_description = "bee"\n'
-                                                '[list]\n    == super()\n    - 2\n',
-        "listing/templates/configs/broken.yaml": '-- extends "nowhere.yaml"\n',
-    })
+    write(
+        root,
+        {
+            "listing/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Lists"\n'
+            'description: "list configs"\ndefault_config: "a.yaml"\n',
+            "listing/templates/base.yaml": LIST_BASE,
+            "listing/templates/configs/a.yaml": '-- extends "base.yaml"\n[project_meta]\n    == super()\n'
+            '    -- set ns.config_name = "A"\n[list]\n    - 1\n',
+            "listing/templates/configs/sub/b.yaml": '-- extends "configs/a.yaml"\n[project_meta]\n'
+            '    -- set ns.config_name = "B"\n'
+            '    -- set ns.config_description = "bee"\n'
+            "[list]\n    == super()\n    - 2\n",
+            "listing/templates/configs/broken.yaml": '-- extends "nowhere.yaml"\n',
+        },
+    )
     return root
 
 
@@ -62,16 +66,26 @@ def test_meta_from_workspace_defaults(workspace):
 
 
 def test_project_globals_reach_every_template(workspace):
-    write(workspace, {"listing/templates/configs/where.yaml":
-                      'meta: {config_name: "{{ project_dir }}", config_description: "{{ workspace_root }}"}\nmain: 1\n'})
+    write(
+        workspace,
+        {
+            "listing/templates/configs/where.yaml": 'meta: {config_name: "{{ project_dir }}", config_description: "{{ workspace_root }}"}\nmain: 1\n'
+        },
+    )
     from fgtui.engine.config import build
+
     meta = build(Project.open(workspace / "listing").load("where.yaml"), target="meta")
     assert meta == {"config_name": str(workspace / "listing"), "config_description": str(workspace)}
 
 
 def test_missing_search_directory_is_a_warning_naming_it(workspace):
-    write(workspace, {"other/meta.yaml": 'searchdir: ["templates", "gone"]\nname: "Other"\n',
-                      "other/templates/configs/x.yaml": "main: 1\n"})
+    write(
+        workspace,
+        {
+            "other/meta.yaml": 'searchdir: ["templates", "gone"]\nname: "Other"\n',
+            "other/templates/configs/x.yaml": "main: 1\n",
+        },
+    )
     meta = Project.open(workspace / "other").meta
     assert meta.missing_searchdirs == [workspace / "other/gone"]
     assert "gone" in meta.warnings[0] and "does not exist" in meta.warnings[0]
@@ -87,10 +101,16 @@ def test_failing_meta_is_a_user_error(workspace):
         Project.open(workspace / "bad2")
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("a.yaml", "configs/a.yaml"), ("a", "configs/a.yaml"), ("sub/b.yaml", "configs/sub/b.yaml"),
-    ("configs/sub/b.yaml", "configs/sub/b.yaml"), (None, "configs/a.yaml"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("a.yaml", "configs/a.yaml"),
+        ("a", "configs/a.yaml"),
+        ("sub/b.yaml", "configs/sub/b.yaml"),
+        ("configs/sub/b.yaml", "configs/sub/b.yaml"),
+        (None, "configs/a.yaml"),
+    ],
+)
 def test_resolve_config(workspace, name, expected):
     assert Project.open(workspace / "listing").resolve_config(name) == expected
 
@@ -118,9 +138,15 @@ def test_nested_workspaces_each_project_uses_the_nearest(workspace):
     (nested / "forgather_workspace/shared.yaml").write_text("main: inner\n")
     (workspace / "forgather_workspace/shared.yaml").write_text("main: outer\n")
     for where in (workspace, nested):
-        write(where, {"p/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "P"\n',
-                      "p/templates/configs/c.yaml": "-- include 'shared.yaml'\n"})
+        write(
+            where,
+            {
+                "p/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "P"\n',
+                "p/templates/configs/c.yaml": "-- include 'shared.yaml'\n",
+            },
+        )
     from fgtui.engine.config import build
+
     outer = Project.open(workspace / "p")
     inner = Project.open(nested / "p")
     assert inner.meta.workspace_root == nested
@@ -131,7 +157,10 @@ def test_nested_workspaces_each_project_uses_the_nearest(workspace):
 
 
 def test_dynamic_args_declared_in_templates(workspace):
-    write(workspace, {"listing/templates/configs/opts.yaml": """\
+    write(
+        workspace,
+        {
+            "listing/templates/configs/opts.yaml": """\
 -- extends "base.yaml"
 [project_meta]
     == super()
@@ -150,36 +179,45 @@ def test_dynamic_args_declared_in_templates(workspace):
 -- for i in range(ns.count)
     - {{ tag | default("n") }}{{ i }}
 -- endfor
-"""})
+"""
+        },
+    )
     project = Project.open(workspace / "listing")
     specs = project.dynamic_args("opts.yaml")
     assert [(s.dest, s.type, s.default if s.has_default else None) for s in specs] == [
-        ("count", "int", 2), ("tag", "str", None)]
+        ("count", "int", 2),
+        ("tag", "str", None),
+    ]
     from fgtui.engine.config import build
     from fgtui.engine.project.dynamic_args import parse_values
+
     values = parse_values(specs, {"count": "3", "tag": "y"})
     assert build(project.load("opts.yaml", values)) == ["y0", "y1", "y2"]
 
 
 def test_from_project_builds_a_sibling_projects_target(workspace):
-    write(workspace, {
-        "data/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Data"\ndefault_config: "d.yaml"\n',
-        "data/templates/configs/d.yaml": """\
+    write(
+        workspace,
+        {
+            "data/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Data"\ndefault_config: "d.yaml"\n',
+            "data/templates/configs/d.yaml": """\
 main: !dict
     size: {{ size | default(1) }}
     where: {{ project_dir | toyaml }}
     split: !var [split, "train"]
 """,
-        "train/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Train"\n',
-        "train/templates/configs/t.yaml": """\
+            "train/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Train"\n',
+            "train/templates/configs/t.yaml": """\
 main: !singleton:fgtui.engine.project:from_project
     project_dir: {{ joinpath(workspace_root, 'data') | toyaml }}
     targets: main
     pp_kwargs: { size: 7 }
     split: eval
 """,
-    })
+        },
+    )
     from fgtui.engine.config import build
+
     built = build(Project.open(workspace / "train").load("t.yaml"))
     assert built == {"size": 7, "where": str(workspace / "data"), "split": "eval"}
     direct = from_project(workspace / "data", "d.yaml", targets=["main"], split="x")
@@ -191,14 +229,17 @@ main: !singleton:fgtui.engine.project:from_project
 
 
 def test_forgather_spelling_of_from_project(workspace):
-    write(workspace, {
-        "data/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Data"\n',
-        "data/templates/configs/d.yaml": "main: 5\n",
-        "train/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Train"\n',
-        "train/templates/configs/t.yaml":
-            "main: !call:forgather:from_project\n    project_dir: {{ joinpath(workspace_root, 'data') | toyaml }}\n",
-    })
+    write(
+        workspace,
+        {
+            "data/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Data"\n',
+            "data/templates/configs/d.yaml": "main: 5\n",
+            "train/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Train"\n',
+            "train/templates/configs/t.yaml": "main: !call:forgather:from_project\n    project_dir: {{ joinpath(workspace_root, 'data') | toyaml }}\n",
+        },
+    )
     from fgtui.engine.config import build
+
     assert build(Project.open(workspace / "train").load("t.yaml")) == 5
 
 
@@ -248,16 +289,18 @@ main: "Main Output"
 def test_a_forgather_workspace_opens_and_lists_unchanged(tmp_path, isolated_home):
     from fgtui.engine.project.workspace import fgtui_dir
 
-    write(tmp_path, {
-        "forgather_workspace/base_directories.yaml": f'-- set ns.forgather_dir = "{fgtui_dir()}"\n',
-        "forgather_workspace/meta_defaults.yaml": FORGATHER_META_DEFAULTS,
-        "proj/meta.yaml": '-- extends "meta_defaults.yaml"\n\n[configs]\nname: "Old Project"\n'
-                          'description: "made by forgather"\nconfig_prefix: "configs"\n'
-                          'default_config: "default.yaml"\n',
-        "proj/templates/configs/default.yaml": FORGATHER_DEFAULT_CONFIG,
-        "proj/templates/configs/typed.yaml": "-- extends 'config_type.yaml'\n[main_body]\n"
-                                             "[main_output]\nmain: 3\n",
-    })
+    write(
+        tmp_path,
+        {
+            "forgather_workspace/base_directories.yaml": f'-- set ns.forgather_dir = "{fgtui_dir()}"\n',
+            "forgather_workspace/meta_defaults.yaml": FORGATHER_META_DEFAULTS,
+            "proj/meta.yaml": '-- extends "meta_defaults.yaml"\n\n[configs]\nname: "Old Project"\n'
+            'description: "made by forgather"\nconfig_prefix: "configs"\n'
+            'default_config: "default.yaml"\n',
+            "proj/templates/configs/default.yaml": FORGATHER_DEFAULT_CONFIG,
+            "proj/templates/configs/typed.yaml": "-- extends 'config_type.yaml'\n[main_body]\n[main_output]\nmain: 3\n",
+        },
+    )
     project = Project.open(tmp_path / "proj")
     assert [p.name for p in project.meta.missing_searchdirs] == ["modellib"]
     assert "modellib" in project.meta.warnings[0]

@@ -1,5 +1,6 @@
 """The project commands as a user runs them, and the workspace/project
 steps of the Lovecraft tutorials (002/004) up to the training step."""
+
 from __future__ import annotations
 
 
@@ -83,28 +84,54 @@ def test_lovecraft_tutorial_workspace_and_project_steps(tmp_path, isolated_home)
     corpus = tmp_path / "hp_lovecraft"
     corpus.mkdir()
 
-    out = ok(run_cli("ws", "create", "--name", "H.P. Lovecraft Workspace",
-                     "--description", "H.P. Lovecraft tutorial workspace", "-l", "base", cwd=tmp_path))
+    out = ok(
+        run_cli(
+            "ws",
+            "create",
+            "--name",
+            "H.P. Lovecraft Workspace",
+            "--description",
+            "H.P. Lovecraft tutorial workspace",
+            "-l",
+            "base",
+            cwd=tmp_path,
+        )
+    )
     ws = tmp_path / "hp_lovecraft_workspace"
     assert "forgather_workspace/meta_defaults.yaml" in out
     assert (ws / "forgather_workspace/base_directories.yaml").is_file()
 
-    ok(run_cli("project", "create", "--name", "Lovecraft Dataset",
-               "--description", "The complete works of H.P. Lovecraft",
-               "--default-config", "lovecraft.yaml", str(source), cwd=ws))
+    ok(
+        run_cli(
+            "project",
+            "create",
+            "--name",
+            "Lovecraft Dataset",
+            "--description",
+            "The complete works of H.P. Lovecraft",
+            "--default-config",
+            "lovecraft.yaml",
+            str(source),
+            cwd=ws,
+        )
+    )
     data = ws / "lovecraft_dataset"
     assert (data / "templates/configs/lovecraft.yaml").read_text() == DATASET_SOURCE
     assert "Default Config: lovecraft.yaml" in ok(run_cli("project", "show", cwd=data))
 
     lovecraft = data / "templates/configs/lovecraft.yaml"
-    lovecraft.write_text(DATASET_SOURCE.replace('"Sliding Window"', '"Lovecraft"').replace(
-        '"Overlapping blocks of long documents"', '"The complete works of H.P. Lovecraft"'))
+    lovecraft.write_text(
+        DATASET_SOURCE.replace('"Sliding Window"', '"Lovecraft"').replace(
+            '"Overlapping blocks of long documents"', '"The complete works of H.P. Lovecraft"'
+        )
+    )
     ok(run_cli("project", "new_config", "4k.yaml", "templates/configs/lovecraft.yaml", cwd=data))
     (data / "templates/configs/4k.yaml").write_text(
         "-- extends 'configs/lovecraft.yaml'\n\n[config_metadata]\n    == super()\n"
         '    -- set ns.config_name = "Lovecraft 4K"\n'
         '    -- set ns.config_description = "Lovecraft with 4K Blocks"\n'
-        f'    -- set ns.dataset_path = "{corpus}"\n')
+        f'    -- set ns.dataset_path = "{corpus}"\n'
+    )
     assert ok(run_cli("ls", cwd=data)).splitlines() == [
         "Lovecraft Dataset : The complete works of H.P. Lovecraft",
         "    4k.yaml                        Lovecraft 4K : Lovecraft with 4K Blocks",
@@ -113,9 +140,19 @@ def test_lovecraft_tutorial_workspace_and_project_steps(tmp_path, isolated_home)
     built = ok(run_cli("-t", "4k.yaml", "construct", "--target", "dataset_dict", "--format", "json", cwd=data))
     assert str(corpus) in built
 
-    ok(run_cli("project", "create", "--name", "Finetune Lovecraft",
-               "--description", "Finetune a model on the complete works of H.P. Lovecraft",
-               "--default-config", "default.yaml", cwd=ws))
+    ok(
+        run_cli(
+            "project",
+            "create",
+            "--name",
+            "Finetune Lovecraft",
+            "--description",
+            "Finetune a model on the complete works of H.P. Lovecraft",
+            "--default-config",
+            "default.yaml",
+            cwd=ws,
+        )
+    )
     tune = ws / "finetune_lovecraft"
     ok(run_cli("project", "new_config", "--type", "project", "project.yaml", cwd=tune))
     (tune / "templates/project.yaml").write_text(FINETUNE_PROJECT)
@@ -126,7 +163,8 @@ def test_lovecraft_tutorial_workspace_and_project_steps(tmp_path, isolated_home)
     (tune / "templates/configs/default.yaml").write_text(
         "-- extends 'project.yaml'\n[config_metadata]\n    == super()\n"
         '    -- set ns.config_name = "Lovecraft Default"\n'
-        '    -- set ns.config_description = "Single-GPU 4K-context fine-tune"\n')
+        '    -- set ns.config_description = "Single-GPU 4K-context fine-tune"\n'
+    )
     listing = ok(run_cli("ls", cwd=tune))
     assert "[default.yaml]                 Lovecraft Default : Single-GPU 4K-context fine-tune" in listing
     assert "PARSE ERROR" not in listing
@@ -144,12 +182,15 @@ def test_lovecraft_tutorial_workspace_and_project_steps(tmp_path, isolated_home)
 def test_ls_recursive_reports_parse_errors_in_one_line(tmp_path, isolated_home):
     ok(run_cli("ws", "create", "--name", "W", cwd=tmp_path))
     ws = tmp_path / "w"
-    write(ws, {
-        "p/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "P"\ndescription: "d"\n',
-        "p/templates/configs/good.yaml": 'meta: {config_name: "Good", config_description: "fine"}\nmain: 1\n',
-        "p/templates/configs/bad.yaml": "main: [1, 2\n",
-        "q/meta.yaml": "-- extends 'nope.yaml'\n",
-    })
+    write(
+        ws,
+        {
+            "p/meta.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "P"\ndescription: "d"\n',
+            "p/templates/configs/good.yaml": 'meta: {config_name: "Good", config_description: "fine"}\nmain: 1\n',
+            "p/templates/configs/bad.yaml": "main: [1, 2\n",
+            "q/meta.yaml": "-- extends 'nope.yaml'\n",
+        },
+    )
     result = run_cli("ls", "-r", cwd=ws)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -162,11 +203,14 @@ def test_ls_recursive_reports_parse_errors_in_one_line(tmp_path, isolated_home):
     assert "Traceback" in debug.stderr
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["ls"], "not inside a project"),
-    (["project", "show"], "not inside a project"),
-    (["-p", "nowhere", "ls"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["ls"], "not inside a project"),
+        (["project", "show"], "not inside a project"),
+        (["-p", "nowhere", "ls"], "does not exist"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, argv, fragment):
     result = run_cli(*argv, cwd=tmp_path)
     assert result.returncode == 2
@@ -185,8 +229,10 @@ def test_unknown_config_option_is_an_error(isolated_home):
 
 
 def test_missing_search_directory_warns_by_name(tmp_path, isolated_home):
-    write(tmp_path, {"p/meta.yaml": 'searchdir: ["templates", "lost_dir"]\nname: "P"\n',
-                     "p/templates/configs/x.yaml": "main: 1\n"})
+    write(
+        tmp_path,
+        {"p/meta.yaml": 'searchdir: ["templates", "lost_dir"]\nname: "P"\n', "p/templates/configs/x.yaml": "main: 1\n"},
+    )
     result = run_cli("ls", cwd=tmp_path / "p")
     assert result.returncode == 0
     assert "warning" in result.stderr and "lost_dir" in result.stderr

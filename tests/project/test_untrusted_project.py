@@ -3,6 +3,7 @@ running any of its code (issue: opening a project runs nothing).
 
 The config's meta, dynamic_args and trainer_args call `os.system`, which would create a
 marker file; no command that only looks at the project may create it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +19,12 @@ MARKER = "RAN_CODE"
 def _evil_project(root: Path) -> Path:
     marker = root / MARKER
     touch = f'["touch {marker}"]'
-    return write(root / "evil", {
-        "meta.yaml": 'name: "Evil"\ndescription: "calls os.system from its data targets"\n'
-                     'config_prefix: "configs"\ndefault_config: "evil.yaml"\n',
-        "templates/configs/evil.yaml": f"""\
+    return write(
+        root / "evil",
+        {
+            "meta.yaml": 'name: "Evil"\ndescription: "calls os.system from its data targets"\n'
+            'config_prefix: "configs"\ndefault_config: "evil.yaml"\n',
+            "templates/configs/evil.yaml": f"""\
 meta: !dict:@meta
     config_name: "Evil"
     config_description: !singleton:os:system {touch}
@@ -41,7 +44,8 @@ trainer_args: !singleton:fgtui.engine.train:TrainingArguments
     output_dir: !singleton:os:system {touch}
 main: !singleton:os:system {touch}
 """,
-    })
+        },
+    )
 
 
 @pytest.fixture
@@ -51,10 +55,21 @@ def evil(tmp_path, isolated_home):
     assert not (tmp_path / MARKER).exists(), "a command ran the project's code"
 
 
-@pytest.mark.parametrize("argv", [
-    ["ls"], ["ls", "-r"], ["index"], ["trefs"], ["pp"], ["targets"], ["graph"], ["code"],
-    ["train", "--help"], ["construct", "--help"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ls"],
+        ["ls", "-r"],
+        ["index"],
+        ["trefs"],
+        ["pp"],
+        ["targets"],
+        ["graph"],
+        ["code"],
+        ["train", "--help"],
+        ["construct", "--help"],
+    ],
+)
 def test_looking_at_a_project_runs_none_of_its_code(evil, argv):
     result = run_cli("-p", str(evil), *argv, cwd=evil)
     assert result.returncode in (0, 2), result.stderr
@@ -96,8 +111,9 @@ def test_workbench_browses_and_previews_without_running_it(evil):
                 await pilot.pause(0.02)
                 if tree.root.children and tree.root.children[0].children:
                     break
-            config = next(node for project in tree.root.children for node in project.children
-                          if "evil" in str(node.label))
+            config = next(
+                node for project in tree.root.children for node in project.children if "evil" in str(node.label)
+            )
             tree.move_cursor(config)  # the details pane shows its meta and options
             await pilot.pause(1.0)
             assert "<unresolved" in str(app.screen.query_one("#details").render())

@@ -1,4 +1,5 @@
 """Discovery of workspaces and projects, and scaffolding that writes files."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,19 +7,26 @@ import pytest
 from fgtui.engine.errors import FgError
 from fgtui.engine.project.scaffold import create_workspace, dir_name_for
 from fgtui.engine.project.workspace import (
-    find_project_dir, find_projects, find_workspace, require_project_dir, user_template_dirs,
+    find_project_dir,
+    find_projects,
+    find_workspace,
+    require_project_dir,
+    user_template_dirs,
 )
 
 from fgproj_helpers import write
 
 
 def test_nearest_workspace_wins(tmp_path):
-    write(tmp_path, {
-        "forgather_workspace/meta_defaults.yaml": "",
-        "a/forgather_workspace/meta_defaults.yaml": "",
-        "a/proj/meta.yaml": "",
-        "b/proj/meta.yaml": "",
-    })
+    write(
+        tmp_path,
+        {
+            "forgather_workspace/meta_defaults.yaml": "",
+            "a/forgather_workspace/meta_defaults.yaml": "",
+            "a/proj/meta.yaml": "",
+            "b/proj/meta.yaml": "",
+        },
+    )
     assert find_workspace(tmp_path / "a/proj") == tmp_path / "a"
     assert find_workspace(tmp_path / "b/proj/templates") == tmp_path
     assert find_workspace(tmp_path.parent) is None or find_workspace(tmp_path.parent) != tmp_path
@@ -38,10 +46,16 @@ def test_not_a_project_is_a_user_error(tmp_path):
 
 
 def test_find_projects_walks_but_skips_hidden_and_outputs(tmp_path):
-    write(tmp_path, {
-        "one/meta.yaml": "", "one/sub/meta.yaml": "", "two/meta.yaml": "",
-        ".hidden/meta.yaml": "", "one/output_models/m/meta.yaml": "",
-    })
+    write(
+        tmp_path,
+        {
+            "one/meta.yaml": "",
+            "one/sub/meta.yaml": "",
+            "two/meta.yaml": "",
+            ".hidden/meta.yaml": "",
+            "one/output_models/m/meta.yaml": "",
+        },
+    )
     assert find_projects(tmp_path) == [tmp_path / "one", tmp_path / "one/sub", tmp_path / "two"]
 
 
@@ -53,18 +67,22 @@ def test_user_template_dirs_include_forgather_for_compatibility(isolated_home):
     assert user_template_dirs() == [config / "fgtui/templates", config / "forgather/templates"]
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("H.P. Lovecraft Workspace", "hp_lovecraft_workspace"),
-    ("Lovecraft Dataset", "lovecraft_dataset"),
-    ("Finetune Lovecraft", "finetune_lovecraft"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("H.P. Lovecraft Workspace", "hp_lovecraft_workspace"),
+        ("Lovecraft Dataset", "lovecraft_dataset"),
+        ("Finetune Lovecraft", "finetune_lovecraft"),
+    ],
+)
 def test_directory_names_follow_forgather(name, expected):
     assert dir_name_for(name) == expected
 
 
 def test_ws_create_writes_the_workspace_files(tmp_path):
-    root, warnings = create_workspace(tmp_path, "H.P. Lovecraft Workspace", "tutorial",
-                                      libraries=["base", "no_such_lib"], search_paths=["/extra"])
+    root, warnings = create_workspace(
+        tmp_path, "H.P. Lovecraft Workspace", "tutorial", libraries=["base", "no_such_lib"], search_paths=["/extra"]
+    )
     assert root == tmp_path / "hp_lovecraft_workspace"
     ws = root / "forgather_workspace"
     base = (ws / "base_directories.yaml").read_text()
@@ -118,6 +136,7 @@ def test_project_create_and_new_config(tmp_path, isolated_home):
     assert shared.parent == root / "forgather_workspace"
 
     from fgtui.engine.project.listing import list_project
+
     assert not [e.error for e in list_project(Project.open(project_dir)).entries if e.error]
 
 
@@ -152,4 +171,5 @@ def test_project_outside_any_workspace_is_standalone(tmp_path, isolated_home):
     assert not project.meta.has_workspace and project.meta.workspace_root == tmp_path / "alone"
     assert project.find_template("config_type.yaml") is not None
     from fgtui.engine.project.listing import list_project
+
     assert list_project(project).entries[0].error is None

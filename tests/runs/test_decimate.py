@@ -1,4 +1,5 @@
 """Min/max decimation keeps spikes and respects a shared x range."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -89,10 +90,8 @@ def test_bucket_cache_recomputes_for_a_new_buffer_or_steps_that_go_back():
     # A resumed run repeats steps 50..59 with other losses.
     xs.extend(np.arange(50, 60, dtype=float))
     ys.extend(np.full(10, 5.0))
-    _same(cache.get(xs.values, ys.values, 10, (0.0, 200.0)),
-          decimate(xs.values, ys.values, 10, (0.0, 200.0)))
+    _same(cache.get(xs.values, ys.values, 10, (0.0, 200.0)), decimate(xs.values, ys.values, 10, (0.0, 200.0)))
     # Another y buffer with the same x (a new smoothing weight) is not mistaken for growth.
     other = Column()
     other.extend(np.full(110, 2.0))
-    _same(cache.get(xs.values, other.values, 10, (0.0, 200.0)),
-          decimate(xs.values, other.values, 10, (0.0, 200.0)))
+    _same(cache.get(xs.values, other.values, 10, (0.0, 200.0)), decimate(xs.values, other.values, 10, (0.0, 200.0)))

@@ -1,4 +1,5 @@
 """LogStreamReader: incremental reads, partial lines, bad lines, truncation, deletion."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,14 @@ def test_bad_lines_are_skipped_and_counted(tmp_path):
     path = tmp_path / "metrics.jsonl"
     good = list(run_records(3, end_status=None))[:3]
     path.write_text(
-        _line(good[0]) + "{not json\n" + "[1, 2]\n" + '{"type": "mystery"}\n' + "\n"
-        + _line(good[1]) + "\x00\x00garbage\n" + _line(good[2])
+        _line(good[0])
+        + "{not json\n"
+        + "[1, 2]\n"
+        + '{"type": "mystery"}\n'
+        + "\n"
+        + _line(good[1])
+        + "\x00\x00garbage\n"
+        + _line(good[2])
     )
     records, bad = read_all(path)
     assert records == good
@@ -123,9 +130,20 @@ def test_a_diverged_loss_written_as_nan_is_read_not_counted_bad(tmp_path):
 
     from fgtui.engine.runs.reader import read_all
 
-    record = {"type": "train", "time": 1.0, "step": 1, "epoch": 0.1, "tokens": 10,
-              "loss": float("nan"), "lr": 0.1, "grad_norm": None, "tokens_per_s": 1.0,
-              "mfu": None, "peak_mem_gib": None, "step_time_s": 0.1}
+    record = {
+        "type": "train",
+        "time": 1.0,
+        "step": 1,
+        "epoch": 0.1,
+        "tokens": 10,
+        "loss": float("nan"),
+        "lr": 0.1,
+        "grad_norm": None,
+        "tokens_per_s": 1.0,
+        "mfu": None,
+        "peak_mem_gib": None,
+        "step_time_s": 0.1,
+    }
     path = tmp_path / "metrics.jsonl"
     path.write_text(json.dumps(record) + "\n")
     assert "NaN" in path.read_text()

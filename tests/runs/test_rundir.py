@@ -1,4 +1,5 @@
 """Run discovery and run state from events, job.json and the pid."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,14 @@ from fgtui.engine.runs.synthetic import write_run
 
 
 def _job(pid: int) -> dict:
-    return {"job_id": "j1", "pid": pid, "pgid": pid, "socket": "/tmp/x.sock",
-            "host": socket.gethostname(), "started": 1.0}
+    return {
+        "job_id": "j1",
+        "pid": pid,
+        "pgid": pid,
+        "socket": "/tmp/x.sock",
+        "host": socket.gethostname(),
+        "started": 1.0,
+    }
 
 
 def test_find_runs_under_a_project(tmp_path):
@@ -50,6 +57,7 @@ def test_zombie_counts_as_dead():
     child_pid = child.pid
     # Wait for exit without reaping: poll /proc until the state is Z.
     import time
+
     for _ in range(200):
         stat = open(f"/proc/{child_pid}/stat").read()
         if stat[stat.rfind(")") + 2] == "Z":

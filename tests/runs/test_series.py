@@ -1,4 +1,5 @@
 """RunSeries columns, debiased EMA, previews of big logs."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from fgtui.engine.runs.series import (RunSeries, ema_extend, load_series, sample_series,
-                                      to_float_array)
+from fgtui.engine.runs.series import RunSeries, ema_extend, load_series, sample_series, to_float_array
 from fgtui.engine.runs.synthetic import run_records, write_run
 
 
@@ -21,7 +21,7 @@ def _reference_ema(values, weight):
             continue
         last = last * weight + (1 - weight) * v
         n += 1
-        out.append(last / (1 - weight ** n))
+        out.append(last / (1 - weight**n))
     return np.array(out)
 
 
@@ -97,8 +97,10 @@ def test_load_series_follows_afterwards(tmp_path):
     series, reader = load_series(run / "metrics.jsonl")
     assert len(series) == 200
     with open(run / "metrics.jsonl", "a") as handle:
-        handle.write(json.dumps({"type": "event", "event": "end", "time": 1.0, "step": 200,
-                                 "status": "stopped", "exit_code": 0}) + "\n")
+        handle.write(
+            json.dumps({"type": "event", "event": "end", "time": 1.0, "step": 200, "status": "stopped", "exit_code": 0})
+            + "\n"
+        )
     series.extend(reader.poll())
     assert series.event("end")["status"] == "stopped"
 

@@ -1,4 +1,5 @@
 """`fgtui logs plot` in a pipe: one glyph per run, and a legend that leaves the first steps visible."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The decode engine: sequences joining and leaving a running batch decode exactly as alone."""
+
 from __future__ import annotations
 
 import threading
@@ -34,7 +35,7 @@ class Collector:
 
 def _greedy(model, ids: list[int], n: int) -> list[int]:
     out = generate(model, torch.tensor([ids]), n)
-    return out[0, len(ids):].tolist()
+    return out[0, len(ids) :].tolist()
 
 
 def _submit(engine, ids, **params) -> tuple[Collector, object]:
@@ -77,8 +78,11 @@ def test_columns_no_row_uses_are_trimmed(model_and_tokenizer, monkeypatch):
     model, _ = model_and_tokenizer
     drops = []
     relayout = BatchKVCache._relayout
-    monkeypatch.setattr(BatchKVCache, "_relayout",
-                        lambda self, capacity, drop, shift: drops.append(drop) or relayout(self, capacity, drop, shift))
+    monkeypatch.setattr(
+        BatchKVCache,
+        "_relayout",
+        lambda self, capacity, drop, shift: drops.append(drop) or relayout(self, capacity, drop, shift),
+    )
     engine = DecodeEngine(model, eos_token_id=None, max_rows=4)
     try:
         torch.manual_seed(2)
@@ -144,7 +148,7 @@ def test_batched_decoding_on_the_gpu_matches_one_at_a_time():
         for collector, prompt in zip(collectors, prompts):
             assert collector.done.wait(60)
             alone = generate(model, torch.tensor([prompt], device="cuda"), 24)
-            assert collector.tokens == alone[0, len(prompt):].tolist()
+            assert collector.tokens == alone[0, len(prompt) :].tolist()
         assert engine.peak_rows >= 2
     finally:
         engine.close()
@@ -157,8 +161,16 @@ def test_sampling_draws_tokens_at_their_probabilities():
 
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]]).repeat(4000, 1)
     rows = logits.shape[0]
-    settings = RowSettings(torch.ones(rows), torch.zeros(rows, dtype=torch.long), torch.ones(rows), torch.zeros(rows),
-                           torch.zeros(rows), None, None, [random.Random(i) for i in range(rows)])
+    settings = RowSettings(
+        torch.ones(rows),
+        torch.zeros(rows, dtype=torch.long),
+        torch.ones(rows),
+        torch.zeros(rows),
+        torch.zeros(rows),
+        None,
+        None,
+        [random.Random(i) for i in range(rows)],
+    )
     counts = torch.bincount(torch.tensor(choose(logits, settings, 0).tokens), minlength=5).float() / rows
     assert counts[4] == 0  # never a token of probability 0
     assert torch.allclose(counts[:4], logits[0, :4].softmax(-1), atol=0.03)

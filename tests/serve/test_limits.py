@@ -1,5 +1,6 @@
 """What clients can send that they should not: every refusal is a 4xx naming the field,
 never a 500; slow, idle, oversized and vanished clients cost the server nothing lasting."""
+
 from __future__ import annotations
 
 import json
@@ -31,43 +32,49 @@ def served(service):
         yield server, base
 
 
-@pytest.mark.parametrize("raw, param", [
-    (b'{"prompt": "x", "temperature": NaN}', "temperature"),
-    (b'{"prompt": "x", "top_p": Infinity}', "top_p"),
-    (b'{"prompt": "x", "presence_penalty": -Infinity}', "presence_penalty"),
-    (b'{"prompt": "x", "frequency_penalty": 1e999}', "frequency_penalty"),
-    (b'{"prompt": "\\ud800 lone"}', "prompt"),
-    (b'{"prompt": ["ok", "\\udfff"]}', "prompt[1]"),
-    (b'{"prompt": "x", "stop": ["\\ud83d"]}', "stop[0]"),
-    (b'{"prompt": "x", "max_tokens": "5"}', "max_tokens"),
-    (b'{"prompt": "x", "stream": "yes"}', "stream"),
-    (b'{"prompt": "x", "echo": 1}', "echo"),
-    (b'{"prompt": "x", "n": true}', "n"),
-    (b'{"prompt": "x", "seed": 1.5}', "seed"),
-    (b'{"prompt": "x", "logprobs": 50}', "logprobs"),
-    (b'{"prompt": "x", "logit_bias": [1]}', "logit_bias"),
-    (b'{"prompt": "x", "logit_bias": {"abc": 1}}', "logit_bias"),
-    (b'{"prompt": "x", "logit_bias": {"5": 500}}', "logit_bias"),
-    (b'{"prompt": "x", "logit_bias": {"\\u00b2": 1}}', "logit_bias"),
-    (b'{"prompt": "x", "max_tokens": 1' + b"0" * 400 + b'}', "max_tokens"),
-    (b'{"prompt": "x", "temperature": 1' + b"0" * 400 + b'}', "temperature"),
-    (b'{"prompt": "x", "stop": 5}', "stop"),
-    (b'{"prompt": "x", "model": 7}', "model"),
-    (b'{"prompt": 12}', "prompt"),
-    (b'{"prompt": "x", "stream_options": {"include_usage": true}}', "stream_options"),
-])
+@pytest.mark.parametrize(
+    "raw, param",
+    [
+        (b'{"prompt": "x", "temperature": NaN}', "temperature"),
+        (b'{"prompt": "x", "top_p": Infinity}', "top_p"),
+        (b'{"prompt": "x", "presence_penalty": -Infinity}', "presence_penalty"),
+        (b'{"prompt": "x", "frequency_penalty": 1e999}', "frequency_penalty"),
+        (b'{"prompt": "\\ud800 lone"}', "prompt"),
+        (b'{"prompt": ["ok", "\\udfff"]}', "prompt[1]"),
+        (b'{"prompt": "x", "stop": ["\\ud83d"]}', "stop[0]"),
+        (b'{"prompt": "x", "max_tokens": "5"}', "max_tokens"),
+        (b'{"prompt": "x", "stream": "yes"}', "stream"),
+        (b'{"prompt": "x", "echo": 1}', "echo"),
+        (b'{"prompt": "x", "n": true}', "n"),
+        (b'{"prompt": "x", "seed": 1.5}', "seed"),
+        (b'{"prompt": "x", "logprobs": 50}', "logprobs"),
+        (b'{"prompt": "x", "logit_bias": [1]}', "logit_bias"),
+        (b'{"prompt": "x", "logit_bias": {"abc": 1}}', "logit_bias"),
+        (b'{"prompt": "x", "logit_bias": {"5": 500}}', "logit_bias"),
+        (b'{"prompt": "x", "logit_bias": {"\\u00b2": 1}}', "logit_bias"),
+        (b'{"prompt": "x", "max_tokens": 1' + b"0" * 400 + b"}", "max_tokens"),
+        (b'{"prompt": "x", "temperature": 1' + b"0" * 400 + b"}", "temperature"),
+        (b'{"prompt": "x", "stop": 5}', "stop"),
+        (b'{"prompt": "x", "model": 7}', "model"),
+        (b'{"prompt": 12}', "prompt"),
+        (b'{"prompt": "x", "stream_options": {"include_usage": true}}', "stream_options"),
+    ],
+)
 def test_bad_values_are_400_naming_the_field(served, raw, param):
     status, answer = post(f"{served[1]}/completions", raw)
     assert status == 400, answer
     assert answer["error"]["param"] == param and answer["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize("raw, words", [
-    (b'{"prompt": "\xff\xfe"}', "not UTF-8"),
-    (b"[" * 100000, "nests too deeply"),
-    (b'{"prompt": "x"', "not JSON"),
-    (b"", "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (b'{"prompt": "\xff\xfe"}', "not UTF-8"),
+        (b"[" * 100000, "nests too deeply"),
+        (b'{"prompt": "x"', "not JSON"),
+        (b"", "must be a JSON object"),
+    ],
+)
 def test_bodies_that_are_not_json_objects(served, raw, words):
     status, answer = post(f"{served[1]}/completions", raw)
     assert status == 400 and words in answer["error"]["message"]
@@ -75,23 +82,29 @@ def test_bodies_that_are_not_json_objects(served, raw, words):
 
 def test_chat_fields_are_named_too(served):
     base = served[1]
-    for raw, param in ((b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages[0].content"),
-                       (b'{"messages": "hi"}', "messages"),
-                       (b'{"messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
-                       (b'{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}', "top_logprobs"),
-                       (b'{"messages": [{"role": "user", "content": "x"}], "logprobs": "yes"}', "logprobs")):
+    for raw, param in (
+        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages[0].content"),
+        (b'{"messages": "hi"}', "messages"),
+        (b'{"messages": [{"role": "user", "content": 5}]}', "messages[0].content"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}', "top_logprobs"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "logprobs": "yes"}', "logprobs"),
+    ):
         status, answer = post(f"{base}/chat/completions", raw)
         assert status == 400 and answer["error"]["param"] == param, answer
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-10**400, 10**400) | st.floats() | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
-                                                                                  max_size=3), max_leaves=8)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**400), 10**400) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.dictionaries(st.sampled_from(sorted(COMPLETION_FIELDS | {"messages", "top_logprobs"})), _json,
-                            max_size=6), chat=st.booleans())
+@given(
+    body=st.dictionaries(st.sampled_from(sorted(COMPLETION_FIELDS | {"messages", "top_logprobs"})), _json, max_size=6),
+    chat=st.booleans(),
+)
 def test_any_json_is_read_or_refused_never_crashes(service, body, chat):
     body.setdefault("prompt", "x")
     raw = json.dumps(body, allow_nan=True).encode("utf-8", "surrogatepass")
@@ -122,8 +135,10 @@ def test_head_and_body_limits_and_chunked_bodies(served):
     assert _raw_exchange(port, chunked).startswith(b"HTTP/1.1 411")
     assert _raw_exchange(port, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400")
     body = json.dumps({"prompt": "The", "max_tokens": 2}).encode()
-    expect = (b"POST /v1/completions HTTP/1.1\r\nContent-Length: %d\r\nExpect: 100-continue\r\n"
-              b"Connection: close\r\n\r\n" % len(body)) + body
+    expect = (
+        b"POST /v1/completions HTTP/1.1\r\nContent-Length: %d\r\nExpect: 100-continue\r\n"
+        b"Connection: close\r\n\r\n" % len(body)
+    ) + body
     answer = _raw_exchange(port, expect)
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK") and b"text_completion" in answer
 
@@ -133,10 +148,12 @@ def test_idle_and_slow_connections_are_closed(served, service):
     port = server.server_address[1]
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
     slow = socket.create_connection(("127.0.0.1", port))
-    slow.sendall(b"POST /v1/completions HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"prompt\"")  # and then nothing
+    slow.sendall(b'POST /v1/completions HTTP/1.1\r\nContent-Length: 50\r\n\r\n{"prompt"')  # and then nothing
     try:
-        status, answer = post(f"{base}/completions", {"prompt": "The", "max_tokens": 3, "logit_bias": {
-            str(service.tokenizer.eos_token_id): -100}})
+        status, answer = post(
+            f"{base}/completions",
+            {"prompt": "The", "max_tokens": 3, "logit_bias": {str(service.tokenizer.eos_token_id): -100}},
+        )
         assert status == 200 and answer["usage"]["completion_tokens"] == 3  # answered beside 201 stuck clients
         for sock in idle + [slow]:
             sock.settimeout(10)
@@ -225,8 +242,9 @@ def test_one_keep_alive_connection_carries_many_requests(served, service):
     try:
         for index in range(30):  # the hangup watcher of each answer must be gone before the next read
             body = {"prompt": f"{index}", "max_tokens": 1, "logit_bias": no_end}
-            connection.request("POST", "/v1/completions", body=json.dumps(body),
-                               headers={"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"}
+            )
             response = connection.getresponse()
             assert response.status == 200 and json.loads(response.read())["usage"]["completion_tokens"] == 1
     finally:

@@ -5,6 +5,7 @@ trains the tiny fgtui CausalLM of `model()` with those TrainingArguments (Python
 literals); `check_tp_forward=True` first compares tensor-parallel logits with the
 unsharded model's.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,19 +25,38 @@ def model(seed: int = 0):
     from fgtui.engine.models.config import CausalLMConfig
 
     torch.manual_seed(seed)
-    config = CausalLMConfig(vocab_size=tiny.VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    config = CausalLMConfig(
+        vocab_size=tiny.VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     return build_causal_lm(config)
 
 
 def trainer(output_dir: str, **args):
     from fgtui.engine.train import Trainer, TrainingArguments
 
-    args = {"per_device_train_batch_size": 4, "logging_steps": 1, "save_steps": 2, "max_steps": 4,
-            "save_total_limit": None, "tensorboard": False, **args}
-    return Trainer(model(), TrainingArguments(output_dir=output_dir, **args), tiny.dataset(),
-                   data_collator=tiny.collate, eval_dataset=tiny.dataset(8, seed=2),
-                   optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=1e-2))
+    args = {
+        "per_device_train_batch_size": 4,
+        "logging_steps": 1,
+        "save_steps": 2,
+        "max_steps": 4,
+        "save_total_limit": None,
+        "tensorboard": False,
+        **args,
+    }
+    return Trainer(
+        model(),
+        TrainingArguments(output_dir=output_dir, **args),
+        tiny.dataset(),
+        data_collator=tiny.collate,
+        eval_dataset=tiny.dataset(8, seed=2),
+        optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=1e-2),
+    )
 
 
 def device_type() -> str:
@@ -64,7 +84,9 @@ def check_tp_forward() -> None:
     apply_tp(sharded, init_device_mesh(device, (dist.get_world_size(),)))
     got = sharded(ids).logits
     error = (got - expected).abs().max().item()
-    assert error < (1e-4 if device == "cuda" else 1e-5), f"tensor-parallel logits differ from the unsharded model's by {error}"
+    assert error < (1e-4 if device == "cuda" else 1e-5), (
+        f"tensor-parallel logits differ from the unsharded model's by {error}"
+    )
     print(f"tp forward max abs error {error:.2e}", flush=True)
 
 

@@ -1,5 +1,6 @@
 """--attn-implementation reaches models built from templatelib/models/causal_lm.yaml
 inside a training config (the fine-tune path is covered in test_projects_finetune)."""
+
 from __future__ import annotations
 
 from pathlib import Path

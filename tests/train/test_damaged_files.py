@@ -1,5 +1,6 @@
 """A truncated or garbled weight or state file is one line naming the file, exit 2, nothing
 written: in generate, convert, serve and --resume."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ import struct
 from pathlib import Path
 
 import pytest
-import torch
 
 import fgtui
 import tiny
@@ -26,10 +26,18 @@ def good_model(tmp_path_factory) -> Path:
     from fgtui.engine.models.hf_io import save_pretrained
 
     directory = tmp_path_factory.mktemp("damaged") / "model"
-    tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260,
-                                    show_progress=False)
-    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    tokenizer = train_bpe_tokenizer(
+        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
+    )
+    config = CausalLMConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     save_pretrained(build_causal_lm(config), directory, tokenizer=tokenizer)
     return directory
 
@@ -61,9 +69,11 @@ def damaged_model(request, good_model, tmp_path) -> tuple[Path, str]:
 def test_a_damaged_model_is_one_line_and_nothing_is_written(damaged_model, command, tmp_path, capsys):
     directory, message = damaged_model
     out = tmp_path / "converted"
-    argv = {"generate": ["generate", str(directory), "Hello", "--device", "cpu"],
-            "convert": ["convert", str(directory), str(out)],
-            "serve": ["serve", str(directory), "--port", "0", "--device", "cpu"]}[command]
+    argv = {
+        "generate": ["generate", str(directory), "Hello", "--device", "cpu"],
+        "convert": ["convert", str(directory), str(out)],
+        "serve": ["serve", str(directory), "--port", "0", "--device", "cpu"],
+    }[command]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
@@ -96,8 +106,7 @@ def test_resume_takes_a_named_runs_own_checkpoint(tmp_path):
 
     first = tiny.trainer(tmp_path, max_steps=8, save_steps=4, eval_data=False, run_name="long")
     first.train()
-    tiny.trainer(tmp_path, max_steps=4, save_steps=4, eval_data=False, run_name="short",
-                 save_total_limit=None).train()
+    tiny.trainer(tmp_path, max_steps=4, save_steps=4, eval_data=False, run_name="short", save_total_limit=None).train()
     root = tmp_path / "checkpoints"
     assert ckpt.checkpoint_run(root / "checkpoint-8") == "long"
     # "short" re-saved step 4 over "long"'s: that one is short's now; latest is short's too.

@@ -1,4 +1,5 @@
 """Training processes killed at the worst moments, then resumed."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,13 @@ SCRIPT = str(Path(tiny.__file__))
 
 def _start(output_dir, run_name, *options):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, SCRIPT, str(output_dir), run_name, *options],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, SCRIPT, str(output_dir), run_name, *options],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for(predicate, process, timeout=60.0):
@@ -42,8 +48,7 @@ def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_losses(tmp_pat
     _wait_for(lambda: (ckpt.latest_checkpoint(out / "checkpoints") or Path("x")).name == "checkpoint-8", victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert not any(r["type"] == "event" and r["event"] == "end"
-                   for r in tiny.read_records(out / "runs" / "first"))
+    assert not any(r["type"] == "event" and r["event"] == "end" for r in tiny.read_records(out / "runs" / "first"))
 
     resumed = _start(out, "second", "max_steps=12", "resume_from_checkpoint=True")
     assert resumed.wait(timeout=120) == 0, resumed.stdout.read()
@@ -75,8 +80,14 @@ def test_kill_during_a_save_leaves_the_previous_checkpoint_latest_and_loadable(t
 
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     victim = _start(tmp_path, "r", "max_steps=200", "slow=0.05", "save_steps=1000")
-    _wait_for(lambda: len(tiny.losses_by_step(tmp_path / "runs" / "r")) >= 3
-              if (tmp_path / "runs" / "r" / "metrics.jsonl").exists() else False, victim)
+    _wait_for(
+        lambda: (
+            len(tiny.losses_by_step(tmp_path / "runs" / "r")) >= 3
+            if (tmp_path / "runs" / "r" / "metrics.jsonl").exists()
+            else False
+        ),
+        victim,
+    )
     victim.send_signal(signal.SIGTERM)
     assert victim.wait(timeout=60) == 0, victim.stdout.read()
     records = tiny.read_records(tmp_path / "runs" / "r")

@@ -1,5 +1,6 @@
 """`fgtui generate` and `fgtui convert`: a trained model, found from a model, checkpoint,
 output or project directory, continues prompts or is written as a clean HF directory."""
+
 from __future__ import annotations
 
 import time
@@ -23,11 +24,19 @@ def model_dir(tmp_path_factory) -> Path:
     from fgtui.engine.models.hf_io import save_pretrained
 
     directory = tmp_path_factory.mktemp("gen") / "model"
-    tokenizer = train_bpe_tokenizer([p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]], vocab_size=300,
-                                    show_progress=False)
+    tokenizer = train_bpe_tokenizer(
+        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]], vocab_size=300, show_progress=False
+    )
     torch.manual_seed(0)
-    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    config = CausalLMConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     save_pretrained(build_causal_lm(config), directory, tokenizer=tokenizer)
     return directory
 
@@ -37,13 +46,12 @@ def test_greedy_continuation_matches_the_model(model_dir, capsys):
     from fgtui.engine.models.generate import generate
     from fgtui.engine.models.hf_io import load_pretrained
 
-    assert main(["generate", str(model_dir), "The old house", "-n", "12", "--temperature", "0",
-                 "--device", "cpu"]) == 0
+    assert main(["generate", str(model_dir), "The old house", "-n", "12", "--temperature", "0", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     tokenizer = load_tokenizer(model_dir)
     ids = tokenizer("The old house", return_tensors="pt")["input_ids"]
     expected = generate(load_pretrained(model_dir), ids, 12, stop_token_ids=[tokenizer.eos_token_id])
-    assert printed == "The old house" + tokenizer.decode(expected[0, ids.shape[1]:], skip_special_tokens=True) + "\n"
+    assert printed == "The old house" + tokenizer.decode(expected[0, ids.shape[1] :], skip_special_tokens=True) + "\n"
 
 
 def test_model_directory_is_found_from_checkpoints_output_and_project(model_dir, tmp_path):
@@ -90,8 +98,13 @@ def test_convert_writes_a_clean_transformers_directory(model_dir, tmp_path, caps
     assert main(["convert", str(tmp_path / "out"), str(out), "--check"]) == 0
     printed = capsys.readouterr().out
     assert "checkpoint-7" in printed and "largest logit difference" in printed
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "generation_config.json", "model.safetensors",
-                                                      "tokenizer.json", "tokenizer_config.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
     assert main(["convert", str(model_dir), str(tmp_path / "bf16"), "--dtype", "bfloat16"]) == 0
     assert {t.dtype for t in load_file(tmp_path / "bf16" / "model.safetensors").values()} == {torch.bfloat16}
 

@@ -1,5 +1,6 @@
 """Parallel layout checks, layer splitting, TP divisibility, meta skeletons, grad-norm clipping:
 the single-process parts of engine/train/{mesh,pipeline,parallelize,dist_checkpoint}.py."""
+
 from __future__ import annotations
 
 import os
@@ -33,21 +34,32 @@ def test_fsdp_with_tensor_parallel_is_2d():
     assert (plan.dp, plan.tp, plan.sharded) == (4, 2, True)
 
 
-@pytest.mark.parametrize("kw, world, words", [
-    ({"tensor_parallel_size": 3}, 4, "does not divide"),
-    ({"data_parallel": "none"}, 2, "data_parallel is none"),
-    ({"tensor_parallel_size": 2}, 4, "ddp cannot be combined with tensor parallel"),
-    ({"pipeline_parallel_size": 2, "tensor_parallel_size": 2}, 4, "pipeline parallel is supported alone"),
-    ({"pipeline_parallel_size": 2, "data_parallel": "fsdp2"}, 2, "fsdp2 cannot be combined with pipeline"),
-])
+@pytest.mark.parametrize(
+    "kw, world, words",
+    [
+        ({"tensor_parallel_size": 3}, 4, "does not divide"),
+        ({"data_parallel": "none"}, 2, "data_parallel is none"),
+        ({"tensor_parallel_size": 2}, 4, "ddp cannot be combined with tensor parallel"),
+        ({"pipeline_parallel_size": 2, "tensor_parallel_size": 2}, 4, "pipeline parallel is supported alone"),
+        ({"pipeline_parallel_size": 2, "data_parallel": "fsdp2"}, 2, "fsdp2 cannot be combined with pipeline"),
+    ],
+)
 def test_unsupported_layouts_are_refused(kw, world, words):
     with pytest.raises(FgError, match=words):
         plan_parallelism(args(**kw), world)
 
 
-@pytest.mark.parametrize("kw", [{"data_parallel": "zero3"}, {"pipeline_schedule": "zb"},
-                                {"tensor_parallel_size": 0}, {"pipeline_microbatches": 0},
-                                {"fsdp_param_dtype": "bfloat16"}, {"data_parallel": "fsdp2", "fsdp_reduce_dtype": "fp8"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"data_parallel": "zero3"},
+        {"pipeline_schedule": "zb"},
+        {"tensor_parallel_size": 0},
+        {"pipeline_microbatches": 0},
+        {"fsdp_param_dtype": "bfloat16"},
+        {"data_parallel": "fsdp2", "fsdp_reduce_dtype": "fp8"},
+    ],
+)
 def test_bad_parallel_arguments_are_refused(kw):
     with pytest.raises(FgError):
         args(**kw)
@@ -74,8 +86,16 @@ def test_meta_skeleton_copies_nothing_and_keeps_ties():
     from fgtui.engine.models.config import CausalLMConfig
     from fgtui.engine.train.dist_checkpoint import meta_skeleton
 
-    model = build_causal_lm(CausalLMConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                           num_attention_heads=2, tie_word_embeddings=True))
+    model = build_causal_lm(
+        CausalLMConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            tie_word_embeddings=True,
+        )
+    )
     skeleton = meta_skeleton(model)
     assert all(p.device.type == "meta" for p in skeleton.parameters())
     assert skeleton.lm_head.weight is skeleton.model.embed_tokens.weight

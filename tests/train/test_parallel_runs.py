@@ -1,6 +1,7 @@
 """DDP, FSDP2, tensor parallel and pipeline runs on 2 CPU ranks (gloo) give the losses
 and gradient norms of one process on the same global batch; their checkpoints are
 whole models that transformers loads, and resume into the sharded model."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,17 @@ def launch(output_dir, device="cpu", **options) -> dict[int, tuple[float, float]
     """Train on 2 ranks through torchrun (on CPU unless `device` is None: one GPU a rank);
     returns {step: (loss, grad_norm)}."""
     options["device"] = device
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", WORKER,
-               str(output_dir), "run_name='run'", *(f"{k}={v!r}" for k, v in options.items())]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        WORKER,
+        str(output_dir),
+        "run_name='run'",
+        *(f"{k}={v!r}" for k, v in options.items()),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -63,8 +73,12 @@ def test_fsdp2_matches_saves_whole_model_and_resumes(reference, tmp_path):
     assert saved.keys() == single.keys()
     for name in saved:
         torch.testing.assert_close(saved[name], single[name], atol=1e-5, rtol=1e-4, msg=name)
-    resumed = launch(tmp_path / "second", per_device_train_batch_size=2, data_parallel="fsdp2",
-                     resume_from_checkpoint=str(first / "checkpoints" / "checkpoint-2"))
+    resumed = launch(
+        tmp_path / "second",
+        per_device_train_batch_size=2,
+        data_parallel="fsdp2",
+        resume_from_checkpoint=str(first / "checkpoints" / "checkpoint-2"),
+    )
     assert min(resumed) == 3
     assert_same(resumed, reference[1], steps=(3, 4))
 
@@ -76,29 +90,43 @@ def test_tensor_parallel_forward_and_losses(reference, tmp_path):
 def test_pipeline_1f1b_then_gpipe_resume(reference, tmp_path):
     first = tmp_path / "first"
     assert_same(launch(first, pipeline_parallel_size=2, pipeline_microbatches=2), reference[1])
-    resumed = launch(tmp_path / "second", pipeline_parallel_size=2, pipeline_microbatches=4,
-                     pipeline_schedule="gpipe", resume_from_checkpoint=str(first / "checkpoints" / "checkpoint-2"))
+    resumed = launch(
+        tmp_path / "second",
+        pipeline_parallel_size=2,
+        pipeline_microbatches=4,
+        pipeline_schedule="gpipe",
+        resume_from_checkpoint=str(first / "checkpoints" / "checkpoint-2"),
+    )
     assert_same(resumed, reference[1], steps=(3, 4))
 
 
 def test_pipeline_interleaved_with_accumulation(reference, tmp_path):
-    got = launch(tmp_path, pipeline_parallel_size=2, pipeline_schedule="interleaved_1f1b",
-                 pipeline_microbatches=2, per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    got = launch(
+        tmp_path,
+        pipeline_parallel_size=2,
+        pipeline_schedule="interleaved_1f1b",
+        pipeline_microbatches=2,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+    )
     assert_same(got, reference[1])
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
-@pytest.mark.parametrize("options", [
-    {"per_device_train_batch_size": 2},
-    {"per_device_train_batch_size": 2, "data_parallel": "fsdp2"},
-    {"tensor_parallel_size": 2, "check_tp_forward": True},
-    {"pipeline_parallel_size": 2, "pipeline_microbatches": 2},
-    {"pipeline_parallel_size": 2, "pipeline_schedule": "interleaved_1f1b", "pipeline_microbatches": 2},
-], ids=["ddp", "fsdp2", "tp", "pipeline", "interleaved"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"per_device_train_batch_size": 2},
+        {"per_device_train_batch_size": 2, "data_parallel": "fsdp2"},
+        {"tensor_parallel_size": 2, "check_tp_forward": True},
+        {"pipeline_parallel_size": 2, "pipeline_microbatches": 2},
+        {"pipeline_parallel_size": 2, "pipeline_schedule": "interleaved_1f1b", "pipeline_microbatches": 2},
+    ],
+    ids=["ddp", "fsdp2", "tp", "pipeline", "interleaved"],
+)
 def test_two_gpus_nccl(tmp_path, options):
     """The same layouts over NCCL on 2 GPUs match one GPU (float32, looser: kernels differ)."""
     single = tmp_path / "single"
     assert parallel_worker.trainer(str(single), run_name="run", device="cuda:0").train() == 0
-    assert_same(launch(tmp_path / "multi", device=None, **options), metrics(single / "runs" / "run"),
-                tolerance=2e-4)
+    assert_same(launch(tmp_path / "multi", device=None, **options), metrics(single / "runs" / "run"), tolerance=2e-4)

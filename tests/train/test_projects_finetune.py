@@ -1,13 +1,12 @@
 """projects/lm_training_project.yaml, projects/finetune(_v2).yaml and the tutorial-004
 example at examples/finetune/lovecraft, with a tiny model saved in a fixture."""
+
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +31,15 @@ def model_dir(tmp_path_factory) -> Path:
     texts = [p.read_text() for p in sorted((DATASET / "data" / "train").glob("*.txt"))[:3]]
     tokenizer = train_bpe_tokenizer(texts, vocab_size=512, show_progress=False)
     torch.manual_seed(0)
-    config = CausalLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    config = CausalLMConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     save_pretrained(build_causal_lm(config), directory, tokenizer=tokenizer)
     return directory
 
@@ -51,8 +57,18 @@ def build_target(rendered, target: str):
 
 
 def test_token_budget_lr_scaling_and_wsd_trigger(model_dir):
-    rendered = render(EXAMPLE, None, {"model_id_or_path": str(model_dir), "seq_len": 512, "batch_size": 2,
-                                      "total_tokens": 1, "annealing_tokens": 0.25, "warmup_tokens": 0.05})
+    rendered = render(
+        EXAMPLE,
+        None,
+        {
+            "model_id_or_path": str(model_dir),
+            "seq_len": 512,
+            "batch_size": 2,
+            "total_tokens": 1,
+            "annealing_tokens": 0.25,
+            "warmup_tokens": 0.05,
+        },
+    )
     args = build_target(rendered, "trainer_args")
     tokens_per_step = 512 * 2
     assert args.max_steps == 1_000_000 // tokens_per_step
@@ -69,8 +85,9 @@ def test_token_budget_lr_scaling_and_wsd_trigger(model_dir):
 def test_fine_tune_defaults_to_bf16_adafactor_and_takes_the_memory_flags(model_dir):
     from fgtui.engine.optim import Adafactor
 
-    rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "memory_cap_gib": 23.5,
-                                            "expandable_segments": True})
+    rendered = render(
+        EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "memory_cap_gib": 23.5, "expandable_segments": True}
+    )
     args = build_target(rendered, "trainer_args")
     assert args.dtype == "bfloat16"
     assert args.memory.cuda_memory_cap_gib == 23.5 and args.memory.expandable_segments
@@ -78,8 +95,9 @@ def test_fine_tune_defaults_to_bf16_adafactor_and_takes_the_memory_flags(model_d
     assert isinstance(optimizer, Adafactor)
     # The tokenizer was saved with model_max_length 2048: 16K blocks must reach the model whole.
     assert build_target(rendered, "data_collator").max_length == 16384
-    rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "optimizer": "adamw",
-                                            "dtype": "float32"})
+    rendered = render(
+        EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "optimizer": "adamw", "dtype": "float32"}
+    )
     assert build_target(rendered, "trainer_args").dtype == "float32"
     assert type(build_target(rendered, "optimizer")([torch_parameter()])).__name__ == "AdamW"
 
@@ -91,8 +109,9 @@ def torch_parameter():
 
 
 def test_16k_sibling_and_start_annealing(model_dir):
-    rendered = render(EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "warmup_tokens": 0.1,
-                                            "start_annealing": True})
+    rendered = render(
+        EXAMPLE, "16k.yaml", {"model_id_or_path": str(model_dir), "warmup_tokens": 0.1, "start_annealing": True}
+    )
     assert "max_length: 16384" in rendered.text
     warmup = int(0.1e6 / 16384)
     assert f"decay_start_step: {warmup}" in rendered.text
@@ -110,13 +129,18 @@ def test_fine_tune_without_a_model_is_a_one_line_error(tmp_path):
 
 
 def _cli(*argv: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fgtui.engine.cli", *argv], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fgtui.engine.cli", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_train_dry_run_of_the_example(model_dir):
-    done = _cli("-p", str(EXAMPLE), "train", "--dry-run", "-M", str(model_dir), "--max-steps", "3",
-                cwd=EXAMPLE)
+    done = _cli("-p", str(EXAMPLE), "train", "--dry-run", "-M", str(model_dir), "--max-steps", "3", cwd=EXAMPLE)
     assert done.returncode == 0, done.stderr
     assert "torchrun" in done.stdout or "fgtui.engine.train.entry" in done.stdout
 
@@ -143,7 +167,7 @@ def test_three_step_cpu_run_of_the_example(tmp_path, model_dir):
 
 [globals]
     == super()
-    -- set ns.output_dir = "{tmp_path / 'out'}"
+    -- set ns.output_dir = "{tmp_path / "out"}"
 """)
     done = _cli("-p", str(project), "--run", "smoke.yaml", cwd=project, env={"CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -160,12 +184,16 @@ def test_one_output_dir_moves_run_dirs_and_checkpoints(model_dir, tmp_path):
     from fgtui.engine.launch.launcher import launch_run
 
     out = tmp_path / "elsewhere"
-    launched = launch_run(str(EXAMPLE), variables={"model_id_or_path": str(model_dir), "max_steps": 3},
-                          devices="cpu", dry_run=True, output_dir=str(out))
+    launched = launch_run(
+        str(EXAMPLE),
+        variables={"model_id_or_path": str(model_dir), "max_steps": 3},
+        devices="cpu",
+        dry_run=True,
+        output_dir=str(out),
+    )
     assert launched.command[-1].startswith(str(out / "runs") + "/")
     args = build(load_graph(launched.config_text, "<launch>"), "trainer_args")
     assert args.output_dir == str(out)  # checkpoints go to <output_dir>/checkpoints, next to runs/
-    done = _cli("-p", str(EXAMPLE), "train", "--dry-run", "-M", str(model_dir), "--output-dir", str(out),
-                cwd=EXAMPLE)
+    done = _cli("-p", str(EXAMPLE), "train", "--dry-run", "-M", str(model_dir), "--output-dir", str(out), cwd=EXAMPLE)
     assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
     assert str(out / "runs") in done.stdout

@@ -1,4 +1,5 @@
 """Precision, memory and speed switches, budgets and FLOPs, OOM and profiler."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,11 @@ def test_activation_checkpointing_gives_the_same_losses(tmp_path, make):
     assert all(abs(plain[k] - checkpointed[k]) < 1e-5 for k in plain)
 
 
-@pytest.mark.parametrize("args", [{"mixed_precision": "bf16"}, {"mixed_precision": "fp16"},
-                                  {"dtype": "bfloat16"}], ids=["bf16-autocast", "fp16-scaler", "pure-bf16"])
+@pytest.mark.parametrize(
+    "args",
+    [{"mixed_precision": "bf16"}, {"mixed_precision": "fp16"}, {"dtype": "bfloat16"}],
+    ids=["bf16-autocast", "fp16-scaler", "pure-bf16"],
+)
 def test_precision_modes_train(tmp_path, args):
     losses = _losses(tmp_path, "p", tiny.llama(), max_steps=4, **args)
     assert all(math.isfinite(v) for v in losses.values())
@@ -57,8 +61,9 @@ def test_out_of_memory_names_the_memory_switches(tmp_path):
 
 
 def test_token_budget_sets_the_steps(tmp_path):
-    run = tiny.trainer(tmp_path, run_name="r", max_steps=-1, total_tokens=5 * 4 * tiny.SEQ + 7,
-                       save_strategy="no", eval_data=False)
+    run = tiny.trainer(
+        tmp_path, run_name="r", max_steps=-1, total_tokens=5 * 4 * tiny.SEQ + 7, save_strategy="no", eval_data=False
+    )
     assert run.train() == 0
     assert run.state.global_step == 5
 
@@ -87,8 +92,9 @@ def test_flops_per_token_follows_6n_plus_attention():
 
 
 def test_profiler_writes_a_trace(tmp_path):
-    run = tiny.trainer(tmp_path, run_name="r", max_steps=4, profile=True, profile_steps=(1, 1, 1),
-                       save_strategy="no", eval_data=False)
+    run = tiny.trainer(
+        tmp_path, run_name="r", max_steps=4, profile=True, profile_steps=(1, 1, 1), save_strategy="no", eval_data=False
+    )
     assert run.train() == 0
     assert (tmp_path / "runs" / "r" / "profile" / "trace.json").stat().st_size > 0
 
@@ -96,8 +102,9 @@ def test_profiler_writes_a_trace(tmp_path):
 @pytest.mark.gpu
 def test_cuda_compiled_blocks_match_eager_and_log_mfu_and_memory(tmp_path):
     eager = _losses(tmp_path, "e", tiny.llama(), max_steps=4, mixed_precision="bf16", device="cuda")
-    compiled = _losses(tmp_path, "c", tiny.llama(), max_steps=4, mixed_precision="bf16", device="cuda",
-                       compile_blocks=True)
+    compiled = _losses(
+        tmp_path, "c", tiny.llama(), max_steps=4, mixed_precision="bf16", device="cuda", compile_blocks=True
+    )
     assert all(abs(eager[k] - compiled[k]) < 2e-2 for k in eager)
     record = [r for r in tiny.read_records(tmp_path / "c" / "runs" / "r") if r["type"] == "train"][-1]
     assert record["peak_mem_gib"] is not None and record["peak_mem_gib"] > 0

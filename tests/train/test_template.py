@@ -1,4 +1,5 @@
 """templatelib/trainers/trainer.yaml: rendered in a project, built, trained."""
+
 from __future__ import annotations
 
 import shutil
@@ -42,8 +43,10 @@ def project(tmp_path):
     shutil.copytree(EXAMPLES / "forgather_workspace", workspace / "forgather_workspace")
     project = workspace / "tiny"
     (project / "templates" / "configs").mkdir(parents=True)
-    (project / "meta.yaml").write_text('-- extends "meta_defaults.yaml"\n\n[configs]\nname: "Tiny"\n'
-                                       'config_prefix: "configs"\ndefault_config: "train.yaml"\n')
+    (project / "meta.yaml").write_text(
+        '-- extends "meta_defaults.yaml"\n\n[configs]\nname: "Tiny"\n'
+        'config_prefix: "configs"\ndefault_config: "train.yaml"\n'
+    )
     (project / "templates" / "configs" / "train.yaml").write_text(CONFIG)
     return project
 
@@ -57,8 +60,7 @@ def _build(project, **variables):
 
 
 def test_token_budget_and_lr_scaling_reach_the_trainer(project):
-    trainer = _build(project, total_tokens=0.001, world_size=2, lr=1e-3, warmup_tokens=0.0002,
-                     annealing_tokens=0.0003)
+    trainer = _build(project, total_tokens=0.001, world_size=2, lr=1e-3, warmup_tokens=0.0002, annealing_tokens=0.0003)
     tokens_per_step = 16 * 4 * 1 * 2
     assert trainer.args.max_steps == 1000 // tokens_per_step == 7
     assert trainer.optimizer_factory.keywords["lr"] == pytest.approx(1e-3 * (tokens_per_step / 4096) ** 0.5)

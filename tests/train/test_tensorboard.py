@@ -1,5 +1,6 @@
 """TensorBoard: runs write event files when the package is installed; `fgtui tb`
 says in one line what is missing when it is not."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The README's main job, shortened: examples/tutorials/tiny_llama builds and trains."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,9 @@ def test_tiny_llama_trains_a_few_steps_and_samples_text(tmp_path):
     from fgtui.engine.config import build, load_graph
     from fgtui.engine.project.project import Project
 
-    rendered = Project.open(PROJECT).render(None, {"max_steps": 3, "seq_len": 128, "eval_steps": 3,
-                                                   "eval_max_new_tokens": 8, "save_strategy": "no"})
+    rendered = Project.open(PROJECT).render(
+        None, {"max_steps": 3, "seq_len": 128, "eval_steps": 3, "eval_max_new_tokens": 8, "save_strategy": "no"}
+    )
     trainer = build(load_graph(rendered.text, rendered.source), "main")
     # Keep the repository clean: the run goes to tmp_path.
     trainer.args.output_dir = str(tmp_path)

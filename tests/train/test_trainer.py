@@ -1,4 +1,5 @@
 """The trainer on CPU with tiny models: log stream, exact resume, accumulation, guards."""
+
 from __future__ import annotations
 
 import json
@@ -52,10 +53,18 @@ def test_resume_if_any_starts_fresh_without_a_checkpoint_and_resumes_with_one(tm
 
 
 def test_gradient_accumulation_matches_the_large_batch(tmp_path):
-    big = tiny.trainer(tmp_path / "big", tiny.TinyLM(), run_name="r", max_steps=3, save_strategy="no",
-                       per_device_train_batch_size=4)
-    small = tiny.trainer(tmp_path / "acc", tiny.TinyLM(), run_name="r", max_steps=3, save_strategy="no",
-                         per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    big = tiny.trainer(
+        tmp_path / "big", tiny.TinyLM(), run_name="r", max_steps=3, save_strategy="no", per_device_train_batch_size=4
+    )
+    small = tiny.trainer(
+        tmp_path / "acc",
+        tiny.TinyLM(),
+        run_name="r",
+        max_steps=3,
+        save_strategy="no",
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+    )
     big.model.drop.p = small.model.drop.p = 0.0
     small.model.load_state_dict(big.model.state_dict())
     assert big.train() == small.train() == 0
@@ -81,15 +90,15 @@ def test_checkpoint_loads_with_transformers_and_resume_refuses_another_model(tmp
     assert run.train() == 0
     loaded = LlamaForCausalLM.from_pretrained(tmp_path / "checkpoints" / "checkpoint-2")
     assert torch.equal(loaded.model.embed_tokens.weight, run.model.model.embed_tokens.weight)
-    other = tiny.trainer(tmp_path, tiny.llama(hidden=48), run_name="r2", resume_from_checkpoint=True,
-                         eval_data=False)
+    other = tiny.trainer(tmp_path, tiny.llama(hidden=48), run_name="r2", resume_from_checkpoint=True, eval_data=False)
     with pytest.raises(FgError, match=r"different model: .*shape \[64, 32\] in the checkpoint, \[64, 48\] here"):
         other.train()
 
 
 def test_rotation_keeps_the_newest_and_the_best(tmp_path):
-    run = tiny.trainer(tmp_path, run_name="r", max_steps=12, save_steps=2, eval_steps=2,
-                       save_total_limit=2, keep_best_n=1)
+    run = tiny.trainer(
+        tmp_path, run_name="r", max_steps=12, save_steps=2, eval_steps=2, save_total_limit=2, keep_best_n=1
+    )
     run.model.drop.p = 0.0
     assert run.train() == 0
     kept = [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")]
@@ -109,8 +118,9 @@ def test_unwritable_output_dir_is_a_user_error(tmp_path):
 def test_text_samples_are_logged_at_eval(tmp_path):
     tokenizer = _char_tokenizer()
     callback = TextgenCallback(["ab", "cd"], tokenizer=tokenizer, max_new_tokens=5, temperature=1.0)
-    run = tiny.trainer(tmp_path, tiny.llama(), run_name="r", max_steps=2, eval_steps=2,
-                       save_strategy="no", callbacks=[callback])
+    run = tiny.trainer(
+        tmp_path, tiny.llama(), run_name="r", max_steps=2, eval_steps=2, save_strategy="no", callbacks=[callback]
+    )
     assert run.train() == 0
     samples = [r for r in tiny.read_records(tmp_path / "runs" / "r") if r["type"] == "sample"]
     assert [s["prompt"] for s in samples] == ["ab", "cd"]
@@ -134,8 +144,14 @@ def test_fgtui_model_trains_resumes_and_saves_for_transformers(tmp_path):
 
     from fgtui.engine.models import CausalLMConfig, build_causal_lm
 
-    config = CausalLMConfig(vocab_size=tiny.VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=2, max_position_embeddings=64)
+    config = CausalLMConfig(
+        vocab_size=tiny.VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+    )
 
     def model():
         torch.manual_seed(0)
@@ -146,8 +162,15 @@ def test_fgtui_model_trains_resumes_and_saves_for_transformers(tmp_path):
     assert full.flops_token == model().flops_per_token(tiny.SEQ)
     first = tiny.trainer(tmp_path / "b", model(), run_name="r", max_steps=3, save_steps=3, eval_data=False)
     assert first.train() == 0
-    second = tiny.trainer(tmp_path / "b", model(), run_name="r2", max_steps=6, save_steps=3, eval_data=False,
-                          resume_from_checkpoint="checkpoint-3")
+    second = tiny.trainer(
+        tmp_path / "b",
+        model(),
+        run_name="r2",
+        max_steps=6,
+        save_steps=3,
+        eval_data=False,
+        resume_from_checkpoint="checkpoint-3",
+    )
     assert second.train() == 0
     expected = tiny.losses_by_step(tmp_path / "a" / "runs" / "r")
     assert tiny.losses_by_step(tmp_path / "b" / "runs" / "r2") == {s: expected[s] for s in (4, 5, 6)}
@@ -156,8 +179,16 @@ def test_fgtui_model_trains_resumes_and_saves_for_transformers(tmp_path):
 
 
 def test_epochs_set_the_length_and_epoch_saves_land_on_epoch_ends(tmp_path):
-    run = tiny.trainer(tmp_path, run_name="r", max_steps=-1, num_train_epochs=2, gradient_accumulation_steps=2,
-                       save_strategy="epoch", logging_steps=8, eval_data=False)
+    run = tiny.trainer(
+        tmp_path,
+        run_name="r",
+        max_steps=-1,
+        num_train_epochs=2,
+        gradient_accumulation_steps=2,
+        save_strategy="epoch",
+        logging_steps=8,
+        eval_data=False,
+    )
     assert run.train() == 0
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-8", "checkpoint-16"]
     train = [r for r in tiny.read_records(tmp_path / "runs" / "r") if r["type"] == "train"]

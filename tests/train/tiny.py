@@ -1,4 +1,5 @@
 """Tiny models, data and trainers for the trainer tests (CPU, a few thousand parameters)."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,16 @@ def llama(hidden: int = 32, layers: int = 2, seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=64, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -47,7 +55,8 @@ class TinyLM(torch.nn.Module):
         loss = None
         if labels is not None:
             loss = torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1), ignore_index=-100)
+                logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1), ignore_index=-100
+            )
             if self.nan_at_call is not None and self.calls >= self.nan_at_call:
                 loss = loss * float("nan")
         return SimpleNamespace(loss=loss, logits=logits)
@@ -68,15 +77,25 @@ def collate(examples: list[dict]) -> dict:
 def trainer(output_dir, model=None, *, lr: float = 1e-2, eval_data=True, callbacks=(), **args):
     from fgtui.engine.train import Trainer, TrainingArguments
 
-    args = {"per_device_train_batch_size": 4, "logging_steps": 1, "save_steps": 4, "max_steps": 8,
-            "save_total_limit": None, **args}
+    args = {
+        "per_device_train_batch_size": 4,
+        "logging_steps": 1,
+        "save_steps": 4,
+        "max_steps": 8,
+        "save_total_limit": None,
+        **args,
+    }
     model = model if model is not None else TinyLM()
     return Trainer(
-        model, TrainingArguments(output_dir=str(output_dir), **args), dataset(),
-        data_collator=collate, eval_dataset=dataset(16, seed=2) if eval_data else None,
+        model,
+        TrainingArguments(output_dir=str(output_dir), **args),
+        dataset(),
+        data_collator=collate,
+        eval_dataset=dataset(16, seed=2) if eval_data else None,
         optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=lr),
         lr_scheduler_factory=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 / (1 + 0.1 * s)),
-        callbacks=list(callbacks))
+        callbacks=list(callbacks),
+    )
 
 
 def read_records(run_dir) -> list[dict]:

@@ -3,6 +3,7 @@
 Reads the loaded graph only (no imports), so it runs at --dry-run and before the run
 dir exists. The first missing name is reported with the config line that uses it.
 """
+
 from __future__ import annotations
 
 from fgtui.engine.compat.forgather import names
@@ -15,8 +16,11 @@ def missing_names(graph) -> list:
 
     if real_forgather_installed():
         return []
-    found = [node for node in walk_nodes(graph.root) if isinstance(node, CallNode)
-             and names.is_forgather_spec(node.spec) and names.lookup(node.spec) is None]
+    found = [
+        node
+        for node in walk_nodes(graph.root)
+        if isinstance(node, CallNode) and names.is_forgather_spec(node.spec) and names.lookup(node.spec) is None
+    ]
     return sorted(found, key=lambda node: (node.file or "", node.line or 0))
 
 

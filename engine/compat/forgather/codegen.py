@@ -13,6 +13,7 @@ plus the caller's keyword arguments. A node gets a name when it is used more tha
 use); with name_policy "named" also when the config names it (`@name`), and with "all"
 every call. Templates use Forgather's line syntax (`-- stmt`, `== expr`, `## comment`).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,13 @@ def line_syntax_to_jinja(source: str) -> str:
             line = match[1]
         if (match := _LINE_STATEMENT.fullmatch(line)) is not None:
             marker, body = match[1], match[2]
-            line = {"--": "{% " + body + " %}", "<<": "{%- " + body + " %}", ">>": "{% " + body + " -%}",
-                    "==": "{{ " + body + " }}", "=>": "{{ " + body + "|trim('\\n') }}"}[marker]
+            line = {
+                "--": "{% " + body + " %}",
+                "<<": "{%- " + body + " %}",
+                ">>": "{% " + body + " -%}",
+                "==": "{{ " + body + " }}",
+                "=>": "{{ " + body + "|trim('\\n') }}",
+            }[marker]
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -90,8 +96,13 @@ class PythonEncoder:
         self._count(obj)
         self._name(obj, set())
         main_body = self._expr(obj, top=True)
-        return {"imports": sorted(self.imports), "variables": sorted(self.variables.values(), key=repr),
-                "definitions": "\n".join(self.definitions), "main_body": main_body, "dynamic_imports": []}
+        return {
+            "imports": sorted(self.imports),
+            "variables": sorted(self.variables.values(), key=repr),
+            "definitions": "\n".join(self.definitions),
+            "main_body": main_body,
+            "dynamic_imports": [],
+        }
 
     # -- analysis
     def _children(self, value: Any) -> list:
@@ -111,8 +122,9 @@ class PythonEncoder:
             if self.uses[id(value)] > 1:
                 return
         if isinstance(value, VarNode):
-            self.variables.setdefault(value.name, (value.name, value.has_default,
-                                                   value.default if value.has_default else None))
+            self.variables.setdefault(
+                value.name, (value.name, value.has_default, value.default if value.has_default else None)
+            )
             return
         for child in self._children(value):
             self._count(child)
@@ -144,9 +156,12 @@ class PythonEncoder:
         if ":" in spec:
             module, attrs = spec.split(":", 1)
             if module.endswith(".py") or "/" in module:
-                raise FgError(f"code generation cannot import the file module '{spec}'",
-                              hint="name the callable by its package module (relative '.module:Name' "
-                                   "for files on the submodule search path)", location=node.location)
+                raise FgError(
+                    f"code generation cannot import the file module '{spec}'",
+                    hint="name the callable by its package module (relative '.module:Name' "
+                    "for files on the submodule search path)",
+                    location=node.location,
+                )
             head = attrs.split(".")[0]
             self.imports.add((module, head))
             return attrs
@@ -158,8 +173,11 @@ class PythonEncoder:
 
     def _arguments(self, node: CallNode) -> list[str]:
         items = [self._expr(arg) for arg in node.args]
-        items += [f"{key}={self._expr(value)}" for key, value in node.kwargs.items()
-                  if key not in ("submodule_searchpath", "_identity")]
+        items += [
+            f"{key}={self._expr(value)}"
+            for key, value in node.kwargs.items()
+            if key not in ("submodule_searchpath", "_identity")
+        ]
         return items
 
     def _call_text(self, node: CallNode, partial: bool) -> str:
@@ -213,8 +231,15 @@ class PythonEncoder:
         return repr(value)
 
 
-def generate_code(obj: Any, template_name: str | None = None, template_str: str | None = None,
-                  searchpath: Any = ".", env: Any = None, name_policy: str | None = None, **kwargs: Any) -> str:
+def generate_code(
+    obj: Any,
+    template_name: str | None = None,
+    template_str: str | None = None,
+    searchpath: Any = ".",
+    env: Any = None,
+    name_policy: str | None = None,
+    **kwargs: Any,
+) -> str:
     """Python source for `obj` (a graph) rendered into a template (by name from `searchpath`,
     or `template_str`, or the default module with a `construct(**variables)` function)."""
     import jinja2
@@ -236,8 +261,10 @@ def generate_code(obj: Any, template_name: str | None = None, template_str: str 
         try:
             template = env.get_template(template_name)
         except jinja2.TemplateNotFound:
-            raise FgError(f"code template {template_name!r} not found in {searchpath}",
-                          hint="check the model template name and search path") from None
+            raise FgError(
+                f"code template {template_name!r} not found in {searchpath}",
+                hint="check the model template name and search path",
+            ) from None
     else:
         template = env.from_string(line_syntax_to_jinja(template_str or DEFAULT_TEMPLATE))
     return template.render(**{**kwargs, **encoded}).strip()

@@ -4,6 +4,7 @@ A meta-path finder makes `forgather` and its sub-packages modules whose attribut
 are the objects `names.PROVIDED` lists; only module paths that lead to a provided
 name exist. Installed by the build (construct/train), never by previews.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -41,8 +42,10 @@ class CompatModule(types.ModuleType):
             raise AttributeError(attr)
         target = names.PROVIDED.get(f"{self.__name__}:{attr}")
         if target is None:
-            raise AttributeError(f"'{self.__name__}.{attr}' is a Forgather name that fgtui does not provide "
-                                 "(install Forgather, or see engine/compat/forgather/names.py)")
+            raise AttributeError(
+                f"'{self.__name__}.{attr}' is a Forgather name that fgtui does not provide "
+                "(install Forgather, or see engine/compat/forgather/names.py)"
+            )
         value = load_target(target)
         setattr(self, attr, value)
         return value

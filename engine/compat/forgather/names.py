@@ -5,6 +5,7 @@ specs they resolve to. The modules under `fgtui.engine.compat.forgather` mirror
 Forgather's module layout and expose exactly these names, so `import forgather...`
 in a project's Python files finds the same objects (tests check the two agree).
 """
+
 from __future__ import annotations
 
 _C = "fgtui.engine.compat.forgather"
@@ -40,8 +41,9 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.loss:LinearCrossEntropyLoss": f"{_C}.ml.loss:LinearCrossEntropyLoss",
     "forgather.ml.distributed:DistributedEnvironment": f"{_C}.ml.distributed:DistributedEnvironment",
     # optimizers and schedules
-    "forgather.ml.optim.infinite_lr_scheduler:InfiniteLRScheduler":
-        f"{_C}.ml.optim.infinite_lr_scheduler:InfiniteLRScheduler",
+    "forgather.ml.optim.infinite_lr_scheduler:InfiniteLRScheduler": (
+        f"{_C}.ml.optim.infinite_lr_scheduler:InfiniteLRScheduler"
+    ),
     "forgather.ml.optim.adafactor:Adafactor": f"{_C}.ml.optim.adafactor:Adafactor",
     # model and tokenizer construction (the output dir's generated code, config, tokenizer)
     "forgather.codegen:generate_code": f"{_C}.codegen:generate_code",
@@ -88,4 +90,4 @@ def lookup(spec: str) -> str | None:
 def module_names(module: str) -> dict[str, str]:
     """Name -> fgtui spec for everything provided in Forgather module `module`."""
     prefix = module + ":"
-    return {key[len(prefix):]: value for key, value in PROVIDED.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in PROVIDED.items() if key.startswith(prefix)}

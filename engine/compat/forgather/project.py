@@ -5,14 +5,20 @@ tokenizer is made once for the model and its saved copy) and returns a dict when
 several are asked for; fgtui's `from_project` returns a list and builds each apart,
 so this adapter keeps Forgather's contract on fgtui's project loader.
 """
+
 from __future__ import annotations
 
 import os
 from typing import Any, Iterable
 
 
-def from_project(project_dir: str | os.PathLike, config_template: str | None = "",
-                 targets: str | Iterable[str] = "main", pp_kwargs: dict | None = None, **config_kwargs: Any) -> Any:
+def from_project(
+    project_dir: str | os.PathLike,
+    config_template: str | None = "",
+    targets: str | Iterable[str] = "main",
+    pp_kwargs: dict | None = None,
+    **config_kwargs: Any,
+) -> Any:
     from fgtui.engine.config import build
     from fgtui.engine.project import from_project as fg_from_project
 

@@ -5,6 +5,7 @@ found on sys.path, specs and imports are left alone. Otherwise specs map through
 `names.PROVIDED`, and a name fgtui does not provide is an error naming it (never
 a silent stand-in). Called only while a config is built, never at preview.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,10 +22,12 @@ def real_forgather_installed() -> bool:
 
 
 def not_provided(spec: str, location: SourceLocation | None = None) -> FgError:
-    return FgError(f"'{spec}' is a Forgather name that fgtui does not provide",
-                   hint="install Forgather in this environment to use its own, or replace it with an fgtui "
-                        "object (the names fgtui provides: engine/compat/forgather/names.py)",
-                   location=location)
+    return FgError(
+        f"'{spec}' is a Forgather name that fgtui does not provide",
+        hint="install Forgather in this environment to use its own, or replace it with an fgtui "
+        "object (the names fgtui provides: engine/compat/forgather/names.py)",
+        location=location,
+    )
 
 
 def translate(spec: str, location: SourceLocation | None = None) -> str | None:

@@ -6,6 +6,7 @@ then load it) and copies the model's source modules beside them, so the output d
 loads on its own. Several processes (torchrun ranks) may build at once: a file lock
 beside each target lets one build while the others wait, then all load.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,12 @@ def _needs_build(target: str | os.PathLike, prerequisites: list) -> bool:
     return any(os.path.exists(p) and os.path.getmtime(p) > built for p in prerequisites)
 
 
-def build_rule(target: str | os.PathLike, recipe: list[Callable] | Callable, loader: Callable,
-               prerequisites: list[str | os.PathLike] = ()) -> Any:
+def build_rule(
+    target: str | os.PathLike,
+    recipe: list[Callable] | Callable,
+    loader: Callable,
+    prerequisites: list[str | os.PathLike] = (),
+) -> Any:
     """Run `recipe` (one callable or a list, in order) when `target` is missing or older than
     a prerequisite, then return `loader()`."""
     steps = recipe if isinstance(recipe, (list, tuple)) else [recipe]
@@ -67,16 +72,22 @@ def _may_write(path: str | os.PathLike, exists: str) -> bool:
     if not os.path.isfile(path):
         return True
     if exists == "raise":
-        raise FgError(f"{path} differs from what this config generates, and it is not overwritten",
-                      hint="delete the file to regenerate it, or set exists: ok / warn / skip")
+        raise FgError(
+            f"{path} differs from what this config generates, and it is not overwritten",
+            hint="delete the file to regenerate it, or set exists: ok / warn / skip",
+        )
     if exists in ("warn", "skip"):
-        print(f"warning: {path} differs from what this config generates"
-              + ("; left as it is" if exists == "skip" else "; overwritten"), file=sys.stderr)
+        print(
+            f"warning: {path} differs from what this config generates"
+            + ("; left as it is" if exists == "skip" else "; overwritten"),
+            file=sys.stderr,
+        )
     return exists != "skip"
 
 
-def write_file(data: Any, output_file: str | os.PathLike | None = None, return_value: Any = _NO_VALUE,
-               exists: str = "raise") -> Any:
+def write_file(
+    data: Any, output_file: str | os.PathLike | None = None, return_value: Any = _NO_VALUE, exists: str = "raise"
+) -> Any:
     """Write `data` (text, or a callable returning it) to `output_file` unless it already holds
     exactly that; returns `return_value` when given, else the data."""
     if callable(data):
@@ -105,7 +116,7 @@ def copy_package_files(dest_dir: str | os.PathLike, obj: Any, exists: str = "rai
             origin = getattr(getattr(loaded, "__spec__", None), "origin", None)
             if not name.startswith(package + ".") or not origin or not os.path.isfile(origin):
                 continue
-            parts = name[len(package) + 1:].split(".")
+            parts = name[len(package) + 1 :].split(".")
             target = dest.joinpath(*parts[:-1], os.path.basename(origin))
             if target.exists() and filecmp.cmp(origin, target, shallow=False):
                 continue
@@ -125,8 +136,9 @@ def dependency_list(*args: Any) -> Any:
     return args[0]
 
 
-def load_from_config(project_dir: str, config_template: str | None = None, targets: str | list[str] = "",
-                     **config_kwargs: Any) -> Any:
+def load_from_config(
+    project_dir: str, config_template: str | None = None, targets: str | list[str] = "", **config_kwargs: Any
+) -> Any:
     """Build `targets` of a project's config (Forgather's empty target: main)."""
     from fgtui.engine.project import from_project
 

@@ -4,6 +4,7 @@ fgtui's trainer joins the process group itself (engine/train/runtime.py) when it
 sets up, so this object only reads what torchrun exported and carries the
 config's choices (backend, no_accelerator) to the trainer.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,20 @@ class DistributedEnvironment:
     """Rank, world size and device of this process; environment variables set by a
     launcher win over the arguments, as in Forgather."""
 
-    def __init__(self, rank: int = 0, local_rank: int = 0, world_size: int = 1, local_world_size: int = 1,
-                 master_addr: str = "localhost", master_port: int = 29501, backend: str | None = None,
-                 log_level: Any = "INFO", device_map: dict | None = None, always: bool = True,
-                 no_accelerator: bool = False) -> None:
+    def __init__(
+        self,
+        rank: int = 0,
+        local_rank: int = 0,
+        world_size: int = 1,
+        local_world_size: int = 1,
+        master_addr: str = "localhost",
+        master_port: int = 29501,
+        backend: str | None = None,
+        log_level: Any = "INFO",
+        device_map: dict | None = None,
+        always: bool = True,
+        no_accelerator: bool = False,
+    ) -> None:
         env = os.environ
         self.rank = int(env.get("RANK", rank))
         self.local_rank = int(env.get("LOCAL_RANK", local_rank))
@@ -49,5 +60,7 @@ class DistributedEnvironment:
         return self.device_type != "cpu"
 
     def __repr__(self) -> str:
-        return (f"DistributedEnvironment(rank={self.rank}, local_rank={self.local_rank}, "
-                f"world_size={self.world_size}, no_accelerator={self.no_accelerator})")
+        return (
+            f"DistributedEnvironment(rank={self.rank}, local_rank={self.local_rank}, "
+            f"world_size={self.world_size}, no_accelerator={self.no_accelerator})"
+        )

@@ -3,6 +3,7 @@
 Both take the model's logits (or final hidden states) and the labels, shift by
 one position (token t predicts t+1) and average over labels != -100.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,13 +44,17 @@ class LinearCrossEntropyLoss:
     called with final hidden states and labels, it gives the same mean as `CausalLoss`.
     """
 
-    def __init__(self, output_embeddings: Any, impl: str = "auto", chunk_size: int | None = None,
-                 ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(
+        self,
+        output_embeddings: Any,
+        impl: str = "auto",
+        chunk_size: int | None = None,
+        ignore_index: int = IGNORE_INDEX,
+    ) -> None:
         from fgtui.engine.memory.linear_ce import LinearCrossEntropyLoss as Fused
 
         impl = "ours" if impl == "pytorch" else impl
-        self._fused = Fused(output_embeddings, impl=impl, ignore_index=ignore_index,
-                            chunk_size=chunk_size, shift=True)
+        self._fused = Fused(output_embeddings, impl=impl, ignore_index=ignore_index, chunk_size=chunk_size, shift=True)
 
     def __call__(self, hidden_states: Any, labels: Any) -> Any:
         return self._fused(hidden_states, labels)

@@ -1,5 +1,6 @@
 """`forgather.ml.tokenizer`: train a `tokenizers` tokenizer from a dataset and save it as a
 transformers tokenizer (what Forgather's tokenizer projects build)."""
+
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ from fgtui.engine.errors import FgError
 def select_range(length: int, spec: Any) -> range:
     """Forgather's record selection: None (all), n (first n), a fraction, (start, stop[, step])
     with ints or fractions, or a range; clamped to [0, length]."""
+
     def position(value: Any) -> int:
         if isinstance(value, float):
             value = int(value * length)
@@ -36,10 +38,21 @@ def select_range(length: int, spec: Any) -> range:
     raise FgError(f"select_range: unsupported value {spec!r}")
 
 
-def train_tokenizer(*, model: Any, normalizer: Any, pre_tokenizer: Any, post_processor: Any, decoder: Any,
-                    trainer: Any, dataset: Callable[[], Any], feature: str = "text", select_range: Any = None,
-                    args: dict | None = None, output_dir: str | os.PathLike | None = None,
-                    batch_size: int = 1000) -> Any:
+def train_tokenizer(
+    *,
+    model: Any,
+    normalizer: Any,
+    pre_tokenizer: Any,
+    post_processor: Any,
+    decoder: Any,
+    trainer: Any,
+    dataset: Callable[[], Any],
+    feature: str = "text",
+    select_range: Any = None,
+    args: dict | None = None,
+    output_dir: str | os.PathLike | None = None,
+    batch_size: int = 1000,
+) -> Any:
     """Train on `dataset()[feature]` (optionally a slice of it), save to `output_dir` with
     `args` (special tokens, model_max_length ...) as a PreTrainedTokenizerFast; returns it."""
     from tokenizers import Tokenizer
@@ -55,13 +68,15 @@ def train_tokenizer(*, model: Any, normalizer: Any, pre_tokenizer: Any, post_pro
         data = data.select(globals()["select_range"](len(data), select_range))
     total = len(data)
     if feature not in getattr(data, "column_names", [feature]):
-        raise FgError(f"train_tokenizer: the dataset has no {feature!r} column",
-                      hint=f"columns: {', '.join(data.column_names)}; set feature:")
+        raise FgError(
+            f"train_tokenizer: the dataset has no {feature!r} column",
+            hint=f"columns: {', '.join(data.column_names)}; set feature:",
+        )
     started = time.perf_counter()
 
     def batches():
         for start in range(0, total, batch_size):
-            yield data[start:start + batch_size][feature]
+            yield data[start : start + batch_size][feature]
 
     core.train_from_iterator(batches(), trainer=trainer, length=-(-total // batch_size))
     print(f"tokenizer trained on {total:,} records in {time.perf_counter() - started:.1f} s", flush=True)

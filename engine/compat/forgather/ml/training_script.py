@@ -3,14 +3,23 @@
 fgtui's train entry calls `train()` on `main`; Forgather's own entry calls `run()`.
 Both run the requested steps (train, evaluate, save the model) on the one trainer.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 
 class TrainingScript:
-    def __init__(self, *, meta: dict, trainer: Any, do_save: bool = False, do_train: bool = True,
-                 do_eval: bool = False, distributed_env: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        meta: dict,
+        trainer: Any,
+        do_save: bool = False,
+        do_train: bool = True,
+        do_eval: bool = False,
+        distributed_env: Any = None,
+    ) -> None:
         self.meta = dict(meta or {})
         self.trainer = trainer
         self.do_save, self.do_train, self.do_eval = do_save, do_train, do_eval

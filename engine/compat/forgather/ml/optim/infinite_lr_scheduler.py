@@ -6,6 +6,7 @@
     afterwards                             constant_lr (lr when there is no cool-down)
     from checkpoint_step on (if >= 0)      exponential decay from constant_lr to min_lr, time constant tau
 """
+
 from __future__ import annotations
 
 import math
@@ -16,13 +17,24 @@ from fgtui.engine.errors import FgError
 
 
 class InfiniteLRScheduler(LRScheduler):
-    def __init__(self, optimizer, warmup_steps: int = 0, cooldown_steps: int = 0, constant_lr: float = 3.75e-5,
-                 min_lr: float = 1e-8, tau: float = 1e4, checkpoint_step: int = -1, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer,
+        warmup_steps: int = 0,
+        cooldown_steps: int = 0,
+        constant_lr: float = 3.75e-5,
+        min_lr: float = 1e-8,
+        tau: float = 1e4,
+        checkpoint_step: int = -1,
+        last_epoch: int = -1,
+    ) -> None:
         if warmup_steps < 0 or cooldown_steps < 0:
             raise FgError("InfiniteLRScheduler: warmup_steps and cooldown_steps must be >= 0")
         if 0 <= checkpoint_step < warmup_steps + cooldown_steps:
-            raise FgError("InfiniteLRScheduler: checkpoint_step must come after warm-up and cool-down",
-                          hint="set checkpoint_step >= warmup_steps + cooldown_steps, or -1 for none")
+            raise FgError(
+                "InfiniteLRScheduler: checkpoint_step must come after warm-up and cool-down",
+                hint="set checkpoint_step >= warmup_steps + cooldown_steps, or -1 for none",
+            )
         if tau <= 0 or min_lr < 0 or constant_lr <= 0:
             raise FgError("InfiniteLRScheduler: tau and constant_lr must be > 0 and min_lr >= 0")
         self.warmup_steps, self.cooldown_steps = warmup_steps, cooldown_steps

@@ -1,6 +1,7 @@
 """`forgather.ml.trainer.accelerate`: Forgather's Accelerate trainer. fgtui's Trainer does
 the device placement and DDP that Accelerate does for Forgather, so the accelerator
 is kept for reference only and the training is fgtui's."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ fields that only tune Forgather's trainer internals (compile modes, gc threshold
 pinned memory ...) are kept in `extra` and named once when training starts, so a
 user sees which settings had no effect rather than losing them silently.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,33 +98,71 @@ class TrainingArguments:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise FgError(f"unknown trainer argument(s) {', '.join(unknown)}",
-                          hint="check the spelling against Forgather's TrainingArguments")
+            raise FgError(
+                f"unknown trainer argument(s) {', '.join(unknown)}",
+                hint="check the spelling against Forgather's TrainingArguments",
+            )
         return cls(**values)
 
 
 # Forgather fields whose meaning fgtui's trainer carries out (directly or below).
 HONOURED = {
-    "output_dir", "logging_dir", "per_device_eval_batch_size", "per_device_train_batch_size", "num_train_epochs",
-    "device", "seed", "use_cpu", "max_steps", "dataloader_num_workers", "dataloader_drop_last", "eval_strategy",
-    "eval_steps", "logging_steps", "max_grad_norm", "gradient_accumulation_steps", "save_strategy", "save_steps",
-    "save_total_limit", "resume_from_checkpoint", "learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
-    "adam_epsilon", "gradient_checkpointing", "default_dtype", "max_eval_steps", "preserve_best_model",
-    "preserve_n_best", "enable_activation_offloading", "float32_matmul_precision", "mixed_precision",
-    "fuse_optim_with_backward", "memory", "total_tokens", "extra", "detect_anomaly", "torch_compile",
+    "output_dir",
+    "logging_dir",
+    "per_device_eval_batch_size",
+    "per_device_train_batch_size",
+    "num_train_epochs",
+    "device",
+    "seed",
+    "use_cpu",
+    "max_steps",
+    "dataloader_num_workers",
+    "dataloader_drop_last",
+    "eval_strategy",
+    "eval_steps",
+    "logging_steps",
+    "max_grad_norm",
+    "gradient_accumulation_steps",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
+    "resume_from_checkpoint",
+    "learning_rate",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "gradient_checkpointing",
+    "default_dtype",
+    "max_eval_steps",
+    "preserve_best_model",
+    "preserve_n_best",
+    "enable_activation_offloading",
+    "float32_matmul_precision",
+    "mixed_precision",
+    "fuse_optim_with_backward",
+    "memory",
+    "total_tokens",
+    "extra",
+    "detect_anomaly",
+    "torch_compile",
 }
-DTYPE_NAMES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-               "float16": "float16", "fp16": "float16"}
+DTYPE_NAMES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
 
 
 def to_fgtui(args: TrainingArguments, *, no_accelerator: bool = False) -> tuple[Any, list[str]]:
     """fgtui's TrainingArguments for `args`, and the names of the fields it leaves unused."""
     from fgtui.engine.train.args import TrainingArguments as FgArgs
 
-    defaults = {f.name: f.default for f in fields(TrainingArguments)
-                if f.default is not dataclasses.MISSING}
-    ignored = sorted(name for name in defaults
-                     if name not in HONOURED and getattr(args, name) != defaults[name])
+    defaults = {f.name: f.default for f in fields(TrainingArguments) if f.default is not dataclasses.MISSING}
+    ignored = sorted(name for name in defaults if name not in HONOURED and getattr(args, name) != defaults[name])
     if args.save_strategy not in ("no", "steps", "epoch"):
         raise FgError(f"save_strategy {args.save_strategy!r} is not one of no, steps, epoch")
     if args.eval_strategy not in ("no", "steps", "epoch"):
@@ -140,22 +179,31 @@ def to_fgtui(args: TrainingArguments, *, no_accelerator: bool = False) -> tuple[
         per_device_train_batch_size=args.per_device_train_batch_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        max_steps=args.max_steps, total_tokens=args.total_tokens, num_train_epochs=float(args.num_train_epochs),
-        learning_rate=args.learning_rate, max_grad_norm=args.max_grad_norm,
+        max_steps=args.max_steps,
+        total_tokens=args.total_tokens,
+        num_train_epochs=float(args.num_train_epochs),
+        learning_rate=args.learning_rate,
+        max_grad_norm=args.max_grad_norm,
         # Forgather's -1 means "do not seed": a fresh seed each run, written to the log below.
         seed=args.seed if args.seed >= 0 else secrets.randbelow(2**31),
-        dtype=dtype, mixed_precision=None if args.mixed_precision in (None, "no") else args.mixed_precision,
-        device=device, logging_steps=args.logging_steps,
+        dtype=dtype,
+        mixed_precision=None if args.mixed_precision in (None, "no") else args.mixed_precision,
+        device=device,
+        logging_steps=args.logging_steps,
         eval_steps=args.eval_steps if args.eval_strategy == "steps" else None,
         max_eval_steps=args.max_eval_steps if args.max_eval_steps > 0 else None,
-        save_strategy=args.save_strategy, save_steps=args.save_steps, save_total_limit=args.save_total_limit,
+        save_strategy=args.save_strategy,
+        save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit,
         keep_best_n=args.preserve_n_best if args.preserve_best_model else 0,
         resume_from_checkpoint=args.resume_from_checkpoint or None,
-        gradient_checkpointing=args.gradient_checkpointing, memory=args.memory,
+        gradient_checkpointing=args.gradient_checkpointing,
+        memory=args.memory,
         fuse_optim_with_backward=args.fuse_optim_with_backward,
         enable_activation_offloading=args.enable_activation_offloading,
         compile_blocks=args.torch_compile,
-        dataloader_num_workers=args.dataloader_num_workers, dataloader_drop_last=args.dataloader_drop_last,
+        dataloader_num_workers=args.dataloader_num_workers,
+        dataloader_drop_last=args.dataloader_drop_last,
         extra={"forgather": {name: getattr(args, name) for name in ignored}, **args.extra},
     )
     return converted, ignored

@@ -1,6 +1,7 @@
 """`forgather.ml.trainer.ddp`: Forgather's DDP trainer. fgtui's Trainer wraps the model in
 DDP itself whenever torchrun starts several ranks (engine/train/parallel_setup.py), so
 this is the same adapter with DDP's arguments accepted."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,8 +19,10 @@ class DDPTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         if (self.post_local_sgd or {}).get("enabled"):
-            raise FgError("post-local SGD (post_local_sgd.enabled) is not provided by fgtui",
-                          hint="turn it off; fgtui's DDP all-reduces every step")
+            raise FgError(
+                "post-local SGD (post_local_sgd.enabled) is not provided by fgtui",
+                hint="turn it off; fgtui's DDP all-reduces every step",
+            )
 
 
 class DDPTrainer(Trainer):

@@ -6,6 +6,7 @@ labels)`, or the fused loss over hidden states); everything else — the loop,
 the log stream, checkpoints, control, memory switches, DDP/FSDP — is fgtui's
 Trainer unchanged.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,13 +33,25 @@ def as_arguments(args: Any, cls: type = TrainingArguments) -> TrainingArguments:
 class Trainer(FgTrainer):
     arguments_class = TrainingArguments
 
-    def __init__(self, *, args: TrainingArguments | dict, model: Any = None, distributed_env: Any = None,
-                 data_collator: Callable | None = None, train_dataset: Any = None, eval_dataset: Any = None,
-                 processing_class: Any = None, model_init: Callable | None = None, callbacks: list | None = None,
-                 compute_loss_func: Callable | None = None, optimizer_factory: Callable | None = None,
-                 optimizer_cls_and_kwargs: tuple | None = None, lr_scheduler_factory: Callable | None = None,
-                 enable_activation_checkpoint_fn: Callable | None = None,
-                 fused_loss_factory: Callable | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        args: TrainingArguments | dict,
+        model: Any = None,
+        distributed_env: Any = None,
+        data_collator: Callable | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        model_init: Callable | None = None,
+        callbacks: list | None = None,
+        compute_loss_func: Callable | None = None,
+        optimizer_factory: Callable | None = None,
+        optimizer_cls_and_kwargs: tuple | None = None,
+        lr_scheduler_factory: Callable | None = None,
+        enable_activation_checkpoint_fn: Callable | None = None,
+        fused_loss_factory: Callable | None = None,
+    ) -> None:
         forgather_args = as_arguments(args, self.arguments_class)
         if model is None and model_init is None:
             raise FgError("the trainer has neither a model nor a model_init", hint="give it model: or model_init:")
@@ -70,9 +83,18 @@ class Trainer(FgTrainer):
         # Outside `fgtui train` (a script calling TrainingScript.run()), Forgather's
         # logging_dir is the run dir, as it is where Forgather writes its logs.
         run_dir = None if os.environ.get("FGTUI_RUN_DIR") else forgather_args.logging_dir
-        super().__init__(model, fg_args, train_dataset, data_collator=data_collator, eval_dataset=eval_dataset,
-                         optimizer_factory=optimizer_factory, lr_scheduler_factory=lr_scheduler_factory,
-                         callbacks=callbacks, tokenizer=processing_class, run_dir=run_dir)
+        super().__init__(
+            model,
+            fg_args,
+            train_dataset,
+            data_collator=data_collator,
+            eval_dataset=eval_dataset,
+            optimizer_factory=optimizer_factory,
+            lr_scheduler_factory=lr_scheduler_factory,
+            callbacks=callbacks,
+            tokenizer=processing_class,
+            run_dir=run_dir,
+        )
         self.forgather_args = forgather_args
         self.distributed_env = distributed_env
         self.compute_loss_func = compute_loss_func
@@ -87,8 +109,13 @@ class Trainer(FgTrainer):
         if cls_and_kwargs:
             optimizer_cls, kwargs = cls_and_kwargs
             return functools.partial(optimizer_cls, **kwargs)
-        return functools.partial(torch.optim.AdamW, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-                                 weight_decay=args.weight_decay, eps=args.adam_epsilon)
+        return functools.partial(
+            torch.optim.AdamW,
+            lr=args.learning_rate,
+            betas=(args.adam_beta1, args.adam_beta2),
+            weight_decay=args.weight_decay,
+            eps=args.adam_epsilon,
+        )
 
     def _make_loaders(self) -> None:
         super()._make_loaders()
@@ -115,8 +142,10 @@ class Trainer(FgTrainer):
             if _takes_hidden_states(model) and hasattr(model, "get_output_embeddings"):
                 self.fused_loss = self.fused_loss_factory(model.get_output_embeddings())
             else:
-                self._print(f"fused loss not used: {type(model).__name__}.forward cannot return hidden states "
-                            "without logits; the loss is computed on the logits")
+                self._print(
+                    f"fused loss not used: {type(model).__name__}.forward cannot return hidden states "
+                    "without logits; the loss is computed on the logits"
+                )
 
     def compute_loss(self, batch: dict[str, Any]) -> Any:
         if self.loss_fn is not None or (self.compute_loss_func is None and self.fused_loss is None):
@@ -127,8 +156,7 @@ class Trainer(FgTrainer):
             hidden = self.model(**inputs, return_hidden_states=True).hidden_states
             return self.fused_loss(hidden, labels)
         outputs = self.model(**inputs)
-        logits = outputs.logits if hasattr(outputs, "logits") else outputs[0] if isinstance(outputs, tuple) \
-            else outputs
+        logits = outputs.logits if hasattr(outputs, "logits") else outputs[0] if isinstance(outputs, tuple) else outputs
         return self.compute_loss_func(logits, labels)
 
     # Forgather's TrainingScript calls these besides train().

@@ -13,6 +13,7 @@ so these carry their settings into the trainer (see trainer.Trainer) and do no
 second logging. The others act: InfoCallback prints what is about to train,
 PeakMemory reports device memory, TextgenCallback samples text.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,11 +23,20 @@ from fgtui.engine.train.textgen import TextgenCallback as FgTextgenCallback
 
 
 class ProgressCallback(TrainerCallback):
-    def __init__(self, use_tqdm: bool | None = None, output_stream: str | None = None, show_loss: bool = True,
-                 show_grad_norm: bool = True, show_learning_rate: bool = True, show_tokens: bool = True,
-                 show_epoch: bool = True, show_tokens_per_second: bool = True,
-                 peak_hardware_flops: float | None = None, show_peak_memory: bool = True,
-                 header_interval: int = 20) -> None:
+    def __init__(
+        self,
+        use_tqdm: bool | None = None,
+        output_stream: str | None = None,
+        show_loss: bool = True,
+        show_grad_norm: bool = True,
+        show_learning_rate: bool = True,
+        show_tokens: bool = True,
+        show_epoch: bool = True,
+        show_tokens_per_second: bool = True,
+        peak_hardware_flops: float | None = None,
+        show_peak_memory: bool = True,
+        header_interval: int = 20,
+    ) -> None:
         self.peak_hardware_flops = peak_hardware_flops
 
 
@@ -41,12 +51,14 @@ class InfoCallback(TrainerCallback):
             return
         model = trainer.unwrapped_model
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        lines = [f"model: {type(model).__name__}, {trainer.n_params:,} parameters ({trainable:,} trainable)",
-                 f"train dataset: {len(trainer.train_dataset):,} examples; "
-                 f"eval dataset: {len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0:,}",
-                 f"max steps: {trainer.state.max_steps}; batch {trainer.args.per_device_train_batch_size}"
-                 f" x {trainer.args.gradient_accumulation_steps} accumulation x {trainer.world_size} ranks",
-                 f"device: {trainer.device}; optimizer: {type(trainer.optimizer).__name__}"]
+        lines = [
+            f"model: {type(model).__name__}, {trainer.n_params:,} parameters ({trainable:,} trainable)",
+            f"train dataset: {len(trainer.train_dataset):,} examples; "
+            f"eval dataset: {len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0:,}",
+            f"max steps: {trainer.state.max_steps}; batch {trainer.args.per_device_train_batch_size}"
+            f" x {trainer.args.gradient_accumulation_steps} accumulation x {trainer.world_size} ranks",
+            f"device: {trainer.device}; optimizer: {type(trainer.optimizer).__name__}",
+        ]
         if self.verbose:
             lines.append(str(model))
         for line in lines:
@@ -79,8 +91,14 @@ class TrainerControlCallback(TrainerCallback):
 class PeakMemory(TrainerCallback):
     """At the end, prints the peak device memory of the run (CUDA; on CPU it says so)."""
 
-    def __init__(self, summary_writer: Any = None, show_details: bool = False, do_log: bool = False,
-                 enable_memory_snapshot: bool = False, file_prefix: str = "memory_snapshot") -> None:
+    def __init__(
+        self,
+        summary_writer: Any = None,
+        show_details: bool = False,
+        do_log: bool = False,
+        enable_memory_snapshot: bool = False,
+        file_prefix: str = "memory_snapshot",
+    ) -> None:
         self.show_details = show_details
 
     def on_train_end(self, trainer: Any, status: str) -> None:
@@ -100,12 +118,21 @@ class PeakMemory(TrainerCallback):
 class TextgenCallback(FgTextgenCallback):
     """Samples each prompt every `generation_steps` steps (default: at each evaluation)."""
 
-    def __init__(self, summary_writer: Any, prompts: list[str] | str, generation_config: dict | None = None,
-                 generation_steps: int | None = None, max_new_tokens: int = 200) -> None:
+    def __init__(
+        self,
+        summary_writer: Any,
+        prompts: list[str] | str,
+        generation_config: dict | None = None,
+        generation_steps: int | None = None,
+        max_new_tokens: int = 200,
+    ) -> None:
         config = dict(generation_config or {})
-        super().__init__(prompts, max_new_tokens=max_new_tokens,
-                         temperature=float(config.get("temperature", 1.0)) if config.get("do_sample", True) else 0.0,
-                         top_k=config.get("top_k"))
+        super().__init__(
+            prompts,
+            max_new_tokens=max_new_tokens,
+            temperature=float(config.get("temperature", 1.0)) if config.get("do_sample", True) else 0.0,
+            top_k=config.get("top_k"),
+        )
         self.generation_steps = generation_steps
 
     def on_step_end(self, trainer: Any, step: int, loss: float, grad_norm: float | None) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from fgtui.engine.errors import FgError
 
-EVENTS = ("on_train_begin", "on_step_end", "on_log", "on_evaluate", "on_save", "on_train_end")
+EVENTS = ("on_train_begin", "on_step_end", "on_log", "on_evaluate", "on_save", "on_train_end", "after_step")
 
 
 class TrainerCallback:
@@ -35,6 +35,9 @@ class TrainerCallback:
     def on_evaluate(self, trainer: Any, eval_loss: float) -> None: ...
     def on_save(self, trainer: Any, path: Path) -> None: ...
     def on_train_end(self, trainer: Any, status: str) -> None: ...
+
+    def after_step(self) -> None:
+        """Right after every optimizer step, before logging (a profiler's step, say)."""
 
 
 class DivergenceError(FgError):

@@ -78,8 +78,7 @@ class TrainingLoop:
             loss, grad_norm, tokens, input_tokens = self.train_step()
             epoch_done = state.batches_in_epoch >= len(self.sampler)
             for callback in self.callbacks:
-                if hasattr(callback, "after_step"):
-                    callback.after_step()
+                callback.after_step()
             self._interval.append((state.global_step, loss, grad_norm, tokens, input_tokens))
             step = state.global_step
             if step % args.logging_steps == 0 or step == state.max_steps:

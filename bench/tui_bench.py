@@ -75,19 +75,20 @@ def bench_first_frame(sizes: list[tuple[int, int]], repeats: int = 5) -> None:
             "async def main():\n"
             f"    app = Workbench({str(ROOT / 'examples')!r})\n"
             f"    async with app.run_test(size=({width}, {height})) as pilot:\n"
-            "        print(f'{t_import:.3f} {time.perf_counter() - t0:.3f} {time.process_time():.3f}')\n"
+            "        import os\n"
+            "        since_spawn = time.time() - float(os.environ['FGTUI_BENCH_SPAWNED'])\n"
+            "        print(f'{t_import:.3f} {time.perf_counter() - t0:.3f} {time.process_time():.3f} {since_spawn:.3f}')\n"
             "asyncio.run(main())\n"
         )
         runs = []
         for _ in range(repeats):
-            start = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-            total = time.perf_counter() - start
-            runs.append((*map(float, out.stdout.split()), total))
-        imported, frame, cpu, total = (statistics.median(r[i] for r in runs) for i in range(4))
+            env = {**os.environ, "FGTUI_BENCH_SPAWNED": repr(time.time())}
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+            runs.append(tuple(map(float, out.stdout.split())))
+        imported, frame, cpu, spawned = (statistics.median(r[i] for r in runs) for i in range(4))
         print(
             f"first_frame {width}x{height} (median of {repeats}): import app {imported:.3f} s, first frame "
-            f"{frame:.3f} s after import start, {total:.3f} s including interpreter start (budget 0.6 s); "
+            f"{frame:.3f} s after import start, {spawned:.3f} s after the process was spawned (budget 0.6 s); "
             f"CPU to first frame {cpu:.3f} s"
         )
 

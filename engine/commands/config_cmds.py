@@ -105,22 +105,12 @@ def _python_number(text: str) -> Any:
     return text
 
 
-def received_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The config options a preview renders with, as Forgather passes them (see `forgather_received`)."""
-    from fgtui.engine.project.config_parser import forgather_received
-
-    specs = getattr(args, "dynamic_arg_specs", None)
-    return forgather_received(args, specs) if specs else {}
-
-
 def _render(args: argparse.Namespace):
     from fgtui.engine.project.selection import resolve_config
 
-    # As Forgather's previews: options given, and flags' implied values; a declared
-    # default is left to the template's own `| default(...)`, which may differ.
+    # The config's options as the parser read them (config_parser.values_from_namespace);
     # `--var` assignments override them.
-    args.dynamic_args = received_options(args)
-    variables = {**args.dynamic_args, **parse_variables(getattr(args, "var", None))}
+    variables = {**getattr(args, "dynamic_args", {}), **parse_variables(getattr(args, "var", None))}
     env, name, variables = resolve_config(
         getattr(args, "project_dir", None), getattr(args, "config_template", None), variables
     )
@@ -146,7 +136,7 @@ def _graph(args: argparse.Namespace):
 
 def run_pp(args: argparse.Namespace) -> int:
     rendered, _ = _render(args)
-    received = received_options(args)
+    received = getattr(args, "dynamic_args", {})
     if received:  # Forgather's pp starts with this line; kept so the two print the same text
         sys.stdout.write(f"# Dynamic arguments received: {received}\n\n")
     sys.stdout.write(rendered.text if rendered.text.endswith("\n") else rendered.text + "\n")

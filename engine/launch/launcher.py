@@ -178,7 +178,7 @@ def launch_run(
     permissions.mkdir(Path(output_dir), parents=True, exist_ok=True)
     lock_fd = output_lock.acquire(output_dir, {"job_id": job_id, "pid": os.getpid()})
     try:
-        run_dir = _new_run_dir(prepared, output_dir, run_name, permissions)
+        run_dir = rundir.create_run_dir(output_dir, run_name, permissions)
         try:
             command = build_command(str(run_dir), nproc, list(torchrun_args))
             sock = jobs.socket_path(job_id)
@@ -236,10 +236,6 @@ def refuse_busy_output_dir(output_dir: str) -> None:
             )
 
 
-def _new_run_dir(prepared: LaunchConfig, output_dir: str, run_name: str, permissions: RunPermissions) -> Path:
-    return rundir.create_run_dir(output_dir, run_name, permissions)
-
-
 def _write_run_files(
     run_dir: Path,
     prepared: LaunchConfig,
@@ -284,7 +280,7 @@ def _submit_slurm(
         slurm_jobs.require_sbatch()  # before anything is written
         check_calls(prepared)
     planned = Path(output_dir) / "runs" / run_name
-    run_dir = planned if dry_run else _new_run_dir(prepared, output_dir, run_name, permissions)
+    run_dir = planned if dry_run else rundir.create_run_dir(output_dir, run_name, permissions)
     job_id = None if dry_run else jobs.new_job_id()
     env = {**extra_env, "FGTUI_RUN_DIR": str(run_dir), "PYTHONUNBUFFERED": "1"}
     if job_id:

@@ -105,9 +105,13 @@ def live_pids(pid: int | None, run_dir: str | os.PathLike | None, host: str | No
 
 def terminate(pid: int | None, pgid: int | None, run_dir: str | os.PathLike | None, grace: float = 10.0) -> list[int]:
     """End every process of a job: SIGTERM to torchrun's group and to each rank's session,
-    then SIGKILL to whatever still lives after `grace` seconds. Returns the pids killed."""
-    # Never this process (a caller inside the job, or a test standing in for one).
-    targets = [target for target in live_pids(pid, run_dir) if target != os.getpid()]
+    then SIGKILL to whatever still lives after `grace` seconds. Returns the pids signalled.
+    Never this process (a caller inside the job, or a test standing in for one)."""
+
+    def others() -> list[int]:
+        return [target for target in live_pids(pid, run_dir) if target != os.getpid()]
+
+    targets = others()
     if not targets:
         return []
     groups = {pgid} if pgid else set()
@@ -116,12 +120,12 @@ def terminate(pid: int | None, pgid: int | None, run_dir: str | os.PathLike | No
         _signal_group(group, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not [target for target in live_pids(pid, run_dir) if target != os.getpid()]:
+        if not others():
             return targets
         time.sleep(0.1)
     for group in groups:
         _signal_group(group, signal.SIGKILL)
-    for target in [target for target in live_pids(pid, run_dir) if target != os.getpid()]:
+    for target in others():
         try:
             os.kill(target, signal.SIGKILL)
         except OSError:

@@ -124,15 +124,10 @@ class _ExtendList(argparse.Action):
 
 
 def values_from_namespace(namespace: argparse.Namespace, specs: list[DynamicArg]) -> dict[str, Any]:
-    """Template variables for a command that builds or launches: exactly what a preview
-    renders with (`forgather_received`), so what `pp` shows is what `train` runs."""
-    return forgather_received(namespace, specs)
-
-
-def forgather_received(namespace: argparse.Namespace, specs: list[DynamicArg]) -> dict[str, Any]:
-    """The config options as Forgather's pp and graph receive them: those given,
-    plus what argparse supplies for flags not given (False for store_true, True
-    for store_false); declared defaults are left to the template, as there."""
+    """The config options as Forgather passes them to the template: those given, plus
+    what argparse supplies for flags not given (False for store_true, True for
+    store_false); declared defaults are left to the template's own `| default()`. Every
+    command reads these, so what `pp` shows is what `train` runs."""
     given = vars(namespace)
     values: dict[str, Any] = {}
     for spec in specs:

@@ -1,10 +1,10 @@
 """The checkpoints one run saved, read from its own log stream.
 
 Several runs share an output directory's `checkpoints/`, so "the newest
-checkpoint there" may belong to another run (a newer one, or one still
-training beside it). A run's `checkpoint` events name exactly what it saved;
-rotation may have deleted some since, so only complete ones that still exist
-count. A resumed run that has not saved yet started from its `resumed`
+checkpoint there" may belong to another run. A run's `checkpoint` events name
+what it saved; each checkpoint's manifest names the run that saved it last (a
+later run saving the same step replaces it), and rotation may have deleted some
+since, so only complete ones that are still the run's own count. A resumed run that has not saved yet started from its `resumed`
 checkpoint, which then stands for its weights.
 """
 
@@ -24,7 +24,7 @@ def _event_path(run_dir: Path, recorded: str) -> Path:
 def run_checkpoints(run_dir: str | Path) -> list[Path]:
     """Complete checkpoints this run saved that still exist, oldest first."""
     from fgtui.engine.runs.reader import LogStreamReader
-    from fgtui.engine.train.checkpoint import is_complete
+    from fgtui.engine.train.checkpoint import checkpoint_run, is_complete
 
     run_dir = Path(run_dir)
     saved: list[Path] = []
@@ -33,7 +33,10 @@ def run_checkpoints(run_dir: str | Path) -> list[Path]:
             path = _event_path(run_dir, str(record["path"]))
             if path in saved:
                 saved.remove(path)
-            saved.append(path)
+            # A later run that saved the same step replaced the directory: its manifest
+            # names that run now. (The resumed-from checkpoint is another run's by nature.)
+            if record["event"] == "resumed" or checkpoint_run(path) in (None, run_dir.name):
+                saved.append(path)
     return [path for path in saved if path.is_dir() and is_complete(path)]
 
 

@@ -208,7 +208,6 @@ class Trainer(TrainingLoop):
             os.environ.get("FGTUI_JOB_ID"),
             {"job_id": os.environ.get("FGTUI_JOB_ID"), "pid": os.getpid(), "run_dir": str(self.run_dir)},
         )
-        self._holds_output_lock = True
         ckpt.remove_partial(self.checkpoints_dir)
         use_tb = self.args.tensorboard if self.args.tensorboard is not None else tensorboard_available()
         self.log_writer = LogStreamWriter(

@@ -115,3 +115,13 @@ def test_resume_takes_a_named_runs_own_checkpoint(tmp_path):
     assert ckpt.resolve_checkpoint(root, "short") == root / "checkpoint-4"
     with pytest.raises(FgError, match="give latest, a run's name"):
         ckpt.resolve_checkpoint(root, "nosuchrun")
+
+
+def test_a_runs_checkpoints_leave_out_a_step_a_later_run_saved_over(tmp_path):
+    from fgtui.engine.runs.checkpoints import run_checkpoints
+
+    tiny.trainer(tmp_path, max_steps=8, save_steps=4, eval_data=False, run_name="long").train()
+    tiny.trainer(tmp_path, max_steps=4, save_steps=4, eval_data=False, run_name="short").train()
+    root = tmp_path / "checkpoints"
+    assert run_checkpoints(tmp_path / "runs" / "long") == [root / "checkpoint-8"]
+    assert run_checkpoints(tmp_path / "runs" / "short") == [root / "checkpoint-4"]

@@ -17,55 +17,30 @@ every call. Templates use Forgather's line syntax (`-- stmt`, `== expr`, `## com
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, VarNode
+from fgtui.engine.config.sugar import preprocess
 from fgtui.engine.errors import FgError
 
 NAME_POLICIES = ("required", "named", "all")
-_LINE_STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
-_FULL_COMMENT = re.compile(r"\s*##.*")
-_TRAILING_COMMENT = re.compile(r"(.*?)\s+#{2,}.*")
-
-DEFAULT_TEMPLATE = """from functools import partial
--- for module, name in imports:
-from {{ module }} import {{ name }}
--- endfor
-
-def {{ factory_name | default('construct') }}(
--- for var, has_default, default in variables:
-    {{ var }}{% if has_default %}={{ repr(default) }}{% endif %},
--- endfor
--- if relaxed_kwargs is defined:
-    **kwargs
--- endif
-):
-    {{ definitions | indent(4) }}
-
-    return {{ main_body | indent(4) }}
-"""
-
-
-def line_syntax_to_jinja(source: str) -> str:
-    """Forgather's line syntax for code templates, as plain Jinja."""
-    out = []
-    for line in source.splitlines():
-        if _FULL_COMMENT.fullmatch(line):
-            continue
-        if (match := _TRAILING_COMMENT.fullmatch(line)) is not None:
-            line = match[1]
-        if (match := _LINE_STATEMENT.fullmatch(line)) is not None:
-            marker, body = match[1], match[2]
-            line = {
-                "--": "{% " + body + " %}",
-                "<<": "{%- " + body + " %}",
-                ">>": "{% " + body + " -%}",
-                "==": "{{ " + body + " }}",
-                "=>": "{{ " + body + "|trim('\\n') }}",
-            }[marker]
-        out.append(line)
-    return "\n".join(out) + "\n"
+# The default module: `construct(**variables)` building the graph. Plain Jinja (no line
+# syntax needed); a model project's own code templates use the line syntax, which the
+# loader translates with the template language's own preprocessor.
+DEFAULT_TEMPLATE = (
+    "from functools import partial\n"
+    "{% for module, name in imports %}from {{ module }} import {{ name }}\n{% endfor %}"
+    "\n\n"  # trim_blocks takes the first newline after the loop
+    "def {{ factory_name | default('construct') }}(\n"
+    "{% for var, has_default, default in variables %}"
+    "    {{ var }}{{ ('=' ~ repr(default)) if has_default else '' }},\n"
+    "{% endfor %}"
+    "{% if relaxed_kwargs is defined %}    **kwargs\n{% endif %}"
+    "):\n"
+    "    {{ definitions | indent(4) }}\n"
+    "\n"
+    "    return {{ main_body | indent(4) }}\n"
+)
 
 
 def _block(open_: str, items: list[str], close: str) -> str:
@@ -253,7 +228,7 @@ def generate_code(
         class LineSyntaxLoader(jinja2.FileSystemLoader):
             def get_source(self, environment, template):
                 source, filename, uptodate = super().get_source(environment, template)
-                return line_syntax_to_jinja(source), filename, uptodate
+                return preprocess(source), filename, uptodate
 
         env = SandboxedEnvironment(loader=LineSyntaxLoader(paths), trim_blocks=True, undefined=jinja2.StrictUndefined)
         env.globals["repr"] = repr
@@ -266,5 +241,5 @@ def generate_code(
                 hint="check the model template name and search path",
             ) from None
     else:
-        template = env.from_string(line_syntax_to_jinja(template_str or DEFAULT_TEMPLATE))
+        template = env.from_string(preprocess(template_str) if template_str else DEFAULT_TEMPLATE)
     return template.render(**{**kwargs, **encoded}).strip()

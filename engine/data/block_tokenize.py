@@ -93,30 +93,51 @@ def piece_bounds(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
     as encoding the whole text. Only a stretch of `size // 2` characters with
     no such place (text without spaces or newlines) is cut where it stands.
     """
+    return cut_bounds(text, size)
+
+
+def cut_bounds(data, size: int) -> list[tuple[int, int]]:
+    """`piece_bounds` for a str, or for UTF-8 bytes (bytes or a memoryview): ASCII space
+    and newline never occur inside a multi-byte character, so every byte piece decodes on
+    its own; a forced cut backs off to a character boundary."""
+    binary = not isinstance(data, str)
+    space, newline = (b" ", b"\n") if binary else (" ", "\n")
     bounds = []
-    start, n = 0, len(text)
+    start, n = 0, len(data)
     while n - start > size:
-        low, cut = start + size // 2, -1
-        high = start + size
-        while cut < 0:
-            space = text.rfind(" ", low, high)
-            newline = text.rfind("\n", low, high - 1)
-            if space < 0 and newline < 0:
-                break
-            if space > newline:
-                if not text[space - 1].isspace():
-                    cut = space
-                high = space
-            else:
-                if not text[newline - 1].isspace() and not text[newline + 1].isspace():
-                    cut = newline + 1
-                high = newline
-        if cut < 0:
-            cut = start + size
+        low, high = start + size // 2, start + size
+        window = data[low : high + 1]
+        cut = _cut_in(bytes(window) if binary else window, space, newline)
+        if cut >= 0:
+            cut += low
+        else:
+            cut = high
+            while binary and cut > start and (data[cut] & 0xC0) == 0x80:
+                cut -= 1
         bounds.append((start, cut))
         start = cut
     bounds.append((start, n))
     return bounds
+
+
+def _cut_in(window, space, newline) -> int:
+    """The last place in `window` just before a space, or just after a newline, that
+    follows a non-space character; -1 when there is none."""
+    end = len(window) - 1
+    while True:
+        at_space = window.rfind(space, 1, end)
+        at_newline = window.rfind(newline, 1, end - 1)
+        if at_space < 0 and at_newline < 0:
+            return -1
+        if at_space > at_newline:
+            if not window[at_space - 1 : at_space].isspace():
+                return at_space
+            end = at_space
+        else:
+            before, after = window[at_newline - 1 : at_newline], window[at_newline + 1 : at_newline + 2]
+            if not before.isspace() and not after.isspace():
+                return at_newline + 1
+            end = at_newline
 
 
 def _encode_long(text: str, encode) -> "numpy.ndarray":  # noqa: F821 - numpy is imported inside

@@ -22,40 +22,6 @@ from fgtui.engine.data.block_tokenize import BlockOptions, encode_documents
 _BATCH_ROWS = 1000
 
 
-def byte_piece_bounds(data: memoryview, size: int) -> list[tuple[int, int]]:
-    """`piece_bounds` on UTF-8 bytes: cuts just before a space, or just after a
-    newline, that follows a non-space byte (ASCII space and newline never occur
-    inside a multi-byte character, so every piece decodes on its own)."""
-    bounds = []
-    start, n = 0, len(data)
-    while n - start > size:
-        low, high = start + size // 2, start + size
-        window = bytes(data[low : high + 1])
-        cut = -1
-        end = len(window) - 1
-        while cut < 0:
-            space = window.rfind(b" ", 1, end)
-            newline = window.rfind(b"\n", 1, end - 1)
-            if space < 0 and newline < 0:
-                break
-            if space > newline:
-                if not window[space - 1 : space].isspace():
-                    cut = low + space
-                end = space
-            else:
-                if not window[newline - 1 : newline].isspace() and not window[newline + 1 : newline + 2].isspace():
-                    cut = low + newline + 1
-                end = newline
-        if cut < 0:
-            cut = high
-            while cut > start and (data[cut] & 0xC0) == 0x80:  # never inside a character
-                cut -= 1
-        bounds.append((start, cut))
-        start = cut
-    bounds.append((start, n))
-    return bounds
-
-
 class _Buffer:
     """A growing int32 buffer whose untouched capacity costs no memory."""
 
@@ -123,7 +89,7 @@ def encode_split(
                 short = []
                 first = out.size
                 out.append(head)
-                for a, b in _groups(byte_piece_bounds(data[start:end], limit)):
+                for a, b in _groups(block_tokenize.cut_bounds(data[start:end], limit)):
                     pieces = [bytes(data[start + x : start + y]).decode("utf-8") for x, y in zip(a, b)]
                     for ids in encode(pieces):
                         out.append(np.asarray(ids, dtype=np.int32))

@@ -4,8 +4,9 @@ Several runs share an output directory's `checkpoints/`, so "the newest
 checkpoint there" may belong to another run. A run's `checkpoint` events name
 what it saved; each checkpoint's manifest names the run that saved it last (a
 later run saving the same step replaces it), and rotation may have deleted some
-since, so only complete ones that are still the run's own count. A resumed run that has not saved yet started from its `resumed`
-checkpoint, which then stands for its weights.
+since, so only complete ones that are still the run's own count. A resumed run
+that has not saved yet started from its `resumed` checkpoint, which then stands
+for its weights.
 """
 
 from __future__ import annotations

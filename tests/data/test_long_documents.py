@@ -60,10 +60,10 @@ def test_a_split_with_a_long_document_packs_as_before(corpus_texts, tokenizer, m
 
 
 def test_bytes_without_spaces_are_cut_between_characters():
-    from fgtui.engine.data.split_encode import byte_piece_bounds
+    from fgtui.engine.data.block_tokenize import cut_bounds
 
     text = ("ταχύτητα" * 2000).encode()  # two-byte characters, no spaces
-    bounds = byte_piece_bounds(memoryview(text), 1001)
+    bounds = cut_bounds(memoryview(text), 1001)
     assert b"".join(text[a:b] for a, b in bounds) == text
     for a, b in bounds:
         text[a:b].decode("utf-8")  # every piece decodes on its own

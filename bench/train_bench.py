@@ -161,8 +161,8 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
         "step_time_s": med("step_time_s"),
         "peak_mem_gib": med("peak_mem_gib"),
         "loss": train[-1]["loss"],
-        "n_params": trainer.n_params,
-        "flops_per_token": trainer.flops_token,
+        "n_params": trainer.runtime.n_params,
+        "flops_per_token": trainer.runtime.flops_token,
         "torch": torch.__version__,
     }
 

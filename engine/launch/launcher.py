@@ -94,7 +94,7 @@ def check_calls(prepared: LaunchConfig) -> None:
     writes anything: a typo'd argument is reported at its template line now, not by a
     failed rank later. Imports the modules the config names (a launch runs its code
     anyway); a dry run never calls this."""
-    from fgtui.engine.config.build import Builder
+    from fgtui.engine.config import Builder  # the package export: a direct submodule import would shadow `build`
 
     graph = prepared.graph
     if isinstance(graph.root, dict) and "main" in graph.root:

@@ -10,6 +10,7 @@ Importing this package imports no torch; the modules do, inside their functions.
 from fgtui.engine.train.args import TrainingArguments
 from fgtui.engine.train.budget import StepBudget, scale_lr, steps_from_tokens, tokens_per_step
 from fgtui.engine.train.callbacks import DivergenceError, DivergenceGuard, ProfilerCallback, TrainerCallback
+from fgtui.engine.train.runtime import RunContext
 from fgtui.engine.train.textgen import TextgenCallback
 from fgtui.engine.train.trainer import Trainer
 
@@ -17,6 +18,7 @@ __all__ = [
     "DivergenceError",
     "DivergenceGuard",
     "ProfilerCallback",
+    "RunContext",
     "StepBudget",
     "TextgenCallback",
     "Trainer",

@@ -10,6 +10,11 @@ Events (all optional, all receive the trainer first):
     on_evaluate(trainer, eval_loss)
     on_save(trainer, path)
     on_train_end(trainer, status)
+    after_step()                                   right after every optimizer step, not
+                                                   grouped (a profiler's step)
+
+What the run is built on (device, rank, run dir, the wrapped model, the log
+stream) is `trainer.runtime`, set before on_train_begin.
 
 A callback stops training by calling `trainer.request_stop(action, source)` or, for
 a failure, by raising (the trainer records it as an error and exits non-zero).
@@ -102,12 +107,13 @@ class ProfilerCallback(TrainerCallback):
     def on_train_begin(self, trainer: Any) -> None:
         import torch.profiler as tp
 
-        if trainer.rank != 0:
+        runtime = trainer.runtime
+        if runtime.rank != 0:
             return
-        out_dir = Path(trainer.run_dir) / "profile"
+        out_dir = runtime.run_dir / "profile"
         out_dir.mkdir(parents=True, exist_ok=True)
         activities = [tp.ProfilerActivity.CPU]
-        if trainer.device.type == "cuda":
+        if runtime.device.type == "cuda":
             activities.append(tp.ProfilerActivity.CUDA)
         wait, warmup, active = self.schedule
         self.profiler = tp.profile(
@@ -120,7 +126,6 @@ class ProfilerCallback(TrainerCallback):
         self.profiler.start()
 
     def after_step(self) -> None:
-        """Called by the trainer after every optimizer step (not grouped)."""
         if self.profiler is not None:
             self.profiler.step()
 

@@ -1,7 +1,8 @@
 """What torchrun runs in every rank: `python -m fgtui.engine.train.entry RUN_DIR [--resume SPEC]`.
 
 Reads the config frozen at launch (`RUN_DIR/config.yaml`; no rank renders
-templates), builds its `main` target (a trainer) and calls `.train()`. The exit
+templates), builds its `main` target (a trainer) and calls `.train(run)` with the
+run context the launcher's process was given (run dir, job id, resume). The exit
 code is the trainer's; a failure before the trainer starts is still written to the
 log stream, so watchers learn why a run ended.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.train.runtime import RunContext
 
 
 def build_main(run_dir: Path) -> Any:
@@ -72,19 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m fgtui.engine.train.entry RUN_DIR [--resume=latest|if-any|CHECKPOINT]", file=sys.stderr)
         return 2
     run_dir = Path(argv[0]).resolve()
-    # The trainer the config builds finds its run dir here; restored afterwards
-    # so that an in-process call (tests, notebooks) leaves no trace behind.
-    previous = os.environ.get("FGTUI_RUN_DIR")
-    os.environ["FGTUI_RUN_DIR"] = str(run_dir)
+    # What the launcher decided, handed to the trainer explicitly; a resume given here
+    # overrides the frozen config's choice (a requeued SLURM job resumes).
+    run = RunContext(run_dir, job_id=os.environ.get("FGTUI_JOB_ID"), resume=resume)
     trainer = None
     try:
         from fgtui.engine.train.rank_guard import bind_rank_to_job
 
         bind_rank_to_job(run_dir, int(os.environ.get("RANK", 0)))
         trainer = build_main(run_dir)
-        if resume:  # overrides the frozen config's choice (a requeued SLURM job resumes)
-            trainer.args.resume_from_checkpoint = resume
-        return int(trainer.train() or 0)
+        return int(trainer.train(run) or 0)
     except FgError as error:
         if trainer is None:
             _log_early_failure(run_dir, error)
@@ -97,10 +96,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _destroy_process_group()
-        if previous is None:
-            os.environ.pop("FGTUI_RUN_DIR", None)
-        else:
-            os.environ["FGTUI_RUN_DIR"] = previous
 
 
 def _destroy_process_group() -> None:

@@ -1,13 +1,22 @@
-"""Process-level setup the trainer needs: distributed init, device, dtypes, memory figures."""
+"""What a training run runs on: the launcher's choices (`RunContext`), what `Trainer.setup`
+builds from them (`Runtime`), and the process-level helpers behind it (distributed init,
+device, dtypes, memory figures)."""
 
 from __future__ import annotations
 
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fgtui.engine.errors import FgError
+
+if TYPE_CHECKING:
+    from fgtui.engine.train.control_relay import ControlRelay
+    from fgtui.engine.train.logstream import LogStreamWriter
+    from fgtui.engine.train.parallel_setup import ParallelRuntime
+    from fgtui.engine.train.sampler import ResumableBatchSampler
 
 OOM_HINT = (
     "turn on gradient_checkpointing, lower per_device_train_batch_size (raise"
@@ -25,6 +34,60 @@ class DistInfo:
     @property
     def is_distributed(self) -> bool:
         return self.world_size > 1
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run writes and what started it: the train entry builds one from what the
+    launcher gave its process; a trainer used from Python makes its own (`Trainer.standalone_run`)."""
+
+    run_dir: Path
+    job_id: str | None = None  # the launcher's job (None outside `fgtui train`)
+    resume: str | None = None  # overrides the config's resume_from_checkpoint (a requeued job)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything `Trainer.setup` builds for one run, fixed until it ends; the loop reads it."""
+
+    run: RunContext
+    resume: Any  # what to resume from: the run context's choice, else the config's; falsy: start fresh
+    dist: DistInfo
+    device: Any
+    model: Any  # placed on the device, wrapped or split for the parallel layout
+    parallel: ParallelRuntime
+    n_params: int  # of the placed model, before any split
+    optimizer: Any
+    optim_in_backward: bool  # the optimizer steps inside backward; step() only closes the step
+    lr_scheduler: Any  # None without a scheduler factory
+    scaler: Any  # a GradScaler for fp16, else None
+    loss_fn: Any  # the fused linear cross-entropy, else None (the model's own loss)
+    offload: Any  # the activation-offload context, else None
+    sampler: ResumableBatchSampler
+    train_loader: Any
+    eval_loader: Any  # None without an eval dataset
+    seq_len: int
+    flops_token: float
+    peak_flops: float | None  # None off CUDA or on an unknown device
+    control: ControlRelay
+    log_writer: LogStreamWriter | None  # rank 0 only
+
+    @property
+    def rank(self) -> int:
+        return self.dist.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.dist.world_size
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+    @property
+    def pipeline(self) -> Any:
+        """The PipelineRunner of a pipeline-parallel run, else None."""
+        return self.parallel.pipeline
 
 
 def init_distributed(device_hint: str | None) -> tuple[DistInfo, Any]:
@@ -87,10 +150,12 @@ def take_peak_memory_gib(device: Any) -> float | None:
 
 
 def out_of_memory_error(step: int, device: Any) -> FgError:
+    """`device` is None when the memory ran out before setup had picked one (placing the
+    model, say): the current CUDA device, which torchrun's local rank had set."""
     import torch
 
     detail = ""
-    if device.type == "cuda":
+    if device.type == "cuda" if device is not None else torch.cuda.is_available():
         detail = f" ({torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB allocated at peak)"
     return FgError(f"out of memory at step {step}{detail}", hint=OOM_HINT)
 

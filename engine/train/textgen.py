@@ -99,7 +99,7 @@ class TextgenCallback(TrainerCallback):
         import torch
 
         self.evals += 1
-        if trainer.rank != 0 or (self.evals - 1) % self.every_n_evals:
+        if trainer.runtime.rank != 0 or (self.evals - 1) % self.every_n_evals:
             return
         tokenizer = self.tokenizer or trainer.tokenizer
         if tokenizer is None:
@@ -121,6 +121,6 @@ class TextgenCallback(TrainerCallback):
                         generator=generator,
                         max_context=self.max_context,
                     )
-                trainer.log_writer.write("sample", trainer.state.global_step, prompt=prompt, text=text)
+                trainer.runtime.log_writer.write("sample", trainer.state.global_step, prompt=prompt, text=text)
         finally:
             model.train(was_training)

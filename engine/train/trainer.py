@@ -7,9 +7,11 @@ Forgather injects them: `optimizer_factory(named_parameters)`, `lr_scheduler_fac
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +28,8 @@ from fgtui.engine.train.flops import device_peak_flops, flops_per_token
 from fgtui.engine.train.logstream import LogStreamWriter, tensorboard_available
 from fgtui.engine.train.loop import TrainingLoop
 from fgtui.engine.train.runtime import (
+    RunContext,
+    Runtime,
     autocast_context,
     count_loss_tokens,
     device_name,
@@ -37,7 +41,14 @@ from fgtui.engine.train.state import TrainerState
 
 
 class Trainer(TrainingLoop):
-    """Trains `model` (any nn.Module whose forward(**batch) returns an object with `.loss`)."""
+    """Trains `model` (any nn.Module whose forward(**batch) returns an object with `.loss`).
+
+    `model` stays the module given; `setup()` places and wraps it into `runtime.model`,
+    the one that trains. `run_dir` is where a run started from Python writes.
+    """
+
+    # Every epoch in a fresh order drawn from the seed; off, the train set in its own order.
+    shuffle_train_set = True
 
     def __init__(
         self,
@@ -66,10 +77,12 @@ class Trainer(TrainingLoop):
         self.callbacks = list(callbacks) + [divergence_guard or DivergenceGuard()]
         if self.args.profile:
             self.callbacks.append(ProfilerCallback(self.args.profile_steps))
-        self.run_dir = Path(run_dir or os.environ.get("FGTUI_RUN_DIR") or self._default_run_dir())
-        self.job_id = os.environ.get("FGTUI_JOB_ID", "")
+        # Where a run started from Python writes; `fgtui train` hands `train()` its own.
+        self.standalone_run = RunContext(Path(run_dir or self._default_run_dir()))
         self.state = TrainerState()
-        self.scaler = None
+        self.runtime: Runtime | None = None  # built by setup()
+        self._batches: Iterator | None = None  # the train loader's iterator, reopened each epoch
+        self._last_status: dict[str, Any] = {}
 
     def _default_run_dir(self) -> str:
         name = self.args.run_name or time.strftime("run-%Y%m%d-%H%M%S")
@@ -81,72 +94,108 @@ class Trainer(TrainingLoop):
 
     @property
     def unwrapped_model(self) -> Any:
-        return ckpt.unwrap(self.model)
+        """The model without its parallel wrappers: the one training once setup has run,
+        else the one given (a Forgather script that only saves never sets up)."""
+        return ckpt.unwrap(self.runtime.model if self.runtime is not None else self.model)
 
     def autocast(self):
-        return autocast_context(self.device, self.args.mixed_precision)
+        return autocast_context(self.runtime.device, self.args.mixed_precision)
 
     # ---------------------------------------------------------------- setup
-    def setup(self) -> None:
-        """Place the model, turn switches, build optimizer/data, resume, open the log stream."""
-        import torch
-        from fgtui.engine.train import parallelize
-
-        args = self.args
-        self.dist, self.device = init_distributed(args.device)
-        self.rank, self.world_size = self.dist.rank, self.dist.world_size
-        torch.manual_seed(args.seed)
-        memory_cap = args.memory.apply_memory_cap(self.device)
-        self.model = memory_setup.place_model(self.model, args.memory, self.device, torch_dtype(args.dtype))
-        self.n_params = sum(p.numel() for p in self.model.parameters())
-        memory_done = [memory_cap] if memory_cap else []
-        memory_done += args.memory.apply_to_model(self.model)
-        if args.compile_blocks:
-            parallelize.apply_block_compile(self.model)
-        from fgtui.engine.train import parallel_setup
-
-        self.model, self.parallel = parallel_setup.parallelize(
-            self.model, args, self.dist, self.device, torch_dtype(args.dtype)
-        )
-        self.pipeline = self.parallel.pipeline
-        self.model.train()
-        self.optimizer = memory_setup.make_optimizer(
-            self.unwrapped_model, args.memory, self.optimizer_factory, args.learning_rate, self.dist.is_distributed
-        )
-        self.optim_in_backward = args.memory.optimizer_in_backward
-        self.loss_fn = memory_setup.make_loss(self.unwrapped_model, args.memory)
-        self.offload = args.memory.make_offload(self.unwrapped_model)
-        self.lr_scheduler = self.lr_scheduler_factory(self.optimizer) if self.lr_scheduler_factory else None
-        if args.mixed_precision == "fp16":
-            self.scaler = torch.amp.GradScaler(self.device.type)
-        self._make_loaders()
-        self._open_run_dir()
-        self.control = ControlRelay(self.dist, self.device, rank=self.rank, status=self._status, run_dir=self.run_dir)
-        self.seq_len = self._seq_len()
-        self.flops_token = flops_per_token(self.parallel.full_model or self.unwrapped_model, self.seq_len)
-        self.peak_flops = device_peak_flops(device_name(self.device)) if self.device.type == "cuda" else None
+    def setup(self, run: RunContext | None = None) -> Runtime:
+        """Place the model, turn switches, build optimizer/data, open the log stream and
+        control, resume; returns the runtime, which the trainer keeps as `self.runtime`.
+        `run` says where the run writes (default: `standalone_run`)."""
+        self.runtime = None  # a failed setup leaves no runtime of an earlier run behind
+        runtime, notes = self._build_runtime(run or self.standalone_run)
+        self.runtime = runtime
         self._log_event(
             "start",
-            config=str(self.run_dir / "config.yaml"),
-            world_size=self.world_size,
+            config=str(runtime.run_dir / "config.yaml"),
+            world_size=runtime.world_size,
             max_steps=self._max_steps(),
-            run_name=self.run_dir.name,
-            job_id=self.job_id,
-            device=device_name(self.device),
-            n_params=self.n_params,
+            run_name=runtime.run_dir.name,
+            job_id=runtime.run.job_id or "",
+            device=device_name(runtime.device),
+            n_params=runtime.n_params,
         )
-        if self.offload is not None:
-            memory_done.append(self.offload.status)
-        if self.loss_fn is not None:
-            memory_done.append(f"fused linear cross-entropy: {self.loss_fn.impl_reason}")
-        if self.optim_in_backward:
-            memory_done.append("optimizer fused into backward: one optimizer per parameter")
-        for line in memory_done:
+        for line in notes:
             self._print(line)
         self._resume()
         self.state.max_steps = self._max_steps()
+        self._reset_interval()  # evaluate() and save() time themselves against it, before train() too
+        return runtime
 
-    def _make_loaders(self) -> None:
+    def _build_runtime(self, run: RunContext) -> tuple[Runtime, list[str]]:
+        """The runtime, and what the memory switches did (lines to print). The control relay
+        and the log stream open last, once nothing else can fail."""
+        import torch
+
+        from fgtui.engine.train import parallel_setup, parallelize
+
+        args, switches = self.args, self.args.memory
+        dist, device = init_distributed(args.device)
+        torch.manual_seed(args.seed)
+        memory_cap = switches.apply_memory_cap(device)
+        model = memory_setup.place_model(self.model, switches, device, torch_dtype(args.dtype))
+        n_params = sum(p.numel() for p in model.parameters())
+        notes = ([memory_cap] if memory_cap else []) + switches.apply_to_model(model)
+        if args.compile_blocks:
+            parallelize.apply_block_compile(model)
+        model, parallel = parallel_setup.parallelize(model, args, dist, device, torch_dtype(args.dtype))
+        model.train()
+        unwrapped = ckpt.unwrap(model)
+        optimizer = memory_setup.make_optimizer(
+            unwrapped, switches, self.optimizer_factory, args.learning_rate, dist.is_distributed
+        )
+        loss_fn = memory_setup.make_loss(unwrapped, switches)
+        offload = switches.make_offload(unwrapped)
+        lr_scheduler = self.lr_scheduler_factory(optimizer) if self.lr_scheduler_factory else None
+        scaler = torch.amp.GradScaler(device.type) if args.mixed_precision == "fp16" else None
+        sampler, train_loader, eval_loader = self._make_loaders(parallel, device)
+        seq_len = self._seq_len(train_loader)
+        flops_token = flops_per_token(parallel.full_model or unwrapped, seq_len)
+        peak_flops = device_peak_flops(device_name(device)) if device.type == "cuda" else None
+        if offload is not None:
+            notes.append(offload.status)
+        if loss_fn is not None:
+            notes.append(f"fused linear cross-entropy: {loss_fn.impl_reason}")
+        if switches.optimizer_in_backward:
+            notes.append("optimizer fused into backward: one optimizer per parameter")
+        status = functools.partial(self._status, run)
+        control = ControlRelay(dist, device, rank=dist.rank, status=status, run_dir=run.run_dir)
+        try:
+            log_writer = self._open_run_dir(run, dist.rank)
+        except BaseException:
+            control.close()
+            raise
+        runtime = Runtime(
+            run=run,
+            resume=run.resume or args.resume_from_checkpoint,
+            dist=dist,
+            device=device,
+            model=model,
+            parallel=parallel,
+            n_params=n_params,
+            optimizer=optimizer,
+            optim_in_backward=switches.optimizer_in_backward,
+            lr_scheduler=lr_scheduler,
+            scaler=scaler,
+            loss_fn=loss_fn,
+            offload=offload,
+            sampler=sampler,
+            train_loader=train_loader,
+            eval_loader=eval_loader,
+            seq_len=seq_len,
+            flops_token=flops_token,
+            peak_flops=peak_flops,
+            control=control,
+            log_writer=log_writer,
+        )
+        return runtime, notes
+
+    def _make_loaders(self, parallel: Any, device: Any) -> tuple[ResumableBatchSampler, Any, Any]:
+        """The train sampler, train loader and eval loader (None without an eval set)."""
         import torch
 
         if not hasattr(self.train_dataset, "__len__"):
@@ -154,49 +203,51 @@ class Trainer(TrainingLoop):
                 "the train dataset has no length",
                 hint="exact resume needs a map-style dataset; materialise streaming data first",
             )
-        self.sampler = ResumableBatchSampler(
+        sampler = ResumableBatchSampler(
             len(self.train_dataset),
             self.args.per_device_train_batch_size,
             seed=self.args.seed,
-            rank=self.parallel.data_rank,
-            world_size=self.parallel.data_world,
+            shuffle=self.shuffle_train_set,
+            rank=parallel.data_rank,
+            world_size=parallel.data_world,
             drop_last=self.args.dataloader_drop_last,
         )
-        if len(self.sampler) == 0:
+        if len(sampler) == 0:
             raise FgError(f"the train dataset ({len(self.train_dataset)} examples) is smaller than one batch")
         # An explicit generator keeps iterator creation from drawing on the global RNG,
         # which a resumed run would draw at a different point than the uninterrupted one.
         # Pinned batches make forward_backward_step's non_blocking copy really asynchronous:
         # from pageable memory the host would wait for the copy, i.e. for the GPU's queue.
-        self.train_loader = torch.utils.data.DataLoader(
+        train_loader = torch.utils.data.DataLoader(
             self.train_dataset,
-            batch_sampler=self.sampler,
+            batch_sampler=sampler,
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=device.type == "cuda",
             generator=torch.Generator().manual_seed(self.args.seed),
         )
         self._batches = None
-        self.eval_loader = None
+        eval_loader = None
         if self.eval_dataset is not None:
             eval_sampler = ResumableBatchSampler(
                 len(self.eval_dataset),
                 self.args.eval_batch_size,
                 shuffle=False,
-                rank=self.parallel.data_rank,
-                world_size=self.parallel.data_world,
+                rank=parallel.data_rank,
+                world_size=parallel.data_world,
                 drop_last=False,
             )
-            self.eval_loader = torch.utils.data.DataLoader(
+            eval_loader = torch.utils.data.DataLoader(
                 self.eval_dataset, batch_sampler=eval_sampler, collate_fn=self.data_collator
             )
+        return sampler, train_loader, eval_loader
 
-    def _open_run_dir(self) -> None:
-        self.log_writer = None
-        if self.rank != 0:
-            return
+    def _open_run_dir(self, run: RunContext, rank: int) -> LogStreamWriter | None:
+        """Create the run dir, hold the output dir's lock, open the log stream (rank 0 only)."""
+        if rank != 0:
+            return None
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            run.run_dir.mkdir(parents=True, exist_ok=True)
             self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise FgError(
@@ -204,18 +255,17 @@ class Trainer(TrainingLoop):
             ) from None
         # One run per output dir: only the lock's holder may clear half-written saves there.
         output_lock.ensure_held(
-            self.args.output_dir,
-            os.environ.get("FGTUI_JOB_ID"),
-            {"job_id": os.environ.get("FGTUI_JOB_ID"), "pid": os.getpid(), "run_dir": str(self.run_dir)},
+            self.args.output_dir, run.job_id, {"job_id": run.job_id, "pid": os.getpid(), "run_dir": str(run.run_dir)}
         )
         ckpt.remove_partial(self.checkpoints_dir)
         use_tb = self.args.tensorboard if self.args.tensorboard is not None else tensorboard_available()
-        self.log_writer = LogStreamWriter(
-            self.run_dir / "metrics.jsonl", tensorboard_dir=str(self.run_dir / "tb") if use_tb else None
+        return LogStreamWriter(
+            run.run_dir / "metrics.jsonl", tensorboard_dir=str(run.run_dir / "tb") if use_tb else None
         )
 
     def _resume(self) -> None:
-        spec = self.args.resume_from_checkpoint
+        rt = self.runtime
+        spec = rt.resume
         if not spec:
             return
         if spec == "if-any":  # a requeued job: resume when a checkpoint was made, else start
@@ -226,36 +276,37 @@ class Trainer(TrainingLoop):
         path = ckpt.resolve_checkpoint(self.checkpoints_dir, spec)
         self.state = ckpt.load_checkpoint(
             path,
-            model=self.model,
-            optimizer=self.optimizer,
-            scheduler=self.lr_scheduler,
-            scaler=self.scaler,
-            rank=self.rank,
-            sharding=self.parallel.checkpointer,
+            model=rt.model,
+            optimizer=rt.optimizer,
+            scheduler=rt.lr_scheduler,
+            scaler=rt.scaler,
+            rank=rt.rank,
+            sharding=rt.parallel.checkpointer,
         )
         run = ckpt.checkpoint_run(path)
         self._log_event("resumed", path=str(path), **({"from_run": run} if run else {}))
-        saved_by = f" (saved by run {run})" if run and run != self.run_dir.name else ""
+        saved_by = f" (saved by run {run})" if run and run != rt.run_dir.name else ""
         self._print(f"resumed from {path}{saved_by} at step {self.state.global_step}")
 
     def _max_steps(self) -> int:
+        rt = self.runtime
         if self.args.max_steps > 0:
             return self.args.max_steps
         if self.args.total_tokens:
             step_tokens = tokens_per_step(
-                self.seq_len,
+                rt.seq_len,
                 self.args.per_device_train_batch_size,
                 self.args.gradient_accumulation_steps,
-                self.parallel.data_world,
+                rt.parallel.data_world,
             )
             return steps_from_tokens(self.args.total_tokens, step_tokens).total_steps
-        per_epoch = len(self.sampler) / self.args.gradient_accumulation_steps
+        per_epoch = len(rt.sampler) / self.args.gradient_accumulation_steps
         return max(1, math.ceil(self.args.num_train_epochs * per_epoch))
 
-    def _seq_len(self) -> int:
+    def _seq_len(self, train_loader: Any) -> int:
         """Tokens per example, from one collated example (collators may pad or pack)."""
         return (
-            int(self.train_loader.collate_fn([self.train_dataset[0]])["input_ids"].shape[-1])
+            int(train_loader.collate_fn([self.train_dataset[0]])["input_ids"].shape[-1])
             if self.data_collator
             else int(len(self.train_dataset[0]["input_ids"]))
         )
@@ -264,74 +315,76 @@ class Trainer(TrainingLoop):
     def forward_backward_step(self, batch: dict[str, Any], weight: float) -> Any:
         """Forward and backward on one micro-batch; the loss is scaled by `weight`
         (its share of the step's loss tokens) so accumulation averages per token."""
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        if self.pipeline is not None:  # the schedule runs forward and backward over the stages
+        rt = self.runtime
+        batch = {k: v.to(rt.device, non_blocking=True) for k, v in batch.items()}
+        if rt.pipeline is not None:  # the schedule runs forward and backward over the stages
             with self.autocast():
-                return self.pipeline.forward_backward(batch, weight)
+                return rt.pipeline.forward_backward(batch, weight)
         # Saved activations are offloaded while the forward records them; backward
         # (outside the context) brings them back through the same hooks.
-        with self.autocast(), self.offload if self.offload is not None else nullcontext():
+        with self.autocast(), rt.offload if rt.offload is not None else nullcontext():
             loss = self.compute_loss(batch)
         scaled = loss * weight
-        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        (rt.scaler.scale(scaled) if rt.scaler else scaled).backward()
         return loss.detach()
 
     def compute_loss(self, batch: dict[str, Any]) -> Any:
         """The mean next-token loss of one batch on the device: the model's own, or the
         fused linear cross-entropy over its final hidden states (same tokens, same mean)."""
-        if self.loss_fn is None:
-            return self.model(**batch).loss
+        rt = self.runtime
+        if rt.loss_fn is None:
+            return rt.model(**batch).loss
         inputs = {k: v for k, v in batch.items() if k != "labels"}
-        hidden = self.model(**inputs, return_hidden_states=True).hidden_states
-        return self.loss_fn(hidden, batch["labels"] if "labels" in batch else batch["input_ids"])
+        hidden = rt.model(**inputs, return_hidden_states=True).hidden_states
+        return rt.loss_fn(hidden, batch["labels"] if "labels" in batch else batch["input_ids"])
 
     def train_step(self) -> tuple[Any, Any, int, int]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches.
         Returns (loss, grad_norm) as device tensors, and loss/input token counts."""
-        import torch
-
+        rt = self.runtime
         micro = [self._next_batch() for _ in range(self.args.gradient_accumulation_steps)]
         counts = [count_loss_tokens(b) for b in micro]
         total = max(1, sum(counts))
-        loss = torch.zeros((), device=self.device)
+        loss = 0.0  # becomes a device tensor with the first micro-batch's share
         for i, batch in enumerate(micro):
             last = i == len(micro) - 1
-            with self.parallel.gradient_sync(self.model, enabled=last):
-                loss += self.forward_backward_step(batch, counts[i] / total).float() * (counts[i] / total)
-        if self.optim_in_backward:
+            with rt.parallel.gradient_sync(rt.model, enabled=last):
+                loss = loss + self.forward_backward_step(batch, counts[i] / total).float() * (counts[i] / total)
+        if rt.optim_in_backward:
             # The parameters were updated in backward; step() only closes the step
             # and yields the norm of the gradients the hooks consumed.
-            self.optimizer.step()
-            norm = self.optimizer.last_grad_norm
-            grad_norm = norm if norm is not None else torch.zeros((), device=self.device)
+            rt.optimizer.step()
+            norm = rt.optimizer.last_grad_norm
+            grad_norm = norm if norm is not None else loss.new_zeros(())
         else:
             grad_norm = self._clip_and_step()
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        if rt.lr_scheduler is not None:
+            rt.lr_scheduler.step()
+        rt.optimizer.zero_grad(set_to_none=True)
         self.state.global_step += 1
         # Ranks of one TP group or pipeline share their batches: one of them counts the tokens.
-        share = 1 if self.parallel.reports_data else 0
+        share = 1 if rt.parallel.reports_data else 0
         return loss, grad_norm, share * sum(counts), share * sum(b["input_ids"].numel() for b in micro)
 
     def _clip_and_step(self) -> Any:
-
-        if self.scaler:
-            self.scaler.unscale_(self.optimizer)
+        rt = self.runtime
+        if rt.scaler:
+            rt.scaler.unscale_(rt.optimizer)
         max_norm = self.args.max_grad_norm if self.args.max_grad_norm else float("inf")
-        grad_norm = self.parallel.clip_grad_norm(self.model, max_norm)
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+        grad_norm = rt.parallel.clip_grad_norm(rt.model, max_norm)
+        if rt.scaler:
+            rt.scaler.step(rt.optimizer)
+            rt.scaler.update()
         else:
-            self.optimizer.step()
+            rt.optimizer.step()
         return grad_norm
 
     def _next_batch(self) -> dict[str, Any]:
+        rt = self.runtime
         while True:
             if self._batches is None:
-                self.sampler.set_position(self.state.epoch, self.state.batches_in_epoch)
-                self._batches = iter(self.train_loader)
+                rt.sampler.set_position(self.state.epoch, self.state.batches_in_epoch)
+                self._batches = iter(rt.train_loader)
             try:
                 batch = next(self._batches)
             except StopIteration:

@@ -161,8 +161,8 @@ def test_fused_ce_is_used_in_evaluation(tmp_path):
     with torch.no_grad():
         expected = trainer.model(**batch).loss.item()
     calls = []
-    original = trainer.loss_fn.forward
-    trainer.loss_fn.forward = lambda *a: calls.append(1) or original(*a)
+    original = trainer.runtime.loss_fn.forward
+    trainer.runtime.loss_fn.forward = lambda *a: calls.append(1) or original(*a)
     assert trainer.evaluate() == pytest.approx(expected, rel=1e-5)
     assert calls
     trainer._finish("completed", 0)

@@ -12,11 +12,11 @@ def test_runs_write_tensorboard_events_when_installed(tmp_path):
     pytest.importorskip("tensorboard")
     run = tiny.trainer(tmp_path, max_steps=2, save_strategy="no", eval_data=False, run_name="r")
     assert run.train() == 0
-    events = list((run.run_dir / "tb").glob("events.out.tfevents.*"))
+    events = list((run.runtime.run_dir / "tb").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    scalars = EventAccumulator(str(run.run_dir / "tb")).Reload().Tags()["scalars"]
+    scalars = EventAccumulator(str(run.runtime.run_dir / "tb")).Reload().Tags()["scalars"]
     assert any("loss" in tag for tag in scalars), scalars
 
 

@@ -16,6 +16,7 @@ PROJECT = Path(fgtui.__file__).parent / "examples" / "tutorials" / "tiny_llama"
 def test_tiny_llama_trains_a_few_steps_and_samples_text(tmp_path):
     from fgtui.engine.config import build, load_graph
     from fgtui.engine.project.project import Project
+    from fgtui.engine.train.runtime import RunContext
 
     rendered = Project.open(PROJECT).render(
         None, {"max_steps": 3, "seq_len": 128, "eval_steps": 3, "eval_max_new_tokens": 8, "save_strategy": "no"}
@@ -23,9 +24,9 @@ def test_tiny_llama_trains_a_few_steps_and_samples_text(tmp_path):
     trainer = build(load_graph(rendered.text, rendered.source), "main")
     # Keep the repository clean: the run goes to tmp_path.
     trainer.args.output_dir = str(tmp_path)
-    trainer.run_dir = tmp_path / "runs" / "r"
-    assert trainer.train() == 0
-    records = tiny.read_records(trainer.run_dir)
+    run_dir = tmp_path / "runs" / "r"
+    assert trainer.train(RunContext(run_dir)) == 0
+    records = tiny.read_records(run_dir)
     assert [r["step"] for r in records if r["type"] == "train"] == [3]
     samples = [r for r in records if r["type"] == "sample"]
     assert len(samples) == 2 and all(s["text"] for s in samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torch
 import tiny
 from fgtui.engine.errors import FgError
 from fgtui.engine.runs.schema import validate_record
-from fgtui.engine.train import DivergenceError, TextgenCallback, checkpoint as ckpt
+from fgtui.engine.train import DivergenceError, RunContext, TextgenCallback, checkpoint as ckpt
 
 
 def test_log_stream_conforms_to_the_schema(tmp_path):
@@ -159,7 +160,7 @@ def test_fgtui_model_trains_resumes_and_saves_for_transformers(tmp_path):
 
     full = tiny.trainer(tmp_path / "a", model(), run_name="r", max_steps=6, save_steps=3, eval_data=False)
     assert full.train() == 0
-    assert full.flops_token == model().flops_per_token(tiny.SEQ)
+    assert full.runtime.flops_token == model().flops_per_token(tiny.SEQ)
     first = tiny.trainer(tmp_path / "b", model(), run_name="r", max_steps=3, save_steps=3, eval_data=False)
     assert first.train() == 0
     second = tiny.trainer(
@@ -195,3 +196,46 @@ def test_epochs_set_the_length_and_epoch_saves_land_on_epoch_ends(tmp_path):
     assert [r["epoch"] for r in train] == [1.0, 2.0]
     state = json.loads((tmp_path / "checkpoints" / "checkpoint-8" / "trainer_state.json").read_text())
     assert (state["epoch"], state["batches_in_epoch"]) == (0, 16)
+
+
+def test_the_run_context_not_the_environment_says_where_a_run_writes(tmp_path, monkeypatch):
+    monkeypatch.setenv("FGTUI_RUN_DIR", str(tmp_path / "from-env"))
+    monkeypatch.setenv("FGTUI_JOB_ID", "job-from-env")
+    run = tiny.trainer(tmp_path / "out", run_name="r", max_steps=2, save_strategy="no", eval_data=False)
+    given = tmp_path / "given"
+    assert run.train(RunContext(given, job_id="job-1")) == 0
+    start = tiny.read_records(given)[0]
+    assert start["event"] == "start" and start["run_name"] == "given" and start["job_id"] == "job-1"
+    assert run.runtime.run_dir == given
+    assert not (tmp_path / "from-env").exists() and not (tmp_path / "out" / "runs").exists()
+
+
+def test_a_resume_in_the_run_context_overrides_the_config(tmp_path):
+    assert tiny.trainer(tmp_path, run_name="a", max_steps=4, save_steps=2, eval_data=False).train() == 0
+    again = tiny.trainer(tmp_path, run_name="b", max_steps=6, save_steps=2, eval_data=False)
+    assert again.train(RunContext(tmp_path / "runs" / "b", resume="latest")) == 0
+    records = tiny.read_records(tmp_path / "runs" / "b")
+    resumed = [r for r in records if r.get("event") == "resumed"]
+    assert len(resumed) == 1 and resumed[0]["path"].endswith("checkpoint-4")
+    assert [r["step"] for r in records if r["type"] == "train"] == [5, 6]
+
+
+def test_a_failed_setup_leaves_no_runtime_and_gives_sigterm_back(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    run = tiny.trainer(blocker / "out", run_name="r")
+    with pytest.raises(FgError, match="cannot write the output directory"):
+        run.train()
+    assert run.runtime is None
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_evaluate_works_right_after_setup(tmp_path):
+    """What a Forgather script that only evaluates does: setup, then evaluate, no train()."""
+    run = tiny.trainer(tmp_path, run_name="r")
+    run.setup()
+    eval_loss = run.evaluate()
+    run._finish("completed", 0)
+    [record] = [r for r in tiny.read_records(tmp_path / "runs" / "r") if r["type"] == "eval"]
+    assert record["step"] == 0 and record["eval_loss"] == pytest.approx(eval_loss)

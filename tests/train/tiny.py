@@ -126,6 +126,7 @@ if __name__ == "__main__":
     # kill/resume tests. Values are Python literals; `slow=S` sleeps S seconds a step,
     # `hang_save_at=N` blocks inside the save of step N (after the weights are written).
     import ast
+    import dataclasses
     import time
 
     from fgtui.engine.train import checkpoint as ckpt
@@ -154,4 +155,5 @@ if __name__ == "__main__":
 
         ckpt._fsync_tree = hanging_fsync
     run = trainer(output_dir, callbacks=[Slow()], eval_data=False, run_name=run_name, **options)
-    sys.exit(run.train())
+    # As the train entry does: the job id the launcher gave this process goes to the trainer.
+    sys.exit(run.train(dataclasses.replace(run.standalone_run, job_id=os.environ.get("FGTUI_JOB_ID"))))

@@ -6,7 +6,10 @@ Both run the requested steps (train, evaluate, save the model) on the one traine
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fgtui.engine.train.runtime import RunContext
 
 
 class TrainingScript:
@@ -25,19 +28,15 @@ class TrainingScript:
         self.do_save, self.do_train, self.do_eval = do_save, do_train, do_eval
         self.distributed_env = distributed_env
 
-    @property
-    def args(self) -> Any:
-        """The trainer's arguments (the train entry sets resume_from_checkpoint here)."""
-        return self.trainer.args
-
-    def train(self) -> int:
-        """Run the script; the exit code is the trainer's (0 when only evaluating/saving)."""
+    def train(self, run: RunContext | None = None) -> int:
+        """Run the script; the exit code is the trainer's (0 when only evaluating/saving).
+        `run` is the launcher's run context, passed on to the trainer."""
         code = 0
         if self.do_train:
-            code = int(self.trainer.train() or 0)
+            code = int(self.trainer.train(run) or 0)
         if code == 0 and self.do_eval:
             if not self.do_train:
-                self.trainer.setup()
+                self.trainer.setup(run)
             self.trainer.evaluate()
         if code == 0 and self.do_save:
             output_dir = self.meta.get("output_dir") or self.trainer.args.output_dir

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from typing import Any, Callable
 
 from fgtui.engine.compat.forgather.ml.trainer.args import TrainingArguments, to_fgtui
 from fgtui.engine.compat.forgather.ml.trainer.callbacks import TBLogger
 from fgtui.engine.errors import FgError
+from fgtui.engine.train.runtime import RunContext, Runtime
 from fgtui.engine.train.trainer import Trainer as FgTrainer
 
 __all__ = ["Trainer", "TrainingArguments"]
@@ -32,6 +32,9 @@ def as_arguments(args: Any, cls: type = TrainingArguments) -> TrainingArguments:
 
 class Trainer(FgTrainer):
     arguments_class = TrainingArguments
+    # Forgather reads the train set in its order (datasets shuffle themselves when
+    # their config asks); fgtui's exact-resume sampler keeps that order.
+    shuffle_train_set = False
 
     def __init__(
         self,
@@ -81,8 +84,8 @@ class Trainer(FgTrainer):
 
             torch.autograd.set_detect_anomaly(True)
         # Outside `fgtui train` (a script calling TrainingScript.run()), Forgather's
-        # logging_dir is the run dir, as it is where Forgather writes its logs.
-        run_dir = None if os.environ.get("FGTUI_RUN_DIR") else forgather_args.logging_dir
+        # logging_dir is the run dir, as it is where Forgather writes its logs;
+        # `fgtui train` hands train() the launcher's run dir instead.
         super().__init__(
             model,
             fg_args,
@@ -93,7 +96,7 @@ class Trainer(FgTrainer):
             lr_scheduler_factory=lr_scheduler_factory,
             callbacks=callbacks,
             tokenizer=processing_class,
-            run_dir=run_dir,
+            run_dir=forgather_args.logging_dir,
         )
         self.forgather_args = forgather_args
         self.distributed_env = distributed_env
@@ -117,27 +120,21 @@ class Trainer(FgTrainer):
             eps=args.adam_epsilon,
         )
 
-    def _make_loaders(self) -> None:
-        super()._make_loaders()
-        # Forgather reads the train set in its order (datasets shuffle themselves when
-        # their config asks); fgtui's exact-resume sampler keeps that order.
-        self.sampler.shuffle = False
-
     def _max_steps(self) -> int:
         """Forgather's length: epochs x optimizer steps per epoch, capped by max_steps when >= 0."""
         args = self.forgather_args
         if args.total_tokens:
             return super()._max_steps()
-        epoch_steps = len(self.sampler) // self.args.gradient_accumulation_steps
+        epoch_steps = len(self.runtime.sampler) // self.args.gradient_accumulation_steps
         steps = int(args.num_train_epochs * epoch_steps)
         return min(args.max_steps, steps) if args.max_steps >= 0 else steps
 
-    def setup(self) -> None:
-        super().setup()
+    def setup(self, run: RunContext | None = None) -> Runtime:
+        runtime = super().setup(run)
         if self.forgather_ignored:
             self._print("Forgather trainer arguments fgtui does not use: " + ", ".join(self.forgather_ignored))
         self._print(f"seed: {self.args.seed}")
-        if self.fused_loss_factory is not None and self.loss_fn is None:
+        if self.fused_loss_factory is not None and runtime.loss_fn is None:
             model = self.unwrapped_model
             if _takes_hidden_states(model) and hasattr(model, "get_output_embeddings"):
                 self.fused_loss = self.fused_loss_factory(model.get_output_embeddings())
@@ -146,16 +143,18 @@ class Trainer(FgTrainer):
                     f"fused loss not used: {type(model).__name__}.forward cannot return hidden states "
                     "without logits; the loss is computed on the logits"
                 )
+        return runtime
 
     def compute_loss(self, batch: dict[str, Any]) -> Any:
-        if self.loss_fn is not None or (self.compute_loss_func is None and self.fused_loss is None):
+        model = self.runtime.model
+        if self.runtime.loss_fn is not None or (self.compute_loss_func is None and self.fused_loss is None):
             return super().compute_loss(batch)  # fgtui's fused switch, or the model's own loss
         labels = batch["labels"] if "labels" in batch else batch["input_ids"]
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         if self.fused_loss is not None:
-            hidden = self.model(**inputs, return_hidden_states=True).hidden_states
+            hidden = model(**inputs, return_hidden_states=True).hidden_states
             return self.fused_loss(hidden, labels)
-        outputs = self.model(**inputs)
+        outputs = model(**inputs)
         logits = outputs.logits if hasattr(outputs, "logits") else outputs[0] if isinstance(outputs, tuple) else outputs
         return self.compute_loss_func(logits, labels)
 

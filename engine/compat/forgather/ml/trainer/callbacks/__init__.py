@@ -47,17 +47,18 @@ class InfoCallback(TrainerCallback):
         self.verbose = verbose
 
     def on_train_begin(self, trainer: Any) -> None:
-        if trainer.rank != 0:
+        runtime = trainer.runtime
+        if runtime.rank != 0:
             return
         model = trainer.unwrapped_model
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         lines = [
-            f"model: {type(model).__name__}, {trainer.n_params:,} parameters ({trainable:,} trainable)",
+            f"model: {type(model).__name__}, {runtime.n_params:,} parameters ({trainable:,} trainable)",
             f"train dataset: {len(trainer.train_dataset):,} examples; "
             f"eval dataset: {len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0:,}",
             f"max steps: {trainer.state.max_steps}; batch {trainer.args.per_device_train_batch_size}"
-            f" x {trainer.args.gradient_accumulation_steps} accumulation x {trainer.world_size} ranks",
-            f"device: {trainer.device}; optimizer: {type(trainer.optimizer).__name__}",
+            f" x {trainer.args.gradient_accumulation_steps} accumulation x {runtime.world_size} ranks",
+            f"device: {runtime.device}; optimizer: {type(runtime.optimizer).__name__}",
         ]
         if self.verbose:
             lines.append(str(model))
@@ -104,15 +105,16 @@ class PeakMemory(TrainerCallback):
     def on_train_end(self, trainer: Any, status: str) -> None:
         import torch
 
-        if trainer.rank != 0:
+        device = trainer.runtime.device
+        if trainer.runtime.rank != 0:
             return
-        if trainer.device.type != "cuda":
+        if device.type != "cuda":
             trainer._print("peak memory: not measured on CPU")
             return
-        peak = torch.cuda.max_memory_allocated(trainer.device) / 2**30
+        peak = torch.cuda.max_memory_allocated(device) / 2**30
         trainer._print(f"peak memory allocated: {peak:.3f} GiB")
         if self.show_details:
-            trainer._print(torch.cuda.memory_summary(trainer.device, abbreviated=True))
+            trainer._print(torch.cuda.memory_summary(device, abbreviated=True))
 
 
 class TextgenCallback(FgTextgenCallback):

@@ -43,7 +43,7 @@ class CallNode:
 
     @property
     def location(self) -> SourceLocation | None:
-        return _location(self.file, self.line)
+        return location(self.file, self.line)
 
     @property
     def call_kwargs(self) -> dict:
@@ -71,14 +71,10 @@ class VarNode:
 
     @property
     def location(self) -> SourceLocation | None:
-        return _location(self.file, self.line)
+        return location(self.file, self.line)
 
 
 Node = CallNode | VarNode
-
-
-def _location(file: str | None, line: int | None) -> SourceLocation | None:
-    return location(file, line)
 
 
 class GraphVisitor:
@@ -165,32 +161,54 @@ class ConfigGraph:
         return isinstance(other, ConfigGraph) and self.canonical() == other.canonical()
 
 
-def walk_nodes(value: Any, seen: set[int] | None = None, *, into_meta: bool = True) -> Iterator[Node]:
+def walk_nodes(value: Any, *, into_meta: bool = True) -> Iterator[Node]:
     """Every call and var node reachable from `value`, each once, in document order.
 
     `into_meta=False` leaves out what sits under a !meta node: its arguments
     reach the callable as raw graph and are never built.
     """
-    seen = set() if seen is None else seen
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (CallNode, VarNode, list, dict, tuple)):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-        if isinstance(item, CallNode):
-            yield item
-            if into_meta or item.kind != "meta":
-                stack.extend(reversed(list(item.kwargs.values())))
-                stack.extend(reversed(item.args))
-        elif isinstance(item, VarNode):
-            yield item
-            stack.append(item.default)
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
+    walk = _Nodes(into_meta)
+    walk.visit(value)
+    return iter(walk.found)
+
+
+class _Nodes(GraphVisitor):
+    """walk_nodes' visit: nodes in the order met, shared pieces entered once."""
+
+    def __init__(self, into_meta: bool) -> None:
+        self.into_meta = into_meta
+        self.found: list[Node] = []
+        self.seen: set[int] = set()
+
+    def visit(self, value: Any) -> None:
+        if isinstance(value, (CallNode, VarNode, list, dict, tuple)):
+            if id(value) in self.seen:
+                return
+            self.seen.add(id(value))
+        super().visit(value)
+
+    def visit_call(self, node: CallNode) -> None:
+        self.found.append(node)
+        if self.into_meta or node.kind != "meta":
+            for item in (*node.args, *node.kwargs.values()):
+                self.visit(item)
+
+    def visit_var(self, node: VarNode) -> None:
+        self.found.append(node)
+        self.visit(node.default)
+
+    def visit_dict(self, value: dict) -> None:
+        for item in value.values():
+            self.visit(item)
+
+    def visit_list(self, value: list | tuple) -> None:
+        for item in value:
+            self.visit(item)
+
+    visit_tuple = visit_list
+
+    def visit_value(self, value: Any) -> None:
+        pass
 
 
 def canonical(value: Any) -> Any:
@@ -245,43 +263,68 @@ def split_arguments(mapping: dict) -> tuple[tuple, dict]:
 
 def graph_repr(graph: ConfigGraph) -> str:
     """An indented, readable dump of the graph; shared nodes are shown once, then as *refs."""
-    lines: list[str] = []
-    shown: dict[int, str] = {}
-
-    def label(node: Node) -> str:
-        return node.name or f"{type(node).__name__}#{len(shown) + 1}"
-
-    def emit(value: Any, indent: int, prefix: str) -> None:
-        pad = "  " * indent
-        if isinstance(value, (CallNode, VarNode)) and id(value) in shown:
-            lines.append(f"{pad}{prefix}*{shown[id(value)]}")
-            return
-        if isinstance(value, CallNode):
-            shown[id(value)] = label(value)
-            where = f"  # line {value.line}" if value.line else ""
-            lines.append(f"{pad}{prefix}{value.kind} {value.spec}{' @' + value.name if value.name else ''}{where}")
-            for index, arg in enumerate(value.args):
-                emit(arg, indent + 1, f"[{index}] ")
-            for key, arg in value.kwargs.items():
-                emit(arg, indent + 1, f"{key}= ")
-        elif isinstance(value, VarNode):
-            shown[id(value)] = label(value)
-            default = f" (default {value.default!r})" if value.has_default else ""
-            lines.append(f"{pad}{prefix}var {value.name}{default}")
-        elif isinstance(value, dict):
-            lines.append(f"{pad}{prefix}dict")
-            for key, item in value.items():
-                emit(item, indent + 1, f"{key}: ")
-        elif isinstance(value, (list, tuple)):
-            lines.append(f"{pad}{prefix}{type(value).__name__}")
-            for item in value:
-                emit(item, indent + 1, "- ")
-        else:
-            lines.append(f"{pad}{prefix}{value!r}")
-
+    dump = _Repr()
     if isinstance(graph.root, dict):
-        for key, value in graph.root.items():
-            emit(value, 0, f"{key}: ")
+        dump.children([(f"{key}: ", value) for key, value in graph.root.items()])
     else:
-        emit(graph.root, 0, "")
-    return "\n".join(lines)
+        dump.children([("", graph.root)])
+    return "\n".join(dump.lines)
+
+
+class _Repr(GraphVisitor):
+    """graph_repr's lines: one a value, `prefix` naming where it sits, its parts indented below."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.shown: dict[int, str] = {}
+        self.depth = -1  # children() enters the top level: depth 0
+        self.prefix = ""
+
+    def show(self, prefix: str, value: Any) -> None:
+        self.prefix = prefix
+        self.visit(value)
+
+    def children(self, items: list[tuple[str, Any]]) -> None:
+        self.depth += 1
+        for prefix, item in items:
+            self.show(prefix, item)
+        self.depth -= 1
+
+    def line(self, text: str) -> None:
+        self.lines.append(f"{'  ' * self.depth}{self.prefix}{text}")
+
+    def visit(self, value: Any) -> None:
+        if isinstance(value, (CallNode, VarNode)) and id(value) in self.shown:
+            self.line(f"*{self.shown[id(value)]}")
+        else:
+            super().visit(value)
+
+    def label(self, node: Node) -> None:
+        self.shown[id(node)] = node.name or f"{type(node).__name__}#{len(self.shown) + 1}"
+
+    def visit_call(self, node: CallNode) -> None:
+        self.label(node)
+        where = f"  # line {node.line}" if node.line else ""
+        self.line(f"{node.kind} {node.spec}{' @' + node.name if node.name else ''}{where}")
+        self.children(
+            [(f"[{index}] ", arg) for index, arg in enumerate(node.args)]
+            + [(f"{key}= ", arg) for key, arg in node.kwargs.items()]
+        )
+
+    def visit_var(self, node: VarNode) -> None:
+        self.label(node)
+        default = f" (default {node.default!r})" if node.has_default else ""
+        self.line(f"var {node.name}{default}")
+
+    def visit_dict(self, value: dict) -> None:
+        self.line("dict")
+        self.children([(f"{key}: ", item) for key, item in value.items()])
+
+    def visit_list(self, value: list | tuple) -> None:
+        self.line(type(value).__name__)
+        self.children([("- ", item) for item in value])
+
+    visit_tuple = visit_list
+
+    def visit_value(self, value: Any) -> None:
+        self.line(repr(value))

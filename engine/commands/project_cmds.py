@@ -22,8 +22,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     ws.set_defaults(handler=_ws_show)
     ws_sub = ws.add_subparsers(dest="ws_command", metavar="SUBCOMMAND")
     create = ws_sub.add_parser("create", parents=[common], help="create a workspace here")
-    create.add_argument("--name", required=True, help="workspace name (also names its directory)")
-    create.add_argument("--description", default="", help="one-line description")
+    _add_name_args(create, "workspace")
     create.add_argument(
         "-l",
         "--lib",
@@ -39,9 +38,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="extra template directory searched before the workspace's own (repeatable)",
     )
-    create.add_argument(
-        "--workspace-dir", default=None, metavar="DIR", help="directory to create (default: derived from --name)"
-    )
+    _add_directory_arg(create, "--workspace-dir")
     create.add_argument(
         "--fgtui-dir",
         "--forgather-dir",
@@ -56,8 +53,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     project.set_defaults(handler=_project_dir)
     sub = project.add_subparsers(dest="project_command", metavar="SUBCOMMAND")
     create = sub.add_parser("create", parents=[common], help="create a project in the current directory")
-    create.add_argument("--name", required=True, help="project name (also names its directory)")
-    create.add_argument("--description", default="", help="one-line description")
+    _add_name_args(create, "project")
     create.add_argument(
         "--default-config",
         default="default.yaml",
@@ -70,9 +66,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="directory of the configs under templates/ (default: configs)",
     )
-    create.add_argument(
-        "--project-dir-name", default=None, metavar="DIR", help="directory to create (default: derived from --name)"
-    )
+    _add_directory_arg(create, "--project-dir-name")
     create.add_argument(
         "source_config",
         nargs="?",
@@ -118,6 +112,16 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     tlist = subparsers.add_parser("tlist", parents=[common], help="templates on the project's search path")
     tlist.add_argument("--format", choices=("files", "md"), default="files")
     tlist.set_defaults(handler=_tlist)
+
+
+def _add_name_args(create: argparse.ArgumentParser, what: str) -> None:
+    """The name and description that `ws create` and `project create` both take."""
+    create.add_argument("--name", required=True, help=f"{what} name (also names its directory)")
+    create.add_argument("--description", default="", help="one-line description")
+
+
+def _add_directory_arg(create: argparse.ArgumentParser, flag: str) -> None:
+    create.add_argument(flag, default=None, metavar="DIR", help="directory to create (default: derived from --name)")
 
 
 def _warn(messages: list[str], printed: set[str] | None = None) -> None:

@@ -34,6 +34,7 @@ import os
 import torch
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.optim.closure import closure_loss
 
 _BLOCK_R, _BLOCK_C, _BLOCK = 32, 128, 1024
 
@@ -177,10 +178,7 @@ class TritonAdafactor(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             eps1, eps2 = group["eps"]
             for p in group["params"]:

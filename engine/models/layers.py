@@ -21,8 +21,10 @@ from fgtui.engine.models.cache import KVCache
 from fgtui.engine.models.masks import AttentionMask
 
 
-class PreNormLayer(nn.Module):
-    """Pre-norm (Llama): `x + attn(norm(x))`, then `x + mlp(norm(x))`."""
+class _DecoderLayer(nn.Module):
+    """What both wirings take: the three factories, the width and the layer's index.
+    `_build` assigns the parts in the order the subclass registers them (their names
+    and order are the checkpoint's)."""
 
     def __init__(
         self,
@@ -35,10 +37,24 @@ class PreNormLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.layer_idx = layer_idx
-        self.input_layernorm = norm_factory(hidden_size)
-        self.self_attn = attention_factory(layer_idx=layer_idx)
-        self.post_attention_layernorm = norm_factory(hidden_size)
-        self.mlp = feedforward_factory()
+        self._build(
+            lambda: attention_factory(layer_idx=layer_idx), feedforward_factory, lambda: norm_factory(hidden_size)
+        )
+
+    def _build(
+        self, attention: Callable[[], nn.Module], feedforward: Callable[[], nn.Module], norm: Callable[[], nn.Module]
+    ) -> None:
+        raise NotImplementedError
+
+
+class PreNormLayer(_DecoderLayer):
+    """Pre-norm (Llama): `x + attn(norm(x))`, then `x + mlp(norm(x))`."""
+
+    def _build(self, attention, feedforward, norm) -> None:
+        self.input_layernorm = norm()
+        self.self_attn = attention()
+        self.post_attention_layernorm = norm()
+        self.mlp = feedforward()
 
     def forward(
         self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask, cache: KVCache | None = None
@@ -49,28 +65,18 @@ class PreNormLayer(nn.Module):
         return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
 
 
-class PostNormLayer(nn.Module):
+class PostNormLayer(_DecoderLayer):
     """Post-norm (original Transformer): `norm(x + attn(x))`, then `norm(x + mlp(x))`.
 
     Not an HF architecture: its norms are named after where they sit
     (`post_attention_layernorm`, `post_feedforward_layernorm`).
     """
 
-    def __init__(
-        self,
-        attention_factory: Callable[..., nn.Module],
-        feedforward_factory: Callable[[], nn.Module],
-        norm_factory: Callable[[int], nn.Module],
-        *,
-        hidden_size: int,
-        layer_idx: int = 0,
-    ) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.self_attn = attention_factory(layer_idx=layer_idx)
-        self.post_attention_layernorm = norm_factory(hidden_size)
-        self.mlp = feedforward_factory()
-        self.post_feedforward_layernorm = norm_factory(hidden_size)
+    def _build(self, attention, feedforward, norm) -> None:
+        self.self_attn = attention()
+        self.post_attention_layernorm = norm()
+        self.mlp = feedforward()
+        self.post_feedforward_layernorm = norm()
 
     def forward(
         self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask, cache: KVCache | None = None

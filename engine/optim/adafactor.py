@@ -19,6 +19,7 @@ import torch
 from torch.optim import Optimizer
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.optim.closure import closure_loss
 
 
 def stochastic_round_to_bf16(source: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -113,10 +114,7 @@ class Adafactor(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:

@@ -21,6 +21,7 @@ import torch
 from torch.optim import Optimizer
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.optim.closure import closure_loss
 from fgtui.engine.optim.param_groups import NO_DECAY_PATTERNS
 
 NS_COEFFICIENTS = (3.4445, -4.775, 2.0315)
@@ -157,10 +158,7 @@ class Muon(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             update = self._muon if group["use_muon"] else self._adamw
             for param in group["params"]:

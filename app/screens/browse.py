@@ -213,26 +213,26 @@ class BrowseScreen(Screen):
             return None
         return self.selection
 
-    def action_preview(self) -> None:
+    def _open_on_config(self, screen: type) -> None:
+        """Push `screen(project_dir, config_name)` for the selected config."""
         selection = self._config()
         if selection is not None:
-            from fgtui.app.screens.editor import EditorScreen
+            self.app.push_screen(screen(selection.project_dir, selection.entry.name))
 
-            self.app.push_screen(EditorScreen(selection.project_dir, selection.entry.name))
+    def action_preview(self) -> None:
+        from fgtui.app.screens.editor import EditorScreen
+
+        self._open_on_config(EditorScreen)
 
     def action_launch(self) -> None:
-        selection = self._config()
-        if selection is not None:
-            from fgtui.app.screens.launch import LaunchScreen
+        from fgtui.app.screens.launch import LaunchScreen
 
-            self.app.push_screen(LaunchScreen(selection.project_dir, selection.entry.name))
+        self._open_on_config(LaunchScreen)
 
     def action_dataset(self) -> None:
-        selection = self._config()
-        if selection is not None:
-            from fgtui.app.screens.dataset import DatasetScreen
+        from fgtui.app.screens.dataset import DatasetScreen
 
-            self.app.push_screen(DatasetScreen(selection.project_dir, selection.entry.name))
+        self._open_on_config(DatasetScreen)
 
     def action_external_edit(self) -> None:
         selection = self._config()

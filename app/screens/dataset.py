@@ -32,6 +32,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, RichLog, Static, Switch
 
 from fgtui.app.widgets.histogram import histogram_bars
@@ -97,6 +98,11 @@ def resolve_tokenizer(value: str, started_in: Path) -> str:
     return value  # a Hub name, e.g. org/model
 
 
+def _row(label: str, *fields: Widget) -> Horizontal:
+    """One labelled row of the form."""
+    return Horizontal(Label(label), *fields, classes="dataset-row")
+
+
 class DatasetScreen(Screen):
     """Examples and length statistics of one dataset config."""
 
@@ -123,20 +129,17 @@ class DatasetScreen(Screen):
         yield Static(f"Dataset {self.config}", classes="screen-title")
         with Horizontal(id="dataset-form"):
             with Vertical(classes="dataset-column"):
-                with Horizontal(classes="dataset-row"):
-                    yield Label("target")
-                    yield Input("train_dataset", id="ds-target", select_on_focus=False)
-                with Horizontal(classes="dataset-row"):
-                    yield Label("tokenizer")
-                    yield Input(placeholder="dir, or config:TARGET", id="ds-tokenizer", select_on_focus=False)
+                yield _row("target", Input("train_dataset", id="ds-target", select_on_focus=False))
+                yield _row(
+                    "tokenizer", Input(placeholder="dir, or config:TARGET", id="ds-tokenizer", select_on_focus=False)
+                )
             with Vertical(classes="dataset-column"):
-                with Horizontal(classes="dataset-row"):
-                    yield Label("text feature")
-                    yield Input("text", id="ds-feature", select_on_focus=False)
-                with Horizontal(classes="dataset-row"):
-                    yield Label("tokenized")
-                    yield Switch(False, id="ds-tokenized")
-                    yield Button("Measure", id="ds-measure", variant="primary")
+                yield _row("text feature", Input("text", id="ds-feature", select_on_focus=False))
+                yield _row(
+                    "tokenized",
+                    Switch(False, id="ds-tokenized"),
+                    Button("Measure", id="ds-measure", variant="primary"),
+                )
         yield Static("press Measure (ctrl+r) to build the dataset and measure it", id="dataset-stats")
         yield Static("", id="dataset-histogram")
         yield RichLog(id="dataset-examples", wrap=True, markup=False)

@@ -16,6 +16,15 @@ from fgtui.engine.errors import FgError
 
 MODEL_TYPES = ("llama", "mistral", "qwen3")
 ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "flex_attention", "eager")
+# The sizes every config gives, each a positive integer (an HF config.json has them too).
+SIZES = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "max_position_embeddings",
+)
 _ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
     "mistral": "MistralForCausalLM",
@@ -56,14 +65,7 @@ class CausalLMConfig:
     model_type: str = "llama"
 
     def __post_init__(self) -> None:
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "intermediate_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "max_position_embeddings",
-        ):
+        for name in SIZES:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise FgError(f"model config: {name} must be a positive integer, got {value!r}")
@@ -193,14 +195,9 @@ class CausalLMConfig:
             "qk_norm": model_type == "qwen3",
         }
         for name in (
-            "vocab_size",
-            "hidden_size",
-            "intermediate_size",
-            "num_hidden_layers",
-            "num_attention_heads",
+            *SIZES,
             "num_key_value_heads",
             "head_dim",
-            "max_position_embeddings",
             "rms_norm_eps",
             "tie_word_embeddings",
             "initializer_range",

@@ -4,7 +4,8 @@
 registers. A module exposes `register(subparsers, common)`, where `common` is
 the parent parser holding -p/-t/--debug, and sets `handler=` on each parser
 through `set_defaults`. Heavy imports (torch, datasets, textual) stay inside
-handlers so that light commands start fast.
+handlers so that light commands start fast. `config_parser` (the parser that grows
+a config's own options) and `headless` serve several of the command modules.
 """
 
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {

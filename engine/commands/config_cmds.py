@@ -32,7 +32,7 @@ def _add_var_option(parser: argparse.ArgumentParser) -> None:
 def _add_preview_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any):
     """A preview that takes the config's own options (`fgtui pp --max-steps 5`), as in
     Forgather, and still shows a config whose options cannot be read."""
-    from fgtui.engine.project.config_parser import add_config_command
+    from fgtui.engine.commands.config_parser import add_config_command
 
     parser = add_config_command(subparsers, name, **kwargs)
     parser.preview = True
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _add_var_option(code)
     code.set_defaults(handler=run_code)
 
-    from fgtui.engine.project.config_parser import add_config_command
+    from fgtui.engine.commands.config_parser import add_config_command
 
     # construct takes the config's own dynamic args (`--dataset-path ...`), as train does.
     construct = add_config_command(

@@ -20,7 +20,7 @@ from fgtui.engine.errors import FgError
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
-    from fgtui.engine.project.config_parser import add_config_command
+    from fgtui.engine.commands.config_parser import add_config_command
 
     parser = add_config_command(
         subparsers, "dataset", parents=[common], help="print examples or a length histogram of a dataset config"

@@ -26,7 +26,7 @@ TB_HINT = "pip install 'fgtui[tb]' (or pip install tensorboard)"
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
-    from fgtui.engine.project.config_parser import add_config_command
+    from fgtui.engine.commands.config_parser import add_config_command
 
     train = add_config_command(
         subparsers,

@@ -9,7 +9,8 @@ Public API:
 * `from_project(project_dir, config_template=None, targets="main",
   pp_kwargs=None, **context_vars)` — build another project's targets; templates
   call it as `!singleton:fgtui.engine.project:from_project`.
-* `dynamic_args` / `config_parser` — config-declared CLI options.
+* `dynamic_args` — config-declared options (the CLI's parser for them is
+  engine/commands/config_parser.py).
 * `scaffold` — `ws create`, `project create`, `new_config`.
 
 Submodules load lazily, so `import fgtui.engine.project` stays cheap.
@@ -28,7 +29,6 @@ _EXPORTS = {
     "find_project_dir": "workspace",
     "from_project": "compose",
     "DynamicArg": "dynamic_args",
-    "add_config_command": "config_parser",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -55,4 +55,5 @@ def test_pp_imports_no_other_command_module_and_no_ml_library(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "a: 1"
-    assert lines[-2:] == ["['config_cmds']", "[]"]
+    # config_parser is the parser that grows the config's options, not a command module
+    assert lines[-2:] == ["['config_cmds', 'config_parser']", "[]"]

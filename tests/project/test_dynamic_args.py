@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.project.config_parser import (
+from fgtui.engine.commands.config_parser import (
     ConfigArgumentParser,
     add_config_command,
     add_to_parser,

@@ -20,6 +20,7 @@ from typing import Any
 
 from fgtui.engine.launch import slurm
 from fgtui.engine.launch.liveness import live_pids
+from fgtui.engine.runs.forgather_logs import is_forgather_run_dir, read_records  # runs Forgather itself wrote
 from fgtui.engine.runs.reader import parse_lines
 
 RUN_MARKERS = ("metrics.jsonl", "job.json", "command.json")
@@ -29,8 +30,6 @@ _SKIP_DIRS = frozenset({".git", "__pycache__", "checkpoints", "code", "node_modu
 
 
 def is_run_dir(path: Path) -> bool:
-    from fgtui.engine.runs.forgather_logs import is_forgather_run_dir  # runs Forgather itself wrote
-
     return path.is_dir() and (any((path / marker).is_file() for marker in RUN_MARKERS) or is_forgather_run_dir(path))
 
 
@@ -194,8 +193,6 @@ def inspect_run(run_dir: str | os.PathLike[str], records: list[dict[str, Any]] |
     job = read_json(path / "job.json")
     command = read_json(path / "command.json")
     if records is None:
-        from fgtui.engine.runs.forgather_logs import is_forgather_run_dir, read_records
-
         records = read_records(path) if is_forgather_run_dir(path) else _edge_records(path / "metrics.jsonl")
     events = [r for r in records if r.get("type") == "event"]
     train = [r for r in records if r.get("type") == "train"]

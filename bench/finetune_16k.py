@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cap-gib", type=float, default=23.5)
     parser.add_argument("--model-dir", type=Path, default=None, help="reuse or create the model here")
+    parser.add_argument("--keep-log", type=Path, default=None, help="copy the run's stdout.log here")
     args = parser.parse_args(argv)
     args.seq_len = args.seq_len or (256 if args.tiny else 16384)
     shape = "tiny" if args.tiny else args.shape
@@ -308,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             out_dir = Path(scratch) / "out"
             status = run_tutorial_command(model_dir, out_dir, args)
             report(out_dir)
+            if args.keep_log and (out_dir / "runs").is_dir():
+                import shutil
+
+                shutil.copy(sorted((out_dir / "runs").iterdir())[-1] / "stdout.log", args.keep_log)
         if not args.tiny and not args.no_peer:
             run_transformers_peer(model_dir, args)
     return status

@@ -116,22 +116,18 @@ class AttentionMask:
     def block_mask(self, sliding_window: int | None):
         """A flex-attention BlockMask, built once per window size and shared by all layers.
 
-        Packed rows (documents, no window, no cache, length a multiple of the
-        block) get their block structure straight from the document ids
-        (`document_block_mask`): O((T/128)^2) work, no T x T evaluation, nothing
-        to compile. Other rule sets go through torch's `create_block_mask`,
-        compiled on CUDA so it never materializes the T x T grid either.
+        Packed rows (documents, no window, no cache; any length) get their block
+        structure straight from the document ids (`document_block_mask`):
+        O((T/128)^2) work, no T x T evaluation, nothing to compile. Other rule
+        sets go through torch's `create_block_mask`, compiled on CUDA so it never
+        materializes the T x T grid either; that compile is slow (minutes at 16K
+        on an H200, most of it in ptxas) and repeats for every new length, which
+        is why packed rows of any length must never take that path.
         """
         key = ("block", sliding_window)
         if key not in self._cache:
             window_matters = sliding_window is not None and sliding_window < self.kv_len
-            if (
-                self.document_ids is not None
-                and self.key_padding is None
-                and not window_matters
-                and self.q_offset == 0
-                and self.q_len % FLEX_BLOCK == 0
-            ):
+            if self.document_ids is not None and self.key_padding is None and not window_matters and self.q_offset == 0:
                 self._cache[key] = document_block_mask(self.document_ids, self.mask_mod(None))
             else:
                 batch = self.batch_size if (self.document_ids is not None or self.key_padding is not None) else None
@@ -184,12 +180,15 @@ def document_block_mask(document_ids: torch.Tensor, mask_mod, block: int = FLEX_
     from torch.nn.attention.flex_attention import BlockMask
 
     batch, seq = document_ids.shape
-    if seq % block:
-        raise ValueError(f"document_block_mask needs a length that is a multiple of {block}, got {seq}")
-    n = seq // block
+    n = -(-seq // block)
     # Padding (id -1) trails the documents; renumbering it past every document keeps the ids
     # non-decreasing along the row, so the range test below is exact (pad still equals only pad).
+    # A ragged last tile is filled with that same id: its range then only widens, which can
+    # make a tile partial but never hides a visible pair; flex_attention masks the tail itself.
     ordered = document_ids.masked_fill(document_ids < 0, torch.iinfo(document_ids.dtype).max)
+    if n * block != seq:
+        tail = ordered.new_full((batch, n * block - seq), torch.iinfo(ordered.dtype).max)
+        ordered = torch.cat([ordered, tail], dim=-1)
     tiles = ordered.reshape(batch, n, block)
     lo, hi = tiles.amin(dim=-1), tiles.amax(dim=-1)  # [B, n]
     q_lo, q_hi = lo[:, :, None], hi[:, :, None]

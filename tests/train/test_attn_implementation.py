@@ -29,11 +29,10 @@ def test_attn_implementation_reaches_the_attention_modules(kernel):
     assert _attention_kernels({"attn_implementation": kernel}) == {kernel}
 
 
-def test_default_is_sdpa_and_the_option_is_declared():
+def test_default_is_auto_and_the_option_is_declared():
     from fgtui.engine.project.project import load_dynamic_args
 
-    # sdpa until auto (flex_attention for packed documents on CUDA) has trained the
-    # 7B 16K tutorial end to end on a GPU.
-    assert _attention_kernels({}) == {"sdpa"}
+    # auto: flex_attention with document block masks for packed batches on CUDA, else sdpa.
+    assert _attention_kernels({}) == {"auto"}
     names = {name for spec in load_dynamic_args(str(PROJECT), None) for name in spec.names}
     assert "--attn-implementation" in names

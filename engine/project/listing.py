@@ -9,6 +9,7 @@ template names. A config that fails shows
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class ConfigEntry:
     config_class: str = ""
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    files: list[str] = field(default_factory=list, repr=False)  # template files read for it
 
     def line(self) -> str:
         shown = f"[{self.name}]" if self.is_default else self.name
@@ -49,6 +51,8 @@ class ProjectListing:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    # The working directory a relative `searchdir` was resolved against (None: none was relative).
+    cwd: str | None = None
 
     def header(self) -> str:
         if self.error is not None:
@@ -69,11 +73,14 @@ def _one_line(error: BaseException) -> str:
 def describe_config(project: Project, name: str, is_default: bool = False) -> ConfigEntry:
     """Render and parse one config and read its `meta` target as data (nothing a
     template names is imported or called; a computed value shows as unresolved)."""
+    from fgtui.engine.config.loader import load_rendered
     from fgtui.engine.project.static_values import static_value
 
     entry = ConfigEntry(name=name, is_default=is_default)
     try:
-        graph = project.load(name)
+        rendered = project.render(name)
+        entry.files = list(rendered.templates)
+        graph = load_rendered(rendered)
         meta = static_value(graph.root["meta"]) if "meta" in graph.targets else {}
         if not isinstance(meta, dict):
             meta = {}
@@ -90,10 +97,22 @@ def list_project(project: Project) -> ProjectListing:
     listing = ProjectListing(
         project.project_dir, project.name, project.meta.description, warnings=project.meta.warnings
     )
+    listing.cwd = project.meta.relative_to_cwd
     default = project.default_config()
     for name in project.configs():
         listing.entries.append(describe_config(project, name, is_default=(name == default)))
     return listing
+
+
+def files_read(project: Project, listing: ProjectListing, signed: list[str]) -> list[str]:
+    """The template files the listing read (meta.yaml's and each config's) that lie
+    outside the directories in `signed`, whose every file the cache stamps anyway."""
+    roots = [os.path.join(os.path.realpath(d), "") for d in signed]
+    seen = dict.fromkeys(project.meta.templates)
+    for entry in listing.entries:
+        seen.update(dict.fromkeys(entry.files))
+    seen.pop(os.path.realpath(project.project_dir / "meta.yaml"), None)  # stamped by meta_signature
+    return [f for f in seen if not any(os.path.realpath(f).startswith(root) for root in roots)]
 
 
 def list_dir(project_dir: str | os.PathLike, cache=None) -> ProjectListing:
@@ -101,12 +120,13 @@ def list_dir(project_dir: str | os.PathLike, cache=None) -> ProjectListing:
     is listed with its error. `cache` is a `ListingCache` (or None)."""
     project_dir = Path(os.path.abspath(project_dir))
     if cache is not None:
-        from fgtui.engine.project.listing_cache import configs_signature, meta_signature
+        from fgtui.engine.project.listing_cache import configs_signature, meta_signature, signed_meta_dirs
 
         cached = cache.load(project_dir)
         if cached is not None:
             return cached
         meta_sig = meta_signature(project_dir)
+        started = time.time()
     try:
         project = Project.open(project_dir)
     except Exception as error:  # noqa: BLE001 - keep listing the other projects
@@ -116,7 +136,8 @@ def list_dir(project_dir: str | os.PathLike, cache=None) -> ProjectListing:
         configs_sig = configs_signature(searchdir)
     listing = list_project(project)
     if cache is not None:
-        cache.store(listing, searchdir, meta_sig, configs_sig)
+        signed = searchdir + [str(d) for d in signed_meta_dirs(project_dir)]
+        cache.store(listing, searchdir, meta_sig, configs_sig, files_read(project, listing, signed), started)
     return listing
 
 

@@ -2,14 +2,18 @@
 renders nothing the second time.
 
 Rendering and parsing every config is what `ls` costs (start-up aside);
-the result depends only on files, so it is stored with a signature of
-every file it could have read: the project's `meta.yaml`, the workspace's
+the result depends only on files (and, for a relative `searchdir`, on the
+working directory), so it is stored with a signature of every file it
+could have read: the project's `meta.yaml`, the workspace's
 `forgather_workspace/` and the user template directories (the inputs of
-meta.yaml), then every file on the project's search path (the inputs of
-its configs), each as (path, mtime, size), plus fgtui's version. Any
-change to any of them (an edit, a new file that shadows another) re-lists
-the whole project. What no file records — environment variables
-(`getenv`) or the clock — is not tracked; `ls --no-cache` re-renders.
+meta.yaml), every file on the project's search path (the inputs of its
+configs), each as (path, mtime, size), plus fgtui's version; and with the
+stamps of the files the listing did read, which covers templates reached
+from outside those trees (a file of the project directory that meta.yaml
+extends, an include by absolute path). Any change to any of them (an
+edit, a new file that shadows another) re-lists the whole project. What no
+file records — environment variables (`getenv`) or the clock — is not
+tracked; `ls --no-cache` re-renders.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from fgtui.engine.project.listing import ConfigEntry, ProjectListing
 from fgtui.engine.project.workspace import META_NAME, WORKSPACE_DIR_NAME, find_workspace, user_template_dirs
 
-_FORMAT = 2  # 2: meta read as data (static_values), never built
+_FORMAT = 3  # 3: stamps of the files read, and the working directory a relative searchdir used
 _SKIP = frozenset({"__pycache__", "node_modules", "output_models", "checkpoints", "runs", ".git"})
 
 
@@ -33,12 +37,20 @@ def cache_dir() -> Path:
 
 
 def _stamp(path: Path, hasher: "hashlib._Hash") -> None:
+    hasher.update(f"{path}|{file_stamp(path)}\n".encode())
+
+
+def file_stamp(path: str | os.PathLike) -> str:
     try:
         st = os.stat(path)
     except OSError:
-        hasher.update(f"{path}|missing\n".encode())
-        return
-    hasher.update(f"{path}|{st.st_mtime_ns}|{st.st_size}\n".encode())
+        return "missing"
+    return f"{st.st_mtime_ns}|{st.st_size}"
+
+
+# A file written this close to the listing may change again within the file system's
+# timestamp tick without its stamp changing (git's "racy" case): such a listing is not kept.
+RACY_SECONDS = 2.0
 
 
 def _stamp_tree(root: Path, hasher: "hashlib._Hash") -> None:
@@ -55,14 +67,18 @@ def _version() -> str:
     return __version__
 
 
+def signed_meta_dirs(project_dir: Path) -> list[Path]:
+    """The directories whose every file `meta_signature` stamps."""
+    workspace = find_workspace(project_dir)
+    return ([workspace / WORKSPACE_DIR_NAME] if workspace is not None else []) + list(user_template_dirs())
+
+
 def meta_signature(project_dir: Path) -> str:
-    """What meta.yaml's rendering can depend on."""
+    """What meta.yaml's rendering can depend on (besides files elsewhere that
+    it happens to extend or include: those are stamped as read)."""
     hasher = hashlib.sha1(f"{_FORMAT}|{_version()}|{project_dir}\n".encode())
     _stamp(project_dir / META_NAME, hasher)
-    workspace = find_workspace(project_dir)
-    if workspace is not None:
-        _stamp_tree(workspace / WORKSPACE_DIR_NAME, hasher)
-    for directory in user_template_dirs():
+    for directory in signed_meta_dirs(project_dir):
         _stamp_tree(directory, hasher)
     return hasher.hexdigest()
 
@@ -93,19 +109,41 @@ class ListingCache:
             return None
         if data.get("format") != _FORMAT or data.get("meta_signature") != meta_signature(project_dir):
             return None
+        if data.get("cwd") is not None and data["cwd"] != os.getcwd():
+            return None  # a relative searchdir names other directories from here
         if data.get("configs_signature") != configs_signature(data.get("searchdir", [])):
             return None
+        if any(file_stamp(path) != stamp for path, stamp in data.get("read", [])):
+            return None
         listing = ProjectListing(
-            project_dir, data["name"], data["description"], warnings=list(data.get("warnings", []))
+            project_dir, data["name"], data["description"], warnings=list(data.get("warnings", [])), cwd=data["cwd"]
         )
         listing.entries = [ConfigEntry(**entry) for entry in data["entries"]]
         return listing
 
-    def store(self, listing: ProjectListing, searchdir: list[str], meta_sig: str, configs_sig: str) -> None:
-        """Save a listing; signatures are those taken *before* it was made,
-        so a file edited while listing makes the next run list again."""
+    def store(
+        self,
+        listing: ProjectListing,
+        searchdir: list[str],
+        meta_sig: str,
+        configs_sig: str,
+        read: list[str] = (),
+        started: float | None = None,
+    ) -> None:
+        """Save a listing. The signatures are those taken *before* it was made,
+        so a file edited while listing makes the next run list again; the files
+        it read (`read`) are stamped now, and a listing that read a file modified
+        since `started` (less RACY_SECONDS) is not saved."""
         if listing.error is not None:
             return
+        stamps = [(path, file_stamp(path)) for path in read]
+        if started is not None:
+            for path, _ in stamps:
+                try:
+                    if os.stat(path).st_mtime > started - RACY_SECONDS:
+                        return
+                except OSError:
+                    return
         entries: list[dict[str, Any]] = [
             {
                 "name": e.name,
@@ -122,6 +160,8 @@ class ListingCache:
             "meta_signature": meta_sig,
             "configs_signature": configs_sig,
             "searchdir": searchdir,
+            "cwd": listing.cwd,
+            "read": stamps,
             "name": listing.name,
             "description": listing.description,
             "warnings": listing.warnings,

@@ -82,7 +82,7 @@ def test_missing_search_directory_is_a_warning_naming_it(workspace):
     write(
         workspace,
         {
-            "other/meta.yaml": 'searchdir: ["templates", "gone"]\nname: "Other"\n',
+            "other/meta.yaml": f'searchdir: ["{workspace}/other/templates", "{workspace}/other/gone"]\nname: "Other"\n',
             "other/templates/configs/x.yaml": "main: 1\n",
         },
     )

@@ -16,13 +16,8 @@ import threading
 from dataclasses import dataclass, field
 
 from fgtui.engine.config.dirscan import TreeScanner
-from fgtui.engine.config.split import InlineTemplate, split_templates
+from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
 from fgtui.engine.errors import FgError, SourceLocation
-
-
-def read_template_file(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read().replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass

@@ -27,7 +27,6 @@ map each output line back to the template line that produced it (see
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -283,7 +282,8 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
     deleted: list[int] = []  # indexes in `result` of deleted comment lines
     deleted_set: set[int] = set()
     sections: list[tuple[str, int, str]] = []
-    next_indent = _next_content_indents(lines)
+    # Without markers the YAML scan places nothing: the translation is the same without it.
+    next_indent = _next_content_indents(lines) if file_id is not None else []
 
     def last_kept() -> int:
         k = len(result) - 1
@@ -335,7 +335,7 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
             result.append(("{% filter trim %}" if bang else "") + "{% block " + header[2] + " %}")
             sections.append((header[2], indent, bang))
             continue
-        if inside == "block":
+        if inside == "block" or file_id is None:
             result.append(text)
             continue
         if inside == "open":
@@ -379,6 +379,8 @@ def _fit_placeholders(result: list[str], deleted: list[int], deleted_set: set[in
 
 def file_key(path: str) -> str:
     """The marker name of a template file: 12 hex digits of a hash of its path."""
+    import hashlib  # not at import: `fgtui ls` translates templates without markers
+
     return hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from fgtui.engine.project.listing import ConfigEntry, ProjectListing
 from fgtui.engine.project.workspace import META_NAME, WORKSPACE_DIR_NAME, find_workspace, user_template_dirs
 
-_FORMAT = 3  # 3: stamps of the files read, and the working directory a relative searchdir used
+_FORMAT = 4  # 4: whether every config was rendered (`checked`) or its name read quickly
 _SKIP = frozenset({"__pycache__", "node_modules", "output_models", "checkpoints", "runs", ".git"})
 
 
@@ -53,12 +53,24 @@ def file_stamp(path: str | os.PathLike) -> str:
 RACY_SECONDS = 2.0
 
 
-def _stamp_tree(root: Path, hasher: "hashlib._Hash") -> None:
+def _stamp_tree(root: Path, hasher: "hashlib._Hash", trees: dict[str, str] | None = None) -> None:
+    """Stamp every file under `root`; `trees` keeps each tree's digest for one run
+    (the projects of a listing share their template libraries)."""
+    key = str(root)
+    if trees is not None and key in trees:
+        hasher.update(trees[key].encode())
+        return
+    tree = hashlib.sha1()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP)
         for name in sorted(filenames):
             if not name.startswith("."):
-                _stamp(Path(dirpath, name), hasher)
+                path = os.path.join(dirpath, name)
+                tree.update(f"{path}|{file_stamp(path)}\n".encode())
+    digest = tree.hexdigest()
+    if trees is not None:
+        trees[key] = digest
+    hasher.update(digest.encode())
 
 
 def _version() -> str:
@@ -73,22 +85,22 @@ def signed_meta_dirs(project_dir: Path) -> list[Path]:
     return ([workspace / WORKSPACE_DIR_NAME] if workspace is not None else []) + list(user_template_dirs())
 
 
-def meta_signature(project_dir: Path) -> str:
+def meta_signature(project_dir: Path, trees: dict[str, str] | None = None) -> str:
     """What meta.yaml's rendering can depend on (besides files elsewhere that
     it happens to extend or include: those are stamped as read)."""
     hasher = hashlib.sha1(f"{_FORMAT}|{_version()}|{project_dir}\n".encode())
     _stamp(project_dir / META_NAME, hasher)
     for directory in signed_meta_dirs(project_dir):
-        _stamp_tree(directory, hasher)
+        _stamp_tree(directory, hasher, trees)
     return hasher.hexdigest()
 
 
-def configs_signature(searchdir: list[str]) -> str:
+def configs_signature(searchdir: list[str], trees: dict[str, str] | None = None) -> str:
     """What the configs' rendering can depend on: every file on the search path."""
     hasher = hashlib.sha1()
     for directory in searchdir:
         hasher.update(f"dir|{directory}|{os.path.isdir(directory)}\n".encode())
-        _stamp_tree(Path(directory), hasher)
+        _stamp_tree(Path(directory), hasher, trees)
     return hasher.hexdigest()
 
 
@@ -101,22 +113,33 @@ class ListingCache:
     def _file(self, project_dir: Path) -> Path:
         return self.directory / (hashlib.sha1(str(project_dir).encode()).hexdigest() + ".json")
 
-    def load(self, project_dir: Path) -> ProjectListing | None:
-        """The cached listing if nothing it depends on has changed."""
+    def load(
+        self, project_dir: Path, checked: bool = True, trees: dict[str, str] | None = None
+    ) -> ProjectListing | None:
+        """The cached listing if nothing it depends on has changed; with `checked`,
+        only one that rendered every config (not read names quickly). `trees`:
+        the tree digests of this listing run (see _stamp_tree)."""
         try:
             data = json.loads(self._file(project_dir).read_text())
         except (OSError, ValueError):
             return None
-        if data.get("format") != _FORMAT or data.get("meta_signature") != meta_signature(project_dir):
+        if checked and not data.get("checked"):
+            return None
+        if data.get("format") != _FORMAT or data.get("meta_signature") != meta_signature(project_dir, trees):
             return None
         if data.get("cwd") is not None and data["cwd"] != os.getcwd():
             return None  # a relative searchdir names other directories from here
-        if data.get("configs_signature") != configs_signature(data.get("searchdir", [])):
+        if data.get("configs_signature") != configs_signature(data.get("searchdir", []), trees):
             return None
         if any(file_stamp(path) != stamp for path, stamp in data.get("read", [])):
             return None
         listing = ProjectListing(
-            project_dir, data["name"], data["description"], warnings=list(data.get("warnings", [])), cwd=data["cwd"]
+            project_dir,
+            data["name"],
+            data["description"],
+            warnings=list(data.get("warnings", [])),
+            cwd=data["cwd"],
+            checked=data["checked"],
         )
         listing.entries = [ConfigEntry(**entry) for entry in data["entries"]]
         return listing
@@ -161,6 +184,7 @@ class ListingCache:
             "configs_signature": configs_sig,
             "searchdir": searchdir,
             "cwd": listing.cwd,
+            "checked": listing.checked,
             "read": stamps,
             "name": listing.name,
             "description": listing.description,

@@ -143,15 +143,14 @@ def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]
     return paths
 
 
-def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
+def load_meta(project_dir: str | os.PathLike, quick: bool = False) -> ProjectMeta:
     """Render and read `project_dir/meta.yaml`.
 
     Without an enclosing workspace, `workspace_root` is the project itself
     (Forgather refuses such projects; we open them when their meta.yaml
-    does not need the workspace's files).
+    does not need the workspace's files). `quick` first tries rendering it
+    without Jinja (config/static_render.py: the same text, or Jinja renders).
     """
-    from fgtui.engine.config import TemplateEnvironment
-
     project_dir = Path(os.path.abspath(project_dir))
     meta_path = project_dir / META_NAME
     if not meta_path.is_file():
@@ -162,10 +161,23 @@ def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
     workspace = find_workspace(project_dir)
     workspace_root = workspace if workspace is not None else project_dir
     variables = project_globals(project_dir, workspace_root)
-    environment = TemplateEnvironment(
-        meta_searchpath(project_dir, workspace),
-        globals=variables,
-    )
+    searchpath = meta_searchpath(project_dir, workspace)
+    if quick:
+        from fgtui.engine.config.jinja_globals import default_filters, default_globals
+        from fgtui.engine.config.static_render import NotStatic, StaticRenderer
+
+        renderer = StaticRenderer(searchpath, {**default_globals(), **variables}, default_filters())
+        try:
+            text = renderer.render(META_NAME)
+        except NotStatic:
+            pass
+        else:
+            meta = _to_meta(_parse_yaml(text, meta_path), project_dir, workspace_root, workspace is not None, meta_path)
+            meta.templates = list(renderer.loader.files)
+            return meta
+    from fgtui.engine.config import TemplateEnvironment
+
+    environment = TemplateEnvironment(searchpath, globals=variables)
     try:
         rendered = environment.render(META_NAME)
     except FgError as error:
@@ -181,6 +193,12 @@ def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
 
 
 def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
+    from fgtui.engine.config import plain_yaml
+
+    try:
+        return plain_yaml.parse(text)  # most meta.yaml files; the same values PyYAML reads
+    except plain_yaml.NotPlain:
+        pass
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -25,6 +25,8 @@ rendering it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 from dataclasses import dataclass, field
@@ -53,8 +55,8 @@ _QUOTED = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
 # One tag: its kind, the whitespace control at each end, and its body (strings skipped whole).
 _TAG = re.compile(
     r"\{#(?P<c1>[-+]?)(?P<comment>.*?)(?P<c2>[-+]?)#\}"
-    rf"|\{{\{{(?P<v1>[-+]?)(?P<var>(?:[^}}'\"]|\}}(?!\}})|{_QUOTED})*?)(?P<v2>-?)\}}\}}"
-    rf"|\{{%(?P<b1>[-+]?)(?P<block>(?:[^%'\"]|%(?!\}})|{_QUOTED})*?)(?P<b2>[-+]?)%\}}",
+    rf"|\{{\{{(?P<v1>[-+]?)(?P<var>(?:[^}}'\"-]+|-(?!\}}\}})|\}}(?!\}})|{_QUOTED})*)(?P<v2>-?)\}}\}}"
+    rf"|\{{%(?P<b1>[-+]?)(?P<block>(?:[^%'\"+-]+|[-+](?!%\}})|%(?!\}})|{_QUOTED})*)(?P<b2>[-+]?)%\}}",
     re.S,
 )
 _OPENERS = re.compile(r"[(\[{]")
@@ -65,44 +67,45 @@ def tags(source: str) -> list[Tag]:
     if source.endswith("\n"):  # keep_trailing_newline=False
         source = source[:-1]
     out: list[Tag] = []
-    pos, n = 0, len(source)
+    append = out.append
+    pos = 0
     line, counted = 1, 0
     strip_next = trim_next = False
     for match in _TAG.finditer(source):
+        c1, comment, c2, v1, var, v2, b1, block, b2 = match.groups()
         start = match.start()
         text = source[pos:start]
         if strip_next:
             text = text.lstrip()
-        elif trim_next and text.startswith("\n"):
+        elif trim_next and text[:1] == "\n":
             text = text[1:]
-        if match["c1"] == "-" or match["v1"] == "-" or match["b1"] == "-":
+        if c1 == "-" or v1 == "-" or b1 == "-":
             text = text.rstrip()
         if text:
-            out.append(Tag("text", text))
+            append(Tag("text", text))
         line += source.count("\n", counted, start)
         counted = start
-        if match["comment"] is not None:
-            out.append(Tag("comment", ""))
-            after = match["c2"]
+        if comment is not None:
+            append(Tag("comment", ""))
+            after = c2
         else:
-            body = match["var"] if match["var"] is not None else match["block"]
+            body = var if var is not None else block
             if _OPENERS.search(body) and not _balanced(body):
                 raise NotStatic("a tag whose brackets Jinja would balance across its end")
-            kind = "var" if match["var"] is not None else "block"
-            out.append(Tag(kind, body.strip(), line))
-            after = match["v2"] if kind == "var" else match["b2"]
+            append(Tag("var" if var is not None else "block", body.strip(), line))
+            after = v2 if var is not None else b2
         strip_next = after == "-"
-        trim_next = match["var"] is None and after != "+"  # trim_blocks: not after {{ }}
+        trim_next = var is None and after != "+"  # trim_blocks: not after {{ }}
         pos = match.end()
-    text = source[pos:n]
+    text = source[pos:]
     if strip_next:
         text = text.lstrip()
-    elif trim_next and text.startswith("\n"):
+    elif trim_next and text[:1] == "\n":
         text = text[1:]
     if "{{" in text or "{%" in text or "{#" in text:
         raise NotStatic("a tag is not closed")
     if text:
-        out.append(Tag("text", text))
+        append(Tag("text", text))
     return out
 
 
@@ -558,11 +561,10 @@ class Template:
 _parsed: dict[tuple[str, str | None, int, int], Template] = {}
 
 
-def load_template(name: str, file: str, part: InlineTemplate | None = None) -> Template:
+def load_template(name: str, file: str, part: InlineTemplate | None = None, files: FileFacts | None = None) -> Template:
     """The parsed template of `file` (or of its inline template `part`), shared by
-    every render of the process while the file keeps its (mtime, size) (as taken
-    once per listing: `forget_files`)."""
-    key = (file, part.name if part else None, *file_stamp(file))
+    every render of the process while the file keeps its (mtime, size)."""
+    key = (file, part.name if part else None, *(files or FileFacts()).stamp(file))
     found = _parsed.get(key)
     if found is not None:
         return found
@@ -584,32 +586,51 @@ def load_template(name: str, file: str, part: InlineTemplate | None = None) -> T
     return found
 
 
-# Where names were found on a search path, and real paths: the same few library
-# templates are looked up by every config of a listing. Valid while the files stay
-# where they are, so a long-lived process calls `forget_files()` before reading again.
-_found_files: dict[tuple[tuple[str, ...], str], str | None] = {}
-_real_paths: dict[str, str] = {}
+class FileFacts:
+    """What the file system said, taken once: where a name lies on a search path, a
+    path's real path, a file's (mtime, size). The projects of one listing look up
+    the same library templates; `shared_files()` lets them share one FileFacts
+    while the listing runs. Elsewhere each render asks afresh (a long-lived process
+    sees files change)."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[tuple[str, ...], str], str | None] = {}
+        self.real: dict[str, str] = {}
+        self.stamps: dict[str, tuple[int, int]] = {}
+        self.extra: dict = {}  # what readers derive from the files (an index of inline templates)
+
+    def stamp(self, file: str) -> tuple[int, int]:
+        found = self.stamps.get(file)
+        if found is None:
+            try:
+                st = os.stat(file)
+            except OSError as error:
+                raise NotStatic(f"cannot read {file}") from error
+            found = self.stamps[file] = (st.st_mtime_ns, st.st_size)
+        return found
+
+    def realpath(self, path: str) -> str:
+        found = self.real.get(path)
+        if found is None:
+            found = self.real[path] = os.path.realpath(path)
+        return found
 
 
-_stamps: dict[str, tuple[int, int]] = {}
+_shared: contextvars.ContextVar[FileFacts | None] = contextvars.ContextVar("fgtui_static_files", default=None)
 
 
-def file_stamp(file: str) -> tuple[int, int]:
-    """(mtime, size) of a template file, taken once until `forget_files()`."""
-    found = _stamps.get(file)
-    if found is None:
-        try:
-            st = os.stat(file)
-        except OSError as error:
-            raise NotStatic(f"cannot read {file}") from error
-        found = _stamps[file] = (st.st_mtime_ns, st.st_size)
-    return found
+@contextlib.contextmanager
+def shared_files():
+    """Renders inside share one FileFacts (taken to stay put meanwhile)."""
+    token = _shared.set(FileFacts())
+    try:
+        yield
+    finally:
+        _shared.reset(token)
 
 
-def forget_files() -> None:
-    _found_files.clear()
-    _real_paths.clear()
-    _stamps.clear()
+def current_files() -> FileFacts:
+    return _shared.get() or FileFacts()
 
 
 class Missing(NotStatic):
@@ -629,6 +650,7 @@ class Loader:
     def __init__(self, searchpath: list[str], index=None) -> None:
         self.searchpath = [os.path.abspath(p) for p in searchpath if os.path.isdir(p)]
         self._key = tuple(self.searchpath)
+        self.facts = current_files()
         self.index = index
         self.registered: dict[str, tuple[str, InlineTemplate]] = {}
         self.twice: set[str] = set()  # registered by two files: which one is used depends on load order
@@ -637,8 +659,8 @@ class Loader:
 
     def find_file(self, name: str) -> str | None:
         key = (self._key, name)
-        if key in _found_files:
-            return _found_files[key]
+        if key in self.facts.found:
+            return self.facts.found[key]
         found = None
         if os.path.isabs(name):
             found = name if os.path.isfile(name) else None
@@ -648,7 +670,7 @@ class Loader:
                 if os.path.isfile(path):
                     found = path
                     break
-        _found_files[key] = found
+        self.facts.found[key] = found
         return found
 
     def locate(self, name: Any) -> tuple[str, InlineTemplate | None]:
@@ -661,10 +683,7 @@ class Loader:
             return self.registered[name]
         path = self.find_file(name)
         if path is not None:
-            real = _real_paths.get(path)
-            if real is None:
-                real = _real_paths[path] = os.path.realpath(path)
-            return real, None
+            return self.facts.realpath(path), None
         if self.index is not None:
             found = self.index.lookup(name)  # an FgError when two files define it, as in Jinja
             if found is not None:
@@ -674,8 +693,8 @@ class Loader:
     def load(self, name: Any) -> Template:
         real, part = self.locate(name)
         if part is not None:
-            return load_template(name, real, part)
-        template = load_template(name, real)
+            return load_template(name, real, part, self.facts)
+        template = load_template(name, real, files=self.facts)
         self.register(real, template.parts)
         return template
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
+_MARKS = frozenset(("--", "<<", ">>", "==", "=>"))
 _SECTION = re.compile(r"(\s*)\[(\w+)(!*)\]\s*")
 _WHOLE_COMMENT = re.compile(r"\s*##.*")
 _BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
@@ -303,12 +304,15 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
         result[k] += text
 
     for index, line in enumerate(lines):
-        if _WHOLE_COMMENT.fullmatch(line):
+        # Cheap tests first: most lines are plain YAML, and each regex below is a necessary
+        # condition's full check.
+        head = line.lstrip()[:2]
+        if head == "##" and _WHOLE_COMMENT.fullmatch(line):
             deleted.append(len(result))
             deleted_set.add(len(result))
             result.append(_PLACEHOLDER)
             continue
-        tail = _COMMENT_TAIL.fullmatch(line)
+        tail = _COMMENT_TAIL.fullmatch(line) if "##" in line else None
         text = tail[1] if tail else line
         if st.block_parent is not None and text.strip() and _indent(text) <= st.block_parent:
             st.block_parent = None
@@ -318,14 +322,14 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
             inside = "open"
         else:
             inside = None
-        statement = _STATEMENT.fullmatch(text)
+        statement = _STATEMENT.fullmatch(text) if text.lstrip()[:2] in _MARKS else None
         if statement:
             translated = _statement(statement[1], statement[2], st)
             if file_id is not None and inside is None and statement[1] in ("==", "=>") and not st.capture_depth:
                 translated += marker(file_id, first_line + index)
             result.append(translated)
             continue
-        header = _SECTION.fullmatch(text)
+        header = _SECTION.fullmatch(text) if "[" in text else None
         if header:
             indent = len(header[1])
             while sections and sections[-1][1] >= indent:
@@ -403,7 +407,11 @@ def _next_content_indents(lines: list[str]) -> list[int | None]:
     for index in range(len(lines) - 1, -1, -1):
         result[index] = upcoming
         line = lines[index]
-        if line.strip() and not _STATEMENT.fullmatch(line) and not _WHOLE_COMMENT.fullmatch(line):
+        head = line.lstrip()[:2]
+        if not head:
+            continue
+        statement = head in _MARKS and _STATEMENT.fullmatch(line)
+        if not statement and not (head == "##" and _WHOLE_COMMENT.fullmatch(line)):
             upcoming = _indent(line)
     return result
 

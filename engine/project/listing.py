@@ -172,9 +172,8 @@ def list_dir(
 
 def list_tree(root: str | os.PathLike, cache=None, quick: bool = False) -> list[ProjectListing]:
     """`ls -r`: every project at or below `root`."""
-    if quick:
-        from fgtui.engine.config.static_render import forget_files
+    from fgtui.engine.config.static_render import shared_files
 
-        forget_files()  # files may have moved since an earlier listing of this process
     trees: dict[str, str] = {}  # shared libraries are stamped once per listing
-    return [list_dir(project_dir, cache, quick, trees) for project_dir in find_projects(root)]
+    with shared_files():  # and looked up once
+        return [list_dir(project_dir, cache, quick, trees) for project_dir in find_projects(root)]

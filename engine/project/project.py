@@ -27,6 +27,7 @@ class Project:
     def __init__(self, meta: ProjectMeta) -> None:
         self.meta = meta
         self._environment = None
+        self._template_globals: dict[str, Any] | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, quick: bool = False) -> "Project":
@@ -46,10 +47,13 @@ class Project:
         return project_globals(self.meta.project_dir, self.meta.workspace_root)
 
     def template_globals(self) -> dict[str, Any]:
-        """Every global a config's templates see: the engine's defaults and the project's."""
-        from fgtui.engine.config.jinja_globals import default_globals
+        """Every global a config's templates see: the engine's defaults and the project's
+        (one dict per project, for reading; the environment makes its own)."""
+        if self._template_globals is None:
+            from fgtui.engine.config.jinja_globals import default_globals
 
-        return {**default_globals(), **self.globals()}
+            self._template_globals = {**default_globals(), **self.globals()}
+        return self._template_globals
 
     def searchpath(self) -> list[str]:
         return [str(p) for p in self.meta.searchdir]

@@ -30,6 +30,7 @@ from fgtui.engine.config.split import InlineTemplate, read_template_file, split_
 from fgtui.engine.config.static_render import (
     UNKNOWN,
     Evaluator,
+    FileFacts,
     Loader,
     Missing,
     Namespace,
@@ -38,7 +39,6 @@ from fgtui.engine.config.static_render import (
     Template,
     Unknown,
     block_name,
-    file_stamp,
     parse_expression,
 )
 from fgtui.engine.errors import FgError
@@ -59,9 +59,9 @@ def read_meta(
     """The values of META_KEYS the config's `meta` target holds, and the template
     files read; NotStatic when they cannot be read without rendering, FgError for
     a template it certainly includes that does not exist."""
-    from fgtui.engine.config.index import InlineIndex
-
-    loader = Loader(searchpath, _LazyIndex(InlineIndex, searchpath))
+    loader = Loader(searchpath)
+    key = ("inline index", tuple(loader.searchpath))
+    loader.index = loader.facts.extra.get(key) or loader.facts.extra.setdefault(key, _LazyIndex(searchpath))
     template = loader.load(name)
     walk = _Walk(loader, {**globals_, "namespace": Namespace}, filters, _namespace_variable(loader, template))
     return walk.run(template), list(loader.files)
@@ -70,12 +70,14 @@ def read_meta(
 class _LazyIndex:
     """The search path's inline templates, indexed only if a name needs them."""
 
-    def __init__(self, factory, searchpath: list[str]) -> None:
-        self.factory, self.searchpath, self.index = factory, searchpath, None
+    def __init__(self, searchpath: list[str]) -> None:
+        self.searchpath, self.index = searchpath, None
 
     def lookup(self, name: str):
         if self.index is None:
-            self.index = self.factory(self.searchpath)
+            from fgtui.engine.config.index import InlineIndex
+
+            self.index = InlineIndex(self.searchpath)
             self.index.refresh()
         return self.index.lookup(name)
 
@@ -309,12 +311,14 @@ class _Walk:
             return
         if self.history is None:
             raise NotStatic(f"{self.var}.{attribute} is set before {self.var} is bound")
-        try:
-            tree = parse_expression(expression).tree
-        except NotStatic:
-            tree = None
+        tree = node.memo.get("value")
+        if tree is None:
+            try:
+                tree = node.memo["value"] = parse_expression(expression).tree
+            except NotStatic:
+                tree = node.memo["value"] = ()
         self.step += 1
-        self.history.record(self.step, attribute, UNKNOWN if tree is None else _Pending(tree))
+        self.history.record(self.step, attribute, _Pending(tree) if tree else UNKNOWN)
 
     def _run_include(self, node: Node, owner: Template) -> _Effects:
         """An include the walk reaches: a template that does not exist is Jinja's error here."""
@@ -335,7 +339,7 @@ class _Walk:
                 location=location(owner.file, node.line),
             ) from None
         if part is None:
-            self.loader.register(real, _raw(real, None).parts)
+            self.loader.register(real, _raw(real, None, self.loader.facts).parts)
         effects = self._raw_effects(real, part, frozenset({name}), run=True)
         if node.args.endswith("without context"):
             effects.writes, effects.everything = set(), False
@@ -389,7 +393,7 @@ class _Walk:
         except (Missing, FgError):
             return _Effects()
         if part is None:
-            self.maybe_registered.update(p.name for p in _raw(real, None).parts)
+            self.maybe_registered.update(p.name for p in _raw(real, None, self.loader.facts).parts)
         effects = self._raw_effects(real, part, seen | {name})
         if args.endswith("without context"):
             effects.writes, effects.everything = set(), False
@@ -400,7 +404,7 @@ class _Walk:
         `set ns.x`, but for a chain whose root binds a fresh namespace of that name
         first, only what its children set; and any `meta:` line. `run`: the include
         certainly runs, and the files of its chain register their inline templates."""
-        chain = [_raw(real, part)]
+        chain = [_raw(real, part, self.loader.facts)]
         while chain[-1].extends is not None:
             name = self._name_of(chain[-1].extends)
             if name is None:
@@ -412,7 +416,7 @@ class _Walk:
                 parent_real, parent_part = self._locate(name)
             except (Missing, FgError):
                 return _Effects()  # an error if it runs
-            chain.append(_raw(parent_real, parent_part))
+            chain.append(_raw(parent_real, parent_part, self.loader.facts))
             if parent_part is None:
                 if run:
                     self.loader.register(parent_real, chain[-1].parts)
@@ -594,8 +598,8 @@ class _Raw:
 _raws: dict[tuple[str, str | None, int, int], _Raw] = {}
 
 
-def _raw(real: str, part: InlineTemplate | None) -> _Raw:
-    key = (real, part.name if part else None, *file_stamp(real))
+def _raw(real: str, part: InlineTemplate | None, files: FileFacts) -> _Raw:
+    key = (real, part.name if part else None, *files.stamp(real))
     found = _raws.get(key)
     if found is not None:
         return found

@@ -8,7 +8,7 @@ import pytest
 
 from fgtui.engine.config import TemplateEnvironment
 from fgtui.engine.config.jinja_globals import default_filters, default_globals
-from fgtui.engine.config.static_render import NotStatic, StaticRenderer, forget_files
+from fgtui.engine.config.static_render import NotStatic, StaticRenderer
 from fgtui.engine.project.meta import META_NAME, meta_searchpath, project_globals
 from fgtui.engine.project.workspace import find_workspace
 
@@ -33,7 +33,6 @@ def _both(tmp_path: Path, files: dict[str, str], name: str) -> tuple[str, str]:
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
-    forget_files()
     jinja = TemplateEnvironment([str(tmp_path)]).render(name).text
     static = StaticRenderer([str(tmp_path)], default_globals(), default_filters()).render(name)
     return static, jinja
@@ -74,7 +73,6 @@ def test_inheritance_include_and_inline_templates_render_as_jinja(tmp_path):
 )
 def test_what_is_not_supported_is_refused(tmp_path, text):
     (tmp_path / "t.yaml").write_text(text)
-    forget_files()
     with pytest.raises(NotStatic):
         StaticRenderer([str(tmp_path)], default_globals(), default_filters()).render("t.yaml")
 
@@ -90,6 +88,5 @@ def test_every_example_meta_yaml_renders_statically_as_jinja_does(meta):
     workspace = find_workspace(project_dir)
     searchpath = meta_searchpath(project_dir, workspace)
     variables = project_globals(project_dir, workspace or project_dir)
-    forget_files()
     static = StaticRenderer(searchpath, {**default_globals(), **variables}, default_filters()).render(META_NAME)
     assert static == TemplateEnvironment(searchpath, globals=variables).render(META_NAME).text

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from fgtui.engine.config.static_render import forget_files
 from fgtui.engine.project import listing as listing_module
 from fgtui.engine.project.listing import describe_config, list_tree
 from fgtui.engine.project.project import Project
@@ -36,7 +35,6 @@ main: 1
 
 
 def _entries(project_dir: Path, quick: bool) -> list[tuple]:
-    forget_files()
     project = Project.open(project_dir, quick=quick)
     return [
         (e.name, e.title, e.description, e.config_class, e.error)

@@ -149,7 +149,7 @@ def list_dir(
     project_dir = Path(os.path.abspath(project_dir))
     trees = {} if trees is None else trees
     if cache is not None:
-        from fgtui.engine.project.listing_cache import configs_signature, meta_signature, signed_meta_dirs
+        from fgtui.engine.project.signatures import configs_signature, meta_signature, signed_meta_dirs
 
         cached = cache.load(project_dir, checked=not quick, trees=trees)
         if cached is not None:

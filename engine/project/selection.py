@@ -80,7 +80,7 @@ _opened: dict[tuple[str, str], tuple[str, Project]] = {}
 def open_project(project_dir: str | os.PathLike) -> Project:
     """`Project.open`, reusing the project (and its warm template environment) this
     process opened before while nothing its meta.yaml read has changed."""
-    from fgtui.engine.project.listing_cache import file_stamp, meta_signature
+    from fgtui.engine.project.signatures import file_stamp, meta_signature
 
     project_dir = Path(os.path.abspath(project_dir))
     key = (str(project_dir), os.getcwd())

@@ -8,11 +8,12 @@ projects of CONFIGS configs each. Every config extends its project's
 `inc/formatting.jinja` macros), the chain real projects have. Each run is a
 fresh `python -m fgtui.engine.cli ls -r` process, so the figure includes
 interpreter start-up and imports; the target is <= 0.5 s for 50 configs.
-Three cases are reported: `--no-cache` (every config rendered and parsed)
-with no compiled templates kept on disk (FGTUI_TEMPLATE_CACHE=0: every
-template compiled, as on the very first run), `--no-cache` with the compiled
-templates left by earlier runs (the usual case), and a fresh listing cache
-(nothing rendered).
+Four cases are reported: plain `ls -r`, which reads names without rendering
+(project/quick_listing.py) and keeps nothing; `--check --no-cache` (every
+config rendered and parsed) with no compiled templates kept on disk
+(FGTUI_TEMPLATE_CACHE=0: every template compiled, as on the very first run)
+and with the compiled templates left by earlier runs; and `--check` with a
+fresh listing cache (nothing rendered).
 It also checks that the listing imported no ML library and shows no
 PARSE ERROR.
 """
@@ -71,9 +72,16 @@ CONFIG = """\
 
 
 CASES = {
-    "compile": "--no-cache, every template compiled (no compiled templates on disk)",
-    "code": "--no-cache, compiled templates from earlier runs",
-    "listing": "listing cache fresh",
+    "quick": "ls -r: names read without rendering, nothing cached",
+    "compile": "--check --no-cache, every template compiled (no compiled templates on disk)",
+    "code": "--check --no-cache, compiled templates from earlier runs",
+    "listing": "--check, listing cache fresh",
+}
+ARGV = {
+    "quick": ["ls", "-r"],
+    "compile": ["ls", "-r", "--check", "--no-cache"],
+    "code": ["ls", "-r", "--check", "--no-cache"],
+    "listing": ["ls", "-r", "--check"],
 }
 
 
@@ -100,7 +108,7 @@ def _child_cpu() -> float:
 
 
 def run_once(workspace: Path, case: str) -> tuple[float, float, str]:
-    argv = ["ls", "-r"] if case == "listing" else ["ls", "-r", "--no-cache"]
+    argv = ARGV[case]
     code = (
         f"import sys; sys.argv = ['fgtui', *{argv!r}]; "
         "from fgtui.engine import cli; rc = cli.main(sys.argv[1:]); "
@@ -113,7 +121,7 @@ def run_once(workspace: Path, case: str) -> tuple[float, float, str]:
         XDG_CACHE_HOME=str(workspace.parent / "cache"),
         FGTUI_CACHE_DIR=str(workspace.parent / "cache" / "fgtui"),
     )
-    env["FGTUI_TEMPLATE_CACHE"] = "0" if case == "compile" else "1"
+    env["FGTUI_TEMPLATE_CACHE"] = "0" if case in ("compile", "quick") else "1"
     result = subprocess.run([sys.executable, "-c", code], cwd=workspace, env=env, capture_output=True, text=True)
     elapsed, cpu = time.perf_counter() - start, _child_cpu() - cpu
     if result.returncode != 0:
@@ -134,6 +142,7 @@ def main() -> None:
         total = args.projects * args.configs
         results = {}
         run_once(workspace, "code")  # leaves compiled templates on disk for the "code" case
+        run_once(workspace, "listing")  # and a listing cache for the "listing" case
         for case in CASES:
             runs = [run_once(workspace, case) for _ in range(args.repeat)]
             for _, _, output in runs:

@@ -310,6 +310,7 @@ def detail_text(selection: Selection, root: Path) -> str:
     name = selection.entry.name
     try:
         rendered = project.render(name)
+        lines += [f"[yellow]warning:[/] {esc(w)}" for w in rendered.warnings]
         lines += ["", "[b]templates[/]"] + [f"  {esc(short_path(t, root))}" for t in rendered.templates]
         specs = project.dynamic_args(name)
         lines += ["", "[b]dynamic args[/]"] + (

@@ -8,7 +8,9 @@ typing never queues renders. The worker renders the unsaved text
 the UI thread. Each request carries a generation number, so a slow render
 that finishes after a newer one never overwrites it. A broken
 template shows its error (file:line:col) above the preview, which keeps the
-last good result.
+last good result. Warnings — the project's (meta.yaml) and the render's
+(an inline template defined twice, a deprecated tag) — show above the preview
+as `fgtui pp` prints them on stderr.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Preview:
     graph_yaml: str = ""
     code: str = ""
     templates: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
     error_line: int | None = None
     seconds: float = 0.0
@@ -66,7 +69,9 @@ def render_preview(environment, text: str, name: str, target: str | None, genera
         rendered = environment.render_string(text, {}, name)
         preview.text = rendered.text
         preview.templates = list(rendered.templates)
+        preview.warnings = list(rendered.warnings)
         graph = load_graph(rendered.text, rendered.source, line_map=rendered.line_map, chain_for=rendered.chain_to)
+        preview.warnings += [w for w in graph.warnings if w not in preview.warnings]
         preview.targets = list(graph.targets)
         preview.graph_yaml = graph_to_yaml(graph)
         chosen = (
@@ -114,6 +119,8 @@ class EditorScreen(Screen):
         self._error_shown: str | None = None
         self.title_text = config
         self._marked_unsaved = False
+        self.project_warnings: list[str] = []  # meta.yaml's, for every preview of the project
+        self._warnings_shown: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.config}", id="editor-title", classes="screen-title")
@@ -123,6 +130,7 @@ class EditorScreen(Screen):
             yield TemplateEditor.code_editor("", language="yaml", id="template-editor", tab_behavior="focus")
             with Vertical(id="preview-side"):
                 yield Static("", id="preview-error")
+                yield Static("", id="preview-warnings")
                 with TabbedContent(id="preview-tabs"):
                     with TabPane("Preprocessed", id="tab-pp"):
                         yield CodeView("yaml", id="preview-yaml")
@@ -150,10 +158,12 @@ class EditorScreen(Screen):
         except Exception as error:  # noqa: BLE001 - shown in place
             self.app.call_from_thread(self._show_error, f"cannot open {self.config}: {error}")
             return
-        self.app.call_from_thread(self._opened, path, text, environment)
+        self.app.call_from_thread(self._opened, path, text, environment, project.meta.warnings)
 
-    def _opened(self, path: Path, text: str, environment) -> None:
+    def _opened(self, path: Path, text: str, environment, warnings: list[str]) -> None:
         self.path, self.environment, self.saved_text = path, environment, text
+        self.project_warnings = list(warnings)
+        self._show_warnings([])
         from fgtui.app.screens.browse import short_path
 
         self.title_text = short_path(path, self.project_dir.parent)
@@ -171,6 +181,18 @@ class EditorScreen(Screen):
         error = self.query_one("#preview-error", Static)
         error.update(message or "")
         error.set_class(bool(message), "-shown")
+
+    def _show_warnings(self, render_warnings: list[str]) -> None:
+        from rich.markup import escape
+
+        warnings = self.project_warnings + [w for w in render_warnings if w not in self.project_warnings]
+        text = "\n".join(f"[b]warning:[/b] {escape(w)}" for w in warnings)
+        if text == self._warnings_shown:
+            return
+        self._warnings_shown = text
+        shown = self.query_one("#preview-warnings", Static)
+        shown.update(text)
+        shown.set_class(bool(warnings), "-shown")
 
     # -- live preview ---------------------------------------------------------
 
@@ -223,7 +245,8 @@ class EditorScreen(Screen):
         self._show_error(preview.error)
         self.error_line = preview.error_line
         if preview.error:
-            return
+            return  # the last good preview stays, and its warnings with it
+        self._show_warnings(preview.warnings)
         self.last = preview
         self.show_active_tab()
         select = self.query_one("#code-target", Select)

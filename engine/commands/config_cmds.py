@@ -159,8 +159,8 @@ def run_graph(args: argparse.Namespace) -> int:
 
 def run_targets(args: argparse.Namespace) -> int:
     graph, _ = _graph(args)
-    for target in graph.targets:
-        print(target)
+    # One name a line, then an empty line: Forgather's output, byte for byte.
+    print("".join(f"{target}\n" for target in graph.targets))
     return 0
 
 

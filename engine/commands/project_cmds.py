@@ -2,11 +2,12 @@
 
     fgtui ws [create --name N --description D [-l LIB ...]]
     fgtui project [create|show|new_config]
-    fgtui ls [-r] [--debug] [DIR ...]
+    fgtui ls [-r] [--check] [--no-cache] [--debug] [DIR ...]
     fgtui index | fgtui trefs [--format tree|files] | fgtui tlist [--format files|md]
 
-None of them imports an ML library: listing a project renders and parses
-its configs and builds only their `meta` targets.
+None of them imports an ML library: listing a project reads each config's
+`meta` values as data, without rendering where the templates allow
+(project/quick_listing.py), else by rendering and parsing the config.
 """
 
 from __future__ import annotations
@@ -97,9 +98,16 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     ls = subparsers.add_parser("ls", parents=[common], help="list configs with title and description")
     ls.add_argument("-r", "--recursive", action="store_true", help="list every project below here")
     ls.add_argument(
+        "--check",
+        action="store_true",
+        help="render every config whole, so that one that fails anywhere shows PARSE ERROR (by default "
+        "names are read without rendering where the templates allow, and only what that reads is checked); "
+        "a project's checked listing is kept until a file it depends on changes",
+    )
+    ls.add_argument(
         "--no-cache",
         action="store_true",
-        help="render every config again (the cache follows file changes, not getenv or the clock)",
+        help="with --check, render every config again (the cache follows file changes, not getenv or the clock)",
     )
     ls.add_argument("dirs", nargs="*", metavar="DIR", help="projects (or, with -r, trees) to list")
     ls.set_defaults(handler=_ls)
@@ -241,20 +249,24 @@ def _project_new_config(args) -> int:
 def _ls(args) -> int:
     from fgtui.engine.errors import FgError
     from fgtui.engine.project.listing import list_dir, list_tree
-    from fgtui.engine.project.listing_cache import ListingCache
     from fgtui.engine.project.workspace import require_project_dir
 
     debug = getattr(args, "debug", False)
-    # --debug needs the exceptions themselves, which are not cached.
-    cache = None if (args.no_cache or debug) else ListingCache()
+    # --debug needs the exceptions themselves, which are not cached. Reading names
+    # without rendering costs about what checking a cached listing's files does.
+    cache = None
+    if args.check and not (args.no_cache or debug):
+        from fgtui.engine.project.listing_cache import ListingCache
+
+        cache = ListingCache()
     if args.recursive:
         roots = args.dirs or [getattr(args, "project_dir", None) or os.getcwd()]
-        listings = [listing for root in roots for listing in list_tree(root, cache)]
+        listings = [listing for root in roots for listing in list_tree(root, cache, quick=not args.check)]
         if not listings:
             raise FgError(f"no projects below {', '.join(map(str, roots))}")
     else:
         dirs = args.dirs or [getattr(args, "project_dir", None)]
-        listings = [list_dir(require_project_dir(d), cache) for d in dirs]
+        listings = [list_dir(require_project_dir(d), cache, quick=not args.check) for d in dirs]
         for listing in listings:
             if listing.exception is not None:
                 raise listing.exception

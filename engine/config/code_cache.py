@@ -209,7 +209,14 @@ class TemplateCodeCache(BytecodeCache):
 def _is_transient(environment: jinja2.Environment, name: str) -> bool:
     local = getattr(environment, "fg_local", None)
     overlay = getattr(local, "overlay", None) if local is not None else None
-    return bool(overlay) and name in overlay
+    if not overlay:
+        return False
+    if name in overlay:
+        return True
+    # The unsaved text's inline templates (they may be replaced by a saved file's
+    # of the same name, which is then not kept either: a cache miss, nothing more).
+    file, parts = getattr(local, "overlay_parts", None) or (None, ())
+    return any(part.name == name for part in parts)
 
 
 _shared: TemplateCodeCache | None = None

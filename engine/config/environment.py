@@ -232,14 +232,15 @@ class TemplateEnvironment:
         found = self._find_file(template_name)
         file = os.path.realpath(found) if found else name
         main, parts = split_templates(text.replace("\r\n", "\n"))
-        overlay = {template_name: (main, file, 1)}
-        for part in parts:
-            overlay[part.name] = (part.text, file, part.first_line)
-        self._local.overlay = overlay
+        # The text's inline templates are registered when the root loads, as the saved
+        # file's would be: a file loaded later that defines a name again replaces it.
+        self._local.overlay = {template_name: (main, file, 1)}
+        self._local.overlay_parts = (file, parts)
         try:
             return self._render(template_name, variables)
         finally:
             self._local.overlay = {}
+            self._local.overlay_parts = None
 
     def invalidate(self, path: str) -> None:
         """Forget what is cached for `path` (changes are also noticed by mtime)."""
@@ -309,8 +310,12 @@ class TemplateEnvironment:
     def _note_load(self, name: str) -> None:
         """Before Jinja loads `name`: register the inline templates of the file it names."""
         registry: _Registry | None = getattr(self._local, "registry", None)
+        if registry is None:
+            return
         overlay = getattr(self._local, "overlay", None) or {}
-        if registry is None or name in overlay:
+        if name in overlay:
+            file, parts = self._local.overlay_parts
+            registry.register(file, parts)
             return
         if name in registry.names:
             registry.used(name)
@@ -339,9 +344,10 @@ class TemplateEnvironment:
         found = registry.names.get(name) if registry is not None else None
         if found is None and self._find_file(name) is None:
             # Not registered by a file this config loaded: fgtui also finds an inline
-            # template whose file is not loaded (yet), when one file defines it.
+            # template whose file is not loaded (yet), when one file defines it. The
+            # file whose unsaved text is rendered is loaded, with the text's templates.
             with self._lock:
-                found = self._index.lookup(name)
+                found = self._index.lookup(name, exclude=self._overlay_file())
         if found is not None:
             real, part = found
             self._file_of[name] = real
@@ -359,6 +365,10 @@ class TemplateEnvironment:
         self._file_of[name] = real
         return _translate(main, self._file_id(real), 1), real, check
 
+    def _overlay_file(self) -> str | None:
+        parts = getattr(self._local, "overlay_parts", None)
+        return parts[0] if parts else None
+
     def _inline_saved(self, name: str, real: str, part: InlineTemplate) -> Callable[[], bool]:
         """Up to date while its file is unchanged and the render asking for `name`
         resolves it to the same definition (another config may register another)."""
@@ -372,7 +382,7 @@ class TemplateEnvironment:
                     return False
                 with self._lock:
                     try:
-                        current = self._index.lookup(name)
+                        current = self._index.lookup(name, exclude=self._overlay_file())
                     except FgError:
                         return False
             return current is not None and current[0] == real and current[1] == part and saved()

@@ -16,13 +16,8 @@ import threading
 from dataclasses import dataclass, field
 
 from fgtui.engine.config.dirscan import TreeScanner
-from fgtui.engine.config.split import InlineTemplate, split_templates
+from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
 from fgtui.engine.errors import FgError, SourceLocation
-
-
-def read_template_file(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read().replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass
@@ -99,11 +94,12 @@ class InlineIndex:
                 names.setdefault(part.name, []).append((real, part))
         self._names = names
 
-    def lookup(self, name: str) -> tuple[str, InlineTemplate] | None:
+    def lookup(self, name: str, exclude: str | None = None) -> tuple[str, InlineTemplate] | None:
         """The file and text of inline template `name`, for a config that loads
         no file defining it; an error if two files define it (Forgather would
-        not find it at all, and which one is meant cannot be told)."""
-        found = self._names.get(name)
+        not find it at all, and which one is meant cannot be told). Definitions
+        in the file `exclude` are left out (its unsaved text stands for it)."""
+        found = [entry for entry in self._names.get(name, ()) if entry[0] != exclude]
         if not found:
             return None
         if len(found) > 1:

@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import getpass
 import os
-from datetime import datetime, timezone
-from typing import Any, Callable
+import sys
+from typing import TYPE_CHECKING, Any, Callable
 
-from jinja2 import Undefined
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# Not imported from jinja2 here: `fgtui ls` reads plain templates without Jinja
+# (config/static_render.py) and calls these functions without loading it.
+_NO_DEFAULT = object()
+
+
+def _is_undefined(value: Any) -> bool:
+    jinja2 = sys.modules.get("jinja2")  # only a render through Jinja makes Undefined values
+    return jinja2 is not None and isinstance(value, jinja2.Undefined)
+
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 FILE_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
@@ -26,7 +37,7 @@ class TemplateAssertion(Exception):
 def _reject_undefined(args: tuple) -> None:
     # os.path on an Undefined fails with an unhelpful TypeError; name the variable instead.
     for arg in args:
-        if isinstance(arg, Undefined):
+        if _is_undefined(arg):
             arg._fail_with_undefined_error()
 
 
@@ -41,7 +52,15 @@ def normpath(path: str) -> str:
     return os.path.normpath(path)
 
 
-def utcnow() -> datetime:
+def now() -> "datetime":
+    from datetime import datetime  # not at import: `fgtui ls` reads templates without the clock
+
+    return datetime.now()
+
+
+def utcnow() -> "datetime":
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc)
 
 
@@ -70,13 +89,13 @@ def forgather_config_dir() -> str:
     return _platform_dir("user_config_dir")("forgather", getpass.getuser())
 
 
-def toyaml(value: Any, default: Any = Undefined) -> str:
+def toyaml(value: Any, default: Any = _NO_DEFAULT) -> str:
     """Render a value as inline YAML: `{a: [1, 2]}`, `null`, `True`, `1.0e-05`.
 
     An undefined value takes `default`; without one it is an error.
     """
-    if isinstance(value, Undefined):
-        if default is Undefined:
+    if _is_undefined(value):
+        if default is _NO_DEFAULT:
             return value._fail_with_undefined_error()
         value = default
     if isinstance(value, (bool, int)):
@@ -101,11 +120,11 @@ def toyaml(value: Any, default: Any = Undefined) -> str:
 def default_globals() -> dict[str, Any]:
     """A fresh copy of the globals of every template."""
     return {
-        "isotime": lambda: datetime.now().isoformat(timespec="seconds"),
+        "isotime": lambda: now().isoformat(timespec="seconds"),
         "utcisotime": lambda: utcnow().isoformat(timespec="seconds"),
-        "filetime": lambda: datetime.now().strftime(FILE_TIME_FORMAT),
+        "filetime": lambda: now().strftime(FILE_TIME_FORMAT),
         "utcfiletime": lambda: utcnow().strftime(FILE_TIME_FORMAT),
-        "now": datetime.now,
+        "now": now,
         "utcnow": utcnow,
         "joinpath": joinpath,
         "normpath": normpath,

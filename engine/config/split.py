@@ -25,6 +25,12 @@ class InlineTemplate:
     first_line: int
 
 
+def read_template_file(path: str) -> str:
+    """A template file's text, line ends normalised to `\\n`."""
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().replace("\r\n", "\n").replace("\r", "\n")
+
+
 def split_templates(source: str) -> tuple[str, list[InlineTemplate]]:
     """Split a file into its own template text and its inline templates."""
     matches = list(_SPLIT.finditer(source))

@@ -27,12 +27,12 @@ map each output line back to the template line that produced it (see
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 _STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
+_MARKS = frozenset(("--", "<<", ">>", "==", "=>"))
 _SECTION = re.compile(r"(\s*)\[(\w+)(!*)\]\s*")
 _WHOLE_COMMENT = re.compile(r"\s*##.*")
 _BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
@@ -283,7 +283,8 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
     deleted: list[int] = []  # indexes in `result` of deleted comment lines
     deleted_set: set[int] = set()
     sections: list[tuple[str, int, str]] = []
-    next_indent = _next_content_indents(lines)
+    # Without markers the YAML scan places nothing: the translation is the same without it.
+    next_indent = _next_content_indents(lines) if file_id is not None else []
 
     def last_kept() -> int:
         k = len(result) - 1
@@ -303,12 +304,15 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
         result[k] += text
 
     for index, line in enumerate(lines):
-        if _WHOLE_COMMENT.fullmatch(line):
+        # Cheap tests first: most lines are plain YAML, and each regex below is a necessary
+        # condition's full check.
+        head = line.lstrip()[:2]
+        if head == "##" and _WHOLE_COMMENT.fullmatch(line):
             deleted.append(len(result))
             deleted_set.add(len(result))
             result.append(_PLACEHOLDER)
             continue
-        tail = _COMMENT_TAIL.fullmatch(line)
+        tail = _COMMENT_TAIL.fullmatch(line) if "##" in line else None
         text = tail[1] if tail else line
         if st.block_parent is not None and text.strip() and _indent(text) <= st.block_parent:
             st.block_parent = None
@@ -318,14 +322,14 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
             inside = "open"
         else:
             inside = None
-        statement = _STATEMENT.fullmatch(text)
+        statement = _STATEMENT.fullmatch(text) if text.lstrip()[:2] in _MARKS else None
         if statement:
             translated = _statement(statement[1], statement[2], st)
             if file_id is not None and inside is None and statement[1] in ("==", "=>") and not st.capture_depth:
                 translated += marker(file_id, first_line + index)
             result.append(translated)
             continue
-        header = _SECTION.fullmatch(text)
+        header = _SECTION.fullmatch(text) if "[" in text else None
         if header:
             indent = len(header[1])
             while sections and sections[-1][1] >= indent:
@@ -335,7 +339,7 @@ def preprocess(source: str, file_id: str | None = None, first_line: int = 1) -> 
             result.append(("{% filter trim %}" if bang else "") + "{% block " + header[2] + " %}")
             sections.append((header[2], indent, bang))
             continue
-        if inside == "block":
+        if inside == "block" or file_id is None:
             result.append(text)
             continue
         if inside == "open":
@@ -379,6 +383,8 @@ def _fit_placeholders(result: list[str], deleted: list[int], deleted_set: set[in
 
 def file_key(path: str) -> str:
     """The marker name of a template file: 12 hex digits of a hash of its path."""
+    import hashlib  # not at import: `fgtui ls` translates templates without markers
+
     return hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 
@@ -401,7 +407,11 @@ def _next_content_indents(lines: list[str]) -> list[int | None]:
     for index in range(len(lines) - 1, -1, -1):
         result[index] = upcoming
         line = lines[index]
-        if line.strip() and not _STATEMENT.fullmatch(line) and not _WHOLE_COMMENT.fullmatch(line):
+        head = line.lstrip()[:2]
+        if not head:
+            continue
+        statement = head in _MARKS and _STATEMENT.fullmatch(line)
+        if not statement and not (head == "##" and _WHOLE_COMMENT.fullmatch(line)):
             upcoming = _indent(line)
     return result
 

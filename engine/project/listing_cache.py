@@ -2,14 +2,18 @@
 renders nothing the second time.
 
 Rendering and parsing every config is what `ls` costs (start-up aside);
-the result depends only on files, so it is stored with a signature of
-every file it could have read: the project's `meta.yaml`, the workspace's
+the result depends only on files (and, for a relative `searchdir`, on the
+working directory), so it is stored with a signature of every file it
+could have read: the project's `meta.yaml`, the workspace's
 `forgather_workspace/` and the user template directories (the inputs of
-meta.yaml), then every file on the project's search path (the inputs of
-its configs), each as (path, mtime, size), plus fgtui's version. Any
-change to any of them (an edit, a new file that shadows another) re-lists
-the whole project. What no file records — environment variables
-(`getenv`) or the clock — is not tracked; `ls --no-cache` re-renders.
+meta.yaml), every file on the project's search path (the inputs of its
+configs), each as (path, mtime, size), plus fgtui's version; and with the
+stamps of the files the listing did read, which covers templates reached
+from outside those trees (a file of the project directory that meta.yaml
+extends, an include by absolute path). Any change to any of them (an
+edit, a new file that shadows another) re-lists the whole project. What no
+file records — environment variables (`getenv`) or the clock — is not
+tracked; `ls --no-cache` re-renders.
 """
 
 from __future__ import annotations
@@ -21,59 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from fgtui.engine.project.listing import ConfigEntry, ProjectListing
-from fgtui.engine.project.workspace import META_NAME, WORKSPACE_DIR_NAME, find_workspace, user_template_dirs
+from fgtui.engine.project.signatures import configs_signature, file_stamp, meta_signature
 
-_FORMAT = 2  # 2: meta read as data (static_values), never built
-_SKIP = frozenset({"__pycache__", "node_modules", "output_models", "checkpoints", "runs", ".git"})
+# A file written this close to the listing may change again within the file system's
+# timestamp tick without its stamp changing (git's "racy" case): such a listing is not kept.
+RACY_SECONDS = 2.0
+
+_FORMAT = 4  # 4: whether every config was rendered (`checked`) or its name read quickly
 
 
 def cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "fgtui" / "ls"
-
-
-def _stamp(path: Path, hasher: "hashlib._Hash") -> None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        hasher.update(f"{path}|missing\n".encode())
-        return
-    hasher.update(f"{path}|{st.st_mtime_ns}|{st.st_size}\n".encode())
-
-
-def _stamp_tree(root: Path, hasher: "hashlib._Hash") -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP)
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                _stamp(Path(dirpath, name), hasher)
-
-
-def _version() -> str:
-    from fgtui import __version__
-
-    return __version__
-
-
-def meta_signature(project_dir: Path) -> str:
-    """What meta.yaml's rendering can depend on."""
-    hasher = hashlib.sha1(f"{_FORMAT}|{_version()}|{project_dir}\n".encode())
-    _stamp(project_dir / META_NAME, hasher)
-    workspace = find_workspace(project_dir)
-    if workspace is not None:
-        _stamp_tree(workspace / WORKSPACE_DIR_NAME, hasher)
-    for directory in user_template_dirs():
-        _stamp_tree(directory, hasher)
-    return hasher.hexdigest()
-
-
-def configs_signature(searchdir: list[str]) -> str:
-    """What the configs' rendering can depend on: every file on the search path."""
-    hasher = hashlib.sha1()
-    for directory in searchdir:
-        hasher.update(f"dir|{directory}|{os.path.isdir(directory)}\n".encode())
-        _stamp_tree(Path(directory), hasher)
-    return hasher.hexdigest()
 
 
 class ListingCache:
@@ -85,27 +48,60 @@ class ListingCache:
     def _file(self, project_dir: Path) -> Path:
         return self.directory / (hashlib.sha1(str(project_dir).encode()).hexdigest() + ".json")
 
-    def load(self, project_dir: Path) -> ProjectListing | None:
-        """The cached listing if nothing it depends on has changed."""
+    def load(
+        self, project_dir: Path, checked: bool = True, trees: dict[str, str] | None = None
+    ) -> ProjectListing | None:
+        """The cached listing if nothing it depends on has changed; with `checked`,
+        only one that rendered every config (not read names quickly). `trees`:
+        the tree digests of this listing run (see _stamp_tree)."""
         try:
             data = json.loads(self._file(project_dir).read_text())
         except (OSError, ValueError):
             return None
-        if data.get("format") != _FORMAT or data.get("meta_signature") != meta_signature(project_dir):
+        if checked and not data.get("checked"):
             return None
-        if data.get("configs_signature") != configs_signature(data.get("searchdir", [])):
+        if data.get("format") != _FORMAT or data.get("meta_signature") != meta_signature(project_dir, trees):
+            return None
+        if data.get("cwd") is not None and data["cwd"] != os.getcwd():
+            return None  # a relative searchdir names other directories from here
+        if data.get("configs_signature") != configs_signature(data.get("searchdir", []), trees):
+            return None
+        if any(file_stamp(path) != stamp for path, stamp in data.get("read", [])):
             return None
         listing = ProjectListing(
-            project_dir, data["name"], data["description"], warnings=list(data.get("warnings", []))
+            project_dir,
+            data["name"],
+            data["description"],
+            warnings=list(data.get("warnings", [])),
+            cwd=data["cwd"],
+            checked=data["checked"],
         )
         listing.entries = [ConfigEntry(**entry) for entry in data["entries"]]
         return listing
 
-    def store(self, listing: ProjectListing, searchdir: list[str], meta_sig: str, configs_sig: str) -> None:
-        """Save a listing; signatures are those taken *before* it was made,
-        so a file edited while listing makes the next run list again."""
+    def store(
+        self,
+        listing: ProjectListing,
+        searchdir: list[str],
+        meta_sig: str,
+        configs_sig: str,
+        read: list[str] = (),
+        started: float | None = None,
+    ) -> None:
+        """Save a listing. The signatures are those taken *before* it was made,
+        so a file edited while listing makes the next run list again; the files
+        it read (`read`) are stamped now, and a listing that read a file modified
+        since `started` (less RACY_SECONDS) is not saved."""
         if listing.error is not None:
             return
+        stamps = [(path, file_stamp(path)) for path in read]
+        if started is not None:
+            for path, _ in stamps:
+                try:
+                    if os.stat(path).st_mtime > started - RACY_SECONDS:
+                        return
+                except OSError:
+                    return
         entries: list[dict[str, Any]] = [
             {
                 "name": e.name,
@@ -122,6 +118,9 @@ class ListingCache:
             "meta_signature": meta_sig,
             "configs_signature": configs_sig,
             "searchdir": searchdir,
+            "cwd": listing.cwd,
+            "checked": listing.checked,
+            "read": stamps,
             "name": listing.name,
             "description": listing.description,
             "warnings": listing.warnings,

@@ -8,7 +8,10 @@ Forgather. The rendered YAML is a plain mapping: `name`, `description`,
 `config_prefix`, `default_config`, `searchdir`, `system_path`,
 `nproc_per_node`; any other keys are kept in `ProjectMeta.extra`. As in
 Forgather, `searchpath` is not a key: a meta.yaml writing it gets the
-default search directory (or its `searchdir`) and a warning.
+default search directory (or its `searchdir`) and a warning, and a relative
+`searchdir` entry names a directory under the current working directory
+(Forgather's `os.path.abspath`), with a warning: the project then finds
+other templates depending on where it is opened from.
 """
 
 from __future__ import annotations
@@ -114,6 +117,9 @@ class ProjectMeta:
     default_config: str | None = None
     searchdir: list[Path] = field(default_factory=list)
     declared_searchdir: list[Path] = field(default_factory=list)
+    # The working directory relative `searchdir` entries were resolved against (None: none was relative).
+    relative_to_cwd: str | None = None
+    templates: list[str] = field(default_factory=list)  # the files rendering meta.yaml read
     missing_searchdirs: list[Path] = field(default_factory=list)
     system_path: list[str] = field(default_factory=list)
     nproc_per_node: int | None = None
@@ -137,15 +143,14 @@ def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]
     return paths
 
 
-def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
+def load_meta(project_dir: str | os.PathLike, quick: bool = False) -> ProjectMeta:
     """Render and read `project_dir/meta.yaml`.
 
     Without an enclosing workspace, `workspace_root` is the project itself
     (Forgather refuses such projects; we open them when their meta.yaml
-    does not need the workspace's files).
+    does not need the workspace's files). `quick` first tries rendering it
+    without Jinja (config/static_render.py: the same text, or Jinja renders).
     """
-    from fgtui.engine.config import TemplateEnvironment
-
     project_dir = Path(os.path.abspath(project_dir))
     meta_path = project_dir / META_NAME
     if not meta_path.is_file():
@@ -156,10 +161,23 @@ def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
     workspace = find_workspace(project_dir)
     workspace_root = workspace if workspace is not None else project_dir
     variables = project_globals(project_dir, workspace_root)
-    environment = TemplateEnvironment(
-        meta_searchpath(project_dir, workspace),
-        globals=variables,
-    )
+    searchpath = meta_searchpath(project_dir, workspace)
+    if quick:
+        from fgtui.engine.config.jinja_globals import default_filters, default_globals
+        from fgtui.engine.config.static_render import NotStatic, StaticRenderer
+
+        renderer = StaticRenderer(searchpath, {**default_globals(), **variables}, default_filters())
+        try:
+            text = renderer.render(META_NAME)
+        except NotStatic:
+            pass
+        else:
+            meta = _to_meta(_parse_yaml(text, meta_path), project_dir, workspace_root, workspace is not None, meta_path)
+            meta.templates = list(renderer.loader.files)
+            return meta
+    from fgtui.engine.config import TemplateEnvironment
+
+    environment = TemplateEnvironment(searchpath, globals=variables)
     try:
         rendered = environment.render(META_NAME)
     except FgError as error:
@@ -169,10 +187,18 @@ def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
             error.hint = "this project is in no workspace (no forgather_workspace/ above it)"
         raise
     data = _parse_yaml(rendered.text, meta_path)
-    return _to_meta(data, project_dir, workspace_root, workspace is not None, meta_path)
+    meta = _to_meta(data, project_dir, workspace_root, workspace is not None, meta_path)
+    meta.templates = list(rendered.templates)
+    return meta
 
 
 def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
+    from fgtui.engine.config import plain_yaml
+
+    try:
+        return plain_yaml.parse(text)  # most meta.yaml files; the same values PyYAML reads
+    except plain_yaml.NotPlain:
+        pass
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -223,14 +249,25 @@ def _to_meta(
     if not isinstance(raw_dirs, list):
         raise FgError(
             f"meta.yaml: 'searchdir' must be a list of directories, got {raw_dirs!r}",
-            hint="write searchdir: [templates, ...]",
+            hint="write searchdir: [\"{{ joinpath(project_dir, 'templates') }}\", ...]",
             location=SourceLocation(str(meta_path)),
         )
+    # Forgather takes each entry through os.path.abspath: a relative one names a
+    # directory under the current working directory, not under the project.
     declared: list[Path] = []
+    relative = [str(entry) for entry in raw_dirs if not os.path.isabs(str(entry))]
     for entry in raw_dirs:
-        path = Path(os.path.normpath(project_dir / os.path.expanduser(str(entry))))
+        path = Path(os.path.abspath(str(entry)))
         if path not in declared:
             declared.append(path)
+    if relative:
+        cwd = os.getcwd()
+        notes.append(
+            f"{meta_path}: searchdir {', '.join(repr(r) for r in relative)} "
+            f"{'is' if len(relative) == 1 else 'are'} relative, so resolved against the current directory "
+            f"{cwd!r} (as Forgather does), not the project — write "
+            f"\"{{{{ joinpath(project_dir, '{relative[0]}') }}}}\" to search the project's directory"
+        )
     searchdir = [path for path in declared if path.is_dir()]
     missing = [path for path in declared if not path.is_dir()]
     system_path = data.get("system_path") or []
@@ -262,4 +299,5 @@ def _to_meta(
         nproc_per_node=int(nproc) if nproc is not None else None,
         extra={k: v for k, v in data.items() if k not in known},
         notes=notes,
+        relative_to_cwd=os.getcwd() if relative else None,
     )

@@ -9,15 +9,16 @@ environment, and the config's dynamic arguments.
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.project.dynamic_args import DynamicArg, parse_specs
 from fgtui.engine.project.meta import ProjectMeta, load_meta, project_globals
 from fgtui.engine.project.workspace import find_project_dir, require_project_dir
+
+if TYPE_CHECKING:
+    from fgtui.engine.project.dynamic_args import DynamicArg
 
 
 class Project:
@@ -26,11 +27,13 @@ class Project:
     def __init__(self, meta: ProjectMeta) -> None:
         self.meta = meta
         self._environment = None
+        self._template_globals: dict[str, Any] | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None) -> "Project":
-        """Open the project at or above `path` (default: the current directory)."""
-        return cls(load_meta(require_project_dir(path)))
+    def open(cls, path: str | os.PathLike | None = None, quick: bool = False) -> "Project":
+        """Open the project at or above `path` (default: the current directory);
+        `quick` reads meta.yaml without Jinja where it can (the same result)."""
+        return cls(load_meta(require_project_dir(path), quick=quick))
 
     @property
     def project_dir(self) -> Path:
@@ -42,6 +45,15 @@ class Project:
 
     def globals(self) -> dict[str, Any]:
         return project_globals(self.meta.project_dir, self.meta.workspace_root)
+
+    def template_globals(self) -> dict[str, Any]:
+        """Every global a config's templates see: the engine's defaults and the project's
+        (one dict per project, for reading; the environment makes its own)."""
+        if self._template_globals is None:
+            from fgtui.engine.config.jinja_globals import default_globals
+
+            self._template_globals = {**default_globals(), **self.globals()}
+        return self._template_globals
 
     def searchpath(self) -> list[str]:
         return [str(p) for p in self.meta.searchdir]
@@ -131,6 +143,8 @@ class Project:
             relative = self._template_name_of(as_path.absolute())
             return relative if relative is not None else str(as_path.absolute())
         configs = self.configs()
+        import difflib
+
         close = difflib.get_close_matches(name, configs, n=1, cutoff=0.5)
         raise FgError(
             f"project {self.name!r} has no config {name!r}",
@@ -193,6 +207,8 @@ def specs_from_graph(graph, source: str) -> list[DynamicArg]:
                     )
     elif isinstance(raw, Unresolved):
         raise FgError(f"{source}: dynamic_args is {raw.note()}", hint="write dynamic_args as a !dlist of mappings")
+    from fgtui.engine.project.dynamic_args import parse_specs
+
     return parse_specs(entries if isinstance(raw, dict) else raw, source)
 
 

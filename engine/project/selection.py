@@ -66,9 +66,35 @@ def _selected_project(project_dir: str | None, config: str | None) -> Project | 
         where = os.path.dirname(os.path.abspath(config))
     else:
         where = os.getcwd()
-    if not os.path.isdir(where) or find_project_dir(where) is None:
+    if not os.path.isdir(where):
         return None
-    return Project.open(where)
+    project_dir = find_project_dir(where)
+    return None if project_dir is None else open_project(project_dir)
+
+
+# Projects opened by this process, by (project dir, working directory): a command asks
+# twice (its options, then its render), the launch form at every change.
+_opened: dict[tuple[str, str], tuple[str, Project]] = {}
+
+
+def open_project(project_dir: str | os.PathLike) -> Project:
+    """`Project.open`, reusing the project (and its warm template environment) this
+    process opened before while nothing its meta.yaml read has changed."""
+    from fgtui.engine.project.signatures import file_stamp, meta_signature
+
+    project_dir = Path(os.path.abspath(project_dir))
+    key = (str(project_dir), os.getcwd())
+    signature = meta_signature(project_dir)
+    known = _opened.get(key)
+    if known is not None and known[0] == signature + _stamps(known[1].meta.templates, file_stamp):
+        return known[1]
+    project = Project.open(project_dir, quick=True)  # meta.yaml without Jinja where it can: the same meta
+    _opened[key] = (signature + _stamps(project.meta.templates, file_stamp), project)
+    return project
+
+
+def _stamps(files: list[str], file_stamp) -> str:
+    return "".join(f"|{path}|{file_stamp(path)}" for path in files)
 
 
 def template_searchpath(path: str) -> tuple[list[str], str | None]:

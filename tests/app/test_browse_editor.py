@@ -97,3 +97,36 @@ def test_editor_preview_follows_typing_and_survives_errors(workspace):
             await wait_for(pilot, lambda: "def " in code.text, "the generated code")
 
     run_async(scenario())
+
+
+def test_editor_shows_the_projects_and_the_renders_warnings(workspace):
+    project = workspace / "tiny"
+    templates = project / "templates"
+    (templates / "twice_base.yaml").write_text("[body]\n-- include 'part'\n#---- part ----\nfrom: base\n")
+    (templates / "configs" / "twice.yaml").write_text("-- extends 'twice_base.yaml'\n#---- part ----\nfrom: leaf\n")
+    meta = project / "meta.yaml"
+    meta.write_text(meta.read_text() + 'searchpath: ["templates"]\n')
+
+    async def scenario():
+        app = Workbench(workspace, now=NOW, poll=False)
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen, tree = await _open_browse(pilot, app)
+            twice = next(n for n in tree.root.children[0].children if "twice" in str(n.label))
+            tree.move_cursor(twice)
+            await pilot.press("p")
+            editor_screen = app.screen
+            assert isinstance(editor_screen, EditorScreen)
+            await wait_for(pilot, lambda: editor_screen.last is not None, "the first preview")
+            warnings = editor_screen.query_one("#preview-warnings")
+            assert warnings.has_class("-shown") and warnings.display
+            text = str(warnings.render())
+            assert "'searchpath' is not read" in text  # meta.yaml's
+            assert "inline template 'part' is defined in" in text and "twice.yaml:2" in text  # the render's
+            assert editor_screen.query_one("#preview-yaml", CodeView).text.strip() == "from: base"
+            # Renaming the config's own definition ends the clash: the render's warning goes.
+            editor = editor_screen.query_one("#template-editor", TextArea)
+            editor.load_text("-- extends 'twice_base.yaml'\n#---- other ----\nfrom: leaf\n")
+            await wait_for(pilot, lambda: "inline template" not in str(warnings.render()), "the warning to clear")
+            assert "'searchpath' is not read" in str(warnings.render())
+
+    run_async(scenario())

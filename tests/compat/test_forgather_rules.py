@@ -37,10 +37,33 @@ def test_searchpath_is_not_read_and_is_warned_about(tmp_path):
 
 
 def test_searchdir_is_read(tmp_path):
-    project = _project(tmp_path, 'searchdir: ["other"]\nname: "P"\n', {})
+    project = _project(tmp_path, f'searchdir: ["{tmp_path}/proj/other"]\nname: "P"\n', {})
     (project / "other" / "configs").mkdir(parents=True)
     (project / "other" / "configs" / "b.yaml").write_text("main: 2\n")
     assert Project.open(project).configs() == ["b.yaml"]
+
+
+def test_a_relative_searchdir_is_under_the_working_directory_with_a_warning(tmp_path, monkeypatch):
+    # Forgather passes each entry through os.path.abspath: `forgather -p proj ls` run
+    # from elsewhere searches that directory's `tmpl/`, not the project's.
+    project = _project(tmp_path, 'searchdir: ["tmpl"]\nname: "P"\n', {})
+    for where, config in ((project, "in_project.yaml"), (tmp_path / "elsewhere", "elsewhere.yaml")):
+        (where / "tmpl" / "configs").mkdir(parents=True)
+        (where / "tmpl" / "configs" / config).write_text("main: 1\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    opened = Project.open(project)
+    assert opened.configs() == ["elsewhere.yaml"]
+    assert opened.meta.relative_to_cwd == str(tmp_path / "elsewhere")
+    assert any("'tmpl' is relative" in w and "joinpath(project_dir, 'tmpl')" in w for w in opened.meta.warnings)
+    monkeypatch.chdir(project)
+    assert Project.open(project).configs() == ["in_project.yaml"]
+
+
+def test_an_absolute_searchdir_gives_no_relative_warning(tmp_path):
+    project = _project(tmp_path, f'searchdir: ["{tmp_path}/proj/templates"]\nname: "P"\n', {"a.yaml": "main: 1\n"})
+    opened = Project.open(project)
+    assert opened.configs() == ["a.yaml"] and opened.meta.relative_to_cwd is None
+    assert not any("relative" in w for w in opened.meta.warnings)
 
 
 def test_searchdir_that_is_not_a_list_is_refused_naming_meta_yaml(tmp_path):

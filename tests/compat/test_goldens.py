@@ -3,9 +3,9 @@
 The goldens (tests/compat/goldens) are Forgather's own `pp`, `targets` and
 `graph` output, made by make_goldens.py from the example projects copied
 into tests/compat/fixtures/forgather (MIT-licensed Forgather files), so
-these tests need neither Forgather nor ../shared. `pp` must match byte for
-byte once the clock, host, paths and versions are masked; `targets` as a
-list; `graph` by meaning (the two print graphs in different YAML styles, see
+these tests need neither Forgather nor ../shared. `pp` and `targets` must
+match byte for byte once the clock, host, paths and versions are masked;
+`graph` by meaning (the two print graphs in different YAML styles, see
 forgather_graph.py). Where Forgather fails, fgtui must refuse too.
 """
 

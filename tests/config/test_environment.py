@@ -223,6 +223,28 @@ def test_render_string_inline_templates_take_precedence(tree):
     assert out.text.strip() == "new: 1"
 
 
+def test_unsaved_text_resolves_inline_templates_as_its_saved_file_would(tree):
+    # The preview of the editor's text must be `pp`'s output for the same text: a file
+    # loaded later that defines the text's inline template again replaces it, with the
+    # warning, and a definition deleted from the text is not found in the saved file.
+    tree.write(
+        {
+            "base.yaml": "[body]\n-- include 'part'\n#---- part ----\nfrom: base\n",
+            "leaf.yaml": "-- extends 'base.yaml'\n#---- part ----\nfrom: leaf\n",
+            "solo.yaml": "-- include 'gone'\n#---- gone ----\nsaved: 1\n",
+        }
+    )
+    leaf = str(tree.root / "leaf.yaml")
+    saved = tree.env.render("leaf.yaml")
+    unsaved = tree.env.render_string((tree.root / "leaf.yaml").read_text(), name=leaf)
+    assert unsaved.text == saved.text == "from: base\n"
+    assert unsaved.warnings == saved.warnings and "leaf.yaml:2" in unsaved.warnings[0]
+    edited = tree.env.render_string("-- extends 'base.yaml'\n#---- part ----\nfrom: edited\n", name=leaf)
+    assert edited.text == "from: base\n" and "leaf.yaml:2" in edited.warnings[0]
+    with pytest.raises(FgError, match="gone"):
+        tree.env.render_string("-- include 'gone'\n", name=str(tree.root / "solo.yaml"))
+
+
 def test_edits_are_picked_up_without_a_new_environment(tree):
     tree.write({"base.yaml": BASE, "leaf.yaml": "-- extends 'base.yaml'\n"})
     assert "lr: 0.1" in tree.render("leaf.yaml")

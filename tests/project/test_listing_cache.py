@@ -75,3 +75,43 @@ def test_parse_errors_are_cached_too_and_unreadable_cache_is_ignored(tree, tmp_p
     for file in (tmp_path / "cache").iterdir():
         file.write_text("{not json")
     assert list_dir(tree, cache).lines() == first
+
+
+def test_a_file_of_the_project_dir_that_meta_extends_relists_when_edited(tree, tmp_path):
+    # meta.yaml's search path starts with the project directory, which the search-path
+    # signature does not cover: the file is stamped because the listing read it.
+    write(tree, {"meta_base.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Old"\n'})
+    _touch(tree / "meta.yaml", '-- extends "meta_base.yaml"\n')
+    _age(tree / "meta_base.yaml")
+    cache = ListingCache(tmp_path / "cache")
+    assert list_dir(tree, cache).name == "Old"
+    assert list_dir(tree, cache).name == "Old"
+    _touch(tree / "meta_base.yaml", '-- extends "meta_defaults.yaml"\n[configs]\nname: "New"\n')
+    assert list_dir(tree, cache).name == "New"
+
+
+def test_a_file_written_while_listing_is_not_trusted(tree, tmp_path):
+    write(tree, {"meta_base.yaml": '-- extends "meta_defaults.yaml"\n[configs]\nname: "Old"\n'})
+    _touch(tree / "meta.yaml", '-- extends "meta_base.yaml"\n')
+    cache = ListingCache(tmp_path / "cache")
+    list_dir(tree, cache)  # meta_base.yaml is a moment old: its stamp may not show the next edit
+    assert cache.load(tree) is None
+    _age(tree / "meta_base.yaml")
+    list_dir(tree, cache)
+    assert cache.load(tree) is not None
+
+
+def test_a_relative_searchdir_relists_from_another_working_directory(tree, tmp_path, monkeypatch):
+    _touch(tree / "meta.yaml", 'name: "P"\nsearchdir: ["templates"]\n')
+    monkeypatch.chdir(tree)
+    cache = ListingCache(tmp_path / "cache")
+    assert [e.name for e in list_dir(tree, cache).entries] == ["a.yaml"]
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere, {"templates/configs/z.yaml": "main: 1\n"})
+    monkeypatch.chdir(elsewhere)
+    assert [e.name for e in list_dir(tree, cache).entries] == ["z.yaml"]
+
+
+def _age(path, seconds=60):
+    stamp = os.stat(path).st_mtime_ns - seconds * 1_000_000_000
+    os.utime(path, ns=(stamp, stamp))

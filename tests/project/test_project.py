@@ -3,6 +3,8 @@ args read from templates, from_project composition."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +84,7 @@ def test_missing_search_directory_is_a_warning_naming_it(workspace):
     write(
         workspace,
         {
-            "other/meta.yaml": 'searchdir: ["templates", "gone"]\nname: "Other"\n',
+            "other/meta.yaml": f'searchdir: ["{workspace}/other/templates", "{workspace}/other/gone"]\nname: "Other"\n',
             "other/templates/configs/x.yaml": "main: 1\n",
         },
     )
@@ -311,3 +313,35 @@ def test_a_forgather_workspace_opens_and_lists_unchanged(tmp_path, isolated_home
         "    " + f"{'typed.yaml':<30} Anonymous : ",
     ]
     assert project.dynamic_args() == []
+
+
+def test_a_command_opens_its_project_once_while_meta_yaml_stays_as_it_was(workspace, monkeypatch):
+    # `pp` selects its config twice (its options, then its render): one open, one
+    # warm environment, unless something meta.yaml reads changed in between.
+    from fgtui.engine.project import selection
+
+    opened: list[Path] = []
+    original = Project.open
+
+    def counting(path=None, quick=False):
+        opened.append(Path(path))
+        return original(path, quick=quick)
+
+    monkeypatch.setattr(Project, "open", staticmethod(counting))
+    project_dir = workspace / "listing"
+    first = selection.open_project(project_dir)
+    assert selection.open_project(project_dir) is first and len(opened) == 1
+    meta = project_dir / "meta.yaml"
+    meta.write_text(meta.read_text().replace('"Lists"', '"Renamed"'))
+    stamp = os.stat(meta).st_mtime_ns + 10_000_000
+    os.utime(meta, ns=(stamp, stamp))
+    again = selection.open_project(project_dir)
+    assert again is not first and again.name == "Renamed" and len(opened) == 2
+    defaults = workspace / "forgather_workspace" / "meta_defaults.yaml"
+    defaults.write_text(defaults.read_text() + "\n")
+    stamp = os.stat(defaults).st_mtime_ns + 10_000_000
+    os.utime(defaults, ns=(stamp, stamp))
+    assert selection.open_project(project_dir) is not again and len(opened) == 3
+    monkeypatch.chdir(workspace)  # a relative searchdir would name other directories from here
+    selection.open_project(project_dir)
+    assert len(opened) == 4

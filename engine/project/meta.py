@@ -137,18 +137,19 @@ def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]
     return paths
 
 
-def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
+def load_meta(project_dir: str | os.PathLike, text: str | None = None) -> ProjectMeta:
     """Render and read `project_dir/meta.yaml`.
 
     Without an enclosing workspace, `workspace_root` is the project itself
     (Forgather refuses such projects; we open them when their meta.yaml
-    does not need the workspace's files).
+    does not need the workspace's files). `text` is read as the meta.yaml of a
+    project about to be created there (what its search path will be).
     """
     from fgtui.engine.config import TemplateEnvironment
 
     project_dir = Path(os.path.abspath(project_dir))
     meta_path = project_dir / META_NAME
-    if not meta_path.is_file():
+    if text is None and not meta_path.is_file():
         raise FgError(
             f"{str(project_dir)!r} is not a project (it has no meta.yaml)",
             hint="pass a project directory, or create one with `fgtui project create`",
@@ -161,7 +162,7 @@ def load_meta(project_dir: str | os.PathLike) -> ProjectMeta:
         globals=variables,
     )
     try:
-        rendered = environment.render(META_NAME)
+        rendered = environment.render(META_NAME) if text is None else environment.render_string(text, name=META_NAME)
     except FgError as error:
         if error.location is None:
             error.location = SourceLocation(str(meta_path))

@@ -14,7 +14,7 @@ from pathlib import Path
 NO_TERMINAL = (
     "fgtui: the workbench needs an interactive terminal ({why}); "
     "use `fgtui --run CFG` to train headless, `fgtui ls` to list configs, "
-    "`fgtui logs RUN` to follow a run"
+    "`fgtui logs summary RUN` to see how a run goes"
 )
 
 

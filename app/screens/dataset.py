@@ -142,7 +142,8 @@ class DatasetScreen(Screen):
                 )
         yield Static("press Measure (ctrl+r) to build the dataset and measure it", id="dataset-stats")
         yield Static("", id="dataset-histogram")
-        yield RichLog(id="dataset-examples", wrap=True, markup=False)
+        # Read from the first example down: a log that followed its end showed the last one's tail.
+        yield RichLog(id="dataset-examples", wrap=True, markup=False, auto_scroll=False)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -171,6 +171,10 @@ class ConfigArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.parent_namespace: argparse.Namespace | None = None
         self._config_specs: list[DynamicArg] | None = None
+        # {option string: template variable} for the command's own options that
+        # set a template variable (train's --output-dir sets `output_dir`): a config
+        # option of that name and variable is the same option, not a clash.
+        self.options_setting_variables: dict[str, str] = {}
         # Previews set this: a config whose options cannot be read is still shown
         # (the preview then reports what is wrong with it), as Forgather does, and
         # a lone template outside any project (which Forgather cannot open) is
@@ -209,6 +213,8 @@ class ConfigArgumentParser(argparse.ArgumentParser):
             return []
 
         def warn(spec: DynamicArg, message: str) -> None:
+            if all(self.options_setting_variables.get(name) == spec.dest for name in spec.names):
+                return  # the command's own option already sets this variable
             print(f"fgtui: warning: config option {spec.long_name} not added: {message}", file=sys.stderr)
 
         return add_to_parser(self, specs, on_conflict=warn)

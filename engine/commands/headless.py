@@ -1,7 +1,8 @@
 """`fgtui --run CFG`: launch a run detached, then follow its log stream until it ends.
 
 On a terminal progress is a live rich bar; otherwise (CI, a pipe, nohup) a plain
-line every `PLAIN_EVERY_S` seconds. Ctrl-C asks the run to save and stop; a second
+line for every training step the run logs (its `logging_steps` set the pace, as
+in its stdout.log). Ctrl-C asks the run to save and stop; a second
 Ctrl-C asks it to abort. The exit code is the trainer's.
 """
 
@@ -15,7 +16,6 @@ from typing import Any
 
 from fgtui.engine.errors import FgError
 
-PLAIN_EVERY_S = 10.0
 POLL_S = 0.5
 
 
@@ -49,11 +49,10 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """Live bar on a terminal, periodic plain lines elsewhere."""
+    """Live bar on a terminal, a plain line per logged step elsewhere."""
 
     def __init__(self, tty: bool) -> None:
         self.tty = tty
-        self.last_plain = 0.0
         self.bar = self.task = None
         if tty:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -78,8 +77,7 @@ class _Progress:
         info = f"loss {record['loss']:.4f}  lr {record['lr']:.3g}  {record['tokens_per_s']:,.0f} tok/s"
         if self.bar is not None:
             self.bar.update(self.task, completed=record["step"], total=max_steps, info=info)
-        elif time.monotonic() - self.last_plain >= PLAIN_EVERY_S:
-            self.last_plain = time.monotonic()
+        else:
             total = f"/{max_steps}" if max_steps else ""
             print(f"step {record['step']}{total}  {info}", flush=True)
 

@@ -73,7 +73,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         nargs="?",
         default=None,
         metavar="SOURCE_CONFIG",
-        help="config file to copy as the starting point",
+        help="config file, or template name on the search path (datasets/local_text.yaml), to start from",
     )
     create.set_defaults(handler=_project_create)
     show = sub.add_parser("show", parents=[common], help="show the project's meta data")

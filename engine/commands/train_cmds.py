@@ -36,6 +36,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         description="Launch a training run detached (torchrun, even for one process). " + RUNS_CODE,
     )
     _add_launch_options(train)
+    # launch_run hands --output-dir to the template as `output_dir` (tokenizer configs
+    # declare the same option for it).
+    train.options_setting_variables = {"--output-dir": "output_dir"}
     train.set_defaults(handler=run_train)
 
     control = subparsers.add_parser("control", parents=[common], help="list and control running jobs")

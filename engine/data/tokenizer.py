@@ -91,6 +91,8 @@ def train_bpe_tokenizer(
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    if save_dir is not None:
+        _refuse_project_dir(Path(save_dir))
     specials = list(dict.fromkeys([bos_token, eos_token, pad_token, *additional_special_tokens]))
     if vocab_size < 256 + len(specials):
         raise FgError(
@@ -136,6 +138,19 @@ def train_bpe_tokenizer(
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         fast.save_pretrained(str(save_dir))
     return fast
+
+
+def _refuse_project_dir(save_dir: Path) -> None:
+    """Before training: a tokenizer saved into a project directory would mix its files
+    with the project's. It happens by default when a workspace keeps its tokenizer
+    projects in `tokenizers/`: `tokenizers/NAME` is then the project itself."""
+    from fgtui.engine.project.workspace import META_NAME
+
+    if (save_dir / META_NAME).is_file():
+        raise FgError(
+            f"the tokenizer would be saved into the project directory {save_dir} (it holds {META_NAME})",
+            hint="save it elsewhere: --output-dir DIR, or set ns.tokenizers_dir in the config",
+        )
 
 
 def load_tokenizer(path: str | os.PathLike, *, pad_token: str | None = None, model_max_length: int | None = None):

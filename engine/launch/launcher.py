@@ -89,6 +89,25 @@ def config_setting(graph: Any, key: str) -> str | None:
     return None
 
 
+# The library's config types that build something other than a trainer
+# (templatelib/base/*_type.yaml, and Forgather's alike), with the command that builds
+# each. Launched, one would be built in a rank (a tokenizer trained and saved, say)
+# before the run failed for want of a train().
+BUILT_BY = {"tokenizer": "fgtui construct", "dataset": "fgtui dataset", "model": "fgtui construct"}
+
+
+def refuse_non_training(prepared: LaunchConfig) -> None:
+    """Refuse, before anything is written, a config whose meta says it is not a training script."""
+    config_class = config_setting(prepared.graph, "config_class") or ""
+    kind = config_class.split(".")[1] if config_class.startswith("type.") else ""
+    if kind in BUILT_BY:
+        name = os.path.basename(prepared.source) if prepared.source else "the config"
+        raise FgError(
+            f"{name} is a {kind} config ({config_class}), not a training script: there is nothing to train",
+            hint=f"build it with `{BUILT_BY[kind]}`",
+        )
+
+
 def check_calls(prepared: LaunchConfig) -> None:
     """Every call of the `main` target against its callable's signature, before a launch
     writes anything: a typo'd argument is reported at its template line now, not by a
@@ -143,6 +162,7 @@ def launch_run(
         output_dir = os.path.abspath(output_dir)
         variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
+    refuse_non_training(prepared)
     check_graph(prepared.graph)  # unprovided forgather.* names: exit 2 now, at their template line
     configured = config_setting(prepared.graph, "output_dir")
     if configured and not os.path.isabs(configured):

@@ -143,17 +143,19 @@ def meta_searchpath(project_dir: Path, workspace_root: Path | None) -> list[str]
     return paths
 
 
-def load_meta(project_dir: str | os.PathLike, quick: bool = False) -> ProjectMeta:
+def load_meta(project_dir: str | os.PathLike, quick: bool = False, text: str | None = None) -> ProjectMeta:
     """Render and read `project_dir/meta.yaml`.
 
     Without an enclosing workspace, `workspace_root` is the project itself
     (Forgather refuses such projects; we open them when their meta.yaml
     does not need the workspace's files). `quick` first tries rendering it
     without Jinja (config/static_render.py: the same text, or Jinja renders).
+    `text` is read as the meta.yaml of a project about to be created there
+    (what its search path will be).
     """
     project_dir = Path(os.path.abspath(project_dir))
     meta_path = project_dir / META_NAME
-    if not meta_path.is_file():
+    if text is None and not meta_path.is_file():
         raise FgError(
             f"{str(project_dir)!r} is not a project (it has no meta.yaml)",
             hint="pass a project directory, or create one with `fgtui project create`",
@@ -162,7 +164,7 @@ def load_meta(project_dir: str | os.PathLike, quick: bool = False) -> ProjectMet
     workspace_root = workspace if workspace is not None else project_dir
     variables = project_globals(project_dir, workspace_root)
     searchpath = meta_searchpath(project_dir, workspace)
-    if quick:
+    if quick and text is None:
         from fgtui.engine.config.jinja_globals import default_filters, default_globals
         from fgtui.engine.config.static_render import NotStatic, StaticRenderer
 
@@ -179,7 +181,7 @@ def load_meta(project_dir: str | os.PathLike, quick: bool = False) -> ProjectMet
 
     environment = TemplateEnvironment(searchpath, globals=variables)
     try:
-        rendered = environment.render(META_NAME)
+        rendered = environment.render(META_NAME) if text is None else environment.render_string(text, name=META_NAME)
     except FgError as error:
         if error.location is None:
             error.location = SourceLocation(str(meta_path))

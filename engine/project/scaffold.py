@@ -242,14 +242,21 @@ def create_project(
     when given (the starting point), otherwise a fresh config."""
     from fgtui.engine.project.project import Project
 
+    from fgtui.engine.project.meta import load_meta
+
     root = Path(os.path.abspath(project_dir or Path(parent_dir) / dir_name_for(name)))
     _refuse_existing(root, "project directory")
-    source = _find_source(source_config, [Path.cwd()]) if source_config else None
     if not default_config.endswith(".yaml"):
         default_config += ".yaml"
     standalone = find_workspace(root.parent) is None
+    meta_text = _meta_text(name, description, config_prefix, default_config, standalone)
+    source = None
+    if source_config:
+        # A template name is looked up on the search path the new project will have.
+        searchdir = load_meta(root, text=meta_text).searchdir
+        source = _find_source(source_config, [Path.cwd()], lambda name: _first_file(searchdir, name))
     root.mkdir(parents=True)
-    (root / META_NAME).write_text(_meta_text(name, description, config_prefix, default_config, standalone))
+    (root / META_NAME).write_text(meta_text)
     (root / "README.md").write_text(f"# {name}\n\n{description}\n")
     (root / "templates" / config_prefix).mkdir(parents=True)
     project = Project.open(root)
@@ -276,7 +283,7 @@ def new_config(project, name: str, source: str | os.PathLike | None = None, kind
     if not path.suffix:
         path = path.with_suffix(".yaml")
     _refuse_existing(path, "file")
-    found = _find_source(source, [Path.cwd(), project.project_dir], project) if source else None
+    found = _find_source(source, [Path.cwd(), project.project_dir], project.find_template) if source else None
     path.parent.mkdir(parents=True, exist_ok=True)
     if found is not None:
         path.write_bytes(found.read_bytes())
@@ -285,7 +292,7 @@ def new_config(project, name: str, source: str | os.PathLike | None = None, kind
     return path
 
 
-def _find_source(source: str | os.PathLike, bases: list[Path], project=None) -> Path:
+def _find_source(source: str | os.PathLike, bases: list[Path], find_template) -> Path:
     """A config to copy: a file path (from the current directory or the
     project), else a template name on the project's search path."""
     candidate = Path(source).expanduser()
@@ -293,11 +300,21 @@ def _find_source(source: str | os.PathLike, bases: list[Path], project=None) -> 
         path = base / candidate
         if path.is_file():
             return path
-    if project is not None:
-        found = project.find_template(str(source))
-        if found is not None:
-            return found
-    raise FgError(f"source config {str(source)!r} not found", hint="give a path to a .yaml file to copy")
+    found = find_template(str(source))
+    if found is not None:
+        return found
+    raise FgError(
+        f"source config {str(source)!r} not found, as a file or a template on the search path",
+        hint="give a .yaml file to copy, or a template name such as datasets/local_text.yaml (fgtui tlist lists them)",
+    )
+
+
+def _first_file(directories: list[Path], name: str) -> Path | None:
+    """The file a template name resolves to (first directory wins), as Project.find_template."""
+    for directory in directories:
+        if (directory / name).is_file():
+            return directory / name
+    return None
 
 
 def _fresh_config(project, filename: str, kind: str) -> str:

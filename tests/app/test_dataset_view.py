@@ -112,3 +112,31 @@ def test_engine_hints_are_told_in_the_screens_controls():
     assert "-T" not in text and 'fill in "tokenizer"' in text
     text = in_screen_words("the dataset has no column 'text' — pick the text column with --feature")
     assert "--" not in text and '"text feature"' in text
+
+
+def test_examples_are_shown_from_the_first_one(tmp_path):
+    """Examples longer than the screen: the view starts at example 0, not at the last one's tail."""
+    from textual.widgets import RichLog
+
+    from fgtui.app.screens.dataset import ProbeDone
+
+    story = "\n".join(f"line {i} of a long story" for i in range(60))
+    stats = {
+        **dict(count=3, min=60, max=60, mean=60.0, median=60.0, std=0.0, p90=60.0, p99=60.0),
+        **dict(fill_ratio=1.0, max_length=60, bin_edges=[59.5, 60.5], bin_counts=[3]),
+    }
+
+    async def scenario():
+        app = Workbench(tmp_path, now=NOW, poll=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = DatasetScreen(tmp_path, "nothing.yaml")
+            app.push_screen(screen)
+            await pilot.pause()
+            screen.post_message(ProbeDone({"stats": stats, "examples": [story] * 3, "columns": ["text"]}))
+            log = screen.query_one("#dataset-examples", RichLog)
+            await wait_for(pilot, lambda: len(log.lines) > 150, "the examples")
+            await pilot.pause(0.2)
+            assert log.scroll_y == 0 and log.max_scroll_y > 0
+            assert "example 0" in log.lines[0].text
+
+    run_async(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,19 @@ def test_no_terminal_prints_one_line_and_exits_2(tmp_path):
         text=True,
     )
     assert probe.stdout.split() == ["2", "False"]
+
+
+def test_the_commands_offered_without_a_terminal_exist(tmp_path, capsys):
+    """NO_TERMINAL's `fgtui logs summary RUN` reads a run (`fgtui logs RUN` was refused)."""
+    from fgtui.app.main import NO_TERMINAL
+    from fgtui.engine.cli import main
+    from fgtui.engine.runs.synthetic import write_run
+
+    run = write_run(tmp_path / "runs" / "r", 10)
+    offered = [command.split() for command in re.findall(r"`fgtui ([^`]+)`", NO_TERMINAL)]
+    assert ["logs", "summary", "RUN"] in offered and ["--run", "CFG"] in offered
+    assert main(["logs", "summary", str(run)]) == 0
+    assert "completed" in capsys.readouterr().out
 
 
 def test_dumb_terminal_is_refused(monkeypatch, capsys):

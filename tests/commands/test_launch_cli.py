@@ -61,3 +61,36 @@ def test_train_dry_run_prints_the_torchrun_command(tmp_path, capsys):
     assert "torch.distributed.run --standalone --nproc-per-node=1 --max-restarts=0" in out
     assert out.strip().endswith(f"fgtui.engine.train.entry {tmp_path}/runs/r")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture
+def tokenizer_project(tmp_path):
+    """A workspace with a BPE tokenizer project, as the tutorial writes one."""
+    from fgtui.engine.project.scaffold import create_project, create_workspace
+
+    workspace, _ = create_workspace(tmp_path, "ws")
+    project = create_project(workspace, "bpe")
+    (project / "templates" / "configs" / "default.yaml").write_text(
+        "-- extends 'tokenizers/bpe.yaml'\n"
+        "[training_data]\n"
+        "training_data: &training_data ['one story', 'another story']\n"
+    )
+    return project
+
+
+def test_train_help_in_a_tokenizer_project_has_one_output_dir_and_no_warning(tokenizer_project, capsys):
+    with pytest.raises(SystemExit):
+        main(["-p", str(tokenizer_project), "train", "--help"])
+    captured = capsys.readouterr()
+    # The config's --output-dir sets the variable train's own --output-dir sets: not a clash.
+    assert captured.err == ""
+    assert captured.out.count("--output-dir DIR") == 2  # the usage line and the option
+    assert "--vocab-size" in captured.out
+
+
+def test_train_refuses_a_config_that_is_not_a_training_script(tokenizer_project, capsys):
+    assert main(["-p", str(tokenizer_project), "train", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "default.yaml is a tokenizer config (type.tokenizer.bpe), not a training script" in err
+    assert "fgtui construct" in err
+    assert not (tokenizer_project.parent / "tokenizers").exists()

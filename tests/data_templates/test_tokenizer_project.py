@@ -59,3 +59,26 @@ def test_bpe_template_requires_training_data(workspace, tmp_path):
     (project_dir / "templates" / "configs" / "lovecraft_bpe.yaml").write_text("-- extends 'tokenizers/bpe.yaml'\n")
     with pytest.raises(FgError, match="training_data"):
         Project.open(project_dir).load()
+
+
+def test_the_default_output_dir_may_not_be_the_project_itself(workspace):
+    """A workspace that keeps tokenizer projects in tokenizers/ (as the examples do) makes
+    the default output dir, tokenizers/NAME, the project directory: refused before training."""
+    from fgtui.engine.config import build
+    from fgtui.engine.errors import FgError
+    from fgtui.engine.project import Project
+
+    project_dir = workspace / "tokenizers" / "stories_bpe"
+    (project_dir / "templates" / "configs").mkdir(parents=True)
+    shutil.copy(workspace / TOKENIZER_PROJECT / "meta.yaml", project_dir)
+    (project_dir / "templates" / "configs" / "lovecraft_bpe.yaml").write_text(
+        "-- extends 'tokenizers/bpe.yaml'\n"
+        "[config_metadata]\n"
+        "    == super()\n"
+        '    -- set ns.tokenizer_name = "stories_bpe"\n'
+        "[training_data]\n"
+        "training_data: &training_data ['one story', 'another story']\n"
+    )
+    with pytest.raises(FgError, match="would be saved into the project directory .*stories_bpe"):
+        build(Project.open(project_dir).load())
+    assert not (project_dir / "tokenizer.json").exists()

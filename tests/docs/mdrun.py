@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -178,6 +179,27 @@ def scratch_env() -> dict[str, str]:
     already points fgtui's job registry and caches at private dirs."""
     bin_dir = str(Path(sys.executable).parent)
     return {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CORPUS = REPO.parent / "shared" / "corpora" / "lovecraft"
+BUNDLED_CORPUS = REPO / "examples" / "datasets" / "lovecraft" / "data"
+
+
+def copy_stories(into: Path) -> None:
+    """The tutorial's `stories/`: the shared Lovecraft corpus when this checkout sits
+    next to one, else the 17 stories fgtui ships (FGTUI_DOCS_CORPUS=bundled forces
+    those, FGTUI_DOCS_CORPUS=DIR reads DIR's .txt files)."""
+    into.mkdir()
+    chosen = os.environ.get("FGTUI_DOCS_CORPUS", "")
+    if chosen not in ("", "bundled"):
+        sources = Path(chosen).glob("*.txt")
+    elif SHARED_CORPUS.is_dir() and chosen != "bundled":
+        sources = SHARED_CORPUS.glob("*.txt")
+    else:
+        sources = BUNDLED_CORPUS.glob("*/*.txt")
+    for source in sources:
+        shutil.copy(source, into / source.name)
 
 
 def record(doc: Path, root: Path) -> None:

@@ -11,31 +11,13 @@ the figures the guide quotes for them come from bench/finetune_16k.py.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from mdrun import Shell, check, parse, scratch_env
+from mdrun import Shell, check, copy_stories, parse, scratch_env
 
-REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
-SHARED_CORPUS = REPO.parent / "shared" / "corpora" / "lovecraft"
-BUNDLED_CORPUS = REPO / "examples" / "datasets" / "lovecraft" / "data"
-
-
-def _stories(into: Path) -> None:
-    into.mkdir()
-    chosen = os.environ.get("FGTUI_DOCS_CORPUS", "")
-    if chosen not in ("", "bundled"):
-        sources = Path(chosen).glob("*.txt")
-    elif SHARED_CORPUS.is_dir() and chosen != "bundled":
-        sources = SHARED_CORPUS.glob("*.txt")
-    else:
-        sources = BUNDLED_CORPUS.glob("*/*.txt")
-    for source in sources:
-        shutil.copy(source, into / source.name)
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _cpu_commands(doc: Path):
@@ -47,7 +29,7 @@ def _cpu_commands(doc: Path):
 @pytest.mark.slow
 def test_tutorial(tmp_path):
     doc = DOCS / "tutorial.md"
-    _stories(tmp_path / "stories")
+    copy_stories(tmp_path / "stories")
     env = scratch_env()
     env["HF_DATASETS_CACHE"] = str(tmp_path / ".hf-cache")
     check(doc, _cpu_commands(doc), Shell(tmp_path, env))

@@ -163,6 +163,23 @@ def test_project_create_refuses_without_writing(tmp_path, isolated_home):
         new_config(project, "x.yaml", kind="nope")
 
 
+def test_project_create_copies_a_library_template_by_name(tmp_path, isolated_home, monkeypatch):
+    """`fgtui project create --name N datasets/local_text.yaml`, as for `project new_config`:
+    the name is looked up on the search path the new project will have."""
+    from fgtui.engine.project.project import Project
+    from fgtui.engine.project.scaffold import create_project
+    from fgtui.engine.project.workspace import bundled_templatelib
+
+    root, _ = create_workspace(tmp_path, "W")
+    monkeypatch.chdir(root)  # no such file here: only the search path has it
+    project = Project.open(create_project(root, "Stories", source_config="datasets/local_text.yaml"))
+    copied = project.config_dir() / "default.yaml"
+    assert copied.read_text() == (bundled_templatelib() / "datasets/local_text.yaml").read_text()
+    with pytest.raises(FgError, match="not found, as a file or a template on the search path"):
+        create_project(root, "Other", source_config="datasets/no_such.yaml")
+    assert not (root / "other").exists()
+
+
 def test_project_outside_any_workspace_is_standalone(tmp_path, isolated_home):
     from fgtui.engine.project.project import Project
     from fgtui.engine.project.scaffold import create_project

@@ -65,3 +65,62 @@ def preprocess_dataset(
         remove_columns=remove_columns,
         shard_dataset=bool(shard_dataset) if shard_dataset is None else shard_dataset,
     )
+
+
+def fast_load_iterable_dataset(
+    path: str,
+    name: str | None = None,
+    split: str | None = None,
+    data_files: Any = None,
+    revision: str | None = None,
+    force_reindex: bool = False,
+    num_proc: int | None = None,
+    index_dir: str | None = None,
+    length_estimate: str = "dynamic",
+    reset_length_on_iter: bool = False,
+    **load_dataset_kwargs: Any,
+) -> Any:
+    """A split as an IterableDataset with one shard per Arrow file, as Forgather's fast loader
+    gives it (shuffle(seed) and shard(n, i) work on those shards, map() is lazy).
+
+    `path` is a Hub name or local dataset directory (`datasets.load_dataset`), or a directory
+    written by `save_to_disk`. Forgather's loader keeps its own index of the Arrow files to
+    skip `load_dataset`'s checks on later loads; here `datasets`' cache serves that purpose,
+    so the index options (force_reindex, index_dir, length_estimate, reset_length_on_iter)
+    have nothing to act on."""
+    import os
+
+    import datasets
+
+    if os.path.isdir(path) and _saved_to_disk(path):
+        loaded = datasets.load_from_disk(path)
+        if isinstance(loaded, datasets.DatasetDict):
+            if split is None:
+                from fgtui.engine.errors import FgError
+
+                raise FgError(f"fast_load_iterable_dataset: {path} holds splits {list(loaded)}; name one in split")
+            loaded = loaded[split]
+    else:
+        loaded = datasets.load_dataset(
+            path,
+            name,
+            split=split,
+            data_files=data_files,
+            revision=revision,
+            num_proc=num_proc,
+            **load_dataset_kwargs,
+        )
+    if isinstance(loaded, datasets.DatasetDict):
+        return datasets.IterableDatasetDict({key: _as_iterable(value) for key, value in loaded.items()})
+    return _as_iterable(loaded)
+
+
+def _saved_to_disk(path: str) -> bool:
+    import os
+
+    return any(os.path.isfile(os.path.join(path, name)) for name in ("state.json", "dataset_dict.json"))
+
+
+def _as_iterable(dataset: Any) -> Any:
+    shards = max(1, min(len(dataset.cache_files), len(dataset))) if len(dataset) else 1
+    return dataset.to_iterable_dataset(num_shards=shards)

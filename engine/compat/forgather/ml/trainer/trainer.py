@@ -136,6 +136,11 @@ class Trainer(FgTrainer):
         super().setup()
         if self.forgather_ignored:
             self._print("Forgather trainer arguments fgtui does not use: " + ", ".join(self.forgather_ignored))
+        if self.forgather_args.undefined:
+            self._print(
+                "trainer arguments Forgather's TrainingArguments does not define (ignored, as Forgather "
+                "ignores them): " + ", ".join(self.forgather_args.undefined)
+            )
         self._print(f"seed: {self.args.seed}")
         if self.fused_loss_factory is not None and self.loss_fn is None:
             model = self.unwrapped_model

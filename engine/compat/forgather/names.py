@@ -27,6 +27,11 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.trainer.accelerate:AccelTrainer": f"{_C}.ml.trainer.accelerate:AccelTrainer",
     "forgather.ml.trainer.accelerate:AccelTrainingArguments": f"{_C}.ml.trainer.accelerate:AccelTrainingArguments",
     "forgather.ml.trainer.accelerate:AccelDistEnv": f"{_C}.ml.trainer.accelerate:AccelDistEnv",
+    "forgather.ml.trainer.pipeline:PipelineTrainer": f"{_C}.ml.trainer.pipeline:PipelineTrainer",
+    "forgather.ml.trainer.pipeline:PipelineTrainingArguments": f"{_C}.ml.trainer.pipeline:PipelineTrainingArguments",
+    "forgather.ml.trainer.pipeline:create_manual_causal_lm_splitter": (
+        f"{_C}.ml.trainer.pipeline:create_manual_causal_lm_splitter"
+    ),
     # callbacks
     "forgather.ml.trainer.callbacks:ProgressCallback": f"{_C}.ml.trainer.callbacks:ProgressCallback",
     "forgather.ml.trainer.callbacks:InfoCallback": f"{_C}.ml.trainer.callbacks:InfoCallback",

@@ -118,10 +118,34 @@ class Trainer(FgTrainer):
         )
 
     def _make_loaders(self) -> None:
+        if _is_stream(self.train_dataset):
+            args = self.forgather_args
+            rows = None
+            if args.max_steps >= 0 and not args.total_tokens:
+                rows = args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
+                rows *= self.world_size
+            self.train_dataset = self._read_stream(self.train_dataset, rows, "the train dataset")
+        if _is_stream(self.eval_dataset):
+            args = self.forgather_args
+            rows = args.max_eval_steps * args.per_device_eval_batch_size * self.world_size
+            self.eval_dataset = self._read_stream(
+                self.eval_dataset, rows if args.max_eval_steps > 0 else None, "the eval dataset"
+            )
         super()._make_loaders()
         # Forgather reads the train set in its order (datasets shuffle themselves when
         # their config asks); fgtui's exact-resume sampler keeps that order.
         self.sampler.shuffle = False
+
+    def _read_stream(self, dataset: Any, rows: int | None, what: str) -> list:
+        """An iterable dataset, read in its order into a list: fgtui's exact resume and
+        epoch accounting need a length. With a step budget only the rows it consumes are
+        read (Forgather's run sees the same rows first), else the whole stream."""
+        import itertools
+
+        read = list(itertools.islice(iter(dataset), rows) if rows is not None else dataset)
+        how = f"its first {len(read):,} rows (the run's step budget)" if rows is not None else f"all {len(read):,} rows"
+        self._print(f"{what} is an iterable dataset: fgtui reads {how} into memory, in its order")
+        return read
 
     def _max_steps(self) -> int:
         """Forgather's length: epochs x optimizer steps per epoch, capped by max_steps when >= 0."""
@@ -173,6 +197,11 @@ class Trainer(FgTrainer):
         target = Path(output_dir or self.forgather_args.output_dir)
         target.mkdir(parents=True, exist_ok=True)
         ckpt.save_model(self.unwrapped_model, target, self.tokenizer)
+
+
+def _is_stream(dataset: Any) -> bool:
+    """An iterable dataset without a length (datasets.IterableDataset, torch IterableDataset)."""
+    return dataset is not None and not hasattr(dataset, "__len__") and hasattr(dataset, "__iter__")
 
 
 def _takes_hidden_states(model: Any) -> bool:

@@ -138,3 +138,28 @@ def test_fast_iterable_loader_reads_local_and_saved_datasets(tmp_path):
     assert [r["text"] for r in load(str(saved), split="train")] == ["a", "b", "c"]
     with pytest.raises(FgError, match="name one in split"):
         load(str(saved))
+
+
+def test_collator_takes_forgathers_padding_names_and_ignore_index():
+    import torch
+
+    import sys
+    from pathlib import Path
+
+    from fgtui.engine.compat.forgather.importer import install
+
+    install()  # tiny_data imports forgather.ml.loss, as a project's own module would
+    sys.path.insert(0, str(Path(__file__).parent / "forgather_fixture"))
+    import tiny_data
+
+    collator_cls = specs.resolve("forgather.ml.data_collator:DataCollatorForCausalLM")
+    tokenizer = tiny_data.tokenizer()
+    rows = [{"input_ids": [5, 6, 7]}, {"input_ids": [5, 6]}]
+    fixed = collator_cls(tokenizer, padding="max_length", max_length=6, return_tensors="pt")(rows)
+    assert fixed["input_ids"].shape == (2, 6) and fixed["labels"][1].tolist() == [5, 6, -100, -100, -100, -100]
+    assert fixed["attention_mask"][1].tolist() == [1, 1, 0, 0, 0, 0]
+    batch, labels = collator_cls(tokenizer, input_name="input", labels_name=None, ignore_index=-1)(rows)
+    assert set(batch) == {"input", "attention_mask"} and labels[1].tolist() == [5, 6, -1]
+    assert torch.equal(batch["input"][0], torch.tensor([5, 6, 7]))
+    with pytest.raises(FgError, match="pads to the longest row or to max_length"):
+        collator_cls(tokenizer, padding="do_not_pad")

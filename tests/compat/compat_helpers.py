@@ -63,7 +63,9 @@ def forgather_tree(root: Path, examples: list[str]) -> Path:
     import tiny_data
 
     tokenizer_dir = root / "char_tokenizer"
-    tiny_data.tokenizer().save_pretrained(tokenizer_dir)
+    tokenizer = tiny_data.tokenizer()
+    tokenizer.model_max_length = 4096  # the examples' collators ask for up to 4096 (Forgather checks)
+    tokenizer.save_pretrained(tokenizer_dir)
     project = tree / "examples" / "tokenizers" / "wikitext"
     (project / "templates" / "configs").mkdir(parents=True)
     (project / "meta.yaml").write_text(

@@ -40,6 +40,13 @@ class DataCollatorForCausalLM:
         unknown = sorted(set(pad_kwargs) - {"max_length", "pad_to_multiple_of"})
         if unknown:
             raise FgError(f"DataCollatorForCausalLM: unknown padding argument(s) {', '.join(unknown)}")
+        limit = _tokenizer_limit(tokenizer)
+        if pad_kwargs.get("max_length") and limit and pad_kwargs["max_length"] > limit:
+            raise FgError(
+                f"DataCollatorForCausalLM: max_length {pad_kwargs['max_length']} is greater than the tokenizer's "
+                f"model_max_length {limit}",
+                hint="lower max_length, or raise the tokenizer's model_max_length",
+            )
         if self.padding == "max_length" and not (pad_kwargs.get("max_length") or _tokenizer_limit(tokenizer)):
             raise FgError("DataCollatorForCausalLM: padding max_length needs max_length (the tokenizer has no limit)")
         self.fixed_length = (

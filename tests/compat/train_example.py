@@ -48,6 +48,7 @@ def base_model(directory: Path) -> Path:
 
     tokenizer = tiny_data.tokenizer()
     tokenizer.model_max_length = 4096
+    tokenizer.add_special_tokens({"bos_token": "<s>"})  # the fine-tune's block tokenizer starts blocks with it
     tokenizer.save_pretrained(directory)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

@@ -71,8 +71,8 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.tokenizer:train_tokenizer": f"{_C}.ml.tokenizer:train_tokenizer",
     # data
     "forgather.ml.datasets:preprocess_dataset": f"{_C}.ml.datasets:preprocess_dataset",
-    "forgather.ml.datasets:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",
-    "forgather.ml.dataset.block_tokenizer:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",
+    "forgather.ml.datasets:block_tokenize_fn": f"{_C}.ml.datasets:block_tokenize_fn",
+    "forgather.ml.dataset.block_tokenizer:block_tokenize_fn": f"{_C}.ml.datasets:block_tokenize_fn",
     "forgather.ml.datasets:default_tokenize_map_fn": f"{_C}.ml.datasets:default_tokenize_map_fn",
     "forgather.ml.datasets:fast_load_iterable_dataset": f"{_C}.ml.datasets:fast_load_iterable_dataset",
     "forgather.ml.data_collator:DataCollatorForCausalLM": f"{_C}.ml.data_collator:DataCollatorForCausalLM",

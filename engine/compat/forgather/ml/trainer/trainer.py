@@ -67,6 +67,7 @@ class Trainer(FgTrainer):
             model = model_init()
         no_accelerator = bool(getattr(distributed_env, "no_accelerator", False))
         fg_args, self.forgather_ignored = to_fgtui(forgather_args, no_accelerator=no_accelerator)
+        self._resume_weights = _model_dir_resume(forgather_args, fg_args)
         callbacks = [c for c in (callbacks or []) if c is not None]
         if any(isinstance(c, TBLogger) for c in callbacks):
             fg_args.tensorboard = True
@@ -166,6 +167,14 @@ class Trainer(FgTrainer):
                 "ignores them): " + ", ".join(self.forgather_args.undefined)
             )
         self._print(f"seed: {self.args.seed}")
+        if self._resume_weights is not None:
+            from fgtui.engine.train import checkpoint as ckpt
+
+            ckpt.load_model_weights(self._resume_weights, self.model)
+            self._print(
+                f"resume_from_checkpoint: no checkpoints yet; the model weights in {self._resume_weights} "
+                "loaded instead, as Forgather does"
+            )
         if self.fused_loss_factory is not None and self.loss_fn is None:
             model = self.unwrapped_model
             if _takes_hidden_states(model) and hasattr(model, "get_output_embeddings"):
@@ -197,6 +206,22 @@ class Trainer(FgTrainer):
         target = Path(output_dir or self.forgather_args.output_dir)
         target.mkdir(parents=True, exist_ok=True)
         ckpt.save_model(self.unwrapped_model, target, self.tokenizer)
+
+
+def _model_dir_resume(forgather_args: TrainingArguments, fg_args: Any) -> Any:
+    """Forgather's `resume_from_checkpoint: true` with no checkpoints dir in output_dir
+    resumes from output_dir itself when it holds a model (a fine-tune whose output dir
+    is the model it starts from): its weights, with fresh training state. Returns that
+    dir (and clears fgtui's resume), or None."""
+    from pathlib import Path
+
+    output = Path(forgather_args.output_dir)
+    if forgather_args.resume_from_checkpoint is not True or (output / "checkpoints").is_dir():
+        return None
+    if not any(output.glob("*.safetensors")):
+        return None  # fgtui's resume reports that there is nothing to resume from, as Forgather fails
+    fg_args.resume_from_checkpoint = None
+    return output
 
 
 def _is_stream(dataset: Any) -> bool:

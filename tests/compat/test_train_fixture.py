@@ -121,6 +121,8 @@ def test_fgtui_train_runs_the_forgather_config_detached(runtime, tmp_path, capsy
     assert "completed at step 4" in capsys.readouterr().out
     runs = list((tmp_path / "out" / "runs").iterdir())
     assert len(runs) == 1 and [r for r in records(runs[0]) if r.get("event") == "end"][0]["status"] == "completed"
+    # The run dir is the config's Forgather logging_dir: its trainer_logs.json sits beside the log stream.
+    assert runs[0].name == "log_fixture" and (runs[0] / "trainer_logs.json").is_file()
 
 
 def test_unprovided_name_stops_dry_run_and_launch_before_writing(runtime, tmp_path, capsys):

@@ -141,3 +141,30 @@ def test_collator_keeps_the_mask(tokenizer):
     for b, labels in enumerate(rows["labels"]):
         assert batch["labels"][b, : len(labels)].tolist() == labels
         assert (batch["labels"][b, len(labels) :] == IGNORE_INDEX).all()
+
+
+def test_conversation_dataset_through_forgathers_preprocessing(tokenizer):
+    """A dataset project's way: preprocess_dataset with the chat map function (Forgather's
+    map_fn convention), then Forgather's collator; the batch's labels keep the replies only."""
+    import functools
+
+    import datasets
+
+    from fgtui.engine.config import specs
+
+    preprocess = specs.resolve("forgather.ml.datasets:preprocess_dataset")
+    collator = specs.resolve("forgather.ml.data_collator:DataCollatorForCausalLM")(tokenizer, truncation=True)
+    conversations = datasets.Dataset.from_dict({"messages": [CONVERSATION, CONVERSATION[:3]], "id": [1, 2]})
+    rows = preprocess(
+        conversations,
+        tokenizer,
+        feature="messages",
+        map_fn=functools.partial(chat_tokenize_map_fn, assistant_only=True),
+        fn_kwargs={"truncation": True, "max_length": 200},
+    )
+    assert rows.column_names == ["input_ids", "labels"]
+    batch = collator([rows[0], rows[1]])
+    for b in range(2):
+        trained = [t for t, label in zip(batch["input_ids"][b].tolist(), batch["labels"][b].tolist()) if label != -100]
+        assert tokenizer.decode(trained).startswith("In the restricted section, under lock.<|im_end|>")
+        assert "Where is the Necronomicon kept?" not in tokenizer.decode(trained)

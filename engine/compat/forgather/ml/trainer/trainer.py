@@ -212,11 +212,14 @@ def _model_dir_resume(forgather_args: TrainingArguments, fg_args: Any) -> Any:
     """Forgather's `resume_from_checkpoint: true` with no checkpoints dir in output_dir
     resumes from output_dir itself when it holds a model (a fine-tune whose output dir
     is the model it starts from): its weights, with fresh training state. Returns that
-    dir (and clears fgtui's resume), or None."""
+    dir (and clears fgtui's resume), or None. fgtui makes the checkpoints dir at every
+    start, so an empty one counts as none."""
     from pathlib import Path
 
+    from fgtui.engine.train import checkpoint as ckpt
+
     output = Path(forgather_args.output_dir)
-    if forgather_args.resume_from_checkpoint is not True or (output / "checkpoints").is_dir():
+    if forgather_args.resume_from_checkpoint is not True or ckpt.latest_checkpoint(output / "checkpoints"):
         return None
     if not any(output.glob("*.safetensors")):
         return None  # fgtui's resume reports that there is nothing to resume from, as Forgather fails

@@ -5,9 +5,10 @@ Needs ../shared (skipped without it).
 
 The examples' own model code (Forgather's modelsrc: causal_mask.py, the DynamicCasualLM
 template) is written for transformers 5.0-5.1: from 5.2 transformers' create_causal_mask
-takes `inputs_embeds`, not `input_embeds`, and from ~5.1x a model class's `_pp_plan` is
-copied onto instances, which sends DynamicCasualLM.__getattr__ into endless recursion.
-Forgather itself fails the same way under those versions. So with a newer transformers
+takes `inputs_embeds`, not `input_embeds`, and later (5.17 does, 5.10 does not) a model
+class's `_pp_plan` is copied onto instances, which sends DynamicCasualLM.__getattr__ into
+endless recursion. Forgather itself fails the same way under those versions (checked with
+Forgather 0002f125857f and transformers 5.24). So with a newer transformers
 those configs are expected to fail in exactly one of those two ways, after fgtui has
 built everything before the model's first forward; with transformers 5.0-5.1 they train.
 """
@@ -114,7 +115,7 @@ RESUMES = {
 ONE_BIG_STEP = {
     ("tiny_experiments/grad_accumulation", name) for name in ("accum_10.yaml", "batch_10.yaml", "pp_accum_10.yaml")
 }
-# Configs whose model is built from Forgather's modelsrc (all but the Hugging Face ones).
+# Configs whose model is a transformers one; the others build Forgather's modelsrc models.
 HF_MODELS = {("tutorials/tiny_llama", "train_hf_llama.yaml"), (FINETUNE, "1gpu/default.yaml")}
 MODELSRC_FAILURES = ("RecursionError", "create_causal_mask() got an unexpected keyword argument 'input_embeds'")
 

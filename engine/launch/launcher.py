@@ -176,7 +176,14 @@ def launch_run(
     output_dir = output_dir or configured
     if not output_dir:
         raise FgError("the config sets no output_dir", hint="add `output_dir: ...` at its top level")
-    run_name = run_name or config_setting(prepared.graph, "run_name") or rundir.default_run_name(prepared.source)
+    from fgtui.engine.compat.forgather.run_name import logging_run_name
+
+    run_name = (
+        run_name
+        or config_setting(prepared.graph, "run_name")
+        or logging_run_name(prepared.graph, output_dir)
+        or rundir.default_run_name(prepared.source)
+    )
     planned = Path(output_dir) / "runs" / run_name
     extra_env = {**launch_env(prepared.graph, os.environ.get("PYTORCH_CUDA_ALLOC_CONF")), **(extra_env or {})}
     refuse_busy_output_dir(output_dir)

@@ -63,7 +63,9 @@ def forgather_tree(root: Path, examples: list[str]) -> Path:
     import tiny_data
 
     tokenizer_dir = root / "char_tokenizer"
-    tiny_data.tokenizer().save_pretrained(tokenizer_dir)
+    tokenizer = tiny_data.tokenizer()
+    tokenizer.model_max_length = 4096  # the examples' collators ask for up to 4096 (Forgather checks)
+    tokenizer.save_pretrained(tokenizer_dir)
     project = tree / "examples" / "tokenizers" / "wikitext"
     (project / "templates" / "configs").mkdir(parents=True)
     (project / "meta.yaml").write_text(
@@ -81,7 +83,8 @@ def forgather_tree(root: Path, examples: list[str]) -> Path:
 
 def hub_stand_in(cwd: Path, name: str, *, train: int, validation: int) -> None:
     """`datasets.load_dataset(name)` finds a local directory of that name first: JSON lines of
-    Lovecraft paragraphs (../shared/corpora) stand in for a Hub dataset."""
+    Lovecraft paragraphs (../shared/corpora) stand in for a Hub dataset: `train` rows, then
+    `validation` rows."""
     import json
 
     paragraphs = []
@@ -89,7 +92,10 @@ def hub_stand_in(cwd: Path, name: str, *, train: int, validation: int) -> None:
         paragraphs += [
             " ".join(p.split()) for p in path.read_text(errors="replace").split("\n\n") if len(" ".join(p.split())) > 40
         ]
+    # More rows than the corpus has paragraphs repeat it (configs that take 10% of a split).
+    rows_needed = train + validation
+    paragraphs = (paragraphs * (rows_needed // len(paragraphs) + 1))[:rows_needed]
     directory = cwd / name
     directory.mkdir(parents=True)
-    for split, rows in (("train", paragraphs[:train]), ("validation", paragraphs[train : train + validation])):
+    for split, rows in (("train", paragraphs[:train]), ("validation", paragraphs[train:])):
         (directory / f"{split}.jsonl").write_text("".join(json.dumps({"text": p}) + "\n" for p in rows))

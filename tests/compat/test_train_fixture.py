@@ -45,6 +45,20 @@ def test_fixture_trains_in_process_with_forgather_callbacks(tmp_path, capsys, mo
     assert [r["step"] for r in stream if r["type"] == "eval"] == [4, 8]
     assert (tmp_path / "out" / "checkpoints" / "checkpoint-8" / "model.safetensors").is_file()
     assert (run_dir / "tb").is_dir()  # TBLogger turned on the log stream's TensorBoard mirror
+    # JsonLogger: Forgather's trainer_logs.json in the config's logging_dir, the same figures.
+    from fgtui.engine.runs.forgather_logs import is_forgather_run_dir, parse_trainer_logs
+
+    logging_dir = tmp_path / "out" / "runs" / "log_fixture"
+    entries, closed = parse_trainer_logs((logging_dir / "trainer_logs.json").read_text())
+    assert closed and is_forgather_run_dir(logging_dir)
+    logged = [e for e in entries if "loss" in e]
+    assert [e["global_step"] for e in logged] == [2, 4, 6, 8]
+    assert [e["loss"] for e in logged] == [r["loss"] for r in train]
+    assert [e["learning_rate"] for e in logged] == [r["lr"] for r in train]
+    assert [e["total_tokens"] for e in logged] == [r["tokens"] for r in train]
+    assert [(e["global_step"], e["eval_loss"]) for e in entries if "eval_loss" in e] == [
+        (r["step"], r["eval_loss"]) for r in stream if r["type"] == "eval"
+    ]
 
 
 def test_compat_loss_matches_the_models_own(tmp_path):
@@ -72,13 +86,22 @@ def test_compat_loss_matches_the_models_own(tmp_path):
     assert CausalLoss()(out.logits, labels).item() == pytest.approx(out.loss.item(), rel=1e-5)
 
 
-def test_unknown_trainer_argument_is_named(tmp_path):
+def test_trainer_argument_forgather_does_not_define_is_dropped_and_named(tmp_path, capsys, monkeypatch):
+    """Forgather (dacite) drops keys its TrainingArguments lacks; so does fgtui, saying so."""
     from fgtui.engine.config import build, load_graph
-    from fgtui.engine.errors import FgError
 
-    config = fixture_config(tmp_path, replace={"    seed: 42\n": "    seed: 42\n    warmup_ratio: 0.1\n"})
-    with pytest.raises(FgError, match="unknown trainer argument.*warmup_ratio"):
-        build(load_graph(config.read_text(), str(config)), "main")
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(
+        tmp_path,
+        max_steps=2,
+        replace={"    seed: 42\n": "    seed: 42\n    save_rng_state: True\n    warmup_ratio: 0.1\n"},
+    )
+    main = build(load_graph(config.read_text(), str(config)), "main")
+    assert main.trainer.forgather_args.undefined == ["save_rng_state", "warmup_ratio"]
+    assert main.train() == 0
+    assert (
+        "does not define (ignored, as Forgather ignores them): save_rng_state, warmup_ratio" in capsys.readouterr().out
+    )
 
 
 @pytest.fixture
@@ -98,6 +121,8 @@ def test_fgtui_train_runs_the_forgather_config_detached(runtime, tmp_path, capsy
     assert "completed at step 4" in capsys.readouterr().out
     runs = list((tmp_path / "out" / "runs").iterdir())
     assert len(runs) == 1 and [r for r in records(runs[0]) if r.get("event") == "end"][0]["status"] == "completed"
+    # The run dir is the config's Forgather logging_dir: its trainer_logs.json sits beside the log stream.
+    assert runs[0].name == "log_fixture" and (runs[0] / "trainer_logs.json").is_file()
 
 
 def test_unprovided_name_stops_dry_run_and_launch_before_writing(runtime, tmp_path, capsys):

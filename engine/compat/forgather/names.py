@@ -27,6 +27,11 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.trainer.accelerate:AccelTrainer": f"{_C}.ml.trainer.accelerate:AccelTrainer",
     "forgather.ml.trainer.accelerate:AccelTrainingArguments": f"{_C}.ml.trainer.accelerate:AccelTrainingArguments",
     "forgather.ml.trainer.accelerate:AccelDistEnv": f"{_C}.ml.trainer.accelerate:AccelDistEnv",
+    "forgather.ml.trainer.pipeline:PipelineTrainer": f"{_C}.ml.trainer.pipeline:PipelineTrainer",
+    "forgather.ml.trainer.pipeline:PipelineTrainingArguments": f"{_C}.ml.trainer.pipeline:PipelineTrainingArguments",
+    "forgather.ml.trainer.pipeline:create_manual_causal_lm_splitter": (
+        f"{_C}.ml.trainer.pipeline:create_manual_causal_lm_splitter"
+    ),
     # callbacks
     "forgather.ml.trainer.callbacks:ProgressCallback": f"{_C}.ml.trainer.callbacks:ProgressCallback",
     "forgather.ml.trainer.callbacks:InfoCallback": f"{_C}.ml.trainer.callbacks:InfoCallback",
@@ -36,6 +41,16 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.trainer.callbacks:TrainerControlCallback": f"{_C}.ml.trainer.callbacks:TrainerControlCallback",
     "forgather.ml.trainer.callbacks:PeakMemory": f"{_C}.ml.trainer.callbacks:PeakMemory",
     "forgather.ml.trainer.callbacks:TextgenCallback": f"{_C}.ml.trainer.callbacks:TextgenCallback",
+    "forgather.ml.trainer.callbacks:DiLoCoCallback": f"{_C}.ml.trainer.callbacks:DiLoCoCallback",
+    # torchtitan glue (torchtitan's own Trainer runs these configs)
+    **{
+        f"forgather.ml.trainer.torchtitan.helpers:{name}": f"{_C}.ml.trainer.torchtitan.helpers:{name}"
+        for name in ("build_optimizers", "build_lr_schedulers", "build_dataloader", "build_tokenizer", "build_loss_fn")
+    },
+    "forgather.ml.trainer.torchtitan.lr_scheduler:LRSchedulersContainer": (
+        f"{_C}.ml.trainer.torchtitan.lr_scheduler:LRSchedulersContainer"
+    ),
+    "forgather.ml.trainer.torchtitan.validate:Validator": f"{_C}.ml.trainer.torchtitan.validate:Validator",
     # loss, distributed environment
     "forgather.ml.loss:CausalLoss": f"{_C}.ml.loss:CausalLoss",
     "forgather.ml.loss:LinearCrossEntropyLoss": f"{_C}.ml.loss:LinearCrossEntropyLoss",
@@ -56,9 +71,10 @@ PROVIDED: dict[str, str] = {
     "forgather.ml.tokenizer:train_tokenizer": f"{_C}.ml.tokenizer:train_tokenizer",
     # data
     "forgather.ml.datasets:preprocess_dataset": f"{_C}.ml.datasets:preprocess_dataset",
-    "forgather.ml.datasets:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",
-    "forgather.ml.dataset.block_tokenizer:block_tokenize_fn": "fgtui.engine.data.block_tokenize:block_tokenize_fn",
+    "forgather.ml.datasets:block_tokenize_fn": f"{_C}.ml.datasets:block_tokenize_fn",
+    "forgather.ml.dataset.block_tokenizer:block_tokenize_fn": f"{_C}.ml.datasets:block_tokenize_fn",
     "forgather.ml.datasets:default_tokenize_map_fn": f"{_C}.ml.datasets:default_tokenize_map_fn",
+    "forgather.ml.datasets:fast_load_iterable_dataset": f"{_C}.ml.datasets:fast_load_iterable_dataset",
     "forgather.ml.data_collator:DataCollatorForCausalLM": f"{_C}.ml.data_collator:DataCollatorForCausalLM",
 }
 

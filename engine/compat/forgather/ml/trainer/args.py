@@ -93,16 +93,17 @@ class TrainingArguments:
     total_tokens: int | None = None
     extra: dict = field(default_factory=dict)
 
+    # Keys of the config's mapping that no field takes (see from_dict).
+    undefined: list = field(default_factory=list)
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainingArguments":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise FgError(
-                f"unknown trainer argument(s) {', '.join(unknown)}",
-                hint="check the spelling against Forgather's TrainingArguments",
-            )
-        return cls(**values)
+        """Forgather builds its arguments with dacite, which drops keys no field takes
+        (configs carry some, e.g. save_optimizer_state); they are dropped here too and
+        named when training starts, so a misspelt key is seen rather than lost."""
+        known = {f.name for f in fields(cls)} - {"undefined"}
+        undefined = sorted(set(values) - known)
+        return cls(**{k: v for k, v in values.items() if k in known}, undefined=undefined)
 
 
 # Forgather fields whose meaning fgtui's trainer carries out (directly or below).
@@ -144,6 +145,7 @@ HONOURED = {
     "memory",
     "total_tokens",
     "extra",
+    "undefined",
     "detect_anomaly",
     "torch_compile",
 }

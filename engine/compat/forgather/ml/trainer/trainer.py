@@ -70,6 +70,7 @@ class Trainer(FgTrainer):
             model = model_init()
         no_accelerator = bool(getattr(distributed_env, "no_accelerator", False))
         fg_args, self.forgather_ignored = to_fgtui(forgather_args, no_accelerator=no_accelerator)
+        self._resume_weights = _model_dir_resume(forgather_args, fg_args)
         callbacks = [c for c in (callbacks or []) if c is not None]
         if any(isinstance(c, TBLogger) for c in callbacks):
             fg_args.tensorboard = True
@@ -120,6 +121,33 @@ class Trainer(FgTrainer):
             eps=args.adam_epsilon,
         )
 
+    def _make_loaders(self, parallel: Any, device: Any) -> tuple[Any, Any, Any]:
+        if _is_stream(self.train_dataset):
+            args = self.forgather_args
+            rows = None
+            if args.max_steps >= 0 and not args.total_tokens:
+                rows = args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
+                rows *= parallel.data_world
+            self.train_dataset = self._read_stream(self.train_dataset, rows, "the train dataset")
+        if _is_stream(self.eval_dataset):
+            args = self.forgather_args
+            rows = args.max_eval_steps * args.per_device_eval_batch_size * parallel.data_world
+            self.eval_dataset = self._read_stream(
+                self.eval_dataset, rows if args.max_eval_steps > 0 else None, "the eval dataset"
+            )
+        return super()._make_loaders(parallel, device)
+
+    def _read_stream(self, dataset: Any, rows: int | None, what: str) -> list:
+        """An iterable dataset, read in its order into a list: fgtui's exact resume and
+        epoch accounting need a length. With a step budget only the rows it consumes are
+        read (Forgather's run sees the same rows first), else the whole stream."""
+        import itertools
+
+        read = list(itertools.islice(iter(dataset), rows) if rows is not None else dataset)
+        how = f"its first {len(read):,} rows (the run's step budget)" if rows is not None else f"all {len(read):,} rows"
+        self._print(f"{what} is an iterable dataset: fgtui reads {how} into memory, in its order")
+        return read
+
     def _max_steps(self) -> int:
         """Forgather's length: epochs x optimizer steps per epoch, capped by max_steps when >= 0."""
         args = self.forgather_args
@@ -133,7 +161,20 @@ class Trainer(FgTrainer):
         runtime = super().setup(run)
         if self.forgather_ignored:
             self._print("Forgather trainer arguments fgtui does not use: " + ", ".join(self.forgather_ignored))
+        if self.forgather_args.undefined:
+            self._print(
+                "trainer arguments Forgather's TrainingArguments does not define (ignored, as Forgather "
+                "ignores them): " + ", ".join(self.forgather_args.undefined)
+            )
         self._print(f"seed: {self.args.seed}")
+        if self._resume_weights is not None:
+            from fgtui.engine.train import checkpoint as ckpt
+
+            ckpt.load_model_weights(self._resume_weights, self.model)
+            self._print(
+                f"resume_from_checkpoint: no checkpoints yet; the model weights in {self._resume_weights} "
+                "loaded instead, as Forgather does"
+            )
         if self.fused_loss_factory is not None and runtime.loss_fn is None:
             model = self.unwrapped_model
             if _takes_hidden_states(model) and hasattr(model, "get_output_embeddings"):
@@ -167,6 +208,30 @@ class Trainer(FgTrainer):
         target = Path(output_dir or self.forgather_args.output_dir)
         target.mkdir(parents=True, exist_ok=True)
         ckpt.save_model(self.unwrapped_model, target, self.tokenizer)
+
+
+def _model_dir_resume(forgather_args: TrainingArguments, fg_args: Any) -> Any:
+    """Forgather's `resume_from_checkpoint: true` with no checkpoints dir in output_dir
+    resumes from output_dir itself when it holds a model (a fine-tune whose output dir
+    is the model it starts from): its weights, with fresh training state. Returns that
+    dir (and clears fgtui's resume), or None. fgtui makes the checkpoints dir at every
+    start, so an empty one counts as none."""
+    from pathlib import Path
+
+    from fgtui.engine.train import checkpoint as ckpt
+
+    output = Path(forgather_args.output_dir)
+    if forgather_args.resume_from_checkpoint is not True or ckpt.latest_checkpoint(output / "checkpoints"):
+        return None
+    if not any(output.glob("*.safetensors")):
+        return None  # fgtui's resume reports that there is nothing to resume from, as Forgather fails
+    fg_args.resume_from_checkpoint = None
+    return output
+
+
+def _is_stream(dataset: Any) -> bool:
+    """An iterable dataset without a length (datasets.IterableDataset, torch IterableDataset)."""
+    return dataset is not None and not hasattr(dataset, "__len__") and hasattr(dataset, "__iter__")
 
 
 def _takes_hidden_states(model: Any) -> bool:

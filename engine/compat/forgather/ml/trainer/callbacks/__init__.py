@@ -4,14 +4,14 @@ Several of Forgather's callbacks exist because its trainer leaves those jobs to
 callbacks; fgtui's trainer does them itself, for every run:
 
     ProgressCallback         the trainer prints one progress line per logging interval
-    JsonLogger               the log stream (metrics.jsonl) is always written
+    JsonLogger               also writes Forgather's trainer_logs.json in logging_dir
     TBLogger                 turns on the log stream's TensorBoard mirror (the run dir's tb/)
     ResumableSummaryWriter   names where Forgather would write TensorBoard events; fgtui writes them in tb/
     TrainerControlCallback   the control relay (fgtui control ..., the workbench keys) is always on
 
-so these carry their settings into the trainer (see trainer.Trainer) and do no
-second logging. The others act: InfoCallback prints what is about to train,
-PeakMemory reports device memory, TextgenCallback samples text.
+so these carry their settings into the trainer (see trainer.Trainer). The others act:
+JsonLogger writes the JSON log Forgather's tools read, InfoCallback prints what is
+about to train, PeakMemory reports device memory, TextgenCallback samples text.
 """
 
 from __future__ import annotations
@@ -67,11 +67,86 @@ class InfoCallback(TrainerCallback):
 
 
 class JsonLogger(TrainerCallback):
-    """Forgather records `kwargs` (name, description, config) with its JSON log; fgtui's
-    run dir already holds the frozen config, and the log stream the metrics."""
+    """Writes Forgather's `trainer_logs.json` in the trainer's `logging_dir` (when it has
+    one), beside fgtui's own log stream: a JSON array, one object per logging interval
+    (timestamp, global_step, epoch, loss, grad_norm, learning_rate, tokens, total_tokens)
+    and per evaluation (eval_loss), closed when training ends. A resumed run rewrites the
+    file keeping the entries up to the step it resumes from, as Forgather's does.
+
+    `kwargs` (name, description, config) are what Forgather records about the experiment;
+    fgtui's run dir holds the frozen config, so they are kept but not written."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.experiment_info = kwargs
+        self.file = None
+        self.path = None
+        self._last_total = 0
+
+    def on_train_begin(self, trainer: Any) -> None:
+        import json
+        import os
+
+        from fgtui.engine.runs.forgather_logs import LOG_NAME, parse_trainer_logs
+
+        logging_dir = getattr(getattr(trainer, "forgather_args", None), "logging_dir", None)
+        if trainer.rank != 0 or not logging_dir:
+            return
+        os.makedirs(logging_dir, exist_ok=True)
+        self.path = os.path.join(logging_dir, LOG_NAME)
+        step = trainer.state.global_step
+        kept = []
+        if os.path.exists(self.path):
+            with open(self.path) as old:
+                kept = [e for e in parse_trainer_logs(old.read())[0] if e.get("global_step", 0) <= step]
+        self.file = open(self.path, "w")
+        self.file.write("[\n" + ",\n".join(json.dumps(entry) for entry in kept))
+        self._separator = ",\n" if kept else ""
+        self._last_total = trainer.state.tokens
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        import json
+
+        self.file.write(self._separator + json.dumps(entry))
+        self._separator = ",\n"
+        self.file.flush()
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        if self.file is None:
+            return
+        total = record.get("tokens", 0)
+        self._write(
+            {
+                "timestamp": record["time"],
+                "global_step": record["step"],
+                "epoch": record.get("epoch"),
+                "loss": record.get("loss"),
+                "grad_norm": record.get("grad_norm"),
+                "learning_rate": record.get("lr"),
+                "tokens": total - self._last_total,
+                "total_tokens": total,
+            }
+        )
+        self._last_total = total
+
+    def on_evaluate(self, trainer: Any, eval_loss: float) -> None:
+        import time
+
+        if self.file is None:
+            return
+        self._write(
+            {
+                "timestamp": time.time(),
+                "global_step": trainer.state.global_step,
+                "epoch": trainer._fractional_epoch(),
+                "eval_loss": eval_loss,
+            }
+        )
+
+    def on_train_end(self, trainer: Any, status: str) -> None:
+        if self.file is not None:
+            self.file.write("\n]")
+            self.file.close()
+            self.file = None
 
 
 class ResumableSummaryWriter(TrainerCallback):
@@ -145,3 +220,33 @@ class TextgenCallback(FgTextgenCallback):
     def on_evaluate(self, trainer: Any, eval_loss: float) -> None:
         if not self.generation_steps:
             super().on_evaluate(trainer, eval_loss)
+
+
+class DiLoCoCallback(TrainerCallback):
+    """Forgather's DiLoCo worker hook. Without a server (no `server_addr` and no
+    DILOCO_SERVER in the environment) it does nothing, as in Forgather: that is how its
+    callback template is used by default. Syncing with a DiLoCo server is not provided
+    by fgtui, so a server address is refused when the callback is built."""
+
+    def __init__(
+        self,
+        server_addr: str | None = None,
+        sync_every: int | None = None,
+        worker_id: str | None = None,
+        bf16_comm: bool | None = None,
+        dylu: bool | None = None,
+        heartbeat_interval: float | None = None,
+        num_fragments: int | None = None,
+        timeout: float = 600,
+        max_sync_retries: int = 3,
+    ) -> None:
+        import os
+
+        from fgtui.engine.errors import FgError
+
+        self.server_addr = server_addr or os.environ.get("DILOCO_SERVER", "")
+        if self.server_addr:
+            raise FgError(
+                f"DiLoCoCallback: training against the DiLoCo server {self.server_addr} is not provided by fgtui",
+                hint="leave diloco_server (and DILOCO_SERVER) unset, or train this config with Forgather",
+            )

@@ -89,7 +89,7 @@ class JsonLogger(TrainerCallback):
         from fgtui.engine.runs.forgather_logs import LOG_NAME, parse_trainer_logs
 
         logging_dir = getattr(getattr(trainer, "forgather_args", None), "logging_dir", None)
-        if trainer.rank != 0 or not logging_dir:
+        if trainer.runtime.rank != 0 or not logging_dir:
             return
         os.makedirs(logging_dir, exist_ok=True)
         self.path = os.path.join(logging_dir, LOG_NAME)

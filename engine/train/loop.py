@@ -6,6 +6,8 @@ and the bookkeeping around it each read in one sitting.
 
 from __future__ import annotations
 
+import os
+
 import time
 import traceback
 from pathlib import Path
@@ -180,7 +182,9 @@ class TrainingLoop:
         self._print(f"error: {message}")
 
     def _print(self, text: str) -> None:
-        if self.runtime.rank == 0:
+        # During setup (no runtime yet) the launcher's RANK says which process speaks.
+        rank = self.runtime.rank if self.runtime is not None else int(os.environ.get("RANK", "0"))
+        if rank == 0:
             print(text, flush=True)
 
     def _status(self, run: RunContext) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def with_fgtui(project_dir: Path, config: str, pp_kwargs: dict, settings: dict) 
         if hasattr(trainer.args, name):
             setattr(trainer.args, name, value)
     code = script.train()
-    stream = trainer.run_dir / "metrics.jsonl"
+    stream = trainer.runtime.run_dir / "metrics.jsonl"
     records = [json.loads(line) for line in stream.read_text().splitlines()] if stream.exists() else []
     losses = {r["step"]: r["loss"] for r in records if r.get("type") == "train"}
     return {"ok": code == 0, "step": trainer.state.global_step, "losses": losses}

@@ -7,7 +7,6 @@ and the bookkeeping around it each read in one sitting.
 from __future__ import annotations
 
 import os
-
 import time
 import traceback
 from pathlib import Path

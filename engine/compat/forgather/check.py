@@ -10,17 +10,19 @@ from fgtui.engine.compat.forgather import names
 from fgtui.engine.compat.forgather.resolve import not_provided, real_forgather_installed
 
 
-def missing_names(graph) -> list:
-    """The call nodes naming a Forgather object fgtui does not provide, in file order."""
+def forgather_calls(graph) -> list:
+    """The call nodes naming a `forgather.*` object, provided or not."""
     from fgtui.engine.config.graph import CallNode, walk_nodes
 
+    nodes = walk_nodes(graph.root)
+    return [node for node in nodes if isinstance(node, CallNode) and names.is_forgather_spec(node.spec)]
+
+
+def missing_names(graph) -> list:
+    """The call nodes naming a Forgather object fgtui does not provide, in file order."""
     if real_forgather_installed():
         return []
-    found = [
-        node
-        for node in walk_nodes(graph.root)
-        if isinstance(node, CallNode) and names.is_forgather_spec(node.spec) and names.lookup(node.spec) is None
-    ]
+    found = [node for node in forgather_calls(graph) if names.lookup(node.spec) is None]
     return sorted(found, key=lambda node: (node.file or "", node.line or 0))
 
 

@@ -17,11 +17,10 @@ def logging_run_name(graph: Any, output_dir: str) -> str | None:
     """The last part of meta's `logging_dir` when it is a directory of `<output_dir>/runs`,
     for a config that names Forgather objects. fgtui's own templates set a `logging_dir`
     too (a fixed `runs/log`); naming their runs after it would send every run to one dir."""
-    from fgtui.engine.compat.forgather import names
-    from fgtui.engine.config.graph import CallNode, walk_nodes
+    from fgtui.engine.compat.forgather.check import forgather_calls
     from fgtui.engine.launch.launcher import config_setting
 
-    if not any(isinstance(node, CallNode) and names.is_forgather_spec(node.spec) for node in walk_nodes(graph.root)):
+    if not forgather_calls(graph):
         return None
     logging_dir = config_setting(graph, "logging_dir")
     if not logging_dir:

@@ -11,8 +11,10 @@ steps at batch 1 and must give a finite loss. An out-of-memory error is the
 ceiling for that length, not a crash. Prints, per length tried: peak
 allocated/reserved GiB, pinned host GiB, tokens/s and MFU of the second step.
 
-MFU = (6·N_matmul + 12·L·d·T) · tokens/s / peak, the PaLM/torchtitan formula:
-N_matmul excludes the input embedding, attention FLOPs use all query heads,
+MFU = (6·N_matmul·T + 12·L·d·area) / step time / peak, the PaLM/torchtitan formula
+(fgtui.engine.train.flops, as the trainer logs it): N_matmul excludes the input
+embedding, attention FLOPs use all query heads over area = T² for one sequence or
+the sum of the documents' squared lengths for a packed row (--packed-doc-len);
 recompute is not counted.
 
     python bench/memory_bench.py                 # H100, both shapes, < 10 min
@@ -144,8 +146,11 @@ def build(shape: dict, device, dtype, which: str = "hf"):
     return materialize(model, device, dtype)
 
 
-def flops_per_token(shape: dict, n_matmul: int, length: int) -> float:
-    return 6 * n_matmul + 12 * shape["layers"] * shape["d"] * length
+def flops_model(shape: dict, n_matmul: int):
+    from fgtui.engine.train.flops import FlopsModel, ModelShape
+
+    heads = shape["heads"]
+    return FlopsModel.from_shape(n_matmul, ModelShape(shape["layers"], heads, shape["d"] // heads))
 
 
 def make_optimizer(model, on_cuda: bool):
@@ -170,6 +175,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
     from fgtui.engine.memory.chunked_mlp import apply_chunked_mlp
     from fgtui.engine.memory.linear_ce import LinearCrossEntropyLoss
     from fgtui.engine.memory.offload import ActivationOffload
+    from fgtui.engine.train.flops import attention_area
 
     shape = SHAPES[name]
     on_cuda = device.type == "cuda"
@@ -223,7 +229,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         try:
-            losses, step_time = [], 0.0
+            losses, step_time, area = [], 0.0, length * length
             for _ in range(2):
                 ids = torch.randint(0, shape["vocab"], (1, length), generator=gen).to(device)
                 packing = {}
@@ -232,6 +238,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
                     starts = torch.zeros(1, length, dtype=torch.long)
                     starts[0, cuts] = 1
                     packing = {"document_ids": starts.cumsum(-1).to(device)}
+                    area = attention_area(ids, starts.cumsum(-1))
                 sync()
                 start = time.perf_counter()
                 ctx = (
@@ -261,7 +268,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
                 True,
                 loss=losses[-1],
                 tokens_per_s=tps,
-                mfu=flops_per_token(shape, n_matmul, length) * tps / (args.peak_tflops * 1e12),
+                mfu=flops_model(shape, n_matmul).step_flops(length, area) / step_time / (args.peak_tflops * 1e12),
             )
             if on_cuda:
                 result.peak_gib = torch.cuda.max_memory_allocated() / 2**30

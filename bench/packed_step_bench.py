@@ -38,6 +38,11 @@ VARIANTS = {
     "no-offload": {"memory": {"activation_offload": False}},
     "adafactor-pytorch": {"optimizer": "pytorch"},
     "compile-blocks": {"compile": True},
+    "ckpt-selective": {"memory": {"activation_checkpointing": "selective"}},
+    "ckpt-none": {"memory": {"activation_checkpointing": "none"}},
+    "ckpt-every-2": {"memory": {"checkpoint_every_n": 2}},
+    "no-fused-ce": {"memory": {"fused_linear_ce": False}},
+    "no-optim-in-bwd": {"memory": {"optimizer_in_backward": False}},
 }
 
 

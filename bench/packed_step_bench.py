@@ -36,6 +36,7 @@ VARIANTS = {
     "tutorial": {},
     "attn-sdpa": {"attn": "sdpa"},  # packed rows through sdpa's dense mask
     "no-offload": {"memory": {"activation_offload": False}},
+    "offload-prefetch": {"memory": {"activation_offload_prefetch_mib": 256}},
     "adafactor-pytorch": {"optimizer": "pytorch"},
     "compile-blocks": {"compile": True},
     "ckpt-selective": {"memory": {"activation_checkpointing": "selective"}},

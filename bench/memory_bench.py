@@ -72,6 +72,7 @@ def parse_args(argv=None):
     )
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
+    ap.add_argument("--compile-blocks", action="store_true", help="torch.compile each decoder layer (fgtui model)")
     ap.add_argument(
         "--prefetch-mib", type=int, default=0, help="offload prefetch budget in backward (0 = copy back on demand)"
     )
@@ -186,6 +187,9 @@ def run_shape(name: str, args, device) -> list[Trial]:
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
     apply_activation_checkpointing(model, "full")
+    if args.compile_blocks:
+        for layer in model.model.layers:
+            layer.compile()
     offload = None if args.no_offload else ActivationOffload(model, prefetch_bytes=args.prefetch_mib * 2**20)
     opt, opt_name = make_optimizer(model, on_cuda)
     loss_fn = LinearCrossEntropyLoss(model.lm_head, impl=args.ce_impl, shift=True)
@@ -193,7 +197,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
         f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
         f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
         f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-        f"chunked MLP: {args.chunked_mlp or 'off'}",
+        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}",
         flush=True,
     )
 

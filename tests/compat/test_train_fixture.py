@@ -61,6 +61,23 @@ def test_fixture_trains_in_process_with_forgather_callbacks(tmp_path, capsys, mo
     ]
 
 
+def test_setup_failure_before_the_log_stream_opens_is_logged(tmp_path, capsys, monkeypatch):
+    """The trainer is built, then its setup fails before opening the log stream: the run
+    still gets its error and end records (what `--follow` and the monitor read)."""
+    from fgtui.engine.train.entry import main
+
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(tmp_path, replace={"per_device_train_batch_size: 8": "per_device_train_batch_size: 100000"})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(config, run_dir / "config.yaml")
+    assert main([str(run_dir)]) == 2
+    assert "is smaller than one batch" in capsys.readouterr().err
+    stream = records(run_dir)
+    assert [r.get("event") for r in stream] == ["error", "end"]
+    assert "is smaller than one batch" in stream[0]["message"] and stream[1]["exit_code"] == 2
+
+
 def test_compat_loss_matches_the_models_own(tmp_path):
     """CausalLoss on the logits equals transformers' loss on the same batch."""
     import torch

@@ -121,6 +121,26 @@ def test_trainer_argument_forgather_does_not_define_is_dropped_and_named(tmp_pat
     )
 
 
+def test_checkpointing_function_of_the_config_is_named_as_not_called(tmp_path, capsys, monkeypatch):
+    """fgtui checkpoints the decoder layers itself; a trainer's enable_activation_checkpoint_fn
+    is not called, and the run says so."""
+    from fgtui.engine.config import build, load_graph
+
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(
+        tmp_path,
+        max_steps=1,
+        replace={
+            "    seed: 42\n": "    seed: 42\n    gradient_checkpointing: True\n",
+            "    fused_loss_factory: null\n": "    fused_loss_factory: null\n"
+            "    enable_activation_checkpoint_fn: !partial:builtins:print []\n",
+        },
+    )
+    assert build(load_graph(config.read_text(), str(config)), "main").train() == 0
+    out = capsys.readouterr().out
+    assert "enable_activation_checkpoint_fn not called" in out and "full activation checkpointing on 2 layers" in out
+
+
 @pytest.fixture
 def runtime(monkeypatch):
     root = tempfile.mkdtemp(prefix="fg")  # short: AF_UNIX socket paths are limited

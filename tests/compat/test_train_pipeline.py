@@ -155,6 +155,7 @@ def test_pipeline_arguments_forgather_refuses_are_refused(tmp_path, replace, mes
         build(load_graph(text, str(config)), "main")
 
 
+@pytest.mark.slow
 def test_forgather_splitter_cuts_a_two_rank_pipeline_on_cpu(tmp_path):
     """A model laid out as Forgather's CasualLM, cut by Forgather's manual splitter through
     the trainer's pipeline_splitter hook, trains on 2 CPU ranks (gloo) to the one-process

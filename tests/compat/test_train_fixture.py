@@ -61,6 +61,23 @@ def test_fixture_trains_in_process_with_forgather_callbacks(tmp_path, capsys, mo
     ]
 
 
+def test_setup_failure_before_the_log_stream_opens_is_logged(tmp_path, capsys, monkeypatch):
+    """The trainer is built, then its setup fails before opening the log stream: the run
+    still gets its error and end records (what `--follow` and the monitor read)."""
+    from fgtui.engine.train.entry import main
+
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(tmp_path, replace={"per_device_train_batch_size: 8": "per_device_train_batch_size: 100000"})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(config, run_dir / "config.yaml")
+    assert main([str(run_dir)]) == 2
+    assert "is smaller than one batch" in capsys.readouterr().err
+    stream = records(run_dir)
+    assert [r.get("event") for r in stream] == ["error", "end"]
+    assert "is smaller than one batch" in stream[0]["message"] and stream[1]["exit_code"] == 2
+
+
 def test_compat_loss_matches_the_models_own(tmp_path):
     """CausalLoss on the logits equals transformers' loss on the same batch."""
     import torch
@@ -102,6 +119,26 @@ def test_trainer_argument_forgather_does_not_define_is_dropped_and_named(tmp_pat
     assert (
         "does not define (ignored, as Forgather ignores them): save_rng_state, warmup_ratio" in capsys.readouterr().out
     )
+
+
+def test_checkpointing_function_of_the_config_is_named_as_not_called(tmp_path, capsys, monkeypatch):
+    """fgtui checkpoints the decoder layers itself; a trainer's enable_activation_checkpoint_fn
+    is not called, and the run says so."""
+    from fgtui.engine.config import build, load_graph
+
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(
+        tmp_path,
+        max_steps=1,
+        replace={
+            "    seed: 42\n": "    seed: 42\n    gradient_checkpointing: True\n",
+            "    fused_loss_factory: null\n": "    fused_loss_factory: null\n"
+            "    enable_activation_checkpoint_fn: !partial:builtins:print []\n",
+        },
+    )
+    assert build(load_graph(config.read_text(), str(config)), "main").train() == 0
+    out = capsys.readouterr().out
+    assert "enable_activation_checkpoint_fn not called" in out and "full activation checkpointing on 2 layers" in out
 
 
 @pytest.fixture

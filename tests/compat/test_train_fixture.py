@@ -33,7 +33,8 @@ def test_fixture_trains_in_process_with_forgather_callbacks(tmp_path, capsys, mo
     shutil.copy(config, run_dir / "config.yaml")
     assert main([str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "LlamaForCausalLM, 22,688 parameters" in out  # InfoCallback
+    assert "LlamaForCausalLM, 22,688 parameters (22,688 trainable)" in out  # InfoCallback
+    assert "x 1 data-parallel of 1 ranks" in out
     assert "peak memory: not measured on CPU" in out  # PeakMemory
     assert "training completed at step 8" in out
     stream = records(run_dir)

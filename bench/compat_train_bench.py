@@ -1,7 +1,7 @@
 """A Forgather training config's speed under fgtui and under Forgather itself (CPU).
 
     .venv/bin/python bench/compat_train_bench.py [--steps N] [--hidden H] [--repeats R] [--logging-steps L]
-        [--forgather-python /work/forgather-venv/bin/python]
+        [--forgather-python /work/forgather-venv/bin/python] [--device cpu|cuda]
 
 Fills in tests/compat/forgather_fixture/train.yaml (a config written as Forgather's
 templatelib renders one: TrainingScript, Trainer, Forgather's callbacks, an
@@ -12,6 +12,9 @@ their logs; steps/s is read from them the same way, from the first logged step t
 the last (start-up and the first step's warm-up excluded), and the best repeat counts.
 Prints steps/s for each and the ratio fgtui / Forgather. Forgather's environment must
 import `datasets` (the FORGATHER_PYTHONPATH variable is prepended to its PYTHONPATH).
+With --device cuda the config's DistributedEnvironment takes the accelerator
+(no_accelerator: False) in both runs. The model is transformers' Llama, so Forgather's
+own model code (its modelsrc, written for transformers 5.0-5.1) is not involved.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "compat" / "forgather_fixture"
 
 
-def config_text(out: Path, steps: int, hidden: int, logging_steps: int) -> str:
+def config_text(out: Path, steps: int, hidden: int, logging_steps: int, device: str = "cpu") -> str:
     text = (FIXTURE / "train.yaml").read_text()
     replacements = {
+        "no_accelerator: True": f"no_accelerator: {device == 'cpu'}",
         "DATA_MODULE": str(FIXTURE / "tiny_data.py"),
         "OUTPUT_DIR": str(out),
         "MAX_STEPS": str(steps),
@@ -56,10 +60,10 @@ def steps_per_second(points: list[tuple[int, float]]) -> float:
     return (points[-1][0] - points[0][0]) / (points[-1][1] - points[0][1])
 
 
-def run_fgtui(workdir: Path, steps: int, hidden: int, logging_steps: int) -> float:
+def run_fgtui(workdir: Path, steps: int, hidden: int, logging_steps: int, device: str) -> float:
     run_dir = workdir / "fgtui_run"
     run_dir.mkdir(parents=True)
-    (run_dir / "config.yaml").write_text(config_text(workdir / "fgtui_out", steps, hidden, logging_steps))
+    (run_dir / "config.yaml").write_text(config_text(workdir / "fgtui_out", steps, hidden, logging_steps, device))
     env = {k: v for k, v in os.environ.items() if k != "FGTUI_RUN_DIR"}
     subprocess.run(
         [sys.executable, "-m", "fgtui.engine.train.entry", str(run_dir)],
@@ -73,10 +77,10 @@ def run_fgtui(workdir: Path, steps: int, hidden: int, logging_steps: int) -> flo
     return steps_per_second([(r["step"], r["time"]) for r in records if r["type"] == "train"])
 
 
-def run_forgather(workdir: Path, steps: int, hidden: int, logging_steps: int, python: str) -> float:
+def run_forgather(workdir: Path, steps: int, hidden: int, logging_steps: int, python: str, device: str) -> float:
     workdir.mkdir(parents=True)
     config = workdir / "forgather.yaml"
-    config.write_text(config_text(workdir / "forgather_out", steps, hidden, logging_steps))
+    config.write_text(config_text(workdir / "forgather_out", steps, hidden, logging_steps, device))
     env = dict(os.environ)
     extra = os.environ.get("FORGATHER_PYTHONPATH")
     if extra:
@@ -101,6 +105,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--logging-steps", type=int, default=10)
     parser.add_argument("--forgather-python", default="/work/forgather-venv/bin/python")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     if not os.path.exists(args.forgather_python):
         raise SystemExit(f"no Forgather interpreter at {args.forgather_python} (--forgather-python)")
@@ -108,9 +113,11 @@ def main() -> int:
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            fgtui.append(run_fgtui(Path(tmp) / "a", args.steps, args.hidden, args.logging_steps))
+            fgtui.append(run_fgtui(Path(tmp) / "a", args.steps, args.hidden, args.logging_steps, args.device))
             forgather.append(
-                run_forgather(Path(tmp) / "b", args.steps, args.hidden, args.logging_steps, args.forgather_python)
+                run_forgather(
+                    Path(tmp) / "b", args.steps, args.hidden, args.logging_steps, args.forgather_python, args.device
+                )
             )
             print(
                 f"repeat {repeat + 1}: fgtui {fgtui[-1]:.2f} steps/s, Forgather {forgather[-1]:.2f} steps/s "
@@ -120,13 +127,21 @@ def main() -> int:
     best_ours, best_theirs = max(fgtui), max(forgather)
     print(
         f"\nconfig: tests/compat/forgather_fixture/train.yaml, Llama hidden {args.hidden}, 2 layers, "
-        f"batch 8 x 41 tokens, {args.steps} steps logged every {args.logging_steps}, CPU ({os.cpu_count()} cores)"
+        f"batch 8 x 41 tokens, {args.steps} steps logged every {args.logging_steps}, {_device_name(args.device)}"
     )
     print(f"{'':10} {'steps/s (best of ' + str(args.repeats) + ')':>24}")
     print(f"{'fgtui':10} {best_ours:24.2f}")
     print(f"{'Forgather':10} {best_theirs:24.2f}")
     print(f"ratio fgtui / Forgather: {best_ours / best_theirs:.2f}")
     return 0
+
+
+def _device_name(device: str) -> str:
+    if device == "cpu":
+        return f"CPU ({os.cpu_count()} cores)"
+    import torch
+
+    return torch.cuda.get_device_name(0)
 
 
 if __name__ == "__main__":

@@ -129,12 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             return headless.run_headless(args)
         return int(args.handler(args) or 0)
     except FgError as error:
-        if debug:
-            import traceback
+        return _report(error, debug)
+    except (TypeError, RecursionError) as error:
+        from fgtui.engine.compat.forgather.model_code import explain
 
-            traceback.print_exc()
-        print(f"fgtui: error: {error}", file=sys.stderr)
-        return error.exit_code
+        # `generate`/`convert`/`serve` of a Forgather output dir run its model code in-process.
+        known = explain(error)
+        if known is None:
+            raise
+        return _report(known, debug)
     except KeyboardInterrupt:
         print("fgtui: interrupted", file=sys.stderr)
         return 130
@@ -142,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         # `fgtui pp | head` closes the pipe early; that is not an error.
         sys.stderr.close()
         return 0
+
+
+def _report(error: FgError, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"fgtui: error: {error}", file=sys.stderr)
+    return error.exit_code
 
 
 if __name__ == "__main__":

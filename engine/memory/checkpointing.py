@@ -93,6 +93,25 @@ def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
     return best
 
 
+# The names transformers' decoder layers take a KV cache by (they differ across models and releases).
+_CACHE_KWARGS = ("past_key_values", "past_key_value", "cache", "layer_past")
+
+
+def _without_cache(kwargs: dict) -> dict:
+    """A checkpointed layer must not write a KV cache: backward's replay would write it again
+    (transformers 5.1 then fails the recompute check: the replay sees twice the keys).
+    Training never reads that cache; transformers' own checkpointed layers drop it too."""
+    if not any(kwargs.get(name) is not None for name in _CACHE_KWARGS) and not kwargs.get("use_cache"):
+        return kwargs
+    kwargs = dict(kwargs)
+    for name in _CACHE_KWARGS:
+        if kwargs.get(name) is not None:
+            kwargs[name] = None
+    if kwargs.get("use_cache"):
+        kwargs["use_cache"] = False
+    return kwargs
+
+
 def _checkpointed_forward(layer: nn.Module, original, context_fn):
     from torch.utils.checkpoint import noop_context_fn
 
@@ -102,6 +121,7 @@ def _checkpointed_forward(layer: nn.Module, original, context_fn):
             # Nothing will be saved for backward under no_grad (eval), so
             # checkpointing would only add overhead.
             return original(*args, **kwargs)
+        kwargs = _without_cache(kwargs)
         # Full checkpointing passes no context_fn: dynamo (a compiled block) cannot trace
         # torch's noop_context_fn given as an argument, and the default is that function.
         extra = {} if context_fn is noop_context_fn else {"context_fn": context_fn}

@@ -84,14 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         bind_rank_to_job(run_dir, int(os.environ.get("RANK", 0)))
         trainer = build_main(run_dir)
         return int(trainer.train(run) or 0)
-    except FgError as error:
-        if trainer is None:
+    except Exception as raised:
+        from fgtui.engine.compat.forgather.model_code import explain
+
+        # Forgather's model code failing on a transformers too new for it is the user's to fix.
+        error = raised if isinstance(raised, FgError) else explain(raised) or raised
+        if getattr(trainer, "runtime", None) is None:  # failed before setup opened the log stream
             _log_early_failure(run_dir, error)
-        print(f"fgtui: error: {error}", file=sys.stderr, flush=True)
-        return error.exit_code
-    except Exception as error:
-        if trainer is None:
-            _log_early_failure(run_dir, error)
+        if isinstance(error, FgError):
+            print(f"fgtui: error: {error}", file=sys.stderr, flush=True)
+            return error.exit_code
         traceback.print_exc()
         return 1
     finally:

@@ -67,6 +67,13 @@ class TrainingLoop:
             self._log_error(error)
             raise error from None
         except BaseException as error:
+            from fgtui.engine.compat.forgather.model_code import explain
+
+            known = explain(error)  # Forgather's model code on a transformers too new for it
+            if known is not None:
+                exit_code = known.exit_code
+                self._log_error(known)
+                raise known from error
             exit_code = error.exit_code if isinstance(error, FgError) else 1
             self._log_error(error)
             raise

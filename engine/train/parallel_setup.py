@@ -44,9 +44,13 @@ class ParallelRuntime:
         return par.clip_grad_norm(list(model.parameters()), max_norm, pp_group)
 
 
-def parallelize(model: Any, args: Any, dist: Any, device: Any, dtype: Any) -> tuple[Any, ParallelRuntime]:
+def parallelize(
+    model: Any, args: Any, dist: Any, device: Any, dtype: Any, splitter: Any = None
+) -> tuple[Any, ParallelRuntime]:
     """Apply the parallel layout `args` asks for to the placed `model`; returns the model
-    to train on this rank (wrapped, sharded, or this rank's pipeline shard) and the runtime."""
+    to train on this rank (wrapped, sharded, or this rank's pipeline shard) and the runtime.
+    `splitter` (pipeline.Splitter) cuts a pipeline run's stages instead of fgtui's cut of
+    its own CausalLM: the hook for models that bring their own (Forgather's model_splitter)."""
     plan = plan_parallelism(args, dist.world_size)
     if plan.world_size == 1:
         return model, ParallelRuntime(plan)
@@ -70,6 +74,7 @@ def parallelize(model: Any, args: Any, dist: Any, device: Any, dtype: Any) -> tu
             microbatches=args.pipeline_microbatches or plan.pp,
             device=device,
             dtype=dtype,
+            splitter=splitter,
         )
         runner.release_others(model)
         runtime.pipeline = runner

@@ -1,4 +1,5 @@
-"""Pipeline parallel: fgtui's CausalLM cut into stages by decoder layers, run by a
+"""Pipeline parallel: fgtui's CausalLM cut into stages by decoder layers, or any model
+cut by a splitter the trainer is given (`StageSplit`), run by a
 `torch.distributed.pipelining` schedule.
 
 Stage 0 holds the embedding and the first layers, the last stage the last layers,
@@ -14,7 +15,8 @@ tokens, and the schedule does not rescale gradients (`scale_grads=False`).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +28,27 @@ from fgtui.engine.models.masks import AttentionMask
 from fgtui.engine.train.runtime import count_loss_tokens
 
 STAGES_PER_RANK = {"gpipe": 1, "1f1b": 1, "interleaved_1f1b": 2}
+
+
+@dataclass
+class StageSplit:
+    """Stages a model's own splitter cut (instead of fgtui's cut of its CausalLM): this
+    rank's stage modules and their `PipelineStage`s. Each module keeps the unsplit
+    model's parameter names (a copy of the model with the other stages' parts removed),
+    so checkpoints and optimizer groups see an unsplit run's names. A first stage takes
+    token ids, the last returns logits. `mask_fn(input_ids=...)`, when given, makes the
+    attention mask every stage is handed (Forgather's convention: a mask cannot travel
+    between stages)."""
+
+    modules: list[nn.Module]
+    stages: list[Any]
+    stage_ids: list[int]
+    num_stages: int
+    mask_fn: Callable | None = None
+
+
+# What a splitter hook is: (model, pp_group, pp_rank, pp_size, stages_per_rank, device) -> StageSplit
+Splitter = Callable[[nn.Module, Any, int, int, int, torch.device], StageSplit]
 
 
 class CausalLMStage(nn.Module):
@@ -110,6 +133,27 @@ def _check_model(lm: nn.Module) -> None:
         )
 
 
+class SplitShard(nn.Module):
+    """A splitter's stage modules of this rank as one module, under the unsplit model's
+    parameter and buffer names (the stages' own names: they are copies of the model)."""
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        super().__init__()
+        for module in modules:
+            for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+                *path, leaf = name.split(".")
+                parent = self
+                for part in path:
+                    if part not in parent._modules:
+                        parent.add_module(part, nn.Module())
+                    parent = parent._modules[part]
+                if isinstance(tensor, nn.Parameter):
+                    parent.register_parameter(leaf, tensor)
+                else:
+                    parent.register_buffer(leaf, tensor)
+        self.stages = modules  # a plain list: their tensors are registered above, once
+
+
 class PipelineRunner:
     """Builds this rank's stages and schedule and runs training / evaluation steps on them."""
 
@@ -124,26 +168,37 @@ class PipelineRunner:
         microbatches: int,
         device: torch.device,
         dtype: torch.dtype,
+        splitter: Splitter | None = None,
     ) -> None:
         from torch.distributed import pipelining
 
-        _check_model(lm)
         per_rank = STAGES_PER_RANK[schedule]
-        num_stages = pp_size * per_rank
-        bounds = split_layers(len(lm.model.layers), num_stages)
-        stage_ids = [pp_rank + k * pp_size for k in range(per_rank)]
-        modules = [CausalLMStage(lm, *bounds[s], s == 0, s == num_stages - 1) for s in stage_ids]
-        for module in modules:
-            module.to(device=device, dtype=dtype)
-        self.shard = PipelineShard(lm, modules)
+        self.mask_fn = None
+        if splitter is not None:
+            split = splitter(lm, pp_group, pp_rank, pp_size, per_rank, device)
+            modules, stage_ids, num_stages = split.modules, split.stage_ids, split.num_stages
+            for module in modules:
+                module.to(device=device, dtype=dtype)
+            self.shard: nn.Module = SplitShard(modules)
+            self.mask_fn = split.mask_fn
+            stages = split.stages
+        else:
+            _check_model(lm)
+            num_stages = pp_size * per_rank
+            bounds = split_layers(len(lm.model.layers), num_stages)
+            stage_ids = [pp_rank + k * pp_size for k in range(per_rank)]
+            modules = [CausalLMStage(lm, *bounds[s], s == 0, s == num_stages - 1) for s in stage_ids]
+            for module in modules:
+                module.to(device=device, dtype=dtype)
+            self.shard = PipelineShard(lm, modules)
+            stages = [
+                pipelining.PipelineStage(m, s, num_stages, device, group=pp_group) for m, s in zip(modules, stage_ids)
+            ]
         self.has_first = 0 in stage_ids
         self.has_last = num_stages - 1 in stage_ids
         self.microbatches = microbatches
         self.pp_group = pp_group
         self._denominator = 1.0
-        stages = [
-            pipelining.PipelineStage(m, s, num_stages, device, group=pp_group) for m, s in zip(modules, stage_ids)
-        ]
         if schedule == "interleaved_1f1b":
             self.schedule = pipelining.ScheduleInterleaved1F1B(
                 stages, microbatches, loss_fn=self._loss, scale_grads=False
@@ -155,6 +210,10 @@ class PipelineRunner:
     def release_others(self, lm: nn.Module) -> None:
         """Free the device memory of the layers other ranks run: they move to the meta device
         (the unsplit model object is not used for training after the split)."""
+        if isinstance(self.shard, SplitShard):
+            if not any(p is q for p in lm.parameters() for q in self.shard.parameters()):
+                lm.to("meta")  # the splitter's stages are copies: nothing of the model is used
+            return
         mine = {id(p) for p in self.shard.parameters()}
         for module in [lm.model.embed_tokens, lm.model.norm, lm.lm_head, *lm.model.layers]:
             if not any(id(p) in mine for p in module.parameters()):
@@ -172,7 +231,9 @@ class PipelineRunner:
 
     def _inputs(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         extra = set(batch) - {"input_ids", "labels", "attention_mask"}
-        mask = batch.get("attention_mask")
+        # A splitter's stages take the mask its mask_fn makes, causal over the whole row:
+        # right padding, whose labels are ignored, changes no other token (Forgather's way).
+        mask = batch.get("attention_mask") if self.mask_fn is None else None
         if extra or (mask is not None and not bool(mask.all())):
             raise FgError(
                 "pipeline stages run plain causal attention; this batch has "
@@ -192,7 +253,12 @@ class PipelineRunner:
         self._denominator = float(denominator)
         losses: list[torch.Tensor] = []
         run = self.schedule.step if train else self.schedule.eval
-        run(input_ids, target=labels, losses=losses, return_outputs=False)
+        extra = {}
+        if self.mask_fn is not None:
+            mask = self.mask_fn(input_ids=input_ids)
+            if mask is not None:  # None: the stages' attention is plain causal
+                extra["attention_mask"] = mask
+        run(input_ids, target=labels, losses=losses, return_outputs=False, **extra)
         loss = torch.stack(losses).sum().detach().float() if self.has_last else torch.zeros((), device=input_ids.device)
         # Only the last stage saw the loss; every rank reports it.
         torch.distributed.all_reduce(loss, group=self.pp_group)

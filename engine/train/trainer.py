@@ -49,6 +49,8 @@ class Trainer(TrainingLoop):
 
     # Every epoch in a fresh order drawn from the seed; off, the train set in its own order.
     shuffle_train_set = True
+    # A pipeline run's stages: None cuts fgtui's CausalLM; a pipeline.Splitter cuts any model.
+    pipeline_splitter: Any = None
 
     def __init__(
         self,
@@ -142,7 +144,9 @@ class Trainer(TrainingLoop):
         notes = ([memory_cap] if memory_cap else []) + switches.apply_to_model(model)
         if args.compile_blocks:
             parallelize.apply_block_compile(model)
-        model, parallel = parallel_setup.parallelize(model, args, dist, device, torch_dtype(args.dtype))
+        model, parallel = parallel_setup.parallelize(
+            model, args, dist, device, torch_dtype(args.dtype), splitter=self.pipeline_splitter
+        )
         model.train()
         unwrapped = ckpt.unwrap(model)
         optimizer = memory_setup.make_optimizer(

@@ -38,11 +38,7 @@ def forgather_tree(root: Path, examples: list[str]) -> Path:
     - examples/tokenizers/wikitext: the tokenizer project the model examples name is not in
       the subset; a project whose main loads the fixture's character tokenizer stands in;
     - prompts/tiny_stories.yaml, which the text-generation callback reads, is not either.
-
-    Until issue 12 lands, fgtui's loader wants `!dict:@name` where Forgather also takes
-    `!dict@name`; the copy's templates are spelled so.
     """
-    import re
     import shutil
     import sys
 
@@ -51,11 +47,6 @@ def forgather_tree(root: Path, examples: list[str]) -> Path:
         shutil.copytree(SHARED / "forgather" / part, tree / part)
     for example in examples:
         shutil.copytree(SHARED / "forgather" / "examples" / example, tree / "examples" / example)
-    for path in (tree / "templatelib").rglob("*.yaml"):
-        text = path.read_text()
-        fixed = re.sub(r"!(dict|list|tuple|dlist)@", r"!\1:@", text)
-        if fixed != text:
-            path.write_text(fixed)
     sys.path.insert(0, str(FIXTURE))
     from fgtui.engine.compat.forgather.importer import install
 

@@ -63,6 +63,7 @@ def test_llama_4m_constructs_like_forgather(tree):
     built = from_project(project, "4M.yaml", targets=["pretrained_tokenizer", "model"])
     model = built["model"]()
     output = project / "output_models" / "llama_4m"
+    assert_forward_runs_or_is_explained(model, tree)
     assert sorted(p.name for p in output.iterdir()) == GOLDEN.joinpath("files.txt").read_text().split()
     assert json.loads((output / "config.json").read_text()) == json.loads(GOLDEN.joinpath("config.json").read_text())
     assert type(model).__name__ == "DynamicCasualLM"
@@ -73,3 +74,29 @@ def test_llama_4m_constructs_like_forgather(tree):
     stamp = (output / "llama.py").stat().st_mtime_ns
     from_project(project, "4M.yaml", targets=["model"])
     assert (output / "llama.py").stat().st_mtime_ns == stamp
+
+
+def assert_forward_runs_or_is_explained(model, tree):
+    """The generated model runs a training forward on the transformers it was written for
+    (create_causal_mask taking `input_embeds`: 5.0-5.1); on a newer one it fails in one of
+    the two known ways, which fgtui reports as one line naming Forgather's file (modelsrc's
+    causal_mask.py, or the model code generated in the output dir)."""
+    import inspect
+
+    import torch
+    from transformers.masking_utils import create_causal_mask
+
+    from fgtui.engine.compat.forgather.model_code import INSTALL, explain
+
+    written_for = "input_embeds" in inspect.signature(create_causal_mask).parameters
+    input_ids = torch.randint(0, model.config.vocab_size, (2, 8))
+    try:
+        outputs = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=input_ids)
+    except (TypeError, RecursionError) as error:
+        known = explain(error)
+        assert not written_for and known is not None, error
+        assert Path(known.location.file).name in ("causal_mask.py", "llama.py"), known
+        assert Path(known.location.file).is_relative_to(tree) and known.one_line().endswith(INSTALL)
+    else:
+        loss = outputs.loss if hasattr(outputs, "loss") else outputs[0]  # a tuple unless return_dict
+        assert written_for and torch.isfinite(loss)

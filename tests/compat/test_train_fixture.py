@@ -33,7 +33,8 @@ def test_fixture_trains_in_process_with_forgather_callbacks(tmp_path, capsys, mo
     shutil.copy(config, run_dir / "config.yaml")
     assert main([str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "LlamaForCausalLM, 22,688 parameters" in out  # InfoCallback
+    assert "LlamaForCausalLM, 22,688 parameters (22,688 trainable)" in out  # InfoCallback
+    assert "x 1 data-parallel of 1 ranks" in out
     assert "peak memory: not measured on CPU" in out  # PeakMemory
     assert "training completed at step 8" in out
     stream = records(run_dir)
@@ -59,6 +60,23 @@ def test_fixture_trains_in_process_with_forgather_callbacks(tmp_path, capsys, mo
     assert [(e["global_step"], e["eval_loss"]) for e in entries if "eval_loss" in e] == [
         (r["step"], r["eval_loss"]) for r in stream if r["type"] == "eval"
     ]
+
+
+def test_setup_failure_before_the_log_stream_opens_is_logged(tmp_path, capsys, monkeypatch):
+    """The trainer is built, then its setup fails before opening the log stream: the run
+    still gets its error and end records (what `--follow` and the monitor read)."""
+    from fgtui.engine.train.entry import main
+
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(tmp_path, replace={"per_device_train_batch_size: 8": "per_device_train_batch_size: 100000"})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(config, run_dir / "config.yaml")
+    assert main([str(run_dir)]) == 2
+    assert "is smaller than one batch" in capsys.readouterr().err
+    stream = records(run_dir)
+    assert [r.get("event") for r in stream] == ["error", "end"]
+    assert "is smaller than one batch" in stream[0]["message"] and stream[1]["exit_code"] == 2
 
 
 def test_compat_loss_matches_the_models_own(tmp_path):
@@ -102,6 +120,26 @@ def test_trainer_argument_forgather_does_not_define_is_dropped_and_named(tmp_pat
     assert (
         "does not define (ignored, as Forgather ignores them): save_rng_state, warmup_ratio" in capsys.readouterr().out
     )
+
+
+def test_checkpointing_function_of_the_config_is_named_as_not_called(tmp_path, capsys, monkeypatch):
+    """fgtui checkpoints the decoder layers itself; a trainer's enable_activation_checkpoint_fn
+    is not called, and the run says so."""
+    from fgtui.engine.config import build, load_graph
+
+    monkeypatch.delenv("FGTUI_RUN_DIR", raising=False)
+    config = fixture_config(
+        tmp_path,
+        max_steps=1,
+        replace={
+            "    seed: 42\n": "    seed: 42\n    gradient_checkpointing: True\n",
+            "    fused_loss_factory: null\n": "    fused_loss_factory: null\n"
+            "    enable_activation_checkpoint_fn: !partial:builtins:print []\n",
+        },
+    )
+    assert build(load_graph(config.read_text(), str(config)), "main").train() == 0
+    out = capsys.readouterr().out
+    assert "enable_activation_checkpoint_fn not called" in out and "full activation checkpointing on 2 layers" in out
 
 
 @pytest.fixture

@@ -153,3 +153,43 @@ def test_pipeline_arguments_forgather_refuses_are_refused(tmp_path, replace, mes
     config.write_text(text)
     with pytest.raises(FgError, match=message):
         build(load_graph(text, str(config)), "main")
+
+
+@pytest.mark.slow
+def test_forgather_splitter_cuts_a_two_rank_pipeline_on_cpu(tmp_path):
+    """A model laid out as Forgather's CasualLM, cut by Forgather's manual splitter through
+    the trainer's pipeline_splitter hook, trains on 2 CPU ranks (gloo) to the one-process
+    run's losses and gradient norms, and its checkpoint is the whole model under the
+    unsplit model's names."""
+    import json
+    import os
+    import subprocess
+
+    import torch
+    from safetensors.torch import load_file
+
+    worker = str(Path(__file__).parent / "pipeline_worker.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("FGTUI_RUN_DIR", "WORLD_SIZE", "RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    figures = {}
+    for name, launcher in (
+        ("single", [sys.executable, worker]),
+        ("pipeline", [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", worker]),
+    ):
+        out = tmp_path / name
+        command = [*launcher, str(out), *(["pipeline"] if name == "pipeline" else [])]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        records = [json.loads(line) for line in (out / "runs" / "run" / "metrics.jsonl").read_text().splitlines()]
+        figures[name] = {r["step"]: (r["loss"], r["grad_norm"]) for r in records if r["type"] == "train"}
+    assert sorted(figures["pipeline"]) == [1, 2, 3, 4]
+    for step, (loss, norm) in figures["single"].items():
+        assert figures["pipeline"][step][0] == pytest.approx(loss, abs=2e-5), f"loss at step {step}"
+        assert figures["pipeline"][step][1] == pytest.approx(norm, rel=1e-4), f"grad norm at step {step}"
+    saved = {}
+    for name in ("single", "pipeline"):
+        [weights] = (tmp_path / name / "checkpoints" / "checkpoint-4").glob("*.safetensors")
+        saved[name] = load_file(str(weights))
+    assert sorted(saved["pipeline"]) == sorted(saved["single"])
+    for key, tensor in saved["single"].items():
+        torch.testing.assert_close(saved["pipeline"][key], tensor, rtol=1e-4, atol=1e-5)

@@ -96,6 +96,29 @@ def test_full_saves_least_and_recomputes_matmuls(plain):
     assert sel_mms == plain_mms
 
 
+@pytest.mark.parametrize("mode", ["full", "selective"])
+def test_layers_write_no_kv_cache_when_checkpointed(plain, mode):
+    """Called as a trainer calls it (use_cache left to the config, which says True), the model
+    makes a KV cache; a checkpointed layer must not write it, or backward's replay writes it
+    again (transformers 5.1: a CheckpointError). Grads are the plain run's."""
+    model = tiny_llama(layers=3)
+    assert model.config.use_cache
+    apply_activation_checkpointing(model, mode)
+    ids, labels = batch()
+    out = model(input_ids=ids)
+    assert out.past_key_values is not None and out.past_key_values.get_seq_length() == 0
+    logits = out.logits.float()
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+    loss.backward()
+    torch.testing.assert_close(loss.detach(), plain[0])
+    assert_grads_close(grads(model), plain[1], rtol=1e-5, atol=1e-7)
+    # Without gradients nothing is checkpointed: the cache is written, as generation needs.
+    with torch.no_grad():
+        assert model(input_ids=ids).past_key_values.get_seq_length() == ids.shape[1]
+
+
 def test_state_dict_keys_unchanged_and_removable():
     model = tiny_llama()
     keys = list(model.state_dict())

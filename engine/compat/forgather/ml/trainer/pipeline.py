@@ -90,6 +90,8 @@ class PipelineTrainer(Trainer):
         self.model_splitter = model_splitter
         self.schedule = schedule_name(pipe_schedule_factory) if pipe_schedule_factory is not None else "gpipe"
         super().__init__(args=forgather_args, **kwargs)
+        if model_splitter is not None:
+            self.pipeline_splitter = forgather_splitter(model_splitter)
         ranks = int(os.environ.get("WORLD_SIZE", "1"))
         if ranks > 1:
             self.args.data_parallel = "none"
@@ -101,6 +103,22 @@ class PipelineTrainer(Trainer):
         # Forgather's pipeline batches carry no attention mask (fixed-shape rows, causal
         # attention; padding sits on the right and its labels are ignored).
         return super().compute_loss({k: v for k, v in batch.items() if k != "attention_mask"})
+
+
+def forgather_splitter(model_splitter: Callable) -> Callable:
+    """Forgather's ModelSplitter as fgtui's pipeline splitter hook (engine/train/pipeline.py):
+    rank r runs stages r, r + pp, ... (Forgather's loop assignment)."""
+
+    def split(model: Any, pp_group: Any, pp_rank: int, pp_size: int, per_rank: int, device: Any) -> Any:
+        from fgtui.engine.train.pipeline import StageSplit
+
+        stage_indices = [tuple(rank + k * pp_size for k in range(per_rank)) for rank in range(pp_size)]
+        _, mine, stages, mask_fn = model_splitter(
+            model, (), {}, stage_indices, True, device=device, rank=pp_rank, pp_group=pp_group
+        )
+        return StageSplit(list(mine), list(stages), list(stage_indices[pp_rank]), pp_size * per_rank, mask_fn)
+
+    return split
 
 
 def create_manual_causal_lm_splitter(

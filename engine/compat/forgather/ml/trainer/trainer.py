@@ -104,6 +104,7 @@ class Trainer(FgTrainer):
         self.compute_loss_func = compute_loss_func
         self.fused_loss_factory = fused_loss_factory
         self.fused_loss = None
+        self.enable_activation_checkpoint_fn = enable_activation_checkpoint_fn
 
     @staticmethod
     def _default_optimizer(args: TrainingArguments, cls_and_kwargs: tuple | None) -> Callable:
@@ -167,6 +168,11 @@ class Trainer(FgTrainer):
                 "ignores them): " + ", ".join(self.forgather_args.undefined)
             )
         self._print(f"seed: {self.args.seed}")
+        if self.enable_activation_checkpoint_fn is not None and self.forgather_args.gradient_checkpointing:
+            self._print(
+                "enable_activation_checkpoint_fn not called: fgtui checkpoints the decoder layers itself "
+                "(gradient_checkpointing), dropping the KV cache inside them as transformers does"
+            )
         if self._resume_weights is not None:
             from fgtui.engine.train import checkpoint as ckpt
 

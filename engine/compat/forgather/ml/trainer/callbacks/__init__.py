@@ -51,13 +51,16 @@ class InfoCallback(TrainerCallback):
         if runtime.rank != 0:
             return
         model = trainer.unwrapped_model
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        # A pipeline rank holds only its stages: count the unsplit model (on the meta device).
+        whole = runtime.parallel.full_model if runtime.parallel.full_model is not None else model
+        trainable = sum(p.numel() for p in whole.parameters() if p.requires_grad)
         lines = [
             f"model: {type(model).__name__}, {runtime.n_params:,} parameters ({trainable:,} trainable)",
             f"train dataset: {len(trainer.train_dataset):,} examples; "
             f"eval dataset: {len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0:,}",
             f"max steps: {trainer.state.max_steps}; batch {trainer.args.per_device_train_batch_size}"
-            f" x {trainer.args.gradient_accumulation_steps} accumulation x {runtime.world_size} ranks",
+            f" x {trainer.args.gradient_accumulation_steps} accumulation"
+            f" x {runtime.parallel.data_world} data-parallel of {runtime.world_size} ranks",
             f"device: {runtime.device}; optimizer: {type(runtime.optimizer).__name__}",
         ]
         if self.verbose:

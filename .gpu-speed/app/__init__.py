@@ -1,0 +1,1 @@
+"""The Textual workbench. Talks to training only through `fgtui.engine`."""

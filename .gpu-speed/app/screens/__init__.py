@@ -1,0 +1,1 @@
+"""Screens of the workbench, imported lazily by the app so the first frame is quick."""

@@ -1,0 +1,148 @@
+"""The `fgtui` command line (the TUI itself is opened by fgtui/entry.py).
+
+    fgtui --run CFG           train CFG headless, following its progress
+    fgtui [-p DIR] [-t CFG] COMMAND ...
+
+Subcommands live in `engine/commands/*.py`; each module exposes
+`register(subparsers, common)` and imports heavy libraries only inside its
+handlers. Only the module owning the command being run is registered (argparse
+spends ~1 ms per subparser), so `fgtui pp` starts fast; `fgtui --help` and
+unknown commands register them all. Errors caused by the user's input are
+`FgError`s and print as one line (exit 2); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fgtui.engine.commands import COMMAND_MODULES
+from fgtui.engine.errors import FgError
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options accepted both before and after the subcommand name.
+
+    SUPPRESS defaults let `fgtui -t a.yaml pp` and `fgtui pp -t a.yaml` both
+    work without the subparser resetting what the main parser saw.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-p",
+        "--project-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="project directory (default: the nearest one above the current directory)",
+    )
+    common.add_argument(
+        "-t",
+        "--config-template",
+        default=argparse.SUPPRESS,
+        metavar="CFG",
+        help="config: a name under the project's configs, or a template file path",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show full tracebacks and intermediate template text",
+    )
+    return common
+
+
+# Main-parser options that take a value, so that the value is not taken for the command.
+_VALUE_OPTIONS = frozenset({"-p", "--project-dir", "-t", "--config-template", "--run"})
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The subcommand `argv` names, if any: its first positional token."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            return next(tokens, None)
+        if token in _VALUE_OPTIONS:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def modules_for(argv: list[str] | None) -> list[str]:
+    """The command modules to register: the one owning argv's command, else all."""
+    command = command_in(argv) if argv is not None else None
+    for module, names in COMMAND_MODULES.items():
+        if command in names:
+            return [module]
+    return list(COMMAND_MODULES)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `fgtui` parser; with `argv`, only the subcommand it names is registered."""
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="fgtui",
+        description="A terminal workbench for configuration-driven LLM training.",
+        parents=[common],
+        epilog="Run `fgtui COMMAND --help` for a command's options.",
+    )
+    parser.add_argument(
+        "--run",
+        metavar="CFG",
+        default=None,
+        help="train CFG headless: launch it detached and follow its progress (runs the config's code: "
+        "train only projects you trust)",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"fgtui {_version()}",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in modules_for(argv):
+        importlib.import_module(f"fgtui.engine.commands.{name}").register(subparsers, common)
+    return parser
+
+
+def _version() -> str:
+    from fgtui import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(token == "--run" or token.startswith("--run=") for token in argv):
+        from fgtui.engine.commands.headless import as_train_argv
+
+        argv = as_train_argv(argv) or argv
+    debug = "--debug" in argv
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if args.command is None and args.run is None:
+            parser.print_help()
+            return 0
+        if args.run is not None:
+            from fgtui.engine.commands import headless
+
+            return headless.run_headless(args)
+        return int(args.handler(args) or 0)
+    except FgError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"fgtui: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("fgtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `fgtui pp | head` closes the pipe early; that is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

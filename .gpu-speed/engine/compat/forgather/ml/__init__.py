@@ -1,0 +1,1 @@
+"""Mirrors Forgather's `forgather.ml` package (names: see ../names.py)."""

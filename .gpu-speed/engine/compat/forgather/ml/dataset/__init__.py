@@ -1,0 +1,1 @@
+"""Mirrors Forgather's `forgather.ml.dataset` package (names: see ../names.py)."""

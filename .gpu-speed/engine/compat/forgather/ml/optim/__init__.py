@@ -1,0 +1,1 @@
+"""Mirrors Forgather's `forgather.ml.optim` package (names: see ../names.py)."""

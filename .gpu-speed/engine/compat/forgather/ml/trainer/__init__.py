@@ -1,0 +1,1 @@
+"""Mirrors Forgather's `forgather.ml.trainer` package (names: see ../names.py)."""

@@ -1,0 +1,1 @@
+"""Launching training: torchrun commands, detached processes, the job registry, job control."""

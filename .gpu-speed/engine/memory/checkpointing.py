@@ -1,0 +1,160 @@
+"""Activation checkpointing of decoder layers, full or selective.
+
+Both modes wrap each chosen decoder layer's forward in non-reentrant
+`torch.utils.checkpoint.checkpoint`, so between forward and backward a layer
+keeps only its inputs and, in selective mode, the outputs of the ops the
+policy saves.
+
+- "full": everything inside the layer is recomputed in backward.
+- "selective" (op-level, torchtitan's "per-op SAC"): outputs of matmuls and
+  of the attention kernel are saved, cheap pointwise ops (norms, RoPE,
+  SiLU, residual adds) are recomputed. The backward therefore redoes no
+  matmul and no attention, at the memory cost of those outputs.
+- `every_n` applies to both modes: only every n-th layer (0, n, 2n, ...) is
+  wrapped, the rest keep all activations. every_n=1 wraps every layer.
+
+The wrapping replaces the layer *instance's* forward, not the module, so
+parameter names and state_dict keys do not change and the layer's own hooks
+still run outside the checkpointed region. `remove_activation_checkpointing`
+restores the original forwards.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+
+from fgtui.engine.errors import FgError
+
+MODES = ("full", "selective")
+_MARK = "_fgtui_checkpoint_forward"
+
+
+def default_save_ops() -> set:
+    """Ops whose outputs selective checkpointing keeps: matmuls and fused attention."""
+    aten = torch.ops.aten
+    names = [
+        "mm",
+        "addmm",
+        "bmm",
+        "_scaled_mm",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_flash_attention_forward",
+        "_efficient_attention_forward",
+    ]
+    ops = set()
+    for name in names:
+        packet = getattr(aten, name, None)
+        if packet is not None:
+            ops.add(packet.default)
+    return ops
+
+
+def _save_policy(save_ops: set):
+    def policy(ctx, op, *args, **kwargs):
+        # Random ops must replay identically in the recompute; saving them is
+        # the simplest way, and dropout is off in LLM pretraining anyway.
+        if op in save_ops or op is torch.ops.aten.native_dropout.default:
+            return CheckpointPolicy.MUST_SAVE
+        return CheckpointPolicy.PREFER_RECOMPUTE
+
+    return policy
+
+
+def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The model's stack of decoder blocks.
+
+    HF-named models keep them at `model.model.layers`; otherwise the largest
+    ModuleList whose children are all the same class is taken, which is how a
+    block stack looks in every decoder we know of.
+    """
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if isinstance(layers, nn.ModuleList) and len(layers) > 0:
+        return layers
+    best: nn.ModuleList | None = None
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 0:
+            kinds = {type(child) for child in module}
+            if len(kinds) == 1 and (best is None or len(module) > len(best)):
+                best = module
+    if best is None:
+        raise FgError(
+            f"cannot find the decoder layers of {type(model).__name__}",
+            hint="activation checkpointing needs model.model.layers or a ModuleList of blocks",
+        )
+    return best
+
+
+def _checkpointed_forward(layer: nn.Module, original, context_fn):
+    from torch.utils.checkpoint import noop_context_fn
+
+    @functools.wraps(original)
+    def forward(*args, **kwargs):
+        if not torch.is_grad_enabled():
+            # Nothing will be saved for backward under no_grad (eval), so
+            # checkpointing would only add overhead.
+            return original(*args, **kwargs)
+        # Full checkpointing passes no context_fn: dynamo (a compiled block) cannot trace
+        # torch's noop_context_fn given as an argument, and the default is that function.
+        extra = {} if context_fn is noop_context_fn else {"context_fn": context_fn}
+        return checkpoint(original, *args, use_reentrant=False, preserve_rng_state=True, **extra, **kwargs)
+
+    return forward
+
+
+def apply_activation_checkpointing(
+    model: nn.Module,
+    mode: str = "full",
+    *,
+    every_n: int = 1,
+    save_ops: Iterable | None = None,
+    layers: nn.ModuleList | None = None,
+) -> list[int]:
+    """Checkpoint the decoder layers of `model` in place; returns the wrapped layer indices.
+
+    `mode` is "full" or "selective"; `save_ops` overrides the aten ops whose
+    outputs selective mode saves (default `default_save_ops()`); `layers`
+    overrides the block stack found by `find_decoder_layers`.
+    """
+    if mode not in MODES:
+        raise FgError(f"unknown activation checkpointing mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
+    if every_n < 1:
+        raise FgError(f"activation checkpointing every_n must be ≥ 1, got {every_n}")
+    if save_ops is not None and mode != "selective":
+        raise FgError("save_ops only applies to selective activation checkpointing")
+    blocks = layers if layers is not None else find_decoder_layers(model)
+    if mode == "selective":
+        policy = _save_policy(set(save_ops) if save_ops is not None else default_save_ops())
+        context_fn = functools.partial(create_selective_checkpoint_contexts, policy)
+    else:
+        from torch.utils.checkpoint import noop_context_fn as context_fn
+    wrapped = []
+    for index, layer in enumerate(blocks):
+        if index % every_n:
+            continue
+        if _MARK in layer.__dict__:
+            raise FgError(f"decoder layer {index} is already checkpointed")
+        # Instance attribute shadows the class forward; nn.Module.__call__ finds it.
+        layer.forward = _checkpointed_forward(layer, layer.forward, context_fn)
+        layer.__dict__[_MARK] = True
+        wrapped.append(index)
+    return wrapped
+
+
+def remove_activation_checkpointing(model: nn.Module, layers: nn.ModuleList | None = None) -> None:
+    """Undo `apply_activation_checkpointing`."""
+    for layer in layers if layers is not None else find_decoder_layers(model):
+        if layer.__dict__.pop(_MARK, None):
+            del layer.forward
+
+
+def is_checkpointed(layer: nn.Module) -> bool:
+    return _MARK in layer.__dict__

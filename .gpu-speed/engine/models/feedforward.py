@@ -1,0 +1,27 @@
+"""Gated feed-forward block (SwiGLU by default, Shazeer 2020)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
+
+
+class GLUFeedForward(nn.Module):
+    """`down_proj(act(gate_proj(x)) * up_proj(x))`, HF Llama parameter names, no biases."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int, activation: str = "silu") -> None:
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            from fgtui.engine.errors import FgError
+
+            raise FgError(f"feed-forward: unknown activation {activation!r}", hint="use " + ", ".join(_ACTIVATIONS))
+        self.gate_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
+        self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
+        self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
+        self.act = _ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))

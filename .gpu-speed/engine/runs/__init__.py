@@ -1,0 +1,1 @@
+"""Reading run directories: the log stream, metric series, run comparison."""

@@ -1,0 +1,59 @@
+"""`fgtui` registers only the command being run; `--help` still lists them all."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fgtui.engine.cli import build_parser, command_in, modules_for
+from fgtui.engine.commands import COMMAND_MODULES, command_names
+
+
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["pp"], "pp"),
+        (["-t", "pp", "graph"], "graph"),  # a config named like a command is -t's value
+        (["-p", "proj", "--config-template", "x.yaml", "ls", "-r"], "ls"),
+        (["--debug", "targets"], "targets"),
+        (["--project-dir=proj", "ls"], "ls"),
+        (["--run", "cfg.yaml"], None),
+        (["--", "pp"], "pp"),
+        ([], None),
+    ],
+)
+def test_command_in_finds_the_first_positional(argv, command):
+    assert command_in(argv) == command
+
+
+def test_only_the_owning_module_is_registered():
+    assert modules_for(["-t", "a.yaml", "pp"]) == ["config_cmds"]
+    assert modules_for(["ls", "-r"]) == ["project_cmds"]
+    assert modules_for(["--help"]) == list(COMMAND_MODULES)
+    assert modules_for(["nosuch"]) == list(COMMAND_MODULES)  # argparse lists the choices
+    subparsers = build_parser(["pp"])._subparsers._group_actions[0]
+    assert set(subparsers.choices) == set(COMMAND_MODULES["config_cmds"])
+
+
+def test_help_lists_every_command():
+    subparsers = build_parser(["--help"])._subparsers._group_actions[0]
+    assert set(subparsers.choices) == command_names()
+
+
+def test_pp_imports_no_other_command_module_and_no_ml_library(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("a: 1\n")
+    code = (
+        "import sys\nfrom fgtui.engine import cli\nrc = cli.main(['-t', sys.argv[1], 'pp'])\n"
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('fgtui.engine.commands.')))\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'datasets', 'transformers', 'textual', 'yaml') "
+        "if m in sys.modules))\nsys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "a: 1"
+    # config_parser is the parser that grows the config's options, not a command module
+    assert lines[-2:] == ["['config_cmds', 'config_parser']", "[]"]

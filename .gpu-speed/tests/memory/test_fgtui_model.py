@@ -1,0 +1,78 @@
+"""The memory switches on fgtui's own decoder (engine/models), not just HF's."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+models = pytest.importorskip("fgtui.engine.models.build")
+from fgtui.engine.memory.offload import ActivationOffload  # noqa: E402
+from fgtui.engine.memory.switches import MemorySwitches  # noqa: E402
+from fgtui.engine.models.config import CausalLMConfig  # noqa: E402
+from memory_helpers import batch  # noqa: E402
+
+SGD = functools.partial(torch.optim.SGD, lr=0.5)
+
+
+def _tiny():
+    torch.manual_seed(0)
+    config = CausalLMConfig(
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    return models.build_causal_lm(config, "cpu", torch.float32)
+
+
+def _train(s: MemorySwitches, steps: int = 2):
+    model = _tiny()
+    s.apply_to_model(model)
+    opt = s.make_optimizer(model, SGD)
+    loss_fn = s.make_loss(model.lm_head)
+    offload = ActivationOffload(model, min_bytes=0, force=True) if s.activation_offload else None
+    losses = []
+    for step in range(steps):
+        ids, labels = batch(seed=step)
+        ctx = offload if offload is not None else torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+        with ctx:
+            if loss_fn is None:
+                loss = model(ids, labels=labels).loss
+            else:
+                loss = loss_fn(model(ids, return_hidden_states=True).hidden_states, labels)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss.detach()))
+    return losses, model
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        dict(activation_checkpointing="full"),
+        dict(activation_checkpointing="selective"),
+        dict(chunked_mlp=3),
+        dict(fused_linear_ce="ours"),
+        dict(optimizer_in_backward=True),
+        dict(activation_offload=True),
+        dict(
+            activation_checkpointing="full",
+            activation_offload=True,
+            optimizer_in_backward=True,
+            fused_linear_ce="ours",
+            chunked_mlp=2,
+        ),
+    ],
+)
+def test_switch_trains_like_plain_on_fgtui_model(switches):
+    plain_losses, plain_model = _train(MemorySwitches())
+    losses, model = _train(MemorySwitches(**switches))
+    assert losses == pytest.approx(plain_losses, rel=1e-5)
+    for p, q in zip(model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)

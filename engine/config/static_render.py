@@ -29,11 +29,13 @@ import contextlib
 import contextvars
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
 from fgtui.engine.config.sugar import preprocess
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class NotStatic(Exception):
@@ -41,13 +43,20 @@ class NotStatic(Exception):
 
 
 # -- tags -----------------------------------------------------------------------
+# The classes here are plain ones, not dataclasses: `fgtui ls` imports this module,
+# and `dataclasses` (with `inspect`) costs a cold listing a tenth of its run.
 
 
-@dataclass
 class Tag:
-    kind: str  # "text", "var", "block", "comment"
-    body: str
-    line: int = 0  # of the tag's start in the template text (the file's line: sugar keeps them)
+    __slots__ = ("kind", "body", "line")
+
+    def __init__(self, kind: str, body: str, line: int = 0) -> None:
+        self.kind = kind  # "text", "var", "block", "comment"
+        self.body = body
+        self.line = line  # of the tag's start in the template text (the file's line: sugar keeps them)
+
+    def __repr__(self) -> str:
+        return f"Tag({self.kind!r}, {self.body!r}, {self.line!r})"
 
 
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
@@ -449,18 +458,20 @@ _WORD = re.compile(r"\s*([A-Za-z_]\w*)")
 _SET_TARGET = re.compile(r"\s*([A-Za-z_]\w*)(?:\s*\.\s*([A-Za-z_]\w*))?\s*=(?!=)")
 
 
-@dataclass
 class Node:
     """One statement, text or output: `kind` is "text", "var" or a statement keyword;
     `args` the rest of the tag; `body` the nodes inside a statement with a body."""
 
-    kind: str
-    args: str = ""
-    body: list["Node"] = field(default_factory=list)
-    line: int = 0
+    __slots__ = ("kind", "args", "body", "line", "_expr", "memo")
 
-    _expr: Expr | None = None
-    memo: dict = field(default_factory=dict, repr=False)  # what readers derive from it, once
+    def __init__(self, kind: str, args: str = "", body: list[Node] | None = None, line: int = 0) -> None:
+        self.kind, self.args, self.line = kind, args, line
+        self.body: list[Node] = [] if body is None else body
+        self._expr: Expr | None = None
+        self.memo: dict = {}  # what readers derive from it, once
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind!r}, {self.args!r}, body={self.body!r}, line={self.line!r})"
 
     @property
     def is_super(self) -> bool:
@@ -546,16 +557,24 @@ def set_target(node: Node) -> tuple[str, str | None, str]:
 # -- templates ------------------------------------------------------------------
 
 
-@dataclass
 class Template:
-    """A template's tree, its inline templates, the blocks it defines and its parent."""
+    """A template's tree, its inline templates, the blocks it defines and its parent.
+    Readers keep what they derive from it as attributes (it is shared, parsed once)."""
 
-    name: str
-    file: str
-    nodes: list[Node]
-    parts: list[InlineTemplate]
-    blocks: dict[str, Node]
-    extends: Node | None
+    def __init__(
+        self,
+        name: str,
+        file: str,
+        nodes: list[Node],
+        parts: list[InlineTemplate],
+        blocks: dict[str, Node],
+        extends: Node | None,
+    ) -> None:
+        self.name, self.file, self.nodes, self.parts = name, file, nodes, parts
+        self.blocks, self.extends = blocks, extends
+
+    def __repr__(self) -> str:
+        return f"Template({self.name!r}, {self.file!r})"
 
 
 _parsed: dict[tuple[str, str | None, int, int], Template] = {}

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 _STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
 _MARKS = frozenset(("--", "<<", ">>", "==", "=>"))
@@ -69,24 +68,30 @@ def _read_marker(match: re.Match) -> tuple[int, int]:
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
-@dataclass
+# Plain classes, not dataclasses: `fgtui ls` translates templates with this module,
+# and `dataclasses` costs a cold listing a tenth of its run.
 class _State:
     """What is still open at the end of a line."""
 
-    yaml_quote: str | None = None  # ' or " of a YAML flow scalar spanning lines
-    jinja: str | None = None  # "{{", "{%" or "{#" of a Jinja tag spanning lines
-    jinja_quote: str | None = None
-    block_parent: int | None = None  # indent of the key owning a block scalar
-    flow_depth: int = 0
-    capture_depth: int = 0  # inside `-- set x` ... `-- endset`: no markers
+    __slots__ = ("yaml_quote", "jinja", "jinja_quote", "block_parent", "flow_depth", "capture_depth")
+
+    def __init__(self) -> None:
+        self.yaml_quote: str | None = None  # ' or " of a YAML flow scalar spanning lines
+        self.jinja: str | None = None  # "{{", "{%" or "{#" of a Jinja tag spanning lines
+        self.jinja_quote: str | None = None
+        self.block_parent: int | None = None  # indent of the key owning a block scalar
+        self.flow_depth = 0
+        self.capture_depth = 0  # inside `-- set x` ... `-- endset`: no markers
 
 
-@dataclass
 class _Scan:
-    cut: int | None = None  # where a trailing `##` comment starts
-    output: bool = False  # the line yields text outside {% %} and {# #}
-    last: str = "none"  # kind of the last YAML token: colon, tag, block, value
-    block_parent: int | None = None  # the line opens a block scalar
+    __slots__ = ("cut", "output", "last", "block_parent")
+
+    def __init__(self) -> None:
+        self.cut: int | None = None  # where a trailing `##` comment starts
+        self.output = False  # the line yields text outside {% %} and {# #}
+        self.last = "none"  # kind of the last YAML token: colon, tag, block, value
+        self.block_parent: int | None = None  # the line opens a block scalar
 
 
 def _indent(line: str) -> int:

@@ -587,7 +587,7 @@ def load_template(name: str, file: str, part: InlineTemplate | None = None, file
     found = _parsed.get(key)
     if found is not None:
         return found
-    main, parts = split_templates(read_template_file(file))
+    main, parts = (files or FileFacts()).split(file)
     text = preprocess(part.text, None, part.first_line) if part else preprocess(main, None, 1)
     nodes = parse(tags(text))
     blocks: dict[str, Node] = {}
@@ -607,7 +607,7 @@ def load_template(name: str, file: str, part: InlineTemplate | None = None, file
 
 class FileFacts:
     """What the file system said, taken once: where a name lies on a search path, a
-    path's real path, a file's (mtime, size). The projects of one listing look up
+    path's real path, a file's (mtime, size) and text. The projects of one listing look up
     the same library templates; `shared_files()` lets them share one FileFacts
     while the listing runs. Elsewhere each render asks afresh (a long-lived process
     sees files change)."""
@@ -616,7 +616,16 @@ class FileFacts:
         self.found: dict[tuple[tuple[str, ...], str], str | None] = {}
         self.real: dict[str, str] = {}
         self.stamps: dict[str, tuple[int, int]] = {}
+        self.texts: dict[str, tuple[str, list[InlineTemplate]]] = {}
         self.extra: dict = {}  # what readers derive from the files (an index of inline templates)
+
+    def split(self, file: str) -> tuple[str, list[InlineTemplate]]:
+        """A template file's own text and inline templates (`split_templates`), read
+        once: a file with inline templates is parsed once per template it holds."""
+        found = self.texts.get(file)
+        if found is None:
+            found = self.texts[file] = split_templates(read_template_file(file))
+        return found
 
     def stamp(self, file: str) -> tuple[int, int]:
         found = self.stamps.get(file)
@@ -629,9 +638,17 @@ class FileFacts:
         return found
 
     def realpath(self, path: str) -> str:
+        """os.path.realpath, with each directory's real path looked up once: the
+        templates of a library share their directories (os.path.realpath would
+        lstat every component of every file's path)."""
         found = self.real.get(path)
         if found is None:
-            found = self.real[path] = os.path.realpath(path)
+            head, tail = os.path.split(path)
+            if not head or tail in ("", ".", "..") or os.path.islink(path):
+                found = os.path.realpath(path)
+            else:
+                found = os.path.join(self.realpath(head), tail)
+            self.real[path] = found
         return found
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
+from fgtui.engine.config.split import InlineTemplate
 from fgtui.engine.config.static_render import (
     UNKNOWN,
     Evaluator,
@@ -617,7 +617,7 @@ def _raw(real: str, part: InlineTemplate | None, files: FileFacts) -> _Raw:
     found = _raws.get(key)
     if found is not None:
         return found
-    main, parts = split_templates(read_template_file(real))
+    main, parts = files.split(real)
     text = _WHOLE_COMMENT.sub("", part.text if part else main)
     sets = [(m[1], m[2], (m[3] or "").strip()) for m in _RAW_SET.finditer(text)]
     includes: list[str] = []

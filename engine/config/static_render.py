@@ -43,39 +43,31 @@ class NotStatic(Exception):
 
 
 # -- tags -----------------------------------------------------------------------
-# The classes here are plain ones, not dataclasses: `fgtui ls` imports this module,
-# and `dataclasses` (with `inspect`) costs a cold listing a tenth of its run.
-
-
-class Tag:
-    __slots__ = ("kind", "body", "line")
-
-    def __init__(self, kind: str, body: str, line: int = 0) -> None:
-        self.kind = kind  # "text", "var", "block", "comment"
-        self.body = body
-        self.line = line  # of the tag's start in the template text (the file's line: sugar keeps them)
-
-    def __repr__(self) -> str:
-        return f"Tag({self.kind!r}, {self.body!r}, {self.line!r})"
-
 
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
 _QUOTED = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
 # One tag: its kind, the whitespace control at each end, and its body (strings skipped whole).
+# The body's alternatives start with distinct characters, so its longest match is the only
+# one that can end the tag: the quantifiers are possessive (`++`, `*+`), or a tag that is
+# not closed (`{{ a b c ...`) would be retried in exponentially many ways.
 _TAG = re.compile(
     r"\{#(?P<c1>[-+]?)(?P<comment>.*?)(?P<c2>[-+]?)#\}"
-    rf"|\{{\{{(?P<v1>[-+]?)(?P<var>(?:[^}}'\"-]+|-(?!\}}\}})|\}}(?!\}})|{_QUOTED})*)(?P<v2>-?)\}}\}}"
-    rf"|\{{%(?P<b1>[-+]?)(?P<block>(?:[^%'\"+-]+|[-+](?!%\}})|%(?!\}})|{_QUOTED})*)(?P<b2>[-+]?)%\}}",
+    rf"|\{{\{{(?P<v1>[-+]?)(?P<var>(?:[^}}'\"-]++|-(?!\}}\}})|\}}(?!\}})|{_QUOTED})*+)(?P<v2>-?)\}}\}}"
+    rf"|\{{%(?P<b1>[-+]?)(?P<block>(?:[^%'\"+-]++|[-+](?!%\}})|%(?!\}})|{_QUOTED})*+)(?P<b2>[-+]?)%\}}",
     re.S,
 )
 _OPENERS = re.compile(r"[(\[{]")
+_NOT_BRACKETS = re.compile(r"[^()\[\]{}]+")
 
 
-def tags(source: str) -> list[Tag]:
-    """Jinja's lexing of the default delimiters with trim_blocks on, lstrip_blocks off."""
+def tags(source: str) -> list[tuple[str, str, int]]:
+    """Jinja's lexing of the default delimiters with trim_blocks on, lstrip_blocks off,
+    as (kind, body, line) tuples: kind "text", "var" or "block"; line that of the tag's
+    start in the template text (the file's line: sugar keeps them), 0 for text.
+    Comments leave no tuple (tuples, not objects: a cold `fgtui ls` lexes ~90 templates)."""
     if source.endswith("\n"):  # keep_trailing_newline=False
         source = source[:-1]
-    out: list[Tag] = []
+    out: list[tuple[str, str, int]] = []
     append = out.append
     pos = 0
     line, counted = 1, 0
@@ -91,18 +83,19 @@ def tags(source: str) -> list[Tag]:
         if c1 == "-" or v1 == "-" or b1 == "-":
             text = text.rstrip()
         if text:
-            append(Tag("text", text))
-        line += source.count("\n", counted, start)
-        counted = start
+            append(("text", text, 0))
         if comment is not None:
-            append(Tag("comment", ""))
             after = c2
         else:
-            body = var if var is not None else block
+            line += source.count("\n", counted, start)
+            counted = start
+            if var is not None:
+                body, kind, after = var, "var", v2
+            else:
+                body, kind, after = block, "block", b2
             if _OPENERS.search(body) and not _balanced(body):
                 raise NotStatic("a tag whose brackets Jinja would balance across its end")
-            append(Tag("var" if var is not None else "block", body.strip(), line))
-            after = v2 if var is not None else b2
+            append((kind, body.strip(), line))
         strip_next = after == "-"
         trim_next = var is None and after != "+"  # trim_blocks: not after {{ }}
         pos = match.end()
@@ -114,16 +107,16 @@ def tags(source: str) -> list[Tag]:
     if "{{" in text or "{%" in text or "{#" in text:
         raise NotStatic("a tag is not closed")
     if text:
-        append(Tag("text", text))
+        append(("text", text, 0))
     return out
 
 
 def _balanced(body: str) -> bool:
     depth = 0
-    for c in _STRING.sub("", body):
+    for c in _NOT_BRACKETS.sub("", _STRING.sub("", body)):
         if c in "([{":
             depth += 1
-        elif c in ")]}":
+        else:
             depth -= 1
             if depth < 0:
                 return False
@@ -458,6 +451,8 @@ _WORD = re.compile(r"\s*([A-Za-z_]\w*)")
 _SET_TARGET = re.compile(r"\s*([A-Za-z_]\w*)(?:\s*\.\s*([A-Za-z_]\w*))?\s*=(?!=)")
 
 
+# Plain classes, not dataclasses: `fgtui ls` imports this module, and
+# `dataclasses` (with `inspect`) costs a cold listing a tenth of its run.
 class Node:
     """One statement, text or output: `kind` is "text", "var" or a statement keyword;
     `args` the rest of the tag; `body` the nodes inside a statement with a body."""
@@ -499,24 +494,22 @@ class Node:
             yield from child.walk()
 
 
-def parse(tag_list: list[Tag]) -> list[Node]:
-    """The statement tree of a template's tags."""
+def parse(tag_list: list[tuple[str, str, int]]) -> list[Node]:
+    """The statement tree of a template's tags (`tags`)."""
     root: list[Node] = []
     stack: list[tuple[Node | None, list[Node], tuple[str, ...]]] = [(None, root, ())]
-    for tag in tag_list:
+    for kind, text, line in tag_list:
         body = stack[-1][1]
-        if tag.kind == "text":
-            body.append(Node("text", tag.body))
+        if kind == "text":
+            body.append(Node("text", text))
             continue
-        if tag.kind == "var":
-            body.append(Node("var", tag.body, line=tag.line))
+        if kind == "var":
+            body.append(Node("var", text, None, line))
             continue
-        if tag.kind == "comment":
-            continue
-        match = _WORD.match(tag.body)
+        match = _WORD.match(text)
         if match is None:
-            raise NotStatic(f"a tag without a keyword: {tag.body!r}")
-        word, args = match[1], tag.body[match.end() :].strip()
+            raise NotStatic(f"a tag without a keyword: {text!r}")
+        word, args = match[1], text[match.end() :].strip()
         if word in stack[-1][2]:
             stack.pop()
             continue
@@ -528,7 +521,7 @@ def parse(tag_list: list[Tag]) -> list[Node]:
             body.append(node)
             stack.append((node, node.body, ("endset",)))
             continue
-        node = Node(word, args, line=tag.line)
+        node = Node(word, args, None, line)
         body.append(node)
         if word in _BODY_ENDS:
             stack.append((node, node.body, _BODY_ENDS[word]))

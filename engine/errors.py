@@ -12,16 +12,26 @@ in fgtui and is reported as such.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass
 class SourceLocation:
     """A place in a file the user wrote. Lines and columns count from 1."""
 
-    file: str
-    line: int | None = None
-    column: int | None = None
+    # A plain class, not a dataclass: every command imports this module, and
+    # `dataclasses` costs `fgtui ls` a tenth of its run (it imports `inspect`).
+    __slots__ = ("file", "line", "column")
+
+    def __init__(self, file: str, line: int | None = None, column: int | None = None) -> None:
+        self.file, self.line, self.column = file, line, column
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SourceLocation):
+            return NotImplemented
+        return (self.file, self.line, self.column) == (other.file, other.line, other.column)
+
+    __hash__ = None  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"SourceLocation(file={self.file!r}, line={self.line!r}, column={self.column!r})"
 
     def __str__(self) -> str:
         text = self.file

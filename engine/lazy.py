@@ -8,7 +8,10 @@ fgtui.engine.data` loads neither torch nor `datasets` until a name that needs th
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 def lazy_exports(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 from fgtui.engine.errors import FgError, SourceLocation
 
@@ -29,12 +28,20 @@ MAX_FILES_PER_DIR = 5000
 RACY_SECONDS = 2.0
 
 
-@dataclass
 class _Tree:
-    root_stamp: tuple[int, int, int]  # (device, inode, mtime_ns) of the root, symlinks followed
-    dirs: list[tuple[str, int]]  # (real directory, mtime_ns) of every directory walked
-    files: list[tuple[str, str]]  # (name relative to the root, real path), depth first, sorted
-    trusted: bool
+    __slots__ = ("root_stamp", "dirs", "files", "trusted")
+
+    def __init__(
+        self,
+        root_stamp: tuple[int, int, int],
+        dirs: list[tuple[str, int]],
+        files: list[tuple[str, str]],
+        trusted: bool,
+    ) -> None:
+        self.root_stamp = root_stamp  # (device, inode, mtime_ns) of the root, symlinks followed
+        self.dirs = dirs  # (real directory, mtime_ns) of every directory walked
+        self.files = files  # (name relative to the root, real path), depth first, sorted
+        self.trusted = trusted
 
 
 class TreeScanner:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import traceback
-from typing import Iterable
 
 from fgtui.engine.errors import FgError, SourceLocation
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Iterable
 
 
 def display_path(path: str) -> str:
@@ -34,6 +36,8 @@ def location(file: str | None, line: int | None, column: int | None = None) -> S
 
 def template_frame(exc: BaseException, known_files: Iterable[str]) -> tuple[str, int] | None:
     """The innermost traceback frame that runs a template (Jinja rewrites frames to template lines)."""
+    import traceback  # not at import: `fgtui ls` reports a missing template with `location` alone
+
     known = set(known_files)
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename in known:

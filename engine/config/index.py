@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 
 from fgtui.engine.config.dirscan import TreeScanner
 from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
 from fgtui.engine.errors import FgError, SourceLocation
 
 
-@dataclass
 class _Entry:
-    stamp: tuple[int, int]
-    inline: list[InlineTemplate]
+    __slots__ = ("stamp", "inline")
+
+    def __init__(self, stamp: tuple[int, int], inline: list[InlineTemplate]) -> None:
+        self.stamp, self.inline = stamp, inline
 
 
 # real path -> its inline templates as of a (mtime, size) stamp, for every index of the process
@@ -43,14 +43,16 @@ def _parse(real: str, stamp: tuple[int, int]) -> _Entry:
     return entry
 
 
-@dataclass
 class InlineIndex:
     """Inline template name -> defining files, over the visible files of a search path."""
 
-    searchpath: list[str]
-    _files: dict[str, _Entry] = field(default_factory=dict)
-    _names: dict[str, list[tuple[str, InlineTemplate]]] = field(default_factory=dict)
-    _scanner: TreeScanner = field(default_factory=lambda: _shared_scanner)
+    # A plain class, not a dataclass: `fgtui ls` may index a search path, and
+    # `dataclasses` costs a cold listing a tenth of its run.
+    def __init__(self, searchpath: list[str]) -> None:
+        self.searchpath = searchpath
+        self._files: dict[str, _Entry] = {}
+        self._names: dict[str, list[tuple[str, InlineTemplate]]] = {}
+        self._scanner: TreeScanner = _shared_scanner
 
     def refresh(self) -> None:
         """Pick up added, removed and edited files."""

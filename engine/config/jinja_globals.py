@@ -8,13 +8,13 @@ platformdirs is imported only when one of its directories is asked for.
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import Any, Callable
 
 # Not imported from jinja2 here: `fgtui ls` reads plain templates without Jinja
 # (config/static_render.py) and calls these functions without loading it.
@@ -86,6 +86,8 @@ def _platform_dir(name: str) -> Callable[..., str]:
 
 def forgather_config_dir() -> str:
     """Forgather's own config directory, for templates written for Forgather."""
+    import getpass  # not at import: `fgtui ls` rarely calls this
+
     return _platform_dir("user_config_dir")("forgather", getpass.getuser())
 
 

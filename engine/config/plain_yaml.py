@@ -12,7 +12,10 @@ reads the plain subset the same way.
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class NotPlain(Exception):

@@ -11,18 +11,38 @@ block does `-- include 'proj.callbacks'`, and the inline template
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 _SPLIT = re.compile(r"\n#\s*-{3,}\s*([\w./]+)\s*-{3,}\n")
 
 
-@dataclass(frozen=True)
 class InlineTemplate:
-    """A named part of a file; `first_line` is where its text starts in the file."""
+    """A named part of a file; `first_line` is where its text starts in the file.
+    Immutable and compared by value (a plain class, not a frozen dataclass: `fgtui ls`
+    imports this module, and `dataclasses` costs a cold listing a tenth of its run)."""
 
-    name: str
-    text: str
-    first_line: int
+    __slots__ = ("name", "text", "first_line")
+
+    def __init__(self, name: str, text: str, first_line: int) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "first_line", first_line)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InlineTemplate):
+            return NotImplemented
+        return (self.name, self.text, self.first_line) == (other.name, other.text, other.first_line)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.text, self.first_line))
+
+    def __reduce__(self):  # copy and pickle build it anew (assigning fields is refused)
+        return InlineTemplate, (self.name, self.text, self.first_line)
+
+    def __repr__(self) -> str:
+        return f"InlineTemplate(name={self.name!r}, text={self.text!r}, first_line={self.first_line!r})"
 
 
 def read_template_file(path: str) -> str:

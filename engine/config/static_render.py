@@ -29,11 +29,13 @@ import contextlib
 import contextvars
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
 from fgtui.engine.config.sugar import preprocess
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class NotStatic(Exception):
@@ -42,31 +44,30 @@ class NotStatic(Exception):
 
 # -- tags -----------------------------------------------------------------------
 
-
-@dataclass
-class Tag:
-    kind: str  # "text", "var", "block", "comment"
-    body: str
-    line: int = 0  # of the tag's start in the template text (the file's line: sugar keeps them)
-
-
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
 _QUOTED = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
 # One tag: its kind, the whitespace control at each end, and its body (strings skipped whole).
+# The body's alternatives start with distinct characters, so its longest match is the only
+# one that can end the tag: the quantifiers are possessive (`++`, `*+`), or a tag that is
+# not closed (`{{ a b c ...`) would be retried in exponentially many ways.
 _TAG = re.compile(
     r"\{#(?P<c1>[-+]?)(?P<comment>.*?)(?P<c2>[-+]?)#\}"
-    rf"|\{{\{{(?P<v1>[-+]?)(?P<var>(?:[^}}'\"-]+|-(?!\}}\}})|\}}(?!\}})|{_QUOTED})*)(?P<v2>-?)\}}\}}"
-    rf"|\{{%(?P<b1>[-+]?)(?P<block>(?:[^%'\"+-]+|[-+](?!%\}})|%(?!\}})|{_QUOTED})*)(?P<b2>[-+]?)%\}}",
+    rf"|\{{\{{(?P<v1>[-+]?)(?P<var>(?:[^}}'\"-]++|-(?!\}}\}})|\}}(?!\}})|{_QUOTED})*+)(?P<v2>-?)\}}\}}"
+    rf"|\{{%(?P<b1>[-+]?)(?P<block>(?:[^%'\"+-]++|[-+](?!%\}})|%(?!\}})|{_QUOTED})*+)(?P<b2>[-+]?)%\}}",
     re.S,
 )
 _OPENERS = re.compile(r"[(\[{]")
+_NOT_BRACKETS = re.compile(r"[^()\[\]{}]+")
 
 
-def tags(source: str) -> list[Tag]:
-    """Jinja's lexing of the default delimiters with trim_blocks on, lstrip_blocks off."""
+def tags(source: str) -> list[tuple[str, str, int]]:
+    """Jinja's lexing of the default delimiters with trim_blocks on, lstrip_blocks off,
+    as (kind, body, line) tuples: kind "text", "var" or "block"; line that of the tag's
+    start in the template text (the file's line: sugar keeps them), 0 for text.
+    Comments leave no tuple (tuples, not objects: a cold `fgtui ls` lexes ~90 templates)."""
     if source.endswith("\n"):  # keep_trailing_newline=False
         source = source[:-1]
-    out: list[Tag] = []
+    out: list[tuple[str, str, int]] = []
     append = out.append
     pos = 0
     line, counted = 1, 0
@@ -82,18 +83,19 @@ def tags(source: str) -> list[Tag]:
         if c1 == "-" or v1 == "-" or b1 == "-":
             text = text.rstrip()
         if text:
-            append(Tag("text", text))
-        line += source.count("\n", counted, start)
-        counted = start
+            append(("text", text, 0))
         if comment is not None:
-            append(Tag("comment", ""))
             after = c2
         else:
-            body = var if var is not None else block
+            line += source.count("\n", counted, start)
+            counted = start
+            if var is not None:
+                body, kind, after = var, "var", v2
+            else:
+                body, kind, after = block, "block", b2
             if _OPENERS.search(body) and not _balanced(body):
                 raise NotStatic("a tag whose brackets Jinja would balance across its end")
-            append(Tag("var" if var is not None else "block", body.strip(), line))
-            after = v2 if var is not None else b2
+            append((kind, body.strip(), line))
         strip_next = after == "-"
         trim_next = var is None and after != "+"  # trim_blocks: not after {{ }}
         pos = match.end()
@@ -105,16 +107,16 @@ def tags(source: str) -> list[Tag]:
     if "{{" in text or "{%" in text or "{#" in text:
         raise NotStatic("a tag is not closed")
     if text:
-        append(Tag("text", text))
+        append(("text", text, 0))
     return out
 
 
 def _balanced(body: str) -> bool:
     depth = 0
-    for c in _STRING.sub("", body):
+    for c in _NOT_BRACKETS.sub("", _STRING.sub("", body)):
         if c in "([{":
             depth += 1
-        elif c in ")]}":
+        else:
             depth -= 1
             if depth < 0:
                 return False
@@ -449,18 +451,22 @@ _WORD = re.compile(r"\s*([A-Za-z_]\w*)")
 _SET_TARGET = re.compile(r"\s*([A-Za-z_]\w*)(?:\s*\.\s*([A-Za-z_]\w*))?\s*=(?!=)")
 
 
-@dataclass
+# Plain classes, not dataclasses: `fgtui ls` imports this module, and
+# `dataclasses` (with `inspect`) costs a cold listing a tenth of its run.
 class Node:
     """One statement, text or output: `kind` is "text", "var" or a statement keyword;
     `args` the rest of the tag; `body` the nodes inside a statement with a body."""
 
-    kind: str
-    args: str = ""
-    body: list["Node"] = field(default_factory=list)
-    line: int = 0
+    __slots__ = ("kind", "args", "body", "line", "_expr", "memo")
 
-    _expr: Expr | None = None
-    memo: dict = field(default_factory=dict, repr=False)  # what readers derive from it, once
+    def __init__(self, kind: str, args: str = "", body: list[Node] | None = None, line: int = 0) -> None:
+        self.kind, self.args, self.line = kind, args, line
+        self.body: list[Node] = [] if body is None else body
+        self._expr: Expr | None = None
+        self.memo: dict = {}  # what readers derive from it, once
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind!r}, {self.args!r}, body={self.body!r}, line={self.line!r})"
 
     @property
     def is_super(self) -> bool:
@@ -488,24 +494,22 @@ class Node:
             yield from child.walk()
 
 
-def parse(tag_list: list[Tag]) -> list[Node]:
-    """The statement tree of a template's tags."""
+def parse(tag_list: list[tuple[str, str, int]]) -> list[Node]:
+    """The statement tree of a template's tags (`tags`)."""
     root: list[Node] = []
     stack: list[tuple[Node | None, list[Node], tuple[str, ...]]] = [(None, root, ())]
-    for tag in tag_list:
+    for kind, text, line in tag_list:
         body = stack[-1][1]
-        if tag.kind == "text":
-            body.append(Node("text", tag.body))
+        if kind == "text":
+            body.append(Node("text", text))
             continue
-        if tag.kind == "var":
-            body.append(Node("var", tag.body, line=tag.line))
+        if kind == "var":
+            body.append(Node("var", text, None, line))
             continue
-        if tag.kind == "comment":
-            continue
-        match = _WORD.match(tag.body)
+        match = _WORD.match(text)
         if match is None:
-            raise NotStatic(f"a tag without a keyword: {tag.body!r}")
-        word, args = match[1], tag.body[match.end() :].strip()
+            raise NotStatic(f"a tag without a keyword: {text!r}")
+        word, args = match[1], text[match.end() :].strip()
         if word in stack[-1][2]:
             stack.pop()
             continue
@@ -517,7 +521,7 @@ def parse(tag_list: list[Tag]) -> list[Node]:
             body.append(node)
             stack.append((node, node.body, ("endset",)))
             continue
-        node = Node(word, args, line=tag.line)
+        node = Node(word, args, None, line)
         body.append(node)
         if word in _BODY_ENDS:
             stack.append((node, node.body, _BODY_ENDS[word]))
@@ -546,16 +550,24 @@ def set_target(node: Node) -> tuple[str, str | None, str]:
 # -- templates ------------------------------------------------------------------
 
 
-@dataclass
 class Template:
-    """A template's tree, its inline templates, the blocks it defines and its parent."""
+    """A template's tree, its inline templates, the blocks it defines and its parent.
+    Readers keep what they derive from it as attributes (it is shared, parsed once)."""
 
-    name: str
-    file: str
-    nodes: list[Node]
-    parts: list[InlineTemplate]
-    blocks: dict[str, Node]
-    extends: Node | None
+    def __init__(
+        self,
+        name: str,
+        file: str,
+        nodes: list[Node],
+        parts: list[InlineTemplate],
+        blocks: dict[str, Node],
+        extends: Node | None,
+    ) -> None:
+        self.name, self.file, self.nodes, self.parts = name, file, nodes, parts
+        self.blocks, self.extends = blocks, extends
+
+    def __repr__(self) -> str:
+        return f"Template({self.name!r}, {self.file!r})"
 
 
 _parsed: dict[tuple[str, str | None, int, int], Template] = {}
@@ -568,7 +580,7 @@ def load_template(name: str, file: str, part: InlineTemplate | None = None, file
     found = _parsed.get(key)
     if found is not None:
         return found
-    main, parts = split_templates(read_template_file(file))
+    main, parts = (files or FileFacts()).split(file)
     text = preprocess(part.text, None, part.first_line) if part else preprocess(main, None, 1)
     nodes = parse(tags(text))
     blocks: dict[str, Node] = {}
@@ -588,7 +600,7 @@ def load_template(name: str, file: str, part: InlineTemplate | None = None, file
 
 class FileFacts:
     """What the file system said, taken once: where a name lies on a search path, a
-    path's real path, a file's (mtime, size). The projects of one listing look up
+    path's real path, a file's (mtime, size) and text. The projects of one listing look up
     the same library templates; `shared_files()` lets them share one FileFacts
     while the listing runs. Elsewhere each render asks afresh (a long-lived process
     sees files change)."""
@@ -597,7 +609,16 @@ class FileFacts:
         self.found: dict[tuple[tuple[str, ...], str], str | None] = {}
         self.real: dict[str, str] = {}
         self.stamps: dict[str, tuple[int, int]] = {}
+        self.texts: dict[str, tuple[str, list[InlineTemplate]]] = {}
         self.extra: dict = {}  # what readers derive from the files (an index of inline templates)
+
+    def split(self, file: str) -> tuple[str, list[InlineTemplate]]:
+        """A template file's own text and inline templates (`split_templates`), read
+        once: a file with inline templates is parsed once per template it holds."""
+        found = self.texts.get(file)
+        if found is None:
+            found = self.texts[file] = split_templates(read_template_file(file))
+        return found
 
     def stamp(self, file: str) -> tuple[int, int]:
         found = self.stamps.get(file)
@@ -610,9 +631,17 @@ class FileFacts:
         return found
 
     def realpath(self, path: str) -> str:
+        """os.path.realpath, with each directory's real path looked up once: the
+        templates of a library share their directories (os.path.realpath would
+        lstat every component of every file's path)."""
         found = self.real.get(path)
         if found is None:
-            found = self.real[path] = os.path.realpath(path)
+            head, tail = os.path.split(path)
+            if not head or tail in ("", ".", "..") or os.path.islink(path):
+                found = os.path.realpath(path)
+            else:
+                found = os.path.join(self.realpath(head), tail)
+            self.real[path] = found
         return found
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 _STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
 _MARKS = frozenset(("--", "<<", ">>", "==", "=>"))
@@ -69,28 +68,47 @@ def _read_marker(match: re.Match) -> tuple[int, int]:
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
-@dataclass
+# Plain classes, not dataclasses: `fgtui ls` translates templates with this module,
+# and `dataclasses` costs a cold listing a tenth of its run.
 class _State:
     """What is still open at the end of a line."""
 
-    yaml_quote: str | None = None  # ' or " of a YAML flow scalar spanning lines
-    jinja: str | None = None  # "{{", "{%" or "{#" of a Jinja tag spanning lines
-    jinja_quote: str | None = None
-    block_parent: int | None = None  # indent of the key owning a block scalar
-    flow_depth: int = 0
-    capture_depth: int = 0  # inside `-- set x` ... `-- endset`: no markers
+    __slots__ = ("yaml_quote", "jinja", "jinja_quote", "block_parent", "flow_depth", "capture_depth")
+
+    def __init__(self) -> None:
+        self.yaml_quote: str | None = None  # ' or " of a YAML flow scalar spanning lines
+        self.jinja: str | None = None  # "{{", "{%" or "{#" of a Jinja tag spanning lines
+        self.jinja_quote: str | None = None
+        self.block_parent: int | None = None  # indent of the key owning a block scalar
+        self.flow_depth = 0
+        self.capture_depth = 0  # inside `-- set x` ... `-- endset`: no markers
 
 
-@dataclass
 class _Scan:
-    cut: int | None = None  # where a trailing `##` comment starts
-    output: bool = False  # the line yields text outside {% %} and {# #}
-    last: str = "none"  # kind of the last YAML token: colon, tag, block, value
-    block_parent: int | None = None  # the line opens a block scalar
+    __slots__ = ("cut", "output", "last", "block_parent")
+
+    def __init__(self) -> None:
+        self.cut: int | None = None  # where a trailing `##` comment starts
+        self.output = False  # the line yields text outside {% %} and {# #}
+        self.last = "none"  # kind of the last YAML token: colon, tag, block, value
+        self.block_parent: int | None = None  # the line opens a block scalar
 
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
+
+
+# What can change a scan's state, by where it is: everything else is skipped a run at a time
+# (the scan places markers in every line a preview renders; a character at a time it
+# cost a cold `fgtui pp` a tenth of its run).
+_JINJA_RUN = {"{{": re.compile(r"[^'\"}]*"), "{%": re.compile(r"[^'\"%]*"), "{#": re.compile(r"[^#]*")}
+_JINJA_QUOTED_RUN = {"'": re.compile(r"[^'\\]*"), '"': re.compile(r'[^"\\]*')}
+_YAML_QUOTED_RUN = {"'": re.compile(r"[^'{]*"), '"': re.compile(r'[^"\\{]*')}
+_COMMENT_RUN = re.compile(r"[^#{]*")  # in a YAML comment: a `#` may start a `##` cut, a `{` a Jinja tag
+# After a plain scalar's character, up to what may end the scalar or open a tag
+# (in block context; in a flow collection its brackets and commas too).
+_SCALAR_RUN = re.compile(r"[^:#{]*")
+_FLOW_SCALAR_RUN = re.compile(r"[^:#{}\[\],]*")
 
 
 def _scan_jinja(line: str, i: int, st: _State) -> int:
@@ -98,18 +116,24 @@ def _scan_jinja(line: str, i: int, st: _State) -> int:
     closer = _CLOSERS[st.jinja]
     n = len(line)
     while i < n:
-        c = line[i]
         if st.jinja_quote:
-            if c == "\\":
+            i = _JINJA_QUOTED_RUN[st.jinja_quote].match(line, i).end()
+            if i >= n:
+                break
+            if line[i] == "\\":
                 i += 2
                 continue
-            if c == st.jinja_quote:
-                st.jinja_quote = None
-        elif st.jinja != "{#" and c in "'\"":
-            st.jinja_quote = c
-        elif line.startswith(closer, i):
-            st.jinja = None
-            return i + 2
+            st.jinja_quote = None  # the closing quote
+        else:
+            i = _JINJA_RUN[st.jinja].match(line, i).end()
+            if i >= n:
+                break
+            c = line[i]
+            if c in "'\"":
+                st.jinja_quote = c
+            elif line.startswith(closer, i):
+                st.jinja = None
+                return i + 2
         i += 1
     return n
 
@@ -161,6 +185,9 @@ class _YamlLine:
     def _in_quote(self) -> None:
         c, out, st = self.line[self.i], self.out, self.st
         out.output = True
+        if c not in "'\"\\{":  # a run of the string's text: nothing changes
+            self.i = _YAML_QUOTED_RUN[st.yaml_quote].match(self.line, self.i + 1).end()
+            return
         if st.yaml_quote == "'":
             if c == "'":
                 if self.line.startswith("''", self.i):  # an escaped quote
@@ -182,7 +209,10 @@ class _YamlLine:
         c = line[i]
         if c == "#" and (i == 0 or line[i - 1] in " \t"):
             return self._comment()
-        if self.in_comment or c in " \t":
+        if self.in_comment:
+            self.i = _COMMENT_RUN.match(line, i + 1).end()
+            return None
+        if c in " \t":
             self.i += 1
             return None
         out.output = True
@@ -223,7 +253,8 @@ class _YamlLine:
         else:
             self.value_start = False
             out.last = "value"
-            self.i += 1
+            # The characters up to the next one that may end the scalar change nothing more.
+            self.i = (_FLOW_SCALAR_RUN if st.flow_depth else _SCALAR_RUN).match(line, i + 1).end()
         return None
 
     def _comment(self) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fgtui.engine.errors import FgError
@@ -20,18 +19,32 @@ from fgtui.engine.project.workspace import find_projects
 NAME_WIDTH = 30
 
 
-@dataclass
+# Plain classes (not dataclasses): `ls` imports this module, and `dataclasses` costs a
+# cold `ls -r` a tenth of its run.
 class ConfigEntry:
     """One config as `ls` shows it."""
 
-    name: str
-    is_default: bool
-    title: str = ""
-    description: str = ""
-    config_class: str = ""
-    error: str | None = None
-    exception: BaseException | None = field(default=None, repr=False)
-    files: list[str] = field(default_factory=list, repr=False)  # template files read for it
+    def __init__(
+        self,
+        name: str,
+        is_default: bool,
+        title: str = "",
+        description: str = "",
+        config_class: str = "",
+        error: str | None = None,
+        exception: BaseException | None = None,
+        files: list[str] | None = None,
+    ) -> None:
+        self.name, self.is_default = name, is_default
+        self.title, self.description, self.config_class = title, description, config_class
+        self.error, self.exception = error, exception
+        self.files: list[str] = [] if files is None else files  # template files read for it
+
+    def __repr__(self) -> str:
+        return (
+            f"ConfigEntry(name={self.name!r}, is_default={self.is_default!r}, title={self.title!r}, "
+            f"description={self.description!r}, config_class={self.config_class!r}, error={self.error!r})"
+        )
 
     def line(self) -> str:
         shown = f"[{self.name}]" if self.is_default else self.name
@@ -40,20 +53,34 @@ class ConfigEntry:
         return f"    {shown:<{NAME_WIDTH}} {self.title} : {self.description}"
 
 
-@dataclass
 class ProjectListing:
     """A project and its configs, or the reason it could not be opened."""
 
-    project_dir: Path
-    name: str = ""
-    description: str = ""
-    entries: list[ConfigEntry] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    exception: BaseException | None = field(default=None, repr=False)
-    # The working directory a relative `searchdir` was resolved against (None: none was relative).
-    cwd: str | None = None
-    checked: bool = True  # every config rendered (not read quickly)
+    def __init__(
+        self,
+        project_dir: Path,
+        name: str = "",
+        description: str = "",
+        entries: list[ConfigEntry] | None = None,
+        warnings: list[str] | None = None,
+        error: str | None = None,
+        exception: BaseException | None = None,
+        cwd: str | None = None,
+        checked: bool = True,
+    ) -> None:
+        self.project_dir, self.name, self.description = project_dir, name, description
+        self.entries: list[ConfigEntry] = [] if entries is None else entries
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.error, self.exception = error, exception
+        # The working directory a relative `searchdir` was resolved against (None: none was relative).
+        self.cwd = cwd
+        self.checked = checked  # every config rendered (not read quickly)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProjectListing(project_dir={self.project_dir!r}, name={self.name!r}, "
+            f"entries={self.entries!r}, error={self.error!r})"
+        )
 
     def header(self) -> str:
         if self.error is not None:

@@ -17,12 +17,9 @@ other templates depending on where it is opened from.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fgtui.engine.errors import FgError, SourceLocation
 from fgtui.engine.project.workspace import (
@@ -32,6 +29,10 @@ from fgtui.engine.project.workspace import (
     fgtui_dir,
     user_template_dirs,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 _VERSIONED = ("torch", "transformers", "accelerate", "datasets", "fgtui")
@@ -71,6 +72,8 @@ class _Versions(Mapping):
 
     def _load(self) -> dict[str, str]:
         if _Versions._found is None:
+            import platform
+
             _Versions._found = {"python": platform.python_version(), **_installed_versions(_VERSIONED)}
         return _Versions._found
 
@@ -90,42 +93,73 @@ class _Versions(Mapping):
 _VERSIONS = _Versions()
 
 
-def project_globals(project_dir: Path, workspace_root: Path) -> dict[str, Any]:
+def project_globals(project_dir: Path, workspace_root: Path, static: bool = False) -> dict[str, Any]:
     """Template globals every config of a project sees (besides the config
     engine's defaults): where the project, its workspace and fgtui are,
-    and where it runs."""
+    and where it runs. `static`: for reading templates without Jinja
+    (config/static_render.py), where the host's name and `uname` stand as
+    values not known (a template that uses them is rendered by Jinja), so
+    that listing does not import `platform`."""
+    if static:
+        from fgtui.engine.config.static_render import UNKNOWN
+
+        node = uname = UNKNOWN
+    else:
+        import platform
+
+        uname = platform.uname()
+        node = uname.node  # platform.node()
     return {
         "project_dir": str(project_dir),
         "workspace_root": str(workspace_root),
         "fgtui_dir": str(fgtui_dir()),
-        "hostname": platform.node(),
-        "uname": platform.uname(),
+        "hostname": node,
+        "uname": uname,
         "versions": _VERSIONS,
     }
 
 
-@dataclass
 class ProjectMeta:
     """What `meta.yaml` says about a project."""
 
-    project_dir: Path
-    workspace_root: Path
-    has_workspace: bool
-    name: str
-    description: str
-    config_prefix: str = "configs"
-    default_config: str | None = None
-    searchdir: list[Path] = field(default_factory=list)
-    declared_searchdir: list[Path] = field(default_factory=list)
-    # The working directory relative `searchdir` entries were resolved against (None: none was relative).
-    relative_to_cwd: str | None = None
-    templates: list[str] = field(default_factory=list)  # the files rendering meta.yaml read
-    missing_searchdirs: list[Path] = field(default_factory=list)
-    system_path: list[str] = field(default_factory=list)
-    nproc_per_node: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # A plain class, not a dataclass: `fgtui ls` opens every project, and importing
+    # `dataclasses` costs it a tenth of its run.
+    def __init__(
+        self,
+        *,
+        project_dir: Path,
+        workspace_root: Path,
+        has_workspace: bool,
+        name: str,
+        description: str,
+        config_prefix: str = "configs",
+        default_config: str | None = None,
+        searchdir: list[Path] | None = None,
+        declared_searchdir: list[Path] | None = None,
+        relative_to_cwd: str | None = None,
+        templates: list[str] | None = None,
+        missing_searchdirs: list[Path] | None = None,
+        system_path: list[str] | None = None,
+        nproc_per_node: int | None = None,
+        extra: dict[str, Any] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.project_dir, self.workspace_root, self.has_workspace = project_dir, workspace_root, has_workspace
+        self.name, self.description = name, description
+        self.config_prefix, self.default_config = config_prefix, default_config
+        self.searchdir: list[Path] = searchdir or []
+        self.declared_searchdir: list[Path] = declared_searchdir or []
+        # The working directory relative `searchdir` entries were resolved against (None: none was relative).
+        self.relative_to_cwd = relative_to_cwd
+        self.templates: list[str] = templates or []  # the files rendering meta.yaml read
+        self.missing_searchdirs: list[Path] = missing_searchdirs or []
+        self.system_path: list[str] = system_path or []
+        self.nproc_per_node = nproc_per_node
+        self.extra: dict[str, Any] = extra or {}
+        self.notes: list[str] = notes or []
 
-    notes: list[str] = field(default_factory=list)
+    def __repr__(self) -> str:
+        return f"ProjectMeta(project_dir={self.project_dir!r}, name={self.name!r}, searchdir={self.searchdir!r})"
 
     @property
     def warnings(self) -> list[str]:
@@ -162,12 +196,12 @@ def load_meta(project_dir: str | os.PathLike, quick: bool = False, text: str | N
         )
     workspace = find_workspace(project_dir)
     workspace_root = workspace if workspace is not None else project_dir
-    variables = project_globals(project_dir, workspace_root)
     searchpath = meta_searchpath(project_dir, workspace)
     if quick and text is None:
         from fgtui.engine.config.jinja_globals import default_filters, default_globals
         from fgtui.engine.config.static_render import NotStatic, StaticRenderer
 
+        variables = project_globals(project_dir, workspace_root, static=True)
         renderer = StaticRenderer(searchpath, {**default_globals(), **variables}, default_filters())
         try:
             text = renderer.render(META_NAME)
@@ -179,7 +213,7 @@ def load_meta(project_dir: str | os.PathLike, quick: bool = False, text: str | N
             return meta
     from fgtui.engine.config import TemplateEnvironment
 
-    environment = TemplateEnvironment(searchpath, globals=variables)
+    environment = TemplateEnvironment(searchpath, globals=project_globals(project_dir, workspace_root))
     try:
         rendered = environment.render(META_NAME) if text is None else environment.render_string(text, name=META_NAME)
     except FgError as error:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from fgtui.engine.errors import FgError
 from fgtui.engine.project.meta import ProjectMeta, load_meta, project_globals
 from fgtui.engine.project.workspace import find_project_dir, require_project_dir
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from fgtui.engine.project.dynamic_args import DynamicArg
 
 
@@ -47,12 +50,14 @@ class Project:
         return project_globals(self.meta.project_dir, self.meta.workspace_root)
 
     def template_globals(self) -> dict[str, Any]:
-        """Every global a config's templates see: the engine's defaults and the project's
+        """Every global a config's templates see, as reading them without Jinja sees
+        them (project_globals's `static`): the engine's defaults and the project's
         (one dict per project, for reading; the environment makes its own)."""
         if self._template_globals is None:
             from fgtui.engine.config.jinja_globals import default_globals
 
-            self._template_globals = {**default_globals(), **self.globals()}
+            project = project_globals(self.meta.project_dir, self.meta.workspace_root, static=True)
+            self._template_globals = {**default_globals(), **project}
         return self._template_globals
 
     def searchpath(self) -> list[str]:

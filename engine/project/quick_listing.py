@@ -23,10 +23,8 @@ which renders every config, show any other.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
-from fgtui.engine.config.split import InlineTemplate, read_template_file, split_templates
+from fgtui.engine.config.split import InlineTemplate
 from fgtui.engine.config.static_render import (
     UNKNOWN,
     Evaluator,
@@ -42,6 +40,10 @@ from fgtui.engine.config.static_render import (
     parse_expression,
 )
 from fgtui.engine.errors import FgError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
+if TYPE_CHECKING:
+    from typing import Any
 
 META_KEYS = ("config_name", "config_description", "config_class")
 _META_LINE = re.compile(r"(?:^|\n)meta:")
@@ -145,13 +147,17 @@ class _AsOf(Namespace):
 _UNDEFINED_ATTRIBUTE = object()
 
 
-@dataclass
+# The classes here are plain ones, not dataclasses: `dataclasses` (with `inspect`)
+# costs a cold `fgtui ls` a tenth of its run.
 class _Effects:
     """What running some statements may do to the caller's namespace and output."""
 
-    writes: set[str] = field(default_factory=set)  # attributes it may set
-    everything: bool = False  # a template that cannot be named may run
-    meta: bool = False  # it may print a top-level `meta:` of its own
+    __slots__ = ("writes", "everything", "meta")
+
+    def __init__(self, everything: bool = False, meta: bool = False) -> None:
+        self.writes: set[str] = set()  # attributes it may set
+        self.everything = everything  # a template that cannot be named may run
+        self.meta = meta  # it may print a top-level `meta:` of its own
 
     def add(self, more: "_Effects") -> None:
         self.writes |= more.writes
@@ -527,15 +533,17 @@ class _Walk:
             raise NotStatic("a meta value YAML cannot read") from error
 
 
-@dataclass
 class _Summary:
     """What a statement and everything inside it may do, as far as its text says."""
 
-    writes: set[str] = field(default_factory=set)
-    meta: bool = False
-    includes: list[str] = field(default_factory=list)  # their arguments
-    blocks: list[str] = field(default_factory=list)  # blocks it renders (overrides may run instead)
-    calls_super: bool = False
+    __slots__ = ("writes", "meta", "includes", "blocks", "calls_super")
+
+    def __init__(self) -> None:
+        self.writes: set[str] = set()
+        self.meta = False
+        self.includes: list[str] = []  # their arguments
+        self.blocks: list[str] = []  # blocks it renders (overrides may run instead)
+        self.calls_super = False
 
 
 def _summary(top: Node, variable: str) -> _Summary:
@@ -577,15 +585,21 @@ _RAW_META = re.compile(r"^meta:", re.M)
 _WHOLE_COMMENT = re.compile(r"^[ \t]*##.*$", re.M)
 
 
-@dataclass
 class _Raw:
     """What a template's text says about it: sets, includes, its parent, `meta:` lines."""
 
-    sets: list[tuple[str, str | None, str]]  # (name, attribute, value expression)
-    includes: list[str]
-    extends: str | None
-    meta: bool
-    parts: list[InlineTemplate]
+    __slots__ = ("sets", "includes", "extends", "meta", "parts")
+
+    def __init__(
+        self,
+        sets: list[tuple[str, str | None, str]],
+        includes: list[str],
+        extends: str | None,
+        meta: bool,
+        parts: list[InlineTemplate],
+    ) -> None:
+        self.sets = sets  # (name, attribute, value expression)
+        self.includes, self.extends, self.meta, self.parts = includes, extends, meta, parts
 
     def binds_fresh(self, variable: str) -> bool:
         """Its first set of `variable` binds it to namespace()."""
@@ -603,7 +617,7 @@ def _raw(real: str, part: InlineTemplate | None, files: FileFacts) -> _Raw:
     found = _raws.get(key)
     if found is not None:
         return found
-    main, parts = split_templates(read_template_file(real))
+    main, parts = files.split(real)
     text = _WHOLE_COMMENT.sub("", part.text if part else main)
     sets = [(m[1], m[2], (m[3] or "").strip()) for m in _RAW_SET.finditer(text)]
     includes: list[str] = []

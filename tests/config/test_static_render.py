@@ -90,3 +90,12 @@ def test_every_example_meta_yaml_renders_statically_as_jinja_does(meta):
     variables = project_globals(project_dir, workspace or project_dir)
     static = StaticRenderer(searchpath, {**default_globals(), **variables}, default_filters()).render(META_NAME)
     assert static == TemplateEnvironment(searchpath, globals=variables).render(META_NAME).text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("opener", ["{{ ", "{% set x = ", "{{- "])
+def test_a_tag_left_open_is_refused_not_retried_forever(tmp_path, opener):
+    # The tag regex once retried every split of an unclosed tag's text: forty words never ended.
+    (tmp_path / "t.yaml").write_text("a: " + opener + "word " * 40 + "\nb: 1\n")
+    with pytest.raises(NotStatic):
+        StaticRenderer([str(tmp_path)], {}).render("t.yaml")

@@ -160,23 +160,18 @@ def _load_model(args: argparse.Namespace, *, native_only: str | None = None):
     import torch
 
     from fgtui.engine.data.tokenizer import load_tokenizer
-    from fgtui.engine.models.hf_io import load_pretrained
-    from fgtui.engine.models.transformers_lm import load_transformers_lm, native_refusal
+    from fgtui.engine.models.transformers_lm import load_for_decoding, native_refusal
     from fgtui.engine.train.checkpoint import find_model_dir
 
     directory = find_model_dir(args.model)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    refusal = native_refusal(directory)
-    if refusal is None:
-        model = load_pretrained(directory, device=device, dtype=args.dtype)
-    elif native_only is not None:
+    if native_only is not None and (refusal := native_refusal(directory)) is not None:
         raise FgError(
             f"{directory}: fgtui {native_only} runs fgtui's own decoder, which does not load this model ({refusal})",
             hint=f"fgtui generate {args.model} runs it through transformers",
         )
-    else:
-        model = load_transformers_lm(directory, device, args.dtype, trust_remote_code=args.trust_remote_code)
     trust = bool(getattr(args, "trust_remote_code", False))  # serve has no such flag
+    model = load_for_decoding(directory, device, args.dtype, trust_remote_code=trust)
     return directory, model, load_tokenizer(directory, trust_remote_code=trust), device
 
 

@@ -82,6 +82,21 @@ def check_remote_code(directory: Path, trust_remote_code: bool) -> None:
     )
 
 
+def load_for_decoding(
+    directory: Path,
+    device: torch.device | str = "cpu",
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+) -> torch.nn.Module:
+    """The model in `directory` as fgtui's sampling loop takes it: fgtui's CausalLM when its
+    decoder reads the config, else transformers' model behind `TransformersLM`."""
+    if native_refusal(directory) is None:
+        from fgtui.engine.models.hf_io import load_pretrained
+
+        return load_pretrained(directory, device=device, dtype=dtype)
+    return load_transformers_lm(directory, device, dtype, trust_remote_code=trust_remote_code)
+
+
 def load_transformers_lm(
     directory: Path,
     device: torch.device | str = "cpu",

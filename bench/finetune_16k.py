@@ -24,8 +24,9 @@ The peer (CUDA, unless --no-peer) is a plain training loop over transformers'
 LlamaForCausalLM with the same weights, the same packed 16K blocks (documents
 told apart through position ids, flex_attention document masks), full
 activation checkpointing and torch's Adafactor, with no memory cap. Its
-tokens/s and MFU use the trainer's formula (6N + 12·L·H·d·T per token, T the
-block length; see fgtui.engine.runs.schema), so the two rows compare directly.
+tokens/s and MFU use the trainer's formula (fgtui.engine.train.flops: 6N per token
+plus 12·L·H·d per attended pair, pairs = the sum of the block's squared document
+lengths; see fgtui.engine.runs.schema), so the two rows compare directly.
 """
 
 from __future__ import annotations
@@ -167,7 +168,13 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from fgtui.engine.train.flops import device_peak_flops
+    from fgtui.engine.train.flops import (
+        FlopsModel,
+        ModelShape,
+        attention_area,
+        device_peak_flops,
+        document_ids_from_positions,
+    )
 
     config = LlamaConfig.from_pretrained(model_dir)
     config._attn_implementation = "flex_attention"
@@ -183,7 +190,7 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
     cfg = model.config
     n_matmul = sum(p.numel() for p in model.parameters()) - model.model.embed_tokens.weight.numel()
     head_dim = cfg.hidden_size // cfg.num_attention_heads
-    flops_token = 6 * n_matmul + 12 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * args.seq_len
+    flops = FlopsModel.from_shape(n_matmul, ModelShape(cfg.num_hidden_layers, cfg.num_attention_heads, head_dim))
     peak = device_peak_flops(torch.cuda.get_device_name())
     torch.cuda.reset_peak_memory_stats()
     print(
@@ -192,7 +199,7 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
         flush=True,
     )
     print(f"{'step':>5} {'loss':>8} {'tokens/s':>10} {'MFU':>6} {'peak GiB':>9} {'step s':>7}")
-    speeds = []
+    speeds, mfus = [], []
     for step, (ids, positions) in enumerate(rows, start=1):
         input_ids = torch.tensor([ids], device="cuda")
         position_ids = torch.tensor([positions], device="cuda")
@@ -207,9 +214,11 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
         torch.cuda.synchronize()
         elapsed = time.perf_counter() - began
         tokens_per_s = args.seq_len / elapsed
-        mfu = flops_token * tokens_per_s / peak if peak else None
+        area = attention_area(input_ids, document_ids_from_positions(position_ids))
+        mfu = flops.step_flops(args.seq_len, area) / elapsed / peak if peak else None
         if step > 1:
             speeds.append(tokens_per_s)
+            mfus.append(mfu)
         print(
             f"{step:>5} {loss.item():>8.4f} {tokens_per_s:>10.0f} {mfu or 0:>6.3f} "
             f"{torch.cuda.max_memory_allocated() / 2**30:>9.2f} {elapsed:>7.2f}",
@@ -218,7 +227,7 @@ def run_transformers_peer(model_dir: Path, args: argparse.Namespace) -> None:
     if speeds:
         median = statistics.median(speeds)
         print(
-            f"peer median after step 1: {median:,.0f} tokens/s, MFU {flops_token * median / peak:.3f}"
+            f"peer median after step 1: {median:,.0f} tokens/s, MFU {statistics.median(mfus):.3f}"
             if peak
             else f"peer median after step 1: {median:,.0f} tokens/s"
         )

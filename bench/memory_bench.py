@@ -11,8 +11,10 @@ steps at batch 1 and must give a finite loss. An out-of-memory error is the
 ceiling for that length, not a crash. Prints, per length tried: peak
 allocated/reserved GiB, pinned host GiB, tokens/s and MFU of the second step.
 
-MFU = (6·N_matmul + 12·L·d·T) · tokens/s / peak, the PaLM/torchtitan formula:
-N_matmul excludes the input embedding, attention FLOPs use all query heads,
+MFU = (6·N_matmul·T + 12·L·d·area) / step time / peak, the PaLM/torchtitan formula
+(fgtui.engine.train.flops, as the trainer logs it): N_matmul excludes the input
+embedding, attention FLOPs use all query heads over area = T² for one sequence or
+the sum of the documents' squared lengths for a packed row (--packed-doc-len);
 recompute is not counted.
 
     python bench/memory_bench.py                 # H100, both shapes, < 10 min
@@ -70,6 +72,7 @@ def parse_args(argv=None):
     )
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
+    ap.add_argument("--compile-blocks", action="store_true", help="torch.compile each decoder layer (fgtui model)")
     ap.add_argument(
         "--prefetch-mib", type=int, default=0, help="offload prefetch budget in backward (0 = copy back on demand)"
     )
@@ -144,8 +147,11 @@ def build(shape: dict, device, dtype, which: str = "hf"):
     return materialize(model, device, dtype)
 
 
-def flops_per_token(shape: dict, n_matmul: int, length: int) -> float:
-    return 6 * n_matmul + 12 * shape["layers"] * shape["d"] * length
+def flops_model(shape: dict, n_matmul: int):
+    from fgtui.engine.train.flops import FlopsModel, ModelShape
+
+    heads = shape["heads"]
+    return FlopsModel.from_shape(n_matmul, ModelShape(shape["layers"], heads, shape["d"] // heads))
 
 
 def make_optimizer(model, on_cuda: bool):
@@ -170,6 +176,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
     from fgtui.engine.memory.chunked_mlp import apply_chunked_mlp
     from fgtui.engine.memory.linear_ce import LinearCrossEntropyLoss
     from fgtui.engine.memory.offload import ActivationOffload
+    from fgtui.engine.train.flops import attention_area
 
     shape = SHAPES[name]
     on_cuda = device.type == "cuda"
@@ -180,6 +187,9 @@ def run_shape(name: str, args, device) -> list[Trial]:
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
     apply_activation_checkpointing(model, "full")
+    if args.compile_blocks:
+        for layer in model.model.layers:
+            layer.compile()
     offload = None if args.no_offload else ActivationOffload(model, prefetch_bytes=args.prefetch_mib * 2**20)
     opt, opt_name = make_optimizer(model, on_cuda)
     loss_fn = LinearCrossEntropyLoss(model.lm_head, impl=args.ce_impl, shift=True)
@@ -187,7 +197,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
         f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
         f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
         f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-        f"chunked MLP: {args.chunked_mlp or 'off'}",
+        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}",
         flush=True,
     )
 
@@ -223,7 +233,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         try:
-            losses, step_time = [], 0.0
+            losses, step_time, area = [], 0.0, length * length
             for _ in range(2):
                 ids = torch.randint(0, shape["vocab"], (1, length), generator=gen).to(device)
                 packing = {}
@@ -232,6 +242,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
                     starts = torch.zeros(1, length, dtype=torch.long)
                     starts[0, cuts] = 1
                     packing = {"document_ids": starts.cumsum(-1).to(device)}
+                    area = attention_area(ids, starts.cumsum(-1))
                 sync()
                 start = time.perf_counter()
                 ctx = (
@@ -261,7 +272,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
                 True,
                 loss=losses[-1],
                 tokens_per_s=tps,
-                mfu=flops_per_token(shape, n_matmul, length) * tps / (args.peak_tflops * 1e12),
+                mfu=flops_model(shape, n_matmul).step_flops(length, area) / step_time / (args.peak_tflops * 1e12),
             )
             if on_cuda:
                 result.peak_gib = torch.cuda.max_memory_allocated() / 2**30

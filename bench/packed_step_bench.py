@@ -11,8 +11,12 @@ time limit: a variant that stalls prints where it is stuck (faulthandler)
 instead of holding up the others. "tutorial" is the 16k.yaml recipe (bf16,
 full activation checkpointing, activation offload, optimizer in backward with
 the Triton Adafactor, fused linear CE, attention `auto`); every other variant
-changes one switch. Figures: median tokens/s and MFU over the steps after the
-first (MFU by the trainer's formula, runs/schema.py), peak GiB, loss at the last step.
+changes one switch. Figures: median tokens/s (and its ratio to the tutorial row:
+the switch's effect) and MFU over the steps after the first (MFU by the trainer's
+formula, runs/schema.py), peak GiB, loss at the last step. This is the ablation
+table of the 16K path: attention kernel, activation offload (and its prefetch),
+Triton vs PyTorch Adafactor, compiled blocks, checkpointing mode, fused linear CE,
+optimizer in backward.
 """
 
 from __future__ import annotations
@@ -36,8 +40,14 @@ VARIANTS = {
     "tutorial": {},
     "attn-sdpa": {"attn": "sdpa"},  # packed rows through sdpa's dense mask
     "no-offload": {"memory": {"activation_offload": False}},
+    "offload-prefetch": {"memory": {"activation_offload_prefetch_mib": 256}},
     "adafactor-pytorch": {"optimizer": "pytorch"},
     "compile-blocks": {"compile": True},
+    "ckpt-selective": {"memory": {"activation_checkpointing": "selective"}},
+    "ckpt-none": {"memory": {"activation_checkpointing": "none"}},
+    "ckpt-every-2": {"memory": {"checkpoint_every_n": 2}},
+    "no-fused-ce": {"memory": {"fused_linear_ce": False}},
+    "no-optim-in-bwd": {"memory": {"optimizer_in_backward": False}},
 }
 
 
@@ -138,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as out_dir:
             print("RESULT " + json.dumps(run_variant(args.one, args, out_dir)), flush=True)
         return 0
-    print(f"{'variant':18} {'tok/s':>9} {'MFU':>6} {'peak GiB':>9} {'step1 s':>8} {'loss 1 -> last':>16}", flush=True)
+    print(
+        f"{'variant':18} {'tok/s':>9} {'vs tutorial':>11} {'MFU':>6} {'peak GiB':>9} {'step1 s':>8} {'loss 1 -> last':>16}",
+        flush=True,
+    )
+    base = None
     for name in args.variants.split(","):
         command = [
             sys.executable,
@@ -164,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         r = json.loads(lines[-1][7:])
         mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "-"
+        if name == "tutorial":
+            base = r["tokens_per_s"]
+        ratio = f"{r['tokens_per_s'] / base:.3f}x" if base else "-"
         print(
-            f"{name:18} {r['tokens_per_s']:>9,.0f} {mfu:>6} {r['peak_mem_gib']:>9.2f} {r['first_step_s']:>8.1f}"
+            f"{name:18} {r['tokens_per_s']:>9,.0f} {ratio:>11} {mfu:>6} {r['peak_mem_gib']:>9.2f} {r['first_step_s']:>8.1f}"
             f" {r['loss_first']:>7.3f} -> {r['loss_last']:.3f}",
             flush=True,
         )

@@ -31,6 +31,9 @@ class MemorySwitches:
     - activation_checkpointing: "none" | "full" | "selective"
     - checkpoint_every_n: wrap only every n-th decoder layer (1 = all)
     - activation_offload: saved activations to pinned host memory (CUDA)
+    - activation_offload_prefetch_mib: how far ahead backward brings offloaded tensors back
+      (MiB; any positive value fetches at least the next one, hiding its copy behind
+      the current layer's backward; 0 copies each back when backward reaches it)
     - optimizer_in_backward: per-parameter optimizer stepped in backward
     - optimizer_in_backward_clip_per_param: max L2 norm per parameter (None = no clipping)
     - fused_linear_ce: False | True (= "auto") | "auto" | "ours" | "liger" | "cce"
@@ -44,6 +47,7 @@ class MemorySwitches:
     activation_checkpointing: str = "none"
     checkpoint_every_n: int = 1
     activation_offload: bool = False
+    activation_offload_prefetch_mib: int = 0
     optimizer_in_backward: bool = False
     optimizer_in_backward_clip_per_param: float | None = None
     fused_linear_ce: bool | str = False
@@ -99,6 +103,12 @@ class MemorySwitches:
         if self.chunked_mlp is not None and (not isinstance(self.chunked_mlp, int) or self.chunked_mlp < 2):
             raise bad(
                 f"chunked_mlp must be a chunk count ≥ 2 or null, got {self.chunked_mlp!r}", "e.g. 8 at 64K tokens"
+            )
+        prefetch = self.activation_offload_prefetch_mib
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise bad(
+                f"activation_offload_prefetch_mib must be a whole number of MiB ≥ 0, got {prefetch!r}",
+                "0 fetches each tensor when backward needs it; e.g. 256 keeps the next layer input coming",
             )
         cap = self.cuda_memory_cap_gib
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0):
@@ -183,7 +193,7 @@ class MemorySwitches:
             return None
         from fgtui.engine.memory.offload import ActivationOffload
 
-        return ActivationOffload(model)
+        return ActivationOffload(model, prefetch_bytes=self.activation_offload_prefetch_mib * 2**20)
 
     def make_optimizer(self, model, optimizer_factory: Callable):
         """The optimizer: per-parameter in backward when switched on, else `optimizer_factory(params)`."""

@@ -116,41 +116,31 @@ class AttentionMask:
     def block_mask(self, sliding_window: int | None):
         """A flex-attention BlockMask, built once per window size and shared by all layers.
 
-        Packed rows (documents, no window, no cache; any length) get their block
-        structure straight from the document ids (`document_block_mask`):
-        O((T/128)^2) work, no T x T evaluation, nothing to compile. Other rule
-        sets go through torch's `create_block_mask`, compiled on CUDA so it never
-        materializes the T x T grid either; that compile is slow (minutes at 16K
-        on an H200, most of it in ptxas) and repeats for every new length, which
-        is why packed rows of any length must never take that path.
+        Its block structure comes straight from the rules (`rule_block_mask`): per
+        128 x 128 tile, from the ranges of positions, document ids and padding in the
+        tile's queries and keys; O((T/128)^2) work, no T x T evaluation, nothing to
+        compile, for every rule set (documents, padding, sliding window, a KV cache
+        offset) and any length. torch's `create_block_mask` would evaluate mask_mod on
+        the whole grid (GiBs at 64K eagerly; compiled, minutes of compile at 16K,
+        again for every new length).
         """
         key = ("block", sliding_window)
         if key not in self._cache:
-            window_matters = sliding_window is not None and sliding_window < self.kv_len
-            if self.document_ids is not None and self.key_padding is None and not window_matters and self.q_offset == 0:
-                self._cache[key] = document_block_mask(self.document_ids, self.mask_mod(None))
-            else:
-                batch = self.batch_size if (self.document_ids is not None or self.key_padding is not None) else None
-                self._cache[key] = _create_block_mask(self.device.type)(
-                    self.mask_mod(sliding_window), batch, None, self.q_len, self.kv_len, device=self.device
-                )
+            window = sliding_window if sliding_window is not None and sliding_window < self.kv_len else None
+            self._cache[key] = rule_block_mask(
+                self.batch_size,
+                self.q_len,
+                self.kv_len,
+                self.device,
+                self.mask_mod(window),
+                document_ids=self.document_ids,
+                key_padding=self.key_padding,
+                sliding_window=window,
+            )
         return self._cache[key]
 
 
 FLEX_BLOCK = 128  # flex-attention's default tile (BlockMask.BLOCK_SIZE)
-_block_mask_builders: dict[str, Any] = {}
-
-
-def _create_block_mask(device_type: str):
-    """torch's create_block_mask; compiled on CUDA, where the eager version evaluates
-    mask_mod on the whole T x T grid at once (GiBs at 64K)."""
-    if device_type not in _block_mask_builders:
-        from torch.nn.attention.flex_attention import create_block_mask
-
-        _block_mask_builders[device_type] = (
-            torch.compile(create_block_mask) if device_type == "cuda" else create_block_mask
-        )
-    return _block_mask_builders[device_type]
 
 
 def _ordered_indices(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,47 +151,87 @@ def _ordered_indices(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return counts, indices
 
 
-def document_block_mask(document_ids: torch.Tensor, mask_mod, block: int = FLEX_BLOCK):
-    """A causal, document-masked BlockMask for packed rows, from per-block document ranges.
+def _tile_ranges(values: torch.Tensor, length: int, n: int, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per tile of `block` along the last dim, the min and max of `values` over the tile's
+    in-range positions (a ragged last tile only spans what exists)."""
+    lead = values.shape[:-1]
+    pad = n * block - length
+    if pad:
+        low = values[..., -1:].expand(*lead, pad)  # repeating the last value widens no range
+        values = torch.cat([values, low], dim=-1)
+    tiles = values.reshape(*lead, n, block)
+    return tiles.amin(dim=-1), tiles.amax(dim=-1)
 
-    For each tile of `block` queries x `block` keys, with [lo, hi] the range of
-    document ids in the tile's queries and in its keys:
 
-    - skipped when the keys lie after the queries, or the two ranges do not meet
-      (no query can share a document with any key);
-    - full (no mask_mod evaluated) when both ranges are one and the same document
-      and the tile is strictly below the diagonal: every pair is visible;
-    - partial otherwise (diagonal tiles, tiles across a document boundary);
-      `mask_mod` decides per element there.
+def rule_block_mask(
+    batch: int,
+    q_len: int,
+    kv_len: int,
+    device: torch.device,
+    mask_mod,
+    *,
+    document_ids: torch.Tensor | None = None,
+    key_padding: torch.Tensor | None = None,
+    sliding_window: int | None = None,
+    block: int = FLEX_BLOCK,
+):
+    """The BlockMask of AttentionMask's rules, from per-tile ranges.
 
-    Exact for any document numbering: ranges that meet only make a tile partial,
-    and mask_mod then hides what it must. Runs on the ids' device, no host sync.
+    Queries sit at absolute positions `kv_len - q_len + i`. For each tile of `block`
+    queries x `block` keys, with [lo, hi] the ranges of positions and document ids in
+    the tile's queries and in its keys, and whether its keys are all / partly padding:
+
+    - skipped when no pair can be visible: every key after every query, every key
+      outside every query's window, document ranges that do not meet, or keys that
+      are all padding (unless the tile holds a query's own position, which padding
+      leaves visible);
+    - full (no mask_mod evaluated) when every pair is visible: every key at or before
+      every query and within its window, one and the same document on both sides, no
+      padded key;
+    - partial otherwise; mask_mod decides per element there.
+
+    Exact for any document numbering: ranges that meet only make a tile partial, and
+    mask_mod then hides what it must. Runs on the device, no host sync.
     """
     from torch.nn.attention.flex_attention import BlockMask
 
-    batch, seq = document_ids.shape
-    n = -(-seq // block)
-    # Padding (id -1) trails the documents; renumbering it past every document keeps the ids
-    # non-decreasing along the row, so the range test below is exact (pad still equals only pad).
-    # A ragged last tile is filled with that same id: its range then only widens, which can
-    # make a tile partial but never hides a visible pair; flex_attention masks the tail itself.
-    ordered = document_ids.masked_fill(document_ids < 0, torch.iinfo(document_ids.dtype).max)
-    if n * block != seq:
-        tail = ordered.new_full((batch, n * block - seq), torch.iinfo(ordered.dtype).max)
-        ordered = torch.cat([ordered, tail], dim=-1)
-    tiles = ordered.reshape(batch, n, block)
-    lo, hi = tiles.amin(dim=-1), tiles.amax(dim=-1)  # [B, n]
-    q_lo, q_hi = lo[:, :, None], hi[:, :, None]
-    k_lo, k_hi = lo[:, None, :], hi[:, None, :]
-    index = torch.arange(n, device=document_ids.device)
-    causal = index[None, :] <= index[:, None]  # [nQ, nK]: kv block not after q block
-    below = index[None, :] < index[:, None]
-    meets = (k_lo <= q_hi) & (q_lo <= k_hi)
-    visible = causal[None] & meets
-    full = below[None] & (q_lo == q_hi) & (k_lo == k_hi) & (q_lo == k_lo)
+    n_q, n_k = -(-q_len // block), -(-kv_len // block)
+    offset = kv_len - q_len
+    q_pos = torch.arange(offset, kv_len, device=device)
+    k_pos = torch.arange(kv_len, device=device)
+    q_lo, q_hi = (r[:, None] for r in _tile_ranges(q_pos, q_len, n_q, block))  # [nQ, 1]
+    k_lo, k_hi = (r[None, :] for r in _tile_ranges(k_pos, kv_len, n_k, block))  # [1, nK]
+    visible = k_lo <= q_hi
+    full = k_hi <= q_lo
+    if sliding_window is not None:
+        visible = visible & (q_lo - k_hi < sliding_window)
+        full = full & (q_hi - k_lo < sliding_window)
+    visible = visible[None].expand(batch, n_q, n_k)
+    full = full[None].expand(batch, n_q, n_k)
+    if document_ids is not None:
+        # Padding (id < 0) renumbered past every document keeps packed rows' ids
+        # non-decreasing, so their ranges stay tight (pad still equals only pad).
+        docs = document_ids.masked_fill(document_ids < 0, torch.iinfo(document_ids.dtype).max)
+        dq_lo, dq_hi = _tile_ranges(docs[:, offset:], q_len, n_q, block)
+        dk_lo, dk_hi = _tile_ranges(docs, kv_len, n_k, block)
+        dq_lo, dq_hi, dk_lo, dk_hi = dq_lo[:, :, None], dq_hi[:, :, None], dk_lo[:, None, :], dk_hi[:, None, :]
+        visible = visible & (dk_lo <= dq_hi) & (dq_lo <= dk_hi)
+        full = full & (dq_lo == dq_hi) & (dk_lo == dk_hi) & (dq_lo == dk_lo)
+    if key_padding is not None:
+        valid = key_padding.to(torch.int8)
+        any_valid, all_valid = (r.bool() for r in reversed(_tile_ranges(valid, kv_len, n_k, block)))
+        own = (k_lo <= q_hi) & (q_lo <= k_hi)  # the tile holds some query's own position
+        visible = (visible & any_valid[:, None, :]) | (visible & own[None])
+        full = full & all_valid[:, None, :]
     partial = visible & ~full
     kv_num, kv_idx = _ordered_indices(partial[:, None])
     full_num, full_idx = _ordered_indices(full[:, None])
     return BlockMask.from_kv_blocks(
-        kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(seq, seq)
+        kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_len, kv_len)
     )
+
+
+def document_block_mask(document_ids: torch.Tensor, mask_mod, block: int = FLEX_BLOCK):
+    """A causal, document-masked BlockMask for packed rows (no cache, no padding mask)."""
+    batch, seq = document_ids.shape
+    return rule_block_mask(batch, seq, seq, document_ids.device, mask_mod, document_ids=document_ids, block=block)

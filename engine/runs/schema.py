@@ -41,12 +41,16 @@ type "train" — one per logging interval:
     tokens_per_s   float, throughput over the interval, all ranks
     mfu            float | null, model FLOPs utilisation: (6N + attention) FLOPs per token,
                    recompute not counted, over the device's dense bf16 peak; null on CPU.
-                   Exactly: (6 * N + 12 * L * H * head_dim * T) * tokens_per_s / world_size / peak,
-                   N the parameters without the input embedding, L layers, H query heads, T the
-                   row length of the batch (fgtui.engine.train.flops). Packed batches use the same
-                   formula with T the packed block length: the attention term is not reduced for
-                   document masking (nor for causality), and tokens_per_s counts every input
-                   token of the block. bench/memory_bench.py, bench/train_bench.py and
+                   Exactly, over the interval's batches:
+                   (6 * N * tokens + 12 * L * H * head_dim * area) / seconds / world_size / peak,
+                   N the parameters without the input embedding, L layers, H query heads,
+                   tokens every input token (as tokens_per_s counts them) and area the
+                   (query, key) pairs attention spans: per row, the sum of its documents'
+                   squared lengths (packed rows attend within each document; padding is no
+                   document), T^2 for a row that is one sequence of T tokens, which makes the
+                   attention term 12 * L * H * head_dim * T per token. Causality and sliding
+                   windows are not discounted (fgtui.engine.train.flops: FlopsModel,
+                   attention_area). bench/memory_bench.py, bench/train_bench.py and
                    bench/finetune_16k.py (its transformers peer included) compute MFU this way.
     peak_mem_gib   float | null, peak allocated device memory since the last record (GiB)
     step_time_s    float, mean seconds per optimizer step over the interval

@@ -7,6 +7,14 @@ input embedding (a lookup, not a matmul), with a tied lm_head counted once. Caus
 sparsity is not discounted and activation-checkpoint recompute is not counted (that
 would be hardware FLOPs utilisation). MFU = flops/token * tokens/s / device peak.
 Forgather used 18 N and so overstated MFU about 3x; we do not.
+
+The attention term is really per (query, key) pair: 12 * n_layers * n_heads * head_dim
+FLOPs for each pair a query may see, counted over the square of the span it attends
+in. A row of T tokens holding one sequence has T^2 pairs, hence `* seq_len` per token.
+A packed row attends only within each document, so its pairs are the sum of its
+documents' squared lengths (`attention_area`); counting T^2 there credited a 64K
+row of 2K documents with 32x the attention work it does (MFU above 1.0).
+`FlopsModel.step_flops(tokens, area)` is the one count the trainer and every bench use.
 """
 
 from __future__ import annotations
@@ -34,6 +42,53 @@ class ModelShape:
     n_layers: int
     n_heads: int
     head_dim: int
+
+
+@dataclass(frozen=True)
+class FlopsModel:
+    """A model's training FLOPs as two coefficients: `dense` per token (6 N_matmul) and
+    `attention` per attended (query, key) pair (12 * layers * heads * head_dim)."""
+
+    dense: float
+    attention: float
+
+    @classmethod
+    def from_shape(cls, n_matmul: int, shape: ModelShape) -> "FlopsModel":
+        return cls(6.0 * n_matmul, 12.0 * shape.n_layers * shape.n_heads * shape.head_dim)
+
+    def per_token(self, seq_len: int) -> float:
+        """FLOPs per token of rows that are one sequence of `seq_len` tokens each."""
+        return self.dense + self.attention * seq_len
+
+    def step_flops(self, tokens: int, area: int) -> float:
+        """FLOPs of `tokens` input tokens whose rows attend over `area` (query, key) pairs."""
+        return self.dense * tokens + self.attention * area
+
+
+def attention_area(input_ids: Any, document_ids: Any = None) -> int:
+    """The (query, key) pairs the attention term counts for one batch: per row, the sum of
+    its documents' squared lengths; a row without document ids is one document of its
+    full length. Padding (document id < 0) is no document: it trains nothing.
+    Causality is not discounted here either (the convention above), so an unpacked
+    [B, T] batch gives B * T^2 and `step_flops` equals `per_token(T)` per token."""
+    rows, length = input_ids.shape[0], input_ids.shape[-1]
+    if document_ids is None:
+        return int(rows) * int(length) ** 2
+    import torch
+
+    ids = document_ids.reshape(-1, document_ids.shape[-1]).cpu()
+    total = 0
+    for row in ids:
+        values, counts = torch.unique_consecutive(row, return_counts=True)
+        counts = counts[values >= 0].to(torch.int64)
+        total += int((counts * counts).sum())
+    return total
+
+
+def document_ids_from_positions(position_ids: Any) -> Any:
+    """Document ids of rows whose positions restart at 0 at each document (the packed form
+    transformers reads), numbered from 0 per row."""
+    return (position_ids == 0).long().cumsum(-1) - 1
 
 
 def device_peak_flops(device_name: str) -> float | None:
@@ -88,20 +143,28 @@ def model_shape(model: Any) -> ModelShape | None:
     return ModelShape(int(layers), int(heads), int(head_dim))
 
 
-def flops_per_token(model: Any, seq_len: int) -> float | None:
-    """Training FLOPs per token at `seq_len`, or None when the model's shape is unknown.
+def flops_model(model: Any) -> FlopsModel | None:
+    """The model's FLOPs coefficients, or None when its shape is unknown.
 
-    A model that knows its own count (`model.flops_per_token(seq_len)`, as
-    fgtui's decoder does) is asked; otherwise the count is derived from its config.
+    A model that knows its own count (`model.flops_per_token(seq_len)`, as fgtui's
+    decoder does) is asked; that count is linear in seq_len, so its value at 0 is the
+    dense part and its slope the attention coefficient. Otherwise the count is derived
+    from the model's config.
     """
     own = getattr(model, "flops_per_token", None)
     if callable(own):
-        return float(own(seq_len))
+        dense = float(own(0))
+        return FlopsModel(dense, float(own(1)) - dense)
     shape = model_shape(model)
     if shape is None:
         return None
-    attention = 12 * shape.n_layers * shape.n_heads * shape.head_dim * seq_len
-    return float(6 * matmul_params(model) + attention)
+    return FlopsModel.from_shape(matmul_params(model), shape)
+
+
+def flops_per_token(model: Any, seq_len: int) -> float | None:
+    """Training FLOPs per token of unpacked rows of `seq_len`, or None when the shape is unknown."""
+    counted = flops_model(model)
+    return counted.per_token(seq_len) if counted is not None else None
 
 
 def mfu(flops_token: float | None, tokens_per_s: float, peak_flops: float | None) -> float | None:

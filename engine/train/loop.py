@@ -45,7 +45,7 @@ class TrainingLoop:
     _last_status: dict[str, Any]  # the latest train record, for `fgtui control status`
     # The logging interval (setup starts it, each train record restarts it): its steps, when
     # it began, and the time inside it that evaluation and saving took.
-    _interval: list[tuple[int, Any, Any, int, int]]
+    _interval: list[tuple[int, Any, Any, int, int, int]]
     _interval_start: float
     _excluded_time: float
 
@@ -101,11 +101,11 @@ class TrainingLoop:
                     last_saved = state.global_step
                 if action in ("stop", "save_stop"):
                     return "stopped"
-            loss, grad_norm, tokens, input_tokens = self.train_step()
+            loss, grad_norm, tokens, input_tokens, area = self.train_step()
             epoch_done = state.batches_in_epoch >= len(rt.sampler)
             for callback in self.callbacks:
                 callback.after_step()
-            self._interval.append((state.global_step, loss, grad_norm, tokens, input_tokens))
+            self._interval.append((state.global_step, loss, grad_norm, tokens, input_tokens, area))
             step = state.global_step
             if step % args.logging_steps == 0 or step == state.max_steps:
                 self._flush_interval()
@@ -140,16 +140,19 @@ class TrainingLoop:
         norms = torch.stack([item[2].float() for item in self._interval]).tolist()
         local_tokens = sum(item[3] for item in self._interval)
         local_inputs = sum(item[4] for item in self._interval)
+        local_area = sum(item[5] for item in self._interval)
         elapsed = max(1e-9, time.perf_counter() - self._interval_start - self._excluded_time)
-        summed = all_reduce_sum(losses + [local_tokens, local_inputs], rt.dist, rt.device)
+        summed = all_reduce_sum(losses + [local_tokens, local_inputs, local_area], rt.dist, rt.device)
         losses = [value / rt.world_size for value in summed[: len(losses)]]
-        tokens, input_tokens = int(summed[-2]), int(summed[-1])
+        tokens, input_tokens, area = int(summed[-3]), int(summed[-2]), int(summed[-1])
         self._reset_interval()
         self.state.tokens += tokens
         self.state.input_tokens += input_tokens
         for step, loss, norm in zip(steps, losses, norms):
             self._callback("on_step_end", step, loss, norm)
         tokens_per_s = input_tokens / elapsed
+        # FLOPs per token of this interval's own batches: packed rows attend within documents.
+        flops_token = rt.flops.step_flops(input_tokens, area) / max(1, input_tokens) if rt.flops else None
         record = {
             "epoch": self._fractional_epoch(),
             "tokens": self.state.tokens,
@@ -157,7 +160,7 @@ class TrainingLoop:
             "lr": float(rt.optimizer.param_groups[0]["lr"]),
             "grad_norm": sum(norms) / len(norms),
             "tokens_per_s": tokens_per_s,
-            "mfu": mfu(rt.flops_token, tokens_per_s / rt.world_size, rt.peak_flops),
+            "mfu": mfu(flops_token, tokens_per_s / rt.world_size, rt.peak_flops),
             "peak_mem_gib": take_peak_memory_gib(rt.device),
             "step_time_s": elapsed / len(steps),
         }

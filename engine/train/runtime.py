@@ -14,6 +14,7 @@ from fgtui.engine.errors import FgError
 
 if TYPE_CHECKING:
     from fgtui.engine.train.control_relay import ControlRelay
+    from fgtui.engine.train.flops import FlopsModel
     from fgtui.engine.train.logstream import LogStreamWriter
     from fgtui.engine.train.parallel_setup import ParallelRuntime
     from fgtui.engine.train.sampler import ResumableBatchSampler
@@ -67,7 +68,8 @@ class Runtime:
     train_loader: Any
     eval_loader: Any  # None without an eval dataset
     seq_len: int
-    flops_token: float
+    flops_token: float  # per token of unpacked rows of seq_len (None when the shape is unknown)
+    flops: FlopsModel | None  # the coefficients each logged MFU is counted with, per batch
     peak_flops: float | None  # None off CUDA or on an unknown device
     control: ControlRelay
     log_writer: LogStreamWriter | None  # rank 0 only

@@ -24,7 +24,7 @@ from fgtui.engine.train.args import TrainingArguments
 from fgtui.engine.train.budget import steps_from_tokens, tokens_per_step
 from fgtui.engine.train.callbacks import DivergenceGuard, ProfilerCallback, TrainerCallback
 from fgtui.engine.train.control_relay import ControlRelay
-from fgtui.engine.train.flops import device_peak_flops, flops_per_token
+from fgtui.engine.train.flops import attention_area, device_peak_flops, flops_model
 from fgtui.engine.train.logstream import LogStreamWriter, tensorboard_available
 from fgtui.engine.train.loop import TrainingLoop
 from fgtui.engine.train.runtime import (
@@ -158,7 +158,8 @@ class Trainer(TrainingLoop):
         scaler = torch.amp.GradScaler(device.type) if args.mixed_precision == "fp16" else None
         sampler, train_loader, eval_loader = self._make_loaders(parallel, device)
         seq_len = self._seq_len(train_loader)
-        flops_token = flops_per_token(parallel.full_model or unwrapped, seq_len)
+        flops = flops_model(parallel.full_model or unwrapped)
+        flops_token = flops.per_token(seq_len) if flops is not None else None
         peak_flops = device_peak_flops(device_name(device)) if device.type == "cuda" else None
         if offload is not None:
             notes.append(offload.status)
@@ -192,6 +193,7 @@ class Trainer(TrainingLoop):
             eval_loader=eval_loader,
             seq_len=seq_len,
             flops_token=flops_token,
+            flops=flops,
             peak_flops=peak_flops,
             control=control,
             log_writer=log_writer,
@@ -342,9 +344,10 @@ class Trainer(TrainingLoop):
         hidden = rt.model(**inputs, return_hidden_states=True).hidden_states
         return rt.loss_fn(hidden, batch["labels"] if "labels" in batch else batch["input_ids"])
 
-    def train_step(self) -> tuple[Any, Any, int, int]:
+    def train_step(self) -> tuple[Any, Any, int, int, int]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches.
-        Returns (loss, grad_norm) as device tensors, and loss/input token counts."""
+        Returns (loss, grad_norm) as device tensors, loss/input token counts and the
+        attention area (query, key pairs within documents) the MFU counts."""
         rt = self.runtime
         micro = [self._next_batch() for _ in range(self.args.gradient_accumulation_steps)]
         counts = [count_loss_tokens(b) for b in micro]
@@ -368,7 +371,9 @@ class Trainer(TrainingLoop):
         self.state.global_step += 1
         # Ranks of one TP group or pipeline share their batches: one of them counts the tokens.
         share = 1 if rt.parallel.reports_data else 0
-        return loss, grad_norm, share * sum(counts), share * sum(b["input_ids"].numel() for b in micro)
+        inputs = share * sum(b["input_ids"].numel() for b in micro)
+        area = share * sum(attention_area(b["input_ids"], b.get("document_ids")) for b in micro)
+        return loss, grad_norm, share * sum(counts), inputs, area
 
     def _clip_and_step(self) -> Any:
         rt = self.runtime

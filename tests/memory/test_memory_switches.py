@@ -38,11 +38,19 @@ def test_optimizer_in_backward_refuses_accumulation_and_global_clipping_at_confi
         ({"optimizer_in_backward_clip_per_param": 1.0}, "needs optimizer_in_backward"),
         ({"cuda_memory_cap_gib": 0}, "cuda_memory_cap_gib must be"),
         ({"cuda_memory_cap_gib": "24GB"}, "cuda_memory_cap_gib must be"),
+        ({"activation_offload_prefetch_mib": -1}, "activation_offload_prefetch_mib must be"),
+        ({"activation_offload_prefetch_mib": 1.5}, "activation_offload_prefetch_mib must be"),
     ],
 )
 def test_bad_values_refused(data, match):
     with pytest.raises(FgError, match=match):
         MemorySwitches.from_dict(data)
+
+
+def test_offload_prefetch_reaches_the_offload():
+    offload = MemorySwitches(activation_offload=True, activation_offload_prefetch_mib=256).make_offload(None)
+    assert offload.prefetch_bytes == 256 * 2**20
+    assert MemorySwitches(activation_offload=True).make_offload(None).prefetch_bytes == 0
 
 
 def test_fused_ce_spelling():

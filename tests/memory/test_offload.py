@@ -148,3 +148,23 @@ def test_cuda_offload_equal_and_frees_device_memory():
     assert_grads_close(g1, g0, rtol=1e-5, atol=1e-6)
     assert offload.active and offload.stats["offloaded_bytes"] > 0
     assert held1 < held0
+
+
+def test_pool_serves_shorter_rows_from_longer_rows_buffers():
+    """Packed rows differ in length from step to step: a shorter row's tensors reuse the buffers
+    of a longer one instead of pinning a new set; a much smaller tensor does not take a big buffer."""
+    from fgtui.engine.memory.offload import _HostPool
+
+    mib = 1 << 20
+    pool = _HostPool(pinned=False)
+    longer = [pool.take(8 * mib) for _ in range(3)]
+    for block in longer:
+        pool.give(block)
+    shorter = [pool.take(7 * mib - 5) for _ in range(3)]
+    assert {id(b) for b in shorter} == {id(b) for b in longer}
+    assert (pool.allocations, pool.allocated_bytes) == (3, 24 * mib)
+    for block in shorter:
+        pool.give(block)
+    small = pool.take(3 * mib)
+    assert id(small) not in {id(b) for b in longer} and pool.allocations == 4
+    assert pool.take(5 * mib) in longer  # 5 MiB in an 8 MiB buffer: within twice its size

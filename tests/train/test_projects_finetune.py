@@ -91,6 +91,7 @@ def test_fine_tune_defaults_to_bf16_adafactor_and_takes_the_memory_flags(model_d
     args = build_target(rendered, "trainer_args")
     assert args.dtype == "bfloat16"
     assert args.memory.cuda_memory_cap_gib == 23.5 and args.memory.expandable_segments
+    assert args.memory.activation_offload and args.memory.activation_offload_prefetch_mib == 256
     # The default is the Triton-where-it-fits chooser; a CPU parameter gets the PyTorch step.
     assert "fgtui.engine.memory.adafactor_triton:Adafactor" in rendered.text
     optimizer = build_target(rendered, "optimizer")([torch_parameter()])

@@ -7,7 +7,8 @@ directory, it is the newest complete checkpoint there
 (`engine.train.checkpoint.find_model_dir`, as `fgtui generate` finds it). It is
 loaded once, in a worker thread, on the CPU: the run may still be training on
 the GPU, and a second copy there could push it out of memory (`fgtui generate
---device cuda` is the way to use one). Each prompt then streams through
+--device cuda` is the way to use one). A model fgtui's decoder does not read is
+run through transformers (`engine.models.transformers_lm`). Each prompt then streams through
 `engine.models.generate.stream_tokens` in a worker, so the screen stays
 responsive and Escape leaves at any time.
 """
@@ -80,7 +81,7 @@ class GenerateScreen(Screen):
     def load_model(self) -> None:
         try:
             from fgtui.engine.data.tokenizer import load_tokenizer
-            from fgtui.engine.models.hf_io import load_pretrained
+            from fgtui.engine.models.transformers_lm import load_for_decoding
 
             if self.run_dir is not None:
                 from fgtui.engine.runs.checkpoints import newest_run_checkpoint
@@ -90,7 +91,10 @@ class GenerateScreen(Screen):
                 from fgtui.engine.train.checkpoint import find_model_dir
 
                 directory = find_model_dir(self.output_dir)
-            loaded = (load_pretrained(directory, device="cpu"), load_tokenizer(directory), directory)
+            # Model code shipped in the directory is not run from here: the refusal says
+            # which file, and `fgtui generate --trust-remote-code` runs it.
+            model = load_for_decoding(directory, device="cpu")
+            loaded = (model, load_tokenizer(directory, trust_remote_code=False), directory)
             self.post_message(ModelLoaded(loaded, None))
         except Exception as error:  # noqa: BLE001 - shown in place; the UI keeps running
             text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"

@@ -9,6 +9,11 @@ checkpoints and `save_pretrained` write them), a checkpoints directory, an
 output directory holding `checkpoints/`, or a project whose output_models/
 hold them; the newest complete checkpoint is used, so right after `fgtui --run`
 the project directory is enough (engine.train.checkpoint.find_model_dir).
+
+A model fgtui's own decoder does not read (GPT-2, Forgather's generated model, any
+other transformers causal LM) is loaded with transformers' AutoModelForCausalLM
+and sampled by fgtui's loop, with the same options. Model code shipped in the
+directory (config.json auto_map) is imported only with --trust-remote-code.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "generate",
         parents=[common],
         help="continue prompts with a trained model",
-        description=__doc__.split("\n\n")[2].replace("\n", " "),
+        description=" ".join(__doc__.split("\n\n")[2:4]).replace("\n", " "),
     )
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument(
@@ -44,6 +49,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
     parser.add_argument("--dtype", choices=DTYPES, default=None, help="weights' dtype (default: as saved)")
+    _trust_flag(parser)
     parser.set_defaults(handler=run_generate)
 
     convert = subparsers.add_parser(
@@ -53,7 +59,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         description="Write MODEL (an fgtui checkpoint, a save_pretrained directory, or an HF Llama / "
         "Mistral / Qwen3 directory) to OUT as safetensors + config.json + tokenizer, without "
         "optimizer or trainer state, loadable by transformers' AutoModelForCausalLM when the "
-        "architecture has an HF equivalent. " + __doc__.split("\n\n")[2].replace("\n", " "),
+        "architecture has an HF equivalent. A model fgtui's decoder does not read is loaded and written "
+        "by transformers' save_pretrained (shipped model code is copied along and mapped as "
+        "AutoModelForCausalLM; it needs --trust-remote-code). " + __doc__.split("\n\n")[2].replace("\n", " "),
     )
     convert.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     convert.add_argument("out", metavar="OUT", help="new directory to write (must not exist or be empty)")
@@ -62,6 +70,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     convert.add_argument(
         "--check", action="store_true", help="load OUT with transformers and compare its logits with the source's"
     )
+    _trust_flag(convert)
     convert.set_defaults(handler=run_convert)
 
     serve = subparsers.add_parser(
@@ -72,7 +81,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "template), whole or streamed (stream: true). Requests that arrive together are decoded "
         "together (continuous batching). With --api-key (or FGTUI_API_KEY) every /v1 request needs "
         "'Authorization: Bearer KEY'; an address other than loopback needs a key or --insecure. "
-        + __doc__.split("\n\n")[2].replace("\n", " "),
+        "It serves models fgtui's own decoder reads (Llama, Mistral, Qwen3); others are refused "
+        "(fgtui generate runs them). " + __doc__.split("\n\n")[2].replace("\n", " "),
     )
     serve.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -131,17 +141,38 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     serve.set_defaults(handler=run_serve)
 
 
-def _load_model(args: argparse.Namespace):
-    """(directory, model, tokenizer, device) for MODEL, --device and --dtype."""
+def _trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="import and run model code shipped in MODEL (config.json auto_map, e.g. Forgather's "
+        "generated model): arbitrary Python, so read it first",
+    )
+
+
+def _load_model(args: argparse.Namespace, *, native_only: str | None = None):
+    """(directory, model, tokenizer, device) for MODEL, --device and --dtype.
+
+    A directory fgtui's decoder does not read (GPT-2, Forgather's generated models, ...)
+    is loaded with transformers behind `TransformersLM`, unless `native_only` names the
+    command, which then refuses it.
+    """
     import torch
 
     from fgtui.engine.data.tokenizer import load_tokenizer
-    from fgtui.engine.models.hf_io import load_pretrained
+    from fgtui.engine.models.transformers_lm import load_for_decoding, native_refusal
     from fgtui.engine.train.checkpoint import find_model_dir
 
     directory = find_model_dir(args.model)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return directory, load_pretrained(directory, device=device, dtype=args.dtype), load_tokenizer(directory), device
+    if native_only is not None and (refusal := native_refusal(directory)) is not None:
+        raise FgError(
+            f"{directory}: fgtui {native_only} runs fgtui's own decoder, which does not load this model ({refusal})",
+            hint=f"fgtui generate {args.model} runs it through transformers",
+        )
+    trust = bool(getattr(args, "trust_remote_code", False))  # serve has no such flag
+    model = load_for_decoding(directory, device, args.dtype, trust_remote_code=trust)
+    return directory, model, load_tokenizer(directory, trust_remote_code=trust), device
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -158,7 +189,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from fgtui.engine.models.generate import decode_continuation, generate
 
-    print(f"# {directory} on {device}", file=sys.stderr)
+    from fgtui.engine.models.transformers_lm import TransformersLM
+
+    through = f" via transformers ({model.architecture})" if isinstance(model, TransformersLM) else ""
+    print(f"# {directory} on {device}{through}", file=sys.stderr)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     for prompt in prompts:
@@ -195,9 +229,12 @@ def run_convert(args: argparse.Namespace) -> int:
 
     from fgtui.engine.data.tokenizer import load_tokenizer
     from fgtui.engine.models.hf_io import hf_incompatibility, load_pretrained, save_pretrained
+    from fgtui.engine.models.transformers_lm import native_refusal
 
     # One-shot command: transformers' per-shard loading bars say nothing the result line does not.
     hf_logging.disable_progress_bar()
+    if native_refusal(source) is not None:
+        return _convert_with_transformers(args, source, out)
     model = load_pretrained(source, device="cpu", dtype=args.dtype)
     tokenizer = load_tokenizer(source) if (source / "tokenizer_config.json").is_file() else None
     save_pretrained(model, out, tokenizer=tokenizer, max_shard_size=args.max_shard_size)
@@ -218,16 +255,42 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare_with_transformers(model, directory: Path) -> float:
+def _convert_with_transformers(args: argparse.Namespace, source: Path, out: Path) -> int:
+    """A model fgtui's decoder does not read: transformers loads it and writes it with its
+    own save_pretrained (shipped model code is copied along, and auto_map names it as
+    AutoModelForCausalLM, so OUT loads with trust_remote_code in one directory)."""
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.transformers_lm import load_transformers_lm
+
+    wrapped = load_transformers_lm(source, "cpu", args.dtype, trust_remote_code=args.trust_remote_code)
+    wrapped.model.save_pretrained(str(out), max_shard_size=args.max_shard_size)
+    has_tokenizer = (source / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(source, trust_remote_code=args.trust_remote_code) if has_tokenizer else None
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(out))
+    parameters = sum(p.numel() for p in wrapped.parameters())
+    print(
+        f"wrote {out} from {source} with transformers ({wrapped.architecture}, {parameters:,} parameters, "
+        f"{next(wrapped.parameters()).dtype})"
+    )
+    if tokenizer is None:
+        print("no tokenizer beside the source model: OUT holds none either", file=sys.stderr)
+    if args.check:
+        difference = compare_with_transformers(wrapped, out, trust_remote_code=args.trust_remote_code)
+        print(f"transformers loads {out}: largest logit difference {difference:.2e}")
+    return 0
+
+
+def compare_with_transformers(model, directory: Path, trust_remote_code: bool = False) -> float:
     """Largest |logit difference| between `model` and transformers' load of `directory`."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    hf_model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
+    hf_model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, trust_remote_code=trust_remote_code)
     ids = torch.randint(0, model.config.vocab_size, (1, 16), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = model.float()(ids).logits
-        theirs = hf_model(ids).logits
+        theirs = hf_model(ids, return_dict=True).logits
     difference = float((ours - theirs).abs().max())
     if not difference < 1e-3:
         raise FgError(
@@ -257,7 +320,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {args.host} without an API key: anyone who reaches it could use it",
             hint=f"pass --api-key KEY (or set {API_KEY_ENV}), or --insecure to serve it open",
         )
-    directory, model, tokenizer, device = _load_model(args)
+    directory, model, tokenizer, device = _load_model(args, native_only="serve")
 
     from fgtui.engine.serve.completions import CompletionService
     from fgtui.engine.serve.http_server import make_server

@@ -153,8 +153,18 @@ def _refuse_project_dir(save_dir: Path) -> None:
         )
 
 
-def load_tokenizer(path: str | os.PathLike, *, pad_token: str | None = None, model_max_length: int | None = None):
+def load_tokenizer(
+    path: str | os.PathLike,
+    *,
+    pad_token: str | None = None,
+    model_max_length: int | None = None,
+    trust_remote_code: bool | None = None,
+):
     """Load a Hugging Face tokenizer from a local directory (or a Hub name when online).
+
+    `trust_remote_code` is passed on when given: False reads a model directory whose
+    config.json maps shipped code without importing it (and without transformers asking
+    on the terminal).
 
     A tokenizer without a pad token gets one: `pad_token` when given, else
     its EOS token (collators mask padding out of the loss and attention, so
@@ -170,7 +180,8 @@ def load_tokenizer(path: str | os.PathLike, *, pad_token: str | None = None, mod
             hint="pass the directory that holds tokenizer.json / tokenizer_config.json",
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path)
+        trust = {} if trust_remote_code is None else {"trust_remote_code": trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path, **trust)
     except (OSError, ValueError) as error:
         where = "directory" if local.exists() else "no such directory, nor a Hub tokenizer available offline:"
         raise FgError(

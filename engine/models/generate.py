@@ -8,7 +8,6 @@ from typing import Any
 import torch
 
 from fgtui.engine.errors import FgError
-from fgtui.engine.models.cache import KVCache
 
 
 def sample_next(
@@ -59,7 +58,8 @@ def _sampled_steps(
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache = KVCache()
+    # The model's own cache: fgtui's KVCache, or transformers' behind TransformersLM.
+    cache = model.new_cache()
     out = model(input_ids, attention_mask=attention_mask, position_ids=position_ids, past_key_values=cache)
     next_positions = position_ids[:, -1:] + 1
     for step in range(max_new_tokens):

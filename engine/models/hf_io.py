@@ -196,7 +196,7 @@ def load_pretrained(
     return model
 
 
-def _weight_files(directory: Path) -> dict[str, list[str]]:
+def weight_files(directory: Path) -> dict[str, list[str]]:
     """file name -> tensor names it holds."""
     from safetensors import safe_open
 
@@ -236,7 +236,7 @@ def load_weights(model: CausalLM, directory: str | Path, device: torch.device | 
     from safetensors import safe_open
 
     directory = Path(directory)
-    files = _weight_files(directory)
+    files = weight_files(directory)
     expected = {name: t for name, t in model.state_dict().items() if not _DERIVED.search(name)}
     tied = model.config.tie_word_embeddings
     if tied:

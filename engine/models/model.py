@@ -137,6 +137,10 @@ class CausalLM(nn.Module):
         if self.config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 
+    def new_cache(self) -> KVCache:
+        """An empty cache for incremental decoding (what the sampling loop asks every model for)."""
+        return KVCache()
+
     def reset_buffers(self, device: torch.device | str | None = None) -> None:
         """Recompute derived buffers such as RoPE frequencies, on `device` or where they are now.
 

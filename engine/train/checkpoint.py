@@ -360,17 +360,17 @@ def remove_partial(checkpoints_dir: str | os.PathLike) -> None:
 
 
 def find_model_dir(given: str | os.PathLike) -> Path:
-    """The model directory a user means by `given`: itself when it holds config.json, else
+    """The model directory a user means by `given`: itself when it holds config.json and weights, else
     the newest complete checkpoint in it, in its `checkpoints/`, or in a project's
     `output_models/*/checkpoints` (as `fgtui generate` and `fgtui convert` take it)."""
     path = Path(given).expanduser()
     if not path.is_dir():
         raise FgError(f"{given} is not a directory", hint="give a model, checkpoint or output directory")
-    from fgtui.engine.runs.forgather_checkpoints import forgather_model_dir  # Forgather's output layout
+    from fgtui.engine.runs.forgather_checkpoints import forgather_model_dir, has_weights  # Forgather's layout
 
     if (view := forgather_model_dir(path)) is not None:
         return view
-    if (path / "config.json").is_file():
+    if (path / "config.json").is_file() and has_weights(path):
         return path
     # The directory itself, an output dir, or a project (its output_models/<model>/checkpoints).
     found = [
@@ -380,6 +380,11 @@ def find_model_dir(given: str | os.PathLike) -> Path:
     ]
     if found:
         return max(found, key=lambda checkpoint: checkpoint.stat().st_mtime)
+    # An output dir holds config.json (Forgather writes it, and the model code, before
+    # training) long before any weights: its checkpoints came first above; with none, the
+    # loader says what is missing.
+    if (path / "config.json").is_file():
+        return path
     raise FgError(
         f"no model in {given}: neither a config.json nor a complete checkpoint",
         hint="train first (fgtui --run ...), or give the directory save_pretrained wrote",

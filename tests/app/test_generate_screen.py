@@ -118,3 +118,35 @@ def test_no_checkpoint_is_said_in_place(tmp_path):
             assert isinstance(app.screen, GenerateScreen)
 
     run_async(scenario())
+
+
+def test_a_transformers_model_fgtuis_decoder_does_not_read_generates(tmp_path):
+    from transformers import AutoModelForCausalLM, GPT2Config
+
+    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(
+        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
+    )
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=128)
+    model_dir = tmp_path / "gpt2"
+    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    run = write_run(tmp_path / "out" / "runs" / "r", 5)
+
+    async def scenario():
+        app = Workbench(run, now=NOW, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.push_screen(GenerateScreen(model_dir))
+            await pilot.pause()
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded is not None, "the model")
+            screen.query_one("#generate-max-tokens", Input).value = "8"
+            screen.query_one("#generate-prompt", Input).value = "The door"
+            screen.action_generate()
+            await wait_for(pilot, lambda: not screen.busy and screen.query_one(TextArea).text != "", "the text")
+            text = screen.query_one("#generate-output", TextArea).text
+            assert text.startswith("The door") and len(text) > len("The door")
+
+    run_async(scenario())

@@ -348,7 +348,8 @@ class _Walk:
             self.loader.register(real, _raw(real, None, self.loader.facts).parts)
         effects = self._raw_effects(real, part, frozenset({name}), run=True)
         if node.args.endswith("without context"):
-            effects.writes, effects.everything = set(), False
+            # A fresh object: `effects` may be the shared _ANYTHING.
+            return _Effects(meta=effects.meta)
         return effects
 
     def _opaque(self, effects: _Effects) -> None:

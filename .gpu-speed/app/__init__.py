@@ -1,1 +1,0 @@
-"""The Textual workbench. Talks to training only through `fgtui.engine`."""

@@ -1,1 +1,0 @@
-"""Screens of the workbench, imported lazily by the app so the first frame is quick."""

@@ -1,1 +1,0 @@
-"""Widgets of the workbench: plots, the run status line, event and sample views."""

@@ -1,1 +1,0 @@
-"""Everything that is not UI. Never imports `fgtui.app`."""

@@ -1,1 +1,0 @@
-"""Mirrors Forgather's `forgather.ml` package (names: see ../names.py)."""

@@ -1,1 +1,0 @@
-"""Mirrors Forgather's `forgather.ml.dataset` package (names: see ../names.py)."""

@@ -1,1 +1,0 @@
-"""Mirrors Forgather's `forgather.ml.optim` package (names: see ../names.py)."""

@@ -1,1 +1,0 @@
-"""Mirrors Forgather's `forgather.ml.trainer` package (names: see ../names.py)."""

@@ -1,1 +1,0 @@
-"""Launching training: torchrun commands, detached processes, the job registry, job control."""

@@ -1,1 +1,0 @@
-"""Reading run directories: the log stream, metric series, run comparison."""

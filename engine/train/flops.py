@@ -76,13 +76,17 @@ def attention_area(input_ids: Any, document_ids: Any = None) -> int:
         return int(rows) * int(length) ** 2
     import torch
 
-    ids = document_ids.reshape(-1, document_ids.shape[-1]).cpu()
-    total = 0
-    for row in ids:
-        values, counts = torch.unique_consecutive(row, return_counts=True)
-        counts = counts[values >= 0].to(torch.int64)
-        total += int((counts * counts).sum())
-    return total
+    # One pass over the whole batch (it runs every step): a run starts where the id
+    # changes or a row begins; its length is the gap to the next start.
+    width = document_ids.shape[-1]
+    flat = document_ids.reshape(-1).cpu()
+    starts = torch.ones(flat.numel(), dtype=torch.bool)
+    starts[1:] = flat[1:] != flat[:-1]
+    starts[::width] = True
+    first = starts.nonzero().squeeze(-1)
+    lengths = torch.diff(first, append=torch.tensor([flat.numel()]))
+    lengths = lengths[flat[first] >= 0].to(torch.int64)
+    return int((lengths * lengths).sum())
 
 
 def document_ids_from_positions(position_ids: Any) -> Any:

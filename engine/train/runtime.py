@@ -68,7 +68,6 @@ class Runtime:
     train_loader: Any
     eval_loader: Any  # None without an eval dataset
     seq_len: int
-    flops_token: float  # per token of unpacked rows of seq_len (None when the shape is unknown)
     flops: FlopsModel | None  # the coefficients each logged MFU is counted with, per batch
     peak_flops: float | None  # None off CUDA or on an unknown device
     control: ControlRelay
@@ -81,6 +80,11 @@ class Runtime:
     @property
     def world_size(self) -> int:
         return self.dist.world_size
+
+    @property
+    def flops_token(self) -> float | None:
+        """FLOPs per token of unpacked rows of seq_len (None when the shape is unknown)."""
+        return self.flops.per_token(self.seq_len) if self.flops is not None else None
 
     @property
     def run_dir(self) -> Path:

@@ -159,7 +159,6 @@ class Trainer(TrainingLoop):
         sampler, train_loader, eval_loader = self._make_loaders(parallel, device)
         seq_len = self._seq_len(train_loader)
         flops = flops_model(parallel.full_model or unwrapped)
-        flops_token = flops.per_token(seq_len) if flops is not None else None
         peak_flops = device_peak_flops(device_name(device)) if device.type == "cuda" else None
         if offload is not None:
             notes.append(offload.status)
@@ -192,7 +191,6 @@ class Trainer(TrainingLoop):
             train_loader=train_loader,
             eval_loader=eval_loader,
             seq_len=seq_len,
-            flops_token=flops_token,
             flops=flops,
             peak_flops=peak_flops,
             control=control,

@@ -229,9 +229,3 @@ def rule_block_mask(
     return BlockMask.from_kv_blocks(
         kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(q_len, kv_len)
     )
-
-
-def document_block_mask(document_ids: torch.Tensor, mask_mod, block: int = FLEX_BLOCK):
-    """A causal, document-masked BlockMask for packed rows (no cache, no padding mask)."""
-    batch, seq = document_ids.shape
-    return rule_block_mask(batch, seq, seq, document_ids.device, mask_mod, document_ids=document_ids, block=block)

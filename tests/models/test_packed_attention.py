@@ -8,7 +8,7 @@ import torch
 
 from fgtui.engine.models import CausalLMConfig, build_causal_lm
 from fgtui.engine.models.attention import CausalSelfAttention
-from fgtui.engine.models.masks import AttentionMask, document_block_mask
+from fgtui.engine.models.masks import AttentionMask
 
 BLOCK = 128
 
@@ -33,12 +33,12 @@ def _packed_ids(seq: int = 3 * BLOCK) -> torch.Tensor:
     return torch.stack([_document_ids(row, seq) for row in ROWS])
 
 
-def test_document_block_mask_matches_torch_create_block_mask():
+def test_packed_block_mask_matches_torch_create_block_mask():
     from torch.nn.attention.flex_attention import create_block_mask
 
     docs = _packed_ids()
     mask = AttentionMask(docs.shape[0], docs.shape[1], docs.shape[1], docs.device, document_ids=docs)
-    ours = document_block_mask(docs, mask.mask_mod(None))
+    ours = mask.block_mask(None)
     theirs = create_block_mask(mask.mask_mod(None), docs.shape[0], None, docs.shape[1], docs.shape[1], device="cpu")
     assert torch.equal(ours.to_dense(), theirs.to_dense())
     # The one-document row has no partial tile below the diagonal: those tiles are full (no mask_mod).
@@ -54,18 +54,17 @@ RAGGED_ROWS = [  # 300-token rows: the last tile is cut short (300 = 2 * 128 + 4
 ]
 
 
-def test_document_block_mask_takes_a_ragged_length():
+def test_packed_block_mask_takes_a_ragged_length():
     """Best-fit packing gives rows of any length; the block structure must come from the ids
     (no compiled create_block_mask) and still equal torch's own."""
     from torch.nn.attention.flex_attention import create_block_mask
 
     docs = torch.stack([_document_ids(row, 300) for row in RAGGED_ROWS])
     mask = AttentionMask(docs.shape[0], 300, 300, docs.device, document_ids=docs)
-    ours = document_block_mask(docs, mask.mask_mod(None))
+    ours = mask.block_mask(None)
     theirs = create_block_mask(mask.mask_mod(None), docs.shape[0], None, 300, 300, device="cpu")
     assert ours.seq_lengths == (300, 300)
     assert torch.equal(ours.to_dense(), theirs.to_dense())
-    assert mask.block_mask(None).seq_lengths == (300, 300)
 
 
 def _assert_packed_equals_per_document(kernel: str, rows: list[list[int]], seq: int, device: str = "cpu") -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import tiny
-from fgtui.engine.models import CausalLMConfig, build_causal_lm
+from fgtui.engine.models import build_causal_lm
 from fgtui.engine.train import Trainer, TrainingArguments
 from fgtui.engine.train.flops import (
     FlopsModel,
@@ -20,15 +20,7 @@ from fgtui.engine.train.flops import (
     flops_per_token,
 )
 
-CONFIG = CausalLMConfig(
-    vocab_size=tiny.VOCAB,
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=64,
-)
+CONFIG = tiny.fgtui_config()
 # Three documents then two padding tokens in a row of tiny.SEQ (16): 5, 6 and 3 tokens.
 DOCS = torch.tensor([0] * 5 + [1] * 6 + [2] * 3 + [-1] * 2)
 

@@ -10,23 +10,13 @@ import torch
 import tiny
 from fgtui.engine.errors import FgError
 from fgtui.engine.memory.switches import MemorySwitches
-from fgtui.engine.models import CausalLMConfig, build_causal_lm
+from fgtui.engine.models import build_causal_lm
 from fgtui.engine.train import Trainer, TrainingArguments
-
-CONFIG = dict(
-    vocab_size=tiny.VOCAB,
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=64,
-)
 
 
 def model(device: str = "cpu"):
     torch.manual_seed(7)  # the trainer re-seeds with args.seed before a meta model is materialised
-    return build_causal_lm(CausalLMConfig(**CONFIG), device=device)
+    return build_causal_lm(tiny.fgtui_config(), device=device)
 
 
 def collate_masked(examples: list[dict]) -> dict:

@@ -32,6 +32,22 @@ def llama(hidden: int = 32, layers: int = 2, seed: int = 0):
     return LlamaForCausalLM(config)
 
 
+def fgtui_config(**overrides):
+    """fgtui's own CausalLM config at the tests' tiny size (GQA: 4 heads, 2 key/value heads)."""
+    from fgtui.engine.models import CausalLMConfig
+
+    sizes = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    return CausalLMConfig(**{**sizes, **overrides})
+
+
 class TinyLM(torch.nn.Module):
     """A plain nn.Module with the trainer's contract: forward(**batch).loss; has dropout,
     so exact resume must restore the RNG."""

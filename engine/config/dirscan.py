@@ -17,7 +17,9 @@ on the environment forgets every listing regardless.
 from __future__ import annotations
 
 import os
-import threading
+
+# threading.Lock is _thread.allocate_lock; `threading` itself costs a cold `fgtui ls` 1% of its run.
+import _thread
 import time
 
 from fgtui.engine.errors import FgError, SourceLocation
@@ -49,7 +51,7 @@ class TreeScanner:
 
     def __init__(self) -> None:
         self._trees: dict[str, _Tree] = {}
-        self._lock = threading.Lock()  # one scanner serves every environment of the process
+        self._lock = _thread.allocate_lock()  # one scanner serves every environment of the process
 
     def files(self, root: str) -> list[tuple[str, str]]:
         # A root that is a symlink pointed elsewhere shows as another inode.

@@ -8,8 +8,8 @@ which the environment's line map sends back to a template line.
 from __future__ import annotations
 
 import os
-import re
 
+from fgtui.engine.config.lazy_regex import LazyRegex
 from fgtui.engine.errors import FgError, SourceLocation
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
@@ -103,8 +103,8 @@ def from_render_error(
     )
 
 
-_NEEDS_CLOSING = re.compile(r"innermost block that needs to be closed is '(\w+)'")
-_BLOCK_TAG = re.compile(r"\{%[-+]?\s*(\w+)([^%]*)")
+_NEEDS_CLOSING = LazyRegex(r"innermost block that needs to be closed is '(\w+)'")
+_BLOCK_TAG = LazyRegex(r"\{%[-+]?\s*(\w+)([^%]*)")
 _PAIRED = {"if", "for", "macro", "filter", "block", "call", "raw", "with", "autoescape", "trans"}
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from fgtui.engine.config.lazy_regex import LazyRegex
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing `typing` (`fgtui ls` does not need it)
 if TYPE_CHECKING:
     from typing import Any
@@ -24,7 +26,7 @@ class NotPlain(Exception):
 
 _KEY = re.compile(r"([A-Za-z_][\w.-]*):(?:[ \t]+(.*))?")
 _ITEM = re.compile(r"([ \t]*)-[ \t]+(.*)")
-_PLAIN = re.compile(r"[A-Za-z/][\w /.+~,()-]*")
+_PLAIN = LazyRegex(r"[A-Za-z/][\w /.+~,()-]*")
 # YAML 1.1's booleans and null, as PyYAML's SafeLoader resolves plain scalars.
 _SPECIAL = frozenset(
     "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF null Null NULL".split()

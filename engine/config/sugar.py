@@ -30,18 +30,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from fgtui.engine.config.lazy_regex import LazyRegex
+
 _STATEMENT = re.compile(r"\s*(--|<<|>>|==|=>)\s(.*)")
 _MARKS = frozenset(("--", "<<", ">>", "==", "=>"))
 _SECTION = re.compile(r"(\s*)\[(\w+)(!*)\]\s*")
 _WHOLE_COMMENT = re.compile(r"\s*##.*")
-_BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*\s*(#.*)?")
+_BLOCK_INDICATOR = LazyRegex(r"[|>][-+0-9]*\s*(#.*)?")
 _BLOCK_SET = re.compile(r"set\s+[\w.,\s]+")
 # A marker normally follows a space; Jinja's whitespace control can leave one at line start.
 # A marker: START, the file key's 12 hex digits as 16 octal digits, SEP, the line in
 # octal, END; every character is a space to str.strip() and to Jinja, none a line break.
 _DIGITS = "".join(chr(0x2000 + d) for d in range(8))
 _START, _SEP, _END = "\u3000\u205f", "\u202f", "\u1680"
-_MARK = re.compile(f"{_START}([{_DIGITS}]{{16}}){_SEP}([{_DIGITS}]+){_END}")
+_MARK = LazyRegex(f"{_START}([{_DIGITS}]{{16}}){_SEP}([{_DIGITS}]+){_END}")
 _TO_DIGITS = str.maketrans("01234567", _DIGITS)
 _FROM_DIGITS = str.maketrans(_DIGITS, "01234567")
 
@@ -101,14 +103,14 @@ def _indent(line: str) -> int:
 # What can change a scan's state, by where it is: everything else is skipped a run at a time
 # (the scan places markers in every line a preview renders; a character at a time it
 # cost a cold `fgtui pp` a tenth of its run).
-_JINJA_RUN = {"{{": re.compile(r"[^'\"}]*"), "{%": re.compile(r"[^'\"%]*"), "{#": re.compile(r"[^#]*")}
-_JINJA_QUOTED_RUN = {"'": re.compile(r"[^'\\]*"), '"': re.compile(r'[^"\\]*')}
-_YAML_QUOTED_RUN = {"'": re.compile(r"[^'{]*"), '"': re.compile(r'[^"\\{]*')}
-_COMMENT_RUN = re.compile(r"[^#{]*")  # in a YAML comment: a `#` may start a `##` cut, a `{` a Jinja tag
+_JINJA_RUN = {"{{": LazyRegex(r"[^'\"}]*"), "{%": LazyRegex(r"[^'\"%]*"), "{#": LazyRegex(r"[^#]*")}
+_JINJA_QUOTED_RUN = {"'": LazyRegex(r"[^'\\]*"), '"': LazyRegex(r'[^"\\]*')}
+_YAML_QUOTED_RUN = {"'": LazyRegex(r"[^'{]*"), '"': LazyRegex(r'[^"\\{]*')}
+_COMMENT_RUN = LazyRegex(r"[^#{]*")  # in a YAML comment: a `#` may start a `##` cut, a `{` a Jinja tag
 # After a plain scalar's character, up to what may end the scalar or open a tag
 # (in block context; in a flow collection its brackets and commas too).
-_SCALAR_RUN = re.compile(r"[^:#{]*")
-_FLOW_SCALAR_RUN = re.compile(r"[^:#{}\[\],]*")
+_SCALAR_RUN = LazyRegex(r"[^:#{]*")
+_FLOW_SCALAR_RUN = LazyRegex(r"[^:#{}\[\],]*")
 
 
 def _scan_jinja(line: str, i: int, st: _State) -> int:

@@ -41,6 +41,8 @@ def _add_preview_command(subparsers: argparse._SubParsersAction, name: str, **kw
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     pp = _add_preview_command(subparsers, "pp", parents=[common], help="print the preprocessed (rendered) config")
+    # pp prints text only: no line map to build (see TemplateEnvironment's `markers`).
+    pp.origin_markers = False
     _add_var_option(pp)
     pp.set_defaults(handler=run_pp)
 
@@ -105,14 +107,14 @@ def _python_number(text: str) -> Any:
     return text
 
 
-def _render(args: argparse.Namespace):
+def _render(args: argparse.Namespace, markers: bool = True):
     from fgtui.engine.project.selection import resolve_config
 
     # The config's options as the parser read them (config_parser.values_from_namespace);
     # `--var` assignments override them.
     variables = {**getattr(args, "dynamic_args", {}), **parse_variables(getattr(args, "var", None))}
     env, name, variables = resolve_config(
-        getattr(args, "project_dir", None), getattr(args, "config_template", None), variables
+        getattr(args, "project_dir", None), getattr(args, "config_template", None), variables, markers=markers
     )
     rendered = env.render(name, variables)
     for warning in rendered.warnings:
@@ -135,7 +137,7 @@ def _graph(args: argparse.Namespace):
 
 
 def run_pp(args: argparse.Namespace) -> int:
-    rendered, _ = _render(args)
+    rendered, _ = _render(args, markers=False)
     received = getattr(args, "dynamic_args", {})
     if received:  # Forgather's pp starts with this line; kept so the two print the same text
         sys.stdout.write(f"# Dynamic arguments received: {received}\n\n")

@@ -156,10 +156,10 @@ def _in_project(project_dir: str | None, config: str | None) -> bool:
 SpecLoader = Callable[[str | None, str | None], list[DynamicArg] | None]
 
 
-def _default_loader(project_dir: str | None, config: str | None) -> list[DynamicArg] | None:
+def _default_loader(project_dir: str | None, config: str | None, markers: bool = True) -> list[DynamicArg] | None:
     from fgtui.engine.project.project import load_dynamic_args
 
-    return load_dynamic_args(project_dir, config)
+    return load_dynamic_args(project_dir, config, markers)
 
 
 class ConfigArgumentParser(argparse.ArgumentParser):
@@ -180,6 +180,9 @@ class ConfigArgumentParser(argparse.ArgumentParser):
         # a lone template outside any project (which Forgather cannot open) is
         # shown without reading its options, so no YAML is parsed for it.
         self.preview = False
+        # A command that renders its config without origin markers (pp) reads the
+        # config's options from the same render, so the config is compiled once.
+        self.origin_markers = True
 
     def error(self, message: str):  # type: ignore[override]
         # A refused value is one line that names the option; the long usage of a
@@ -202,7 +205,8 @@ class ConfigArgumentParser(argparse.ArgumentParser):
         if self.preview and not _in_project(project_dir, config):
             return []
         try:
-            specs = type(self).spec_loader(project_dir, config)
+            loader = type(self).spec_loader
+            specs = loader(project_dir, config) if self.origin_markers else loader(project_dir, config, markers=False)
         except FgError:
             if not self.preview:
                 raise

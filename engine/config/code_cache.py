@@ -112,9 +112,13 @@ class TemplateCodeCache(BytecodeCache):
     # -- Jinja's BytecodeCache interface -----------------------------------
 
     def get_bucket(self, environment, name, filename, source):  # noqa: D102 - Jinja's signature
+        # A template translated with and without origin markers (TemplateEnvironment's
+        # `markers`) is kept in two entries, so `pp` and the commands that map lines
+        # back to templates do not replace each other's on disk.
+        variant = getattr(environment, "fg_code_variant", "")
         bucket = Bucket(
             environment,
-            self.get_cache_key(name, filename),
+            self.get_cache_key(name, filename) + variant,
             self.get_source_checksum(_fingerprint(environment) + "\0" + source),
         )
         bucket.transient = _is_transient(environment, name)

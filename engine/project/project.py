@@ -29,7 +29,7 @@ class Project:
 
     def __init__(self, meta: ProjectMeta) -> None:
         self.meta = meta
-        self._environment = None
+        self._environments: dict[bool, Any] = {}  # by `markers`
         self._template_globals: dict[str, Any] | None = None
 
     @classmethod
@@ -63,15 +63,19 @@ class Project:
     def searchpath(self) -> list[str]:
         return [str(p) for p in self.meta.searchdir]
 
-    def environment(self):
+    def environment(self, markers: bool = True):
         """The project's TemplateEnvironment, created once so each template is
-        parsed once however many configs are rendered."""
-        if self._environment is None:
+        parsed once however many configs are rendered; `markers`: with origin
+        markers (TemplateEnvironment's), which `pp` does without."""
+        environment = self._environments.get(markers)
+        if environment is None:
             from fgtui.engine.config import TemplateEnvironment
 
             # The environment adds the config engine's default globals.
-            self._environment = TemplateEnvironment(self.searchpath(), globals=self.globals())
-        return self._environment
+            environment = self._environments[markers] = TemplateEnvironment(
+                self.searchpath(), globals=self.globals(), markers=markers
+            )
+        return environment
 
     # -- where things are -------------------------------------------------
     def templates_dir(self) -> Path:
@@ -225,14 +229,15 @@ def _walk_templates(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return found
 
 
-def load_dynamic_args(project_dir: str | None, config: str | None) -> list[DynamicArg] | None:
+def load_dynamic_args(project_dir: str | None, config: str | None, markers: bool = True) -> list[DynamicArg] | None:
     """The dynamic args of the config that -p/-t select, or None when no
-    config is selected (outside a project and no -t)."""
+    config is selected (outside a project and no -t). `markers`: render with
+    origin markers (see TemplateEnvironment), so errors in them name their template line."""
     from fgtui.engine.config import load_rendered
     from fgtui.engine.project.selection import resolve_config
 
     if not config and find_project_dir(project_dir or os.getcwd()) is None:
         return None
-    environment, name, variables = resolve_config(project_dir, config)
+    environment, name, variables = resolve_config(project_dir, config, markers=markers)
     rendered = environment.render(name, variables)
     return specs_from_graph(load_rendered(rendered), name)

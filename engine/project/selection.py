@@ -27,8 +27,14 @@ from fgtui.engine.project.project import Project
 from fgtui.engine.project.workspace import bundled_templatelib, find_project_dir
 
 
-def resolve_config(project_dir: str | os.PathLike | None, config: str | None, variables: dict[str, Any] | None = None):
-    """(TemplateEnvironment, template name, variables) for a project dir and a config."""
+def resolve_config(
+    project_dir: str | os.PathLike | None,
+    config: str | None,
+    variables: dict[str, Any] | None = None,
+    markers: bool = True,
+):
+    """(TemplateEnvironment, template name, variables) for a project dir and a config;
+    `markers`: an environment with origin markers (see TemplateEnvironment)."""
     from fgtui.engine.config.environment import TemplateEnvironment
 
     project_dir = os.fspath(project_dir) if project_dir is not None else None
@@ -40,7 +46,7 @@ def resolve_config(project_dir: str | os.PathLike | None, config: str | None, va
         )
     project = _selected_project(project_dir, config)
     if project is not None:
-        return project.environment(), project.resolve_config(config), variables
+        return project.environment(markers), project.resolve_config(config), variables
     path = _find_template(project_dir, config)
     searchpath, templates_owner = template_searchpath(path)
     globals_: dict[str, Any] = {}
@@ -48,7 +54,7 @@ def resolve_config(project_dir: str | os.PathLike | None, config: str | None, va
         globals_["project_dir"] = os.path.abspath(project_dir)
     elif templates_owner:
         globals_["project_dir"] = templates_owner
-    env = TemplateEnvironment(searchpath, globals_)
+    env = TemplateEnvironment(searchpath, globals_, markers=markers)
     real = os.path.realpath(path)
     if templates_owner:
         # Named from templates/, as Forgather names it ("configs/x.yaml"), so that

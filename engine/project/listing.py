@@ -148,8 +148,9 @@ def list_project(project: Project, quick: bool = False) -> ProjectListing:
     )
     listing.cwd = project.meta.relative_to_cwd
     listing.checked = not quick
-    default = project.default_config()
-    for name in project.configs():
+    configs = project.configs()  # default_config() would walk the config directory again
+    default = project.meta.default_config or (configs[0] if configs else None)
+    for name in configs:
         listing.entries.append(describe_config(project, name, is_default=(name == default), quick=quick))
     return listing
 

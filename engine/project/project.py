@@ -90,9 +90,9 @@ class Project:
     def find_template(self, name: str) -> Path | None:
         """The file a template name resolves to (first search directory wins)."""
         for directory in self.meta.searchdir:
-            path = directory / name
-            if path.is_file():
-                return path
+            path = os.path.join(directory, name)  # os.path, not Path: `ls` asks for every config
+            if os.path.isfile(path):
+                return Path(path)
         return None
 
     def templates(self) -> list[tuple[str, Path]]:
@@ -115,9 +115,9 @@ class Project:
         """Config names (relative to the config prefix), sorted."""
         names: set[str] = set()
         for directory in self.meta.searchdir:
-            base = directory / self.meta.config_prefix
-            if base.is_dir():
-                names.update(p.relative_to(base).as_posix() for p in _walk_templates(base, (".yaml",)))
+            base = os.path.join(directory, self.meta.config_prefix)
+            if os.path.isdir(base):
+                names.update(_template_names(base, (".yaml",)))
         return sorted(names)
 
     def default_config(self) -> str | None:
@@ -219,6 +219,18 @@ def specs_from_graph(graph, source: str) -> list[DynamicArg]:
     from fgtui.engine.project.dynamic_args import parse_specs
 
     return parse_specs(entries if isinstance(raw, dict) else raw, source)
+
+
+def _template_names(root: str, suffixes: tuple[str, ...]) -> list[str]:
+    """The names (relative to `root`, `/`-separated) of the files `_walk_templates` finds,
+    without a Path for each (`ls` lists every project's configs)."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith((".", "__"))]
+        prefix = dirpath[len(root) :].strip(os.sep).replace(os.sep, "/")
+        prefix = prefix + "/" if prefix else ""
+        found += [prefix + f for f in filenames if f.endswith(suffixes) and not f.startswith(".")]
+    return found
 
 
 def _walk_templates(root: Path, suffixes: tuple[str, ...]) -> list[Path]:

@@ -182,6 +182,9 @@ class _Walk:
         # The `meta:` mapping while it is printed: its text so far, an output written
         # \0N\0 for values[N]; None before and after it.
         self.collecting: list[str] | None = None
+        # Rows of the collected text before this one are whole and do not end the mapping:
+        # each text added is checked from the row it continues on.
+        self.settled = 1
         self.values: list[tuple[Node, int]] = []  # the outputs, and the step each is printed at
         self.line_start = True  # the output so far ends a line (as far as the walk can tell)
         self.maybe_registered: set[str] = set()  # inline names a template not run may register
@@ -449,17 +452,20 @@ class _Walk:
         if self.collecting is not None:
             self.collecting.append(text)
             rows = "".join(self.collecting).split("\n")
-            for number, row in enumerate(rows[1:], start=1):
+            for number in range(self.settled, len(rows)):
+                row = rows[number]
                 if row.strip() and not row[:1].isspace():  # a line at column 0 ends the mapping
                     self.collecting = ["\n".join(rows[:number])]
                     self._close_meta("\n".join(rows[number:]))
                     break
+            else:
+                self.settled = max(1, len(rows) - 1)  # the last row may still grow
         else:
             match = _META_LINE.search(text)
             if match is not None and (match.start() > 0 or text[0] == "\n" or self.line_start):
                 if self.meta is not None:
                     raise NotStatic("two `meta:` targets")
-                self.collecting = []
+                self.collecting, self.settled = [], 1
                 self._text(text[match.start() + (text[match.start()] == "\n") :])
         if text:
             self.line_start = text.endswith("\n")
@@ -619,16 +625,22 @@ def _raw(real: str, part: InlineTemplate | None, files: FileFacts) -> _Raw:
     if found is not None:
         return found
     main, parts = files.split(real)
-    text = _WHOLE_COMMENT.sub("", part.text if part else main)
-    sets = [(m[1], m[2], (m[3] or "").strip()) for m in _RAW_SET.finditer(text)]
+    text = part.text if part else main
+    # Each scan only where its word occurs: a regex tried at every position of a file
+    # costs more than the substring search that rules most files out.
+    if "##" in text:
+        text = _WHOLE_COMMENT.sub("", text)
+    sets = [(m[1], m[2], (m[3] or "").strip()) for m in _RAW_SET.finditer(text)] if "set" in text else []
     includes: list[str] = []
     extends = None
-    for match in _RAW_LOAD.finditer(text):
-        if match[1] == "include":
-            includes.append(match[2])
-        elif extends is None:
-            extends = match[2]
-    found = _raws[key] = _Raw(sets, includes, extends, bool(_RAW_META.search(text)), parts)
+    if "include" in text or "extends" in text:
+        for match in _RAW_LOAD.finditer(text):
+            if match[1] == "include":
+                includes.append(match[2])
+            elif extends is None:
+                extends = match[2]
+    meta = "meta:" in text and _RAW_META.search(text) is not None
+    found = _raws[key] = _Raw(sets, includes, extends, meta, parts)
     return found
 
 

@@ -6,7 +6,8 @@
 Subcommands live in `engine/commands/*.py`; each module exposes
 `register(subparsers, common)` and imports heavy libraries only inside its
 handlers. Only the module owning the command being run is registered (argparse
-spends ~1 ms per subparser), so `fgtui pp` starts fast; `fgtui --help` and
+spends ~1 ms per subparser), and `config_cmds` and `project_cmds` register that
+command alone, so `fgtui pp` and `fgtui ls` start fast; `fgtui --help` and
 unknown commands register them all. Errors caused by the user's input are
 `FgError`s and print as one line (exit 2); `--debug` shows the traceback.
 """
@@ -112,6 +113,11 @@ def modules_for(argv: list[str] | None) -> list[str]:
     return list(COMMAND_MODULES)
 
 
+# Command modules whose `register` takes the command being run and adds only it (the
+# others add their few parsers whatever the command).
+_REGISTERS_ONE = frozenset({"config_cmds", "project_cmds"})
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The `fgtui` parser; with `argv`, only the subcommand it names is registered."""
     common = common_options()
@@ -134,8 +140,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         version=f"fgtui {_version()}",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in modules_for(argv):
-        importlib.import_module(f"fgtui.engine.commands.{name}").register(subparsers, common)
+    modules = modules_for(argv)
+    # One module owns the command being run: it registers that command alone.
+    command = command_in(argv) if argv is not None and len(modules) == 1 else None
+    for name in modules:
+        module = importlib.import_module(f"fgtui.engine.commands.{name}")
+        if command is not None and name in _REGISTERS_ONE:
+            module.register(subparsers, common, command)
+        else:
+            module.register(subparsers, common)
     return parser
 
 

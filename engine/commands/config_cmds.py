@@ -39,43 +39,52 @@ def _add_preview_command(subparsers: argparse._SubParsersAction, name: str, **kw
     return parser
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    pp = _add_preview_command(subparsers, "pp", parents=[common], help="print the preprocessed (rendered) config")
-    # pp prints text only: no line map to build (see TemplateEnvironment's `markers`).
-    pp.origin_markers = False
-    _add_var_option(pp)
-    pp.set_defaults(handler=run_pp)
+def register(
+    subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser, command: str | None = None
+) -> None:
+    """Add the subcommands; with `command`, only that one (the command being run, whose
+    parser alone argparse then builds)."""
+    if command in (None, "pp"):
+        pp = _add_preview_command(subparsers, "pp", parents=[common], help="print the preprocessed (rendered) config")
+        # pp prints text only: no line map to build (see TemplateEnvironment's `markers`).
+        pp.origin_markers = False
+        _add_var_option(pp)
+        pp.set_defaults(handler=run_pp)
 
-    graph = _add_preview_command(subparsers, "graph", parents=[common], help="print the parsed node graph")
-    graph.add_argument("--format", choices=("yaml", "repr", "python"), default="yaml")
-    _add_var_option(graph)
-    graph.set_defaults(handler=run_graph)
+    if command in (None, "graph"):
+        graph = _add_preview_command(subparsers, "graph", parents=[common], help="print the parsed node graph")
+        graph.add_argument("--format", choices=("yaml", "repr", "python"), default="yaml")
+        _add_var_option(graph)
+        graph.set_defaults(handler=run_graph)
 
-    targets = subparsers.add_parser("targets", parents=[common], help="list the config's targets")
-    _add_var_option(targets)
-    targets.set_defaults(handler=run_targets)
+    if command in (None, "targets"):
+        targets = subparsers.add_parser("targets", parents=[common], help="list the config's targets")
+        _add_var_option(targets)
+        targets.set_defaults(handler=run_targets)
 
-    code = _add_preview_command(subparsers, "code", parents=[common], help="print Python that builds a target")
-    code.add_argument("--target", default="main")
-    _add_var_option(code)
-    code.set_defaults(handler=run_code)
+    if command in (None, "code"):
+        code = _add_preview_command(subparsers, "code", parents=[common], help="print Python that builds a target")
+        code.add_argument("--target", default="main")
+        _add_var_option(code)
+        code.set_defaults(handler=run_code)
 
-    from fgtui.engine.commands.config_parser import add_config_command
+    if command in (None, "construct"):
+        from fgtui.engine.commands.config_parser import add_config_command
 
-    # construct takes the config's own dynamic args (`--dataset-path ...`), as train does.
-    construct = add_config_command(
-        subparsers,
-        "construct",
-        parents=[common],
-        help="build a target and print it",
-        description="Build a target and print it. Unlike listing, previewing and "
-        "--help, this runs the config's code: build only projects you trust.",
-    )
-    construct.add_argument("--target", default="main")
-    construct.add_argument("--call", action="store_true", help="call the built target and print the result")
-    construct.add_argument("--format", choices=("text", "json"), default="text")
-    _add_var_option(construct)
-    construct.set_defaults(handler=run_construct)
+        # construct takes the config's own dynamic args (`--dataset-path ...`), as train does.
+        construct = add_config_command(
+            subparsers,
+            "construct",
+            parents=[common],
+            help="build a target and print it",
+            description="Build a target and print it. Unlike listing, previewing and "
+            "--help, this runs the config's code: build only projects you trust.",
+        )
+        construct.add_argument("--target", default="main")
+        construct.add_argument("--call", action="store_true", help="call the built target and print the result")
+        construct.add_argument("--format", choices=("text", "json"), default="text")
+        _add_var_option(construct)
+        construct.set_defaults(handler=run_construct)
 
 
 def parse_variables(assignments: list[str] | None) -> dict[str, Any]:

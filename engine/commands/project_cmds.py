@@ -18,108 +18,116 @@ import sys
 from pathlib import Path
 
 
-def register(subparsers, common: argparse.ArgumentParser) -> None:
-    ws = subparsers.add_parser("ws", parents=[common], help="show or create a workspace")
-    ws.set_defaults(handler=_ws_show)
-    ws_sub = ws.add_subparsers(dest="ws_command", metavar="SUBCOMMAND")
-    create = ws_sub.add_parser("create", parents=[common], help="create a workspace here")
-    _add_name_args(create, "workspace")
-    create.add_argument(
-        "-l",
-        "--lib",
-        action="append",
-        default=None,
-        metavar="LIB",
-        help="templatelib library to search, e.g. -l base (repeatable; default: base)",
-    )
-    create.add_argument(
-        "--search-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra template directory searched before the workspace's own (repeatable)",
-    )
-    _add_directory_arg(create, "--workspace-dir")
-    create.add_argument(
-        "--fgtui-dir",
-        "--forgather-dir",
-        dest="fgtui_dir",
-        default=None,
-        metavar="DIR",
-        help="installation whose templatelib/ to use (default: this fgtui)",
-    )
-    create.set_defaults(handler=_ws_create)
+def register(subparsers, common: argparse.ArgumentParser, command: str | None = None) -> None:
+    """Add the subcommands; with `command`, only that one (the command being run: the
+    parsers of the others cost a cold `fgtui ls` about 2% of its run)."""
+    if command in (None, "ws"):
+        ws = subparsers.add_parser("ws", parents=[common], help="show or create a workspace")
+        ws.set_defaults(handler=_ws_show)
+        ws_sub = ws.add_subparsers(dest="ws_command", metavar="SUBCOMMAND")
+        create = ws_sub.add_parser("create", parents=[common], help="create a workspace here")
+        _add_name_args(create, "workspace")
+        create.add_argument(
+            "-l",
+            "--lib",
+            action="append",
+            default=None,
+            metavar="LIB",
+            help="templatelib library to search, e.g. -l base (repeatable; default: base)",
+        )
+        create.add_argument(
+            "--search-path",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="extra template directory searched before the workspace's own (repeatable)",
+        )
+        _add_directory_arg(create, "--workspace-dir")
+        create.add_argument(
+            "--fgtui-dir",
+            "--forgather-dir",
+            dest="fgtui_dir",
+            default=None,
+            metavar="DIR",
+            help="installation whose templatelib/ to use (default: this fgtui)",
+        )
+        create.set_defaults(handler=_ws_create)
 
-    project = subparsers.add_parser("project", parents=[common], help="show or create projects and configs")
-    project.set_defaults(handler=_project_dir)
-    sub = project.add_subparsers(dest="project_command", metavar="SUBCOMMAND")
-    create = sub.add_parser("create", parents=[common], help="create a project in the current directory")
-    _add_name_args(create, "project")
-    create.add_argument(
-        "--default-config",
-        default="default.yaml",
-        metavar="NAME",
-        help="name of the first config (default: default.yaml)",
-    )
-    create.add_argument(
-        "--config-prefix",
-        default="configs",
-        metavar="DIR",
-        help="directory of the configs under templates/ (default: configs)",
-    )
-    _add_directory_arg(create, "--project-dir-name")
-    create.add_argument(
-        "source_config",
-        nargs="?",
-        default=None,
-        metavar="SOURCE_CONFIG",
-        help="config file, or template name on the search path (datasets/local_text.yaml), to start from",
-    )
-    create.set_defaults(handler=_project_create)
-    show = sub.add_parser("show", parents=[common], help="show the project's meta data")
-    show.set_defaults(handler=_project_show)
-    new = sub.add_parser("new_config", parents=[common], help="add a config (or project/workspace template)")
-    new.add_argument(
-        "--type",
-        choices=("config", "project", "ws"),
-        default="config",
-        help="config: under the config prefix; project: next to project.yaml; ws: in the workspace",
-    )
-    new.add_argument("config_name", metavar="NAME", help="file name, e.g. 4k.yaml")
-    new.add_argument(
-        "copy_from",
-        nargs="?",
-        default=None,
-        metavar="SOURCE",
-        help="file (or template name) to copy as the starting point",
-    )
-    new.set_defaults(handler=_project_new_config)
+    if command in (None, "project"):
+        project = subparsers.add_parser("project", parents=[common], help="show or create projects and configs")
+        project.set_defaults(handler=_project_dir)
+        sub = project.add_subparsers(dest="project_command", metavar="SUBCOMMAND")
+        create = sub.add_parser("create", parents=[common], help="create a project in the current directory")
+        _add_name_args(create, "project")
+        create.add_argument(
+            "--default-config",
+            default="default.yaml",
+            metavar="NAME",
+            help="name of the first config (default: default.yaml)",
+        )
+        create.add_argument(
+            "--config-prefix",
+            default="configs",
+            metavar="DIR",
+            help="directory of the configs under templates/ (default: configs)",
+        )
+        _add_directory_arg(create, "--project-dir-name")
+        create.add_argument(
+            "source_config",
+            nargs="?",
+            default=None,
+            metavar="SOURCE_CONFIG",
+            help="config file, or template name on the search path (datasets/local_text.yaml), to start from",
+        )
+        create.set_defaults(handler=_project_create)
+        show = sub.add_parser("show", parents=[common], help="show the project's meta data")
+        show.set_defaults(handler=_project_show)
+        new = sub.add_parser("new_config", parents=[common], help="add a config (or project/workspace template)")
+        new.add_argument(
+            "--type",
+            choices=("config", "project", "ws"),
+            default="config",
+            help="config: under the config prefix; project: next to project.yaml; ws: in the workspace",
+        )
+        new.add_argument("config_name", metavar="NAME", help="file name, e.g. 4k.yaml")
+        new.add_argument(
+            "copy_from",
+            nargs="?",
+            default=None,
+            metavar="SOURCE",
+            help="file (or template name) to copy as the starting point",
+        )
+        new.set_defaults(handler=_project_new_config)
 
-    ls = subparsers.add_parser("ls", parents=[common], help="list configs with title and description")
-    ls.add_argument("-r", "--recursive", action="store_true", help="list every project below here")
-    ls.add_argument(
-        "--check",
-        action="store_true",
-        help="render every config whole, so that one that fails anywhere shows PARSE ERROR (by default "
-        "names are read without rendering where the templates allow, and only what that reads is checked); "
-        "a project's checked listing is kept until a file it depends on changes",
-    )
-    ls.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="with --check, render every config again (the cache follows file changes, not getenv or the clock)",
-    )
-    ls.add_argument("dirs", nargs="*", metavar="DIR", help="projects (or, with -r, trees) to list")
-    ls.set_defaults(handler=_ls)
+    if command in (None, "ls"):
+        ls = subparsers.add_parser("ls", parents=[common], help="list configs with title and description")
+        ls.add_argument("-r", "--recursive", action="store_true", help="list every project below here")
+        ls.add_argument(
+            "--check",
+            action="store_true",
+            help="render every config whole, so that one that fails anywhere shows PARSE ERROR (by default "
+            "names are read without rendering where the templates allow, and only what that reads is checked); "
+            "a project's checked listing is kept until a file it depends on changes",
+        )
+        ls.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="with --check, render every config again (the cache follows file changes, not getenv or the clock)",
+        )
+        ls.add_argument("dirs", nargs="*", metavar="DIR", help="projects (or, with -r, trees) to list")
+        ls.set_defaults(handler=_ls)
 
-    index = subparsers.add_parser("index", parents=[common], help="markdown index of the project")
-    index.set_defaults(handler=_index)
-    trefs = subparsers.add_parser("trefs", parents=[common], help="templates a config pulls in, as a tree")
-    trefs.add_argument("--format", choices=("tree", "files"), default="tree")
-    trefs.set_defaults(handler=_trefs)
-    tlist = subparsers.add_parser("tlist", parents=[common], help="templates on the project's search path")
-    tlist.add_argument("--format", choices=("files", "md"), default="files")
-    tlist.set_defaults(handler=_tlist)
+    if command in (None, "index"):
+        index = subparsers.add_parser("index", parents=[common], help="markdown index of the project")
+        index.set_defaults(handler=_index)
+    if command in (None, "trefs"):
+        trefs = subparsers.add_parser("trefs", parents=[common], help="templates a config pulls in, as a tree")
+        trefs.add_argument("--format", choices=("tree", "files"), default="tree")
+        trefs.set_defaults(handler=_trefs)
+    if command in (None, "tlist"):
+        tlist = subparsers.add_parser("tlist", parents=[common], help="templates on the project's search path")
+        tlist.add_argument("--format", choices=("files", "md"), default="files")
+        tlist.set_defaults(handler=_tlist)
 
 
 def _add_name_args(create: argparse.ArgumentParser, what: str) -> None:

@@ -33,8 +33,11 @@ def test_only_the_owning_module_is_registered():
     assert modules_for(["ls", "-r"]) == ["project_cmds"]
     assert modules_for(["--help"]) == list(COMMAND_MODULES)
     assert modules_for(["nosuch"]) == list(COMMAND_MODULES)  # argparse lists the choices
-    subparsers = build_parser(["pp"])._subparsers._group_actions[0]
-    assert set(subparsers.choices) == set(COMMAND_MODULES["config_cmds"])
+    # config_cmds and project_cmds register the command being run alone, the others their few
+    for argv, registered in ((["pp"], {"pp"}), (["ls", "-r"], {"ls"}), (["logs"], set(COMMAND_MODULES["train_cmds"]))):
+        subparsers = build_parser(argv)._subparsers._group_actions[0]
+        assert set(subparsers.choices) == registered
+    assert build_parser(["ls", "-r"]).parse_args(["ls", "-r"]).recursive
 
 
 def test_help_lists_every_command():

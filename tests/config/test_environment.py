@@ -338,3 +338,23 @@ def test_unsaved_text_and_the_saved_file_never_answer_for_each_other(tmp_path):
     assert env.render("leaf.yaml").text == "y: saved\n"
     assert env.render_string("-- extends 'base.yaml'\n[body]\ny: edited\n", name=leaf).text == "y: edited\n"
     assert env.render("leaf.yaml").text == "y: saved\n"
+
+
+def test_without_origin_markers_the_text_and_render_errors_are_the_same(tree):
+    tree.write(
+        {
+            "base.yaml": BASE,
+            "configs/leaf.yaml": "-- extends 'base.yaml'\n[extra]\n    mine: 3\n",
+            "configs/bad.yaml": "-- extends 'base.yaml'\n[extra]\n    bad: {{ missing }}\n",
+        }
+    )
+    plain = TemplateEnvironment([str(tree.root)], markers=False)
+    marked, unmarked = tree.env.render("configs/leaf.yaml"), plain.render("configs/leaf.yaml")
+    assert unmarked.text == marked.text and unmarked.templates == marked.templates
+    assert any(marked.line_map) and not any(unmarked.line_map)  # no line map is built
+    errors = []
+    for env in (tree.env, plain):
+        with pytest.raises(FgError) as caught:
+            env.render("configs/bad.yaml")
+        errors.append(caught.value.one_line())
+    assert errors[0] == errors[1] and "configs/bad.yaml:3" in errors[0]

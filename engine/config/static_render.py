@@ -177,11 +177,38 @@ def parse_expression(text: str) -> "Expr":
     return found
 
 
+# The two shapes most expressions a listing reads have (of ~370 in Forgather's examples,
+# ~200 a string literal, ~40 a name with attributes), read as `Expr` would read them
+# without its lexer and parser: a string without escapes (its text is its value), and
+# names joined by dots whose first is not a constant or a keyword.
+_PLAIN_STRING = re.compile(r"\s*(?:'([^'\\]*)'|\"([^\"\\]*)\")\s*")
+_DOTTED = re.compile(r"\s*[A-Za-z_][A-Za-z_0-9]*(?:\s*\.\s*[A-Za-z_][A-Za-z_0-9]*)*\s*")
+
+
+def _quick_tree(text: str):
+    match = _PLAIN_STRING.fullmatch(text)
+    if match is not None:
+        return ("const", match[1] if match[1] is not None else match[2])
+    if _DOTTED.fullmatch(text) is None:
+        return None
+    first, *attributes = (part.strip() for part in text.split("."))
+    if first in _CONSTANTS or first in _UNSUPPORTED_WORDS:
+        return None
+    tree = ("name", first)
+    for attribute in attributes:
+        tree = ("attr", tree, attribute)
+    return tree
+
+
 class Expr:
     """A parsed expression: a tree of tuples, evaluated by `Evaluator.value`."""
 
     def __init__(self, text: str) -> None:
         self.text = text
+        quick = _quick_tree(text)
+        if quick is not None:
+            self.tree = quick
+            return
         self._tokens = _lex(text)
         self._i = 0
         self.tree = self._math()

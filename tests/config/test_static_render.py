@@ -99,3 +99,26 @@ def test_a_tag_left_open_is_refused_not_retried_forever(tmp_path, opener):
     (tmp_path / "t.yaml").write_text("a: " + opener + "word " * 40 + "\nb: 1\n")
     with pytest.raises(NotStatic):
         StaticRenderer([str(tmp_path)], {}).render("t.yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["'a'", " 'a' ", '"b"', "'é'", "''", "'a\nb'", "ns.x", " ns . x ", "ns.x.y", "x", "ns.if", "true", "None.x"]
+    + ["'a' 'b'", "'a\\nb'", "if", "not.x", "a.0", "é", "'"],
+)
+def test_quick_expression_shapes_read_as_the_parser_reads_them(text):
+    from fgtui.engine.config import static_render
+
+    quick = static_render._quick_tree(text)
+    parser = static_render.Expr.__new__(static_render.Expr)
+    parser.text, parser._i = text, 0
+    try:
+        parser._tokens = static_render._lex(text)
+        full = parser._math()
+        complete = parser._i == len(parser._tokens)
+    except static_render.NotStatic:
+        full, complete = None, False
+    if quick is not None:  # a shape read quickly is read whole, to the parser's tree
+        assert complete and quick == full
+    if text.strip() in ("'a'", "ns.x", "ns.x.y", "x"):
+        assert quick is not None

@@ -377,8 +377,7 @@ class Trainer(TrainingLoop):
         rt = self.runtime
         if rt.scaler:
             rt.scaler.unscale_(rt.optimizer)
-        max_norm = self.args.max_grad_norm if self.args.max_grad_norm else float("inf")
-        grad_norm = rt.parallel.clip_grad_norm(rt.model, max_norm)
+        grad_norm = rt.parallel.clip_grad_norm(rt.model, self.args.max_grad_norm or None)
         if rt.scaler:
             rt.scaler.step(rt.optimizer)
             rt.scaler.update()

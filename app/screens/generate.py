@@ -154,6 +154,7 @@ class GenerateScreen(Screen):
 
     def action_allow_model_code(self) -> None:
         if self.needs_consent is None:
+            self.notify("this model runs no shipped code waiting for your permission")
             return
         from fgtui.app.screens.dialogs import ConfirmScreen
 

@@ -152,6 +152,7 @@ class DecodeEngine:
     # ------------------------------------------------------------- the loop
     def _run(self) -> None:
         with torch.inference_mode():
+            self.decoder.reset()  # its storage made in inference mode, on this thread
             self._allocate_settings()
             while True:
                 with self._condition:

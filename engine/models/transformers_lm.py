@@ -210,8 +210,9 @@ class TransformersLM(torch.nn.Module):
                 hint="give the directory of a causal LM",
             )
         if past_key_values is not None:
-            # A mapping read, not the attribute: 5.24 outputs warn on `.past_key_values`.
-            returned = out.get("cache", out.get("past_key_values"))
+            # A mapping read of the name the output holds: 5.24 outputs warn on any read of
+            # `past_key_values` (attribute or key), so it is read only where "cache" is absent.
+            returned = out["cache"] if "cache" in out else out.get("past_key_values")
             if returned is None:
                 raise FgError(f"{self.architecture} returned no key/value cache; fgtui's decoding needs one")
             past_key_values.past = returned

@@ -27,9 +27,13 @@ if "TRITON_INTERPRET" not in os.environ:
 # datasets cache in a private cache dir, so a test run never shows up in the
 # user's `fgtui control list` or fills their cache. mkdtemp makes it 0700, as
 # the job registry requires, and short enough for Unix socket paths.
+# Each pytest-xdist worker gets a job registry of its own as well: workers
+# inherit the controller's environment, and a test that lists jobs must not
+# see the jobs another worker's tests launched.
 _PRIVATE_DIRS = []
 for _name, _prefix in (("FGTUI_RUNTIME_DIR", "fgtui-test-run-"), ("FGTUI_CACHE_DIR", "fgtui-test-cache-")):
-    if _name not in os.environ:
+    _per_worker = _name == "FGTUI_RUNTIME_DIR" and "PYTEST_XDIST_WORKER" in os.environ
+    if _name not in os.environ or _per_worker:
         os.environ[_name] = tempfile.mkdtemp(prefix=_prefix)
         _PRIVATE_DIRS.append(os.environ[_name])
 

@@ -24,11 +24,13 @@ as they would in the reader's terminal.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,10 +177,20 @@ def check(doc: Path, commands: list[Command], shell: Shell, timeout: float = 600
 
 def scratch_env() -> dict[str, str]:
     """The environment guide sessions run in: this one, unbuffered, with this
-    Python's `fgtui` first on PATH (as in an activated venv). The test conftest
-    already points fgtui's job registry and caches at private dirs."""
+    Python's `fgtui` first on PATH (as in an activated venv), and a job registry
+    of its own. The guides print `fgtui control list`, so a registry shared with
+    another test (the conftest's, which every pytest-xdist worker inherits)
+    would show that test's jobs too. mkdtemp keeps the path short enough for
+    the jobs' Unix sockets and makes it 0700, as the registry requires."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    runtime = tempfile.mkdtemp(prefix="fgdoc-")
+    atexit.register(shutil.rmtree, runtime, True)
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "FGTUI_RUNTIME_DIR": runtime,
+    }
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -54,6 +54,9 @@ class Workbench(App):
         self.plot_mode = default_plot_mode()
         self.looks = {look.name: look for look in available_looks()}
         self.look = DEFAULT_LOOK
+        # Model directories whose shipped Python code the user allowed (Generate screen):
+        # kept in memory only, so a new workbench asks again.
+        self.trusted_model_code: set[Path] = set()
         self._settings_error: str | None = None
         try:
             settings = load_settings()

@@ -47,6 +47,12 @@ ACTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("Dry run", "Show the command (or sbatch directives) a launch would use", "screen.dry_run", "LaunchScreen"),
     ("Launch", "Start the run detached", "screen.launch", "LaunchScreen"),
     ("Generate again", "Continue the prompt once more", "screen.generate", "GenerateScreen"),
+    (
+        "Allow model code",
+        "Run the Python code shipped with this model, for this session (asks first, naming the files)",
+        "screen.allow_model_code",
+        "GenerateScreen",
+    ),
 )
 
 

@@ -8,7 +8,11 @@ directory, it is the newest complete checkpoint there
 loaded once, in a worker thread, on the CPU: the run may still be training on
 the GPU, and a second copy there could push it out of memory (`fgtui generate
 --device cuda` is the way to use one). A model fgtui's decoder does not read is
-run through transformers (`engine.models.transformers_lm`). Each prompt then streams through
+run through transformers (`engine.models.transformers_lm`). When that model is Python
+code shipped in the directory (config.json `auto_map`, as Forgather writes it), it is
+not imported until the user allows it (ctrl+t, a confirm naming the .py files); the
+permission holds for that directory until the workbench closes
+(`Workbench.trusted_model_code`), never by default. Each prompt then streams through
 `engine.models.generate.stream_tokens` in a worker, so the screen stays
 responsive and Escape leaves at any time.
 """
@@ -34,6 +38,14 @@ class ModelLoaded(Message):
         self.loaded, self.error = loaded, error
 
 
+class ModelCodeNeedsConsent(Message):
+    """The model is code shipped in `directory` (`files`), not yet allowed this session."""
+
+    def __init__(self, directory: Path, files: list[str]) -> None:
+        super().__init__()
+        self.directory, self.files = directory, files
+
+
 class TextArrived(Message):
     def __init__(self, text: str, done: bool, error: str | None = None) -> None:
         super().__init__()
@@ -46,6 +58,7 @@ class GenerateScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
         Binding("ctrl+r", "generate", "Generate again"),
+        Binding("ctrl+t", "allow_model_code", "Allow model code"),
     ]
 
     def __init__(self, output_dir: str | Path | None = None, *, run_dir: str | Path | None = None) -> None:
@@ -56,6 +69,7 @@ class GenerateScreen(Screen):
         self.output_dir = Path(output_dir) if output_dir is not None else self.run_dir.parent.parent
         self.loaded: tuple[Any, Any, Path] | None = None
         self.load_error: str | None = None
+        self.needs_consent: tuple[Path, list[str]] | None = None  # shipped code not yet allowed
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -77,11 +91,21 @@ class GenerateScreen(Screen):
         self.query_one("#generate-prompt", Input).focus()
         self.load_model()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "allow_model_code":
+            return self.needs_consent is not None  # in the footer only while it would do something
+        return True
+
     @work(thread=True, exclusive=True, group="generate-load", exit_on_error=False)
     def load_model(self) -> None:
         try:
             from fgtui.engine.data.tokenizer import load_tokenizer
-            from fgtui.engine.models.transformers_lm import load_for_decoding
+            from fgtui.engine.models.transformers_lm import (
+                load_for_decoding,
+                native_refusal,
+                read_config_json,
+                remote_code_files,
+            )
 
             if self.run_dir is not None:
                 from fgtui.engine.runs.checkpoints import newest_run_checkpoint
@@ -91,10 +115,15 @@ class GenerateScreen(Screen):
                 from fgtui.engine.train.checkpoint import find_model_dir
 
                 directory = find_model_dir(self.output_dir)
-            # Model code shipped in the directory is not run from here: the refusal says
-            # which file, and `fgtui generate --trust-remote-code` runs it.
-            model = load_for_decoding(directory, device="cpu")
-            loaded = (model, load_tokenizer(directory, trust_remote_code=False), directory)
+            # Shipped model code (only read when fgtui's decoder does not load the config,
+            # as `fgtui generate` does) runs once the user allowed this directory.
+            auto_map = read_config_json(directory).get("auto_map")
+            ships_code = bool(auto_map) and native_refusal(directory) is not None
+            if ships_code and directory.resolve() not in self.app.trusted_model_code:
+                self.post_message(ModelCodeNeedsConsent(directory, remote_code_files(directory, auto_map)))
+                return
+            model = load_for_decoding(directory, device="cpu", trust_remote_code=ships_code)
+            loaded = (model, load_tokenizer(directory, trust_remote_code=ships_code), directory)
             self.post_message(ModelLoaded(loaded, None))
         except Exception as error:  # noqa: BLE001 - shown in place; the UI keeps running
             text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
@@ -113,6 +142,40 @@ class GenerateScreen(Screen):
             f"[b]{escape(str(directory))}[/] — {count:,} parameters on "
             f"{next(model.parameters()).device}; Enter generates"
         )
+
+    def on_model_code_needs_consent(self, message: ModelCodeNeedsConsent) -> None:
+        self.needs_consent = (message.directory, message.files)
+        self.load_error = f"{message.directory}: its model is Python code shipped with it; not run unless allowed"
+        self.query_one("#generate-model", Static).update(
+            f"[b]{escape(str(message.directory))}[/]: its model is Python code shipped with it "
+            f"({escape(', '.join(message.files))}), not run unless you allow it: ctrl+t"
+        )
+        self.refresh_bindings()
+
+    def action_allow_model_code(self) -> None:
+        if self.needs_consent is None:
+            self.notify("this model runs no shipped code waiting for your permission")
+            return
+        from fgtui.app.screens.dialogs import ConfirmScreen
+
+        directory, files = self.needs_consent
+        listed = "\n".join(f"  {escape(f)}" for f in files)
+        question = (
+            f"Import and run the Python code shipped with {escape(str(directory))}?\n\n{listed}\n\n"
+            "It is arbitrary code, run with your permissions: read it first. "
+            "Allowed for this model until the workbench closes."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.app.trusted_model_code.add(directory.resolve())
+            self.needs_consent, self.load_error = None, None
+            self.refresh_bindings()
+            self.query_one("#generate-model", Static).update("loading the model…")
+            self.load_model()
+
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_generate()

@@ -81,8 +81,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "template), whole or streamed (stream: true). Requests that arrive together are decoded "
         "together (continuous batching). With --api-key (or FGTUI_API_KEY) every /v1 request needs "
         "'Authorization: Bearer KEY'; an address other than loopback needs a key or --insecure. "
-        "It serves models fgtui's own decoder reads (Llama, Mistral, Qwen3); others are refused "
-        "(fgtui generate runs them). " + __doc__.split("\n\n")[2].replace("\n", " "),
+        "Models fgtui's own decoder reads (Llama, Mistral, Qwen3) decode all sequences in one "
+        "forward per step; other transformers models run one forward per sequence per step. "
+        + " ".join(__doc__.split("\n\n")[2:4]).replace("\n", " "),
     )
     serve.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -138,6 +139,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--workers", type=int, default=4, metavar="N", help="threads for tokenizing requests (default 4)"
     )
+    _trust_flag(serve)
     serve.set_defaults(handler=run_serve)
 
 
@@ -150,27 +152,21 @@ def _trust_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_model(args: argparse.Namespace, *, native_only: str | None = None):
-    """(directory, model, tokenizer, device) for MODEL, --device and --dtype.
+def _load_model(args: argparse.Namespace):
+    """(directory, model, tokenizer, device) for MODEL, --device, --dtype and --trust-remote-code.
 
     A directory fgtui's decoder does not read (GPT-2, Forgather's generated models, ...)
-    is loaded with transformers behind `TransformersLM`, unless `native_only` names the
-    command, which then refuses it.
+    is loaded with transformers behind `TransformersLM`.
     """
     import torch
 
     from fgtui.engine.data.tokenizer import load_tokenizer
-    from fgtui.engine.models.transformers_lm import load_for_decoding, native_refusal
+    from fgtui.engine.models.transformers_lm import load_for_decoding
     from fgtui.engine.train.checkpoint import find_model_dir
 
     directory = find_model_dir(args.model)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if native_only is not None and (refusal := native_refusal(directory)) is not None:
-        raise FgError(
-            f"{directory}: fgtui {native_only} runs fgtui's own decoder, which does not load this model ({refusal})",
-            hint=f"fgtui generate {args.model} runs it through transformers",
-        )
-    trust = bool(getattr(args, "trust_remote_code", False))  # serve has no such flag
+    trust = args.trust_remote_code
     model = load_for_decoding(directory, device, args.dtype, trust_remote_code=trust)
     return directory, model, load_tokenizer(directory, trust_remote_code=trust), device
 
@@ -320,8 +316,9 @@ def run_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {args.host} without an API key: anyone who reaches it could use it",
             hint=f"pass --api-key KEY (or set {API_KEY_ENV}), or --insecure to serve it open",
         )
-    directory, model, tokenizer, device = _load_model(args, native_only="serve")
+    directory, model, tokenizer, device = _load_model(args)
 
+    from fgtui.engine.models.transformers_lm import TransformersLM
     from fgtui.engine.serve.completions import CompletionService
     from fgtui.engine.serve.http_server import make_server
 
@@ -353,8 +350,14 @@ def run_serve(args: argparse.Namespace) -> int:
         ) from None
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
+    # Said at start: a transformers model's sequences share the server, not the forward.
+    through = (
+        f" via transformers ({model.architecture}, one forward per sequence per step)"
+        if isinstance(model, TransformersLM)
+        else ""
+    )
     print(
-        f"serving {name} ({directory}) on {device} at http://{shown}:{port}/v1"
+        f"serving {name} ({directory}) on {device}{through} at http://{shown}:{port}/v1"
         f"{' (API key required)' if api_key else ''} — Ctrl-C stops",
         flush=True,
     )

@@ -147,12 +147,15 @@ def take_request_file(run_dir: str | os.PathLike) -> str | None:
     take instead of being deleted unread. Filesystem errors (a shared filesystem's hiccup)
     count as no request: training must not die of them.
     """
-    path = Path(run_dir) / REQUEST_FILE
-    taking = path.with_name(f".{REQUEST_FILE}.taking")
+    # Plain strings, not Path objects: the trainer asks every step, and nearly always there
+    # is nothing, so the cost is the one failed rename.
+    path = os.path.join(run_dir, REQUEST_FILE)
+    taking = os.path.join(run_dir, f".{REQUEST_FILE}.taking")
     try:
         os.replace(path, taking)
-        action = taking.read_text().strip()
-        taking.unlink()
+        with open(taking) as file:
+            action = file.read().strip()
+        os.unlink(taking)
     except OSError:
         return None
     return action if action in ACTIONS else None

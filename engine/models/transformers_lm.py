@@ -174,6 +174,7 @@ class TransformersLM(torch.nn.Module):
         # warns, and goes in 5.40); remote code written earlier knows only the old one.
         parameters = inspect.signature(model.forward).parameters
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
+        self._takes_logits_to_keep = "logits_to_keep" in parameters
 
     @property
     def architecture(self) -> str:
@@ -188,15 +189,20 @@ class TransformersLM(torch.nn.Module):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         past_key_values: TransformersCache | None = None,
+        logits_to_keep: int = 0,
     ) -> Any:
-        cache = {self._cache_argument: past_key_values.past if past_key_values is not None else None}
+        """`logits_to_keep` > 0: logits of the last that many positions only (0: all), by the
+        model itself where it takes the argument, else sliced after it."""
+        extra: dict[str, Any] = {self._cache_argument: past_key_values.past if past_key_values is not None else None}
+        if logits_to_keep and self._takes_logits_to_keep:
+            extra["logits_to_keep"] = logits_to_keep
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=past_key_values is not None,
             return_dict=True,
-            **cache,
+            **extra,
         )
         if getattr(out, "logits", None) is None:
             raise FgError(
@@ -204,9 +210,12 @@ class TransformersLM(torch.nn.Module):
                 hint="give the directory of a causal LM",
             )
         if past_key_values is not None:
-            # A mapping read, not the attribute: 5.24 outputs warn on `.past_key_values`.
-            returned = out.get("cache", out.get("past_key_values"))
+            # A mapping read of the name the output holds: 5.24 outputs warn on any read of
+            # `past_key_values` (attribute or key), so it is read only where "cache" is absent.
+            returned = out["cache"] if "cache" in out else out.get("past_key_values")
             if returned is None:
                 raise FgError(f"{self.architecture} returned no key/value cache; fgtui's decoding needs one")
             past_key_values.past = returned
+        if logits_to_keep and out.logits.shape[1] > logits_to_keep:
+            out["logits"] = out.logits[:, -logits_to_keep:]
         return out

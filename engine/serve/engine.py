@@ -1,7 +1,8 @@
 """The decode loop: sequences that arrive together are decoded together.
 
-One thread owns the model. Each turn of its loop runs one forward for every
-sequence in flight (one new token each, through `BatchKVCache`), admits
+One thread owns the model. Each turn of its loop decodes one new token for
+every sequence in flight (through a decoder, decoders.py: one forward for
+all of them on fgtui's own model, one per sequence on a transformers one), admits
 waiting prompts into free rows (each prefilled alone, then joining the
 batch), and picks every row's next token in one batched call. A sequence
 leaves the batch as soon as it finishes or its client goes away
@@ -23,8 +24,7 @@ from typing import Any
 
 import torch
 
-from fgtui.engine.models.cache import KVCache
-from fgtui.engine.serve.batch_cache import BatchKVCache
+from fgtui.engine.serve.decoders import Prefill, decoder_for
 from fgtui.engine.serve.requests import SequenceParams
 from fgtui.engine.serve.sampling import RowSettings, choose
 
@@ -107,7 +107,8 @@ class DecodeEngine:
         self._last: list[int] = []  # each row's newest token, not yet fed back
         self._generators: list[random.Random] = []
         self._settings: dict[str, torch.Tensor] = {}
-        self.steps = 0  # decode forwards run (the tests and the bench read it)
+        self.decoder = decoder_for(self.model, max_rows, self.device)
+        self.steps = 0  # decode turns run, each a token for every row (the tests and the bench read it)
         self.peak_rows = 0
         self._thread = threading.Thread(target=self._run, name="fgtui-decode", daemon=True)
         self._thread.start()
@@ -151,7 +152,7 @@ class DecodeEngine:
     # ------------------------------------------------------------- the loop
     def _run(self) -> None:
         with torch.inference_mode():
-            self._cache = BatchKVCache(self.max_rows, self.device)
+            self.decoder.reset()  # its storage made in inference mode, on this thread
             self._allocate_settings()
             while True:
                 with self._condition:
@@ -177,18 +178,13 @@ class DecodeEngine:
         if not logits:
             return
         self._choose(torch.cat(logits))
-        if self._rows:
-            self._cache.trim(min(self._cache.length - n for n in self._row_len))
+        self.decoder.after_step(self._row_len)
 
     def _decode(self) -> torch.Tensor:
-        tokens = torch.tensor(self._last, device=self.device)[:, None]
-        positions = torch.tensor(self._row_len, device=self.device)[:, None]
-        mask = self._cache.step_mask()
-        out = self.model(tokens, attention_mask=mask, position_ids=positions, past_key_values=self._cache)
-        self._cache.advance(1)
+        logits = self.decoder.decode(self._last, self._row_len)
         self._row_len = [n + 1 for n in self._row_len]
         self.steps += 1
-        return out.logits[:, -1]
+        return logits
 
     def _admit(self) -> list[torch.Tensor]:
         """Prefill waiting prompts while rows are free; the logits of each new row."""
@@ -210,7 +206,7 @@ class DecodeEngine:
             if not live:
                 continue
             try:
-                last, prompt_cache = self._prefill(group, live)
+                prefill = self._prefill(group, live)
             except Exception as error:  # noqa: BLE001 - this prompt fails alone; the batch goes on
                 traceback.print_exc(file=sys.stderr)
                 for sequence in live:
@@ -220,27 +216,25 @@ class DecodeEngine:
                 if sequence.params.max_tokens == 0:
                     sequence.sink(Finished("length"))
             for sequence in rows:
-                self._add_row(sequence, prompt_cache, len(group.prompt_ids))
-                logits.append(last)
+                self._add_row(sequence, prefill, len(group.prompt_ids))
+                logits.append(prefill.last)
         return logits
 
-    def _prefill(self, group: _Group, live: list[Sequence]) -> tuple[torch.Tensor, KVCache]:
+    def _prefill(self, group: _Group, live: list[Sequence]) -> Prefill:
         ids = torch.tensor([group.prompt_ids], device=self.device)
-        cache = KVCache()
-        hidden = self.model(ids, past_key_values=cache, return_hidden_states=True).hidden_states[0]
-        head = self.model.lm_head
+        prefill = self.decoder.prefill(ids, scored=group.prompt_top is not None)
         if group.prompt_top is not None:
-            scores = self._prompt_scores(hidden, ids[0], group.prompt_top)
+            scores = self._prompt_scores(prefill, ids[0], group.prompt_top)
             for sequence in live:
                 sequence.sink(scores)
-        return head(hidden[-1:]), cache
+        return prefill
 
-    def _prompt_scores(self, hidden: torch.Tensor, ids: torch.Tensor, top: int) -> PromptScores:
+    def _prompt_scores(self, prefill: Prefill, ids: torch.Tensor, top: int) -> PromptScores:
         logprobs: list[float | None] = [None]
         tops: list[list[tuple[int, float]] | None] = [None]
         for start in range(0, len(ids) - 1, self.logit_chunk):  # vocab-wide logits, a chunk at a time
             end = min(len(ids) - 1, start + self.logit_chunk)
-            chunk = torch.log_softmax(self.model.lm_head(hidden[start:end]).float(), dim=-1)
+            chunk = torch.log_softmax(prefill.logits_between(start, end).float(), dim=-1)
             logprobs.extend(chunk.gather(1, ids[start + 1 : end + 1, None]).squeeze(1).tolist())
             if top > 0:
                 values, index = chunk.topk(min(top, chunk.shape[-1]), dim=-1)
@@ -298,8 +292,9 @@ class DecodeEngine:
             "counts": torch.zeros(rows, vocab, device=device),
         }
 
-    def _add_row(self, sequence: Sequence, prompt_cache: KVCache, prompt_len: int) -> None:
-        row = self._cache.add_row(prompt_cache)
+    def _add_row(self, sequence: Sequence, prefill: Prefill, prompt_len: int) -> None:
+        row = len(self._rows)
+        self.decoder.add_row(prefill.state)
         p = sequence.params
         s = self._settings
         s["temperature"][row], s["top_k"][row], s["top_p"][row] = p.temperature, p.top_k, p.top_p
@@ -316,7 +311,7 @@ class DecodeEngine:
 
     def _remove(self, row: int, finished: Finished) -> None:
         sequence = self._rows[row]
-        moved = self._cache.remove_row(row)
+        moved = self.decoder.remove_row(row)
         if moved is not None:
             for tensor in self._settings.values():
                 tensor[row] = tensor[moved]
@@ -329,7 +324,7 @@ class DecodeEngine:
     def _fail_all(self, message: str) -> None:
         rows, self._rows = self._rows, []
         self._row_len, self._last, self._generators = [], [], []
-        self._cache = BatchKVCache(self.max_rows, self.device)
+        self.decoder.reset()
         with self._condition:
             waiting = list(self._waiting) if self._stopped else []
             if self._stopped:

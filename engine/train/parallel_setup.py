@@ -34,14 +34,20 @@ class ParallelRuntime:
         """Context for one micro-batch's backward: gradients are reduced on the last only."""
         return par.gradient_sync(model, enabled or self.plan.world_size == 1)
 
-    def clip_grad_norm(self, model: Any, max_norm: float) -> Any:
-        """Clip and return the global gradient norm, over shards and pipeline stages."""
+    def clip_grad_norm(self, model: Any, max_norm: float | None) -> Any:
+        """The global gradient norm, over shards and pipeline stages; the gradients are
+        clipped to `max_norm` unless it is None."""
         import torch
 
         if not (self.plan.sharded or self.pipeline is not None):
+            if max_norm is None:
+                # Measured only: clip_grad_norm_ would also multiply every gradient by 1.0
+                # (its coefficient clamped), a pass over all of them each step for nothing.
+                grads = [p.grad for p in model.parameters() if p.grad is not None]
+                return torch.nn.utils.get_total_norm(grads, 2.0)
             return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         pp_group = self.pipeline.pp_group if self.pipeline is not None else None
-        return par.clip_grad_norm(list(model.parameters()), max_norm, pp_group)
+        return par.clip_grad_norm(list(model.parameters()), float("inf") if max_norm is None else max_norm, pp_group)
 
 
 def parallelize(

@@ -328,7 +328,7 @@ class Trainer(TrainingLoop):
         # (outside the context) brings them back through the same hooks.
         with self.autocast(), rt.offload if rt.offload is not None else nullcontext():
             loss = self.compute_loss(batch)
-        scaled = loss * weight
+        scaled = loss * weight if weight != 1.0 else loss  # one micro-batch: no kernel for x * 1.0
         (rt.scaler.scale(scaled) if rt.scaler else scaled).backward()
         return loss.detach()
 
@@ -353,8 +353,12 @@ class Trainer(TrainingLoop):
         loss = 0.0  # becomes a device tensor with the first micro-batch's share
         for i, batch in enumerate(micro):
             last = i == len(micro) - 1
+            share = counts[i] / total
             with rt.parallel.gradient_sync(rt.model, enabled=last):
-                loss = loss + self.forward_backward_step(batch, counts[i] / total).float() * (counts[i] / total)
+                micro_loss = self.forward_backward_step(batch, share).float()
+            # The whole step in one micro-batch (share 1.0) is its loss as it is: 0.0 + x * 1.0
+            # would be the same value for two more kernels each step.
+            loss = micro_loss if share == 1.0 and len(micro) == 1 else loss + micro_loss * share
         if rt.optim_in_backward:
             # The parameters were updated in backward; step() only closes the step
             # and yields the norm of the gradients the hooks consumed.
@@ -377,8 +381,7 @@ class Trainer(TrainingLoop):
         rt = self.runtime
         if rt.scaler:
             rt.scaler.unscale_(rt.optimizer)
-        max_norm = self.args.max_grad_norm if self.args.max_grad_norm else float("inf")
-        grad_norm = rt.parallel.clip_grad_norm(rt.model, max_norm)
+        grad_norm = rt.parallel.clip_grad_norm(rt.model, self.args.max_grad_norm or None)
         if rt.scaler:
             rt.scaler.step(rt.optimizer)
             rt.scaler.update()

@@ -150,3 +150,129 @@ def test_a_transformers_model_fgtuis_decoder_does_not_read_generates(tmp_path):
             assert text.startswith("The door") and len(text) > len("The door")
 
     run_async(scenario())
+
+
+# A model whose code ships in its directory (auto_map, as Forgather writes it). Importing the
+# file leaves a mark, so the test sees whether the screen ran it.
+SHIPPED_MODEL_SOURCE = """
+import pathlib
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+pathlib.Path({mark!r}).write_text("imported")
+
+
+class ShippedConfig(PretrainedConfig):
+    model_type = "fgtui-test-shipped"
+
+    def __init__(self, vocab_size=64, hidden_size=16, **kwargs):
+        self.vocab_size, self.hidden_size = vocab_size, hidden_size
+        super().__init__(**kwargs)
+
+
+class ShippedLM(PreTrainedModel):
+    config_class = ShippedConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embed = torch.nn.Embedding(config.vocab_size, config.hidden_size)
+        self.head = torch.nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None,
+                use_cache=None, return_dict=None, **kwargs):
+        total = past_key_values if past_key_values is not None else 0.0
+        sums = total + self.embed(input_ids).cumsum(dim=1)
+        return CausalLMOutputWithPast(logits=self.head(torch.tanh(sums)), past_key_values=sums[:, -1:])
+"""
+
+
+def _shipped_code_model(root: Path) -> tuple[Path, Path]:
+    """(model dir, the file its code writes when imported)."""
+    import importlib.util
+    import json
+    import sys
+
+    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
+
+    directory, mark = root / "shipped", root / "imported.mark"
+    directory.mkdir()
+    (directory / "shipped_lm.py").write_text(SHIPPED_MODEL_SOURCE.format(mark=str(mark)))
+    spec = importlib.util.spec_from_file_location("fgtui_test_shipped_lm", directory / "shipped_lm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # transformers 5.1 looks the model's module up there
+    spec.loader.exec_module(module)
+    mark.unlink()  # made by building the directory here, not by the screen
+    tokenizer = train_bpe_tokenizer(
+        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
+    )
+    torch.manual_seed(0)
+    module.ShippedLM(module.ShippedConfig(vocab_size=len(tokenizer))).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    config = json.loads((directory / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "shipped_lm.ShippedConfig", "AutoModel": "shipped_lm.ShippedLM"}
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory, mark
+
+
+def _footer_keys(screen) -> set[str]:
+    return {binding.description for _, binding, enabled, _ in screen.active_bindings.values() if binding.show}
+
+
+def test_shipped_model_code_runs_only_once_allowed_for_the_session(tmp_path):
+    from fgtui.app.screens.dialogs import ConfirmScreen
+
+    model_dir, mark = _shipped_code_model(tmp_path)
+    code = str((model_dir / "shipped_lm.py").resolve())
+    run = write_run(tmp_path / "out" / "runs" / "r", 5)
+
+    async def scenario():
+        app = Workbench(run, now=NOW, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.push_screen(GenerateScreen(model_dir))
+            await pilot.pause()
+            screen = app.screen
+            shown = screen.query_one("#generate-model", Static)
+            await wait_for(pilot, lambda: screen.needs_consent is not None, "the question")
+            assert code in str(shown.render()) and "ctrl+t" in str(shown.render())
+            assert screen.loaded is None and not mark.exists()
+            assert "Allow model code" in _footer_keys(screen)
+            # Saying no (escape) runs nothing.
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+            assert code in app.screen.question
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen, "back without running it")
+            await pilot.pause(0.2)
+            assert screen.loaded is None and not mark.exists()
+            # Saying yes imports it and the model generates.
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: screen.loaded is not None, "the model")
+            assert mark.exists() and "Allow model code" not in _footer_keys(screen)
+            screen.query_one("#generate-max-tokens", Input).value = "6"
+            screen.query_one("#generate-prompt", Input).value = "The door"
+            screen.action_generate()
+            await wait_for(pilot, lambda: not screen.busy and screen.query_one(TextArea).text != "", "the text")
+            assert screen.query_one(TextArea).text.startswith("The door")
+            # Remembered for this model while the workbench lives: no second question.
+            await pilot.press("escape")
+            app.push_screen(GenerateScreen(model_dir))
+            await pilot.pause()
+            again = app.screen
+            await wait_for(pilot, lambda: again.loaded is not None, "the model, without asking")
+            assert again.needs_consent is None
+
+        # A new workbench asks again.
+        fresh = Workbench(run, now=NOW, poll=False)
+        async with fresh.run_test(size=(120, 40)) as pilot:
+            fresh.push_screen(GenerateScreen(model_dir))
+            await pilot.pause()
+            screen = fresh.screen
+            await wait_for(pilot, lambda: screen.needs_consent is not None, "the question again")
+            assert screen.loaded is None
+
+    run_async(scenario())

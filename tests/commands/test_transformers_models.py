@@ -180,12 +180,6 @@ def test_convert_refuses_shipped_code_without_the_flag(remote_code_dir, tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def test_serve_refuses_a_model_its_decoder_does_not_load(gpt2_dir, capsys):
-    assert main(["serve", str(gpt2_dir), "--port", "0", "--device", "cpu"]) == 2
-    err = capsys.readouterr().err
-    assert "fgtui serve runs fgtui's own decoder" in err and "model_type 'gpt2'" in err and "generate" in err
-
-
 def test_an_output_dir_with_config_but_no_weights_means_its_newest_checkpoint(gpt2_dir, tmp_path, capsys):
     """Forgather writes config.json and the model code into the output dir before training;
     the weights are in the checkpoints fgtui saves under it."""

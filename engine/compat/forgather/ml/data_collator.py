@@ -6,6 +6,12 @@ Forgather's options on top of that: `padding="max_length"` pads every batch to
 `max_length` (the fixed shapes its pipeline configs ask for); `input_name` renames the
 input key (torchtitan's loaders want "input"); `labels_name=None` returns the labels
 beside the batch, as a `(batch, labels)` pair; `ignore_index` marks non-targets.
+
+A batch without padding carries no `attention_mask` (Forgather's collator never
+returns one): an all-ones mask changes nothing in a transformers model, but the model
+checks it on every forward (`padding_mask.all()` in transformers' masking_utils), and on
+a GPU that read stops the host until the device catches up. It is checked here, on the
+host, before the batch is copied.
 """
 
 from __future__ import annotations
@@ -74,6 +80,8 @@ class DataCollatorForCausalLM:
                 batch = {
                     key: torch.nn.functional.pad(value, (0, short), value=fill[key]) for key, value in batch.items()
                 }
+        if "attention_mask" in batch and bool(batch["attention_mask"].all()):
+            del batch["attention_mask"]
         if self.ignore_index != IGNORE_INDEX:
             batch["labels"] = batch["labels"].masked_fill(batch["labels"] == IGNORE_INDEX, self.ignore_index)
         if self.input_name != "input_ids":

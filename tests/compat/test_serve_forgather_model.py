@@ -1,0 +1,79 @@
+"""`fgtui serve` on Forgather's own generated model: examples/models/llama's 4M
+`DynamicCasualLM`, constructed from ../shared/forgather as Forgather does, its weights saved
+to a checkpoint, then served with --trust-remote-code. Its code is written for transformers
+5.0-5.1, so the test runs there (and skips without ../shared or on a newer transformers,
+where tests/serve/test_serve_transformers.py's self-contained model stands in)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "serve"))
+from compat_helpers import SHARED, forgather_tree  # noqa: E402
+
+
+def _transformers_for_forgathers_code() -> bool:
+    import inspect
+
+    from transformers.masking_utils import create_causal_mask
+
+    return "input_embeds" in inspect.signature(create_causal_mask).parameters
+
+
+pytestmark = [
+    pytest.mark.skipif(SHARED is None, reason="needs ../shared/forgather"),
+    pytest.mark.skipif(
+        SHARED is not None and not _transformers_for_forgathers_code(),
+        reason="Forgather's model code needs transformers 5.0-5.1",
+    ),
+]
+
+
+def test_forgathers_generated_model_serves_greedy_text_as_it_computes_it(tmp_path, monkeypatch):
+    import shutil
+
+    import torch
+    from serve_helpers import post, running_server
+    from transformers_models import greedy_without_cache
+
+    from fgtui.engine.cli import main
+    from fgtui.engine.compat.forgather.project import from_project
+    from fgtui.engine.data.tokenizer import load_tokenizer
+    from fgtui.engine.models.transformers_lm import load_for_decoding
+    from fgtui.engine.serve.completions import CompletionService
+
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    tree = forgather_tree(tmp_path, ["models/llama"])
+    project = tree / "examples" / "models" / "llama"
+    built = from_project(project, "4M.yaml", targets=["pretrained_tokenizer", "model"])
+    torch.manual_seed(0)
+    model = built["model"]()
+    output = project / "output_models" / "llama_4m"
+    checkpoint = output / "checkpoints" / "checkpoint-1"
+    model.save_pretrained(checkpoint)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(output / name, checkpoint / name)
+    (checkpoint / "manifest.json").write_text("{}")
+
+    assert main(["serve", str(output), "--port", "0", "--device", "cpu"]) == 2  # no flag: refused
+    served = load_for_decoding(output / "checkpoints" / "checkpoint-1", "cpu", trust_remote_code=True)
+    assert served.architecture == "DynamicCasualLM"
+    tokenizer = load_tokenizer(checkpoint)
+    service = CompletionService(served, tokenizer, "llama_4m")
+    prompt = "The oldest and"
+    expected = greedy_without_cache(served.model, tokenizer, prompt, 8)
+    try:
+        with running_server(service) as (_, url):
+            status, body = post(f"{url}/completions", {"prompt": prompt, "max_tokens": 8, "temperature": 0})
+            assert status == 200 and body["model"] == "llama_4m"
+            assert body["choices"][0]["text"] == expected
+            status, stream = post(
+                f"{url}/completions", {"prompt": prompt, "max_tokens": 8, "temperature": 0, "stream": True}, raw=True
+            )
+            assert status == 200 and stream.rstrip().endswith("data: [DONE]")
+    finally:
+        service.close()

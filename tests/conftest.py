@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import warnings
 
 import pytest
 
@@ -25,6 +24,14 @@ if "TRITON_INTERPRET" not in os.environ:
         os.environ["TRITON_INTERPRET"] = "1"
 
 
+# Tests stop `fgtui serve` and `fgtui --run` children with SIGINT. A test run
+# started in the background of a non-interactive shell (`pytest ... &` in a
+# script) has SIGINT ignored, and children inherit that, so they would never
+# hear it; give this process Python's usual Ctrl-C handling, which children
+# do not inherit, so they start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Jobs launched by tests register in a private runtime dir, and processed
 # datasets cache in a private cache dir, so a test run never shows up in the
 # user's `fgtui control list` or fills their cache. mkdtemp makes it 0700, as
@@ -38,26 +45,6 @@ for _name, _prefix in (("FGTUI_RUNTIME_DIR", "fgtui-test-run-"), ("FGTUI_CACHE_D
     if _name not in os.environ or _per_worker:
         os.environ[_name] = tempfile.mkdtemp(prefix=_prefix)
         _PRIVATE_DIRS.append(os.environ[_name])
-
-
-@pytest.fixture(autouse=True)
-def _ctrl_c_as_found():
-    """Put Ctrl-C handling back as it was if a test (or a library it ran in this
-    process) left SIGINT ignored or blocked. Subprocesses inherit both, so a later
-    test that stops `fgtui serve` or `fgtui --run` with SIGINT would wait on a child
-    that never hears it (seen on CI, in whichever xdist worker ran the culprit first).
-    The warning names the test that changed it."""
-    handler = signal.getsignal(signal.SIGINT)
-    yield
-    changed = []
-    if signal.getsignal(signal.SIGINT) is not handler:
-        changed.append(f"handler {signal.getsignal(signal.SIGINT)!r}")
-        signal.signal(signal.SIGINT, handler)
-    if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []):
-        changed.append("blocked")
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-    if changed:
-        warnings.warn(f"this test left SIGINT {' and '.join(changed)}; restored", stacklevel=1)
 
 
 def pytest_unconfigure(config):

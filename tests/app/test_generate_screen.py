@@ -7,25 +7,20 @@ from pathlib import Path
 import torch
 from textual.widgets import Input, Static, TextArea
 
-import fgtui
 from fgtui.app.app import Workbench
 from fgtui.app.screens.generate import GenerateScreen
 from fgtui.app.screens.monitor import RunMonitor
 from fgtui.engine.runs.synthetic import write_run
 
 from apphelpers import NOW, run_async, wait_for
-
-CORPUS = Path(fgtui.__file__).parent / "examples" / "datasets" / "lovecraft" / "data" / "train"
+from model_dirs import save_gpt2, small_tokenizer, save_shipped_model
 
 
 def _output_dir_with_a_checkpoint(root: Path) -> Path:
-    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
     from fgtui.engine.models import CausalLMConfig, build_causal_lm
     from fgtui.engine.models.hf_io import save_pretrained
 
-    tokenizer = train_bpe_tokenizer(
-        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
-    )
+    tokenizer = small_tokenizer(stories=1, vocab_size=260)
     torch.manual_seed(0)
     config = CausalLMConfig(
         vocab_size=len(tokenizer),
@@ -121,18 +116,7 @@ def test_no_checkpoint_is_said_in_place(tmp_path):
 
 
 def test_a_transformers_model_fgtuis_decoder_does_not_read_generates(tmp_path):
-    from transformers import AutoModelForCausalLM, GPT2Config
-
-    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
-
-    tokenizer = train_bpe_tokenizer(
-        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
-    )
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=128)
-    model_dir = tmp_path / "gpt2"
-    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = save_gpt2(tmp_path / "gpt2", small_tokenizer(stories=1, vocab_size=260))
     run = write_run(tmp_path / "out" / "runs" / "r", 5)
 
     async def scenario():
@@ -191,29 +175,11 @@ class ShippedLM(PreTrainedModel):
 
 def _shipped_code_model(root: Path) -> tuple[Path, Path]:
     """(model dir, the file its code writes when imported)."""
-    import importlib.util
-    import json
-    import sys
-
-    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
-
     directory, mark = root / "shipped", root / "imported.mark"
-    directory.mkdir()
-    (directory / "shipped_lm.py").write_text(SHIPPED_MODEL_SOURCE.format(mark=str(mark)))
-    spec = importlib.util.spec_from_file_location("fgtui_test_shipped_lm", directory / "shipped_lm.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # transformers 5.1 looks the model's module up there
-    spec.loader.exec_module(module)
+    source = SHIPPED_MODEL_SOURCE.format(mark=str(mark))
+    tokenizer = small_tokenizer(stories=1, vocab_size=260)
+    save_shipped_model(directory, "shipped_lm.py", source, "ShippedConfig", "ShippedLM", tokenizer)
     mark.unlink()  # made by building the directory here, not by the screen
-    tokenizer = train_bpe_tokenizer(
-        [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:1]], vocab_size=260, show_progress=False
-    )
-    torch.manual_seed(0)
-    module.ShippedLM(module.ShippedConfig(vocab_size=len(tokenizer))).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    config = json.loads((directory / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "shipped_lm.ShippedConfig", "AutoModel": "shipped_lm.ShippedLM"}
-    (directory / "config.json").write_text(json.dumps(config))
     return directory, mark
 
 

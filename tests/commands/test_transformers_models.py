@@ -4,18 +4,15 @@ Forgather writes it), which runs only with --trust-remote-code."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-import fgtui
 from fgtui.engine.cli import main
+from model_dirs import save_gpt2, save_shipped_model, small_tokenizer
 
-CORPUS = Path(fgtui.__file__).parent / "examples" / "datasets" / "lovecraft" / "data" / "train"
 PROMPT = "The old house"
 
 # A causal LM whose state is a running sum of embeddings: its cache is a plain tuple,
@@ -54,52 +51,20 @@ class TinyLM(PreTrainedModel):
 """
 
 
-def _tokenizer():
-    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
-
-    texts = [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]]
-    return train_bpe_tokenizer(texts, vocab_size=300, show_progress=False)
-
-
 @pytest.fixture(scope="module")
 def gpt2_dir(tmp_path_factory) -> Path:
-    from transformers import AutoModelForCausalLM, GPT2Config
-
-    tokenizer = _tokenizer()
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_embd=32,
-        n_layer=2,
-        n_head=4,
-        n_positions=128,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    directory = tmp_path_factory.mktemp("gpt2") / "model"
-    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    tokenizer = small_tokenizer()
+    eos = tokenizer.eos_token_id
+    return save_gpt2(tmp_path_factory.mktemp("gpt2") / "model", tokenizer, bos_token_id=eos, eos_token_id=eos)
 
 
 @pytest.fixture(scope="module")
 def remote_code_dir(tmp_path_factory) -> Path:
+    tokenizer = small_tokenizer()
     directory = tmp_path_factory.mktemp("remote") / "model"
-    directory.mkdir()
-    (directory / "tiny_lm.py").write_text(TINY_LM_SOURCE)
-    spec = importlib.util.spec_from_file_location("fgtui_test_tiny_lm", directory / "tiny_lm.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # transformers 5.1 looks the model's module up there
-    spec.loader.exec_module(module)
-    tokenizer = _tokenizer()
-    torch.manual_seed(0)
-    model = module.TinyLM(module.TinyConfig(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id))
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    config = json.loads((directory / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "tiny_lm.TinyConfig", "AutoModel": "tiny_lm.TinyLM"}
-    (directory / "config.json").write_text(json.dumps(config))
-    return directory
+    return save_shipped_model(
+        directory, "tiny_lm.py", TINY_LM_SOURCE, "TinyConfig", "TinyLM", tokenizer, eos_token_id=tokenizer.eos_token_id
+    )
 
 
 def _greedy_without_cache(model, tokenizer, prompt: str, n: int) -> str:

@@ -5,13 +5,12 @@ as Forgather's does (a `DynamicCasualLM` class mapped as AutoModel only, transfo
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
 from pathlib import Path
 
+import model_dirs
 import torch
-from serve_helpers import CHAT_TEMPLATE, CORPUS
+from model_dirs import save_shipped_model, small_tokenizer
+from serve_helpers import CHAT_TEMPLATE
 
 DYNAMIC_LM_SOURCE = '''
 import torch
@@ -66,50 +65,30 @@ class DynamicCasualLM(PreTrainedModel):
 
 
 def tokenizer_with_chat_template():
-    from fgtui.engine.data.tokenizer import train_bpe_tokenizer
-
-    texts = [p.read_text() for p in sorted(CORPUS.glob("*.txt"))[:2]]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=300, show_progress=False)
+    tokenizer = small_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
 def save_gpt2(directory: Path) -> Path:
-    from transformers import AutoModelForCausalLM, GPT2Config
-
     tokenizer = tokenizer_with_chat_template()
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_embd=32,
-        n_layer=2,
-        n_head=4,
-        n_positions=128,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+    return model_dirs.save_gpt2(
+        directory, tokenizer, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id
     )
-    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def save_dynamic_lm(directory: Path) -> Path:
     """The model's code as `dynamic_lm.py` beside its weights; config.json's auto_map names it."""
-    directory.mkdir(parents=True)
-    (directory / "dynamic_lm.py").write_text(DYNAMIC_LM_SOURCE)
-    spec = importlib.util.spec_from_file_location("fgtui_test_dynamic_lm", directory / "dynamic_lm.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # transformers 5.1 looks the model's module up there
-    spec.loader.exec_module(module)
     tokenizer = tokenizer_with_chat_template()
-    torch.manual_seed(0)
-    config = module.TinyDynamicConfig(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id)
-    module.DynamicCasualLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    data = json.loads((directory / "config.json").read_text())
-    data["auto_map"] = {"AutoConfig": "dynamic_lm.TinyDynamicConfig", "AutoModel": "dynamic_lm.DynamicCasualLM"}
-    (directory / "config.json").write_text(json.dumps(data))
-    return directory
+    return save_shipped_model(
+        directory,
+        "dynamic_lm.py",
+        DYNAMIC_LM_SOURCE,
+        "TinyDynamicConfig",
+        "DynamicCasualLM",
+        tokenizer,
+        eos_token_id=tokenizer.eos_token_id,
+    )
 
 
 def greedy_without_cache(model, tokenizer, prompt: str, n: int) -> str:

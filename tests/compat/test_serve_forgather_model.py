@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(SHARED is None, reason="needs ../shared/forgathe
 
 def test_forgathers_generated_model_serves_greedy_text_as_it_computes_it(tmp_path, monkeypatch):
     import shutil
+    import threading
 
     import torch
     from serve_helpers import post, running_server
@@ -53,6 +54,8 @@ def test_forgathers_generated_model_serves_greedy_text_as_it_computes_it(tmp_pat
     assert served.architecture == "DynamicCasualLM"
     tokenizer = load_tokenizer(checkpoint)
     service = CompletionService(served, tokenizer, "llama_4m")
+    # It honours the attention mask, so its rows share one forward (serve/decoders.py).
+    assert type(service.engine.decoder).__name__ == "PaddedBatchDecoder"
     prompt = "The oldest and"
     expected = greedy_without_cache(served.model, tokenizer, prompt, 8)
     try:
@@ -64,5 +67,21 @@ def test_forgathers_generated_model_serves_greedy_text_as_it_computes_it(tmp_pat
                 f"{url}/completions", {"prompt": prompt, "max_tokens": 8, "temperature": 0, "stream": True}, raw=True
             )
             assert status == 200 and stream.rstrip().endswith("data: [DONE]")
+            # Prompts of different lengths at once: one padded batch, each answer as alone.
+            prompts = ["A", "The oldest and strongest emotion of", "Once upon"]
+            answers: list = [None] * len(prompts)
+
+            def ask(index: int) -> None:
+                body = {"prompt": prompts[index], "max_tokens": 4 + 2 * index, "temperature": 0}
+                answers[index] = post(f"{url}/completions", body)[1]
+
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(prompts))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            for index, answer in enumerate(answers):
+                expected = greedy_without_cache(served.model, tokenizer, prompts[index], 4 + 2 * index)
+                assert answer["choices"][0]["text"] == expected, prompts[index]
     finally:
         service.close()

@@ -65,14 +65,7 @@ def run_fgtui(workdir: Path, steps: int, hidden: int, logging_steps: int, device
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(config_text(workdir / "fgtui_out", steps, hidden, logging_steps, device))
     env = {k: v for k, v in os.environ.items() if k != "FGTUI_RUN_DIR"}
-    subprocess.run(
-        [sys.executable, "-m", "fgtui.engine.train.entry", str(run_dir)],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=workdir,
-    )
+    _run([sys.executable, "-m", "fgtui.engine.train.entry", str(run_dir)], env, workdir)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return steps_per_second([(r["step"], r["time"]) for r in records if r["type"] == "train"])
 
@@ -85,17 +78,19 @@ def run_forgather(workdir: Path, steps: int, hidden: int, logging_steps: int, py
     extra = os.environ.get("FORGATHER_PYTHONPATH")
     if extra:
         env["PYTHONPATH"] = extra + os.pathsep + env.get("PYTHONPATH", "")
-    subprocess.run(
-        [python, str(FIXTURE / "run_forgather.py"), str(config)],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=workdir,
-    )
+    _run([python, str(FIXTURE / "run_forgather.py"), str(config)], env, workdir)
     [log] = glob.glob(str(workdir / "forgather_out" / "runs" / "*" / "trainer_logs.json"))
     entries = json.loads(Path(log).read_text())
     return steps_per_second([(e["global_step"], e["timestamp"]) for e in entries if "loss" in e])
+
+
+def _run(command: list[str], env: dict[str, str], cwd: Path) -> None:
+    """Runs one training process; when it fails, its last lines say why (the device is seen
+    only through what a call prints)."""
+    done = subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        tail = "\n".join(done.stderr.splitlines()[-25:])
+        raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/serve_bench.py                          # tiny model on CPU
     .venv/bin/python bench/serve_bench.py --shape 1b --device cuda # a 1B Llama shape on the GPU
+    .venv/bin/python bench/serve_bench.py --shape gpt2             # a transformers model (GPT-2 body)
 
 The server runs as `fgtui serve` in its own process on a saved random model
 (so client work never shares its interpreter); clients are asyncio keep-alive
@@ -44,6 +45,21 @@ def build_model(shape: str, directory: Path, dtype: str, device: str) -> None:
     from fgtui.engine.models.hf_io import save_pretrained
     from serve_helpers import CORPUS, tiny_model
 
+    if shape == "gpt2":  # served through transformers (engine/serve/decoders.py), not fgtui's decoder
+        from transformers import AutoModelForCausalLM, GPT2Config
+
+        tokenizer = train_bpe_tokenizer(
+            [p.read_text() for p in sorted(CORPUS.glob("*.txt"))], vocab_size=2048, show_progress=False
+        )
+        torch.manual_seed(0)
+        eos = tokenizer.eos_token_id
+        shape = dict(vocab_size=len(tokenizer), n_embd=256, n_layer=4, n_head=4, n_positions=256)
+        config = GPT2Config(**shape, bos_token_id=eos, eos_token_id=eos)
+        model = AutoModelForCausalLM.from_config(config).to(getattr(torch, dtype))
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+        print(f"# model: gpt2, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, {dtype}", flush=True)
+        return
     if shape == "tiny":
         model, tokenizer = tiny_model(max_positions=256)
     else:  # Llama-3.2-1B's body (16 layers, 2048 wide, GQA 32/8); the vocabulary is a small local BPE
@@ -262,7 +278,7 @@ async def bench(host: str, port: int, args, eos) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=("tiny", "1b"), default="tiny")
+    parser.add_argument("--shape", choices=("tiny", "1b", "gpt2"), default="tiny")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None, help="default float32 (tiny), bfloat16 (1b)")
     parser.add_argument("--clients", type=int, default=16)
@@ -274,7 +290,7 @@ def main() -> None:
     parser.add_argument("--idle-timeout", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=1, help="the server's torch threads (OMP_NUM_THREADS)")
     args = parser.parse_args()
-    dtype = args.dtype or ("float32" if args.shape == "tiny" else "bfloat16")
+    dtype = args.dtype or ("bfloat16" if args.shape == "1b" else "float32")
     with tempfile.TemporaryDirectory(prefix="fgtui-serve-bench-") as tmp:
         directory = Path(tmp) / "model"
         build_model(args.shape, directory, dtype, args.device)

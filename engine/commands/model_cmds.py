@@ -82,7 +82,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "together (continuous batching). With --api-key (or FGTUI_API_KEY) every /v1 request needs "
         "'Authorization: Bearer KEY'; an address other than loopback needs a key or --insecure. "
         "Models fgtui's own decoder reads (Llama, Mistral, Qwen3) decode all sequences in one "
-        "forward per step; other transformers models run one forward per sequence per step. "
+        "forward per step; so do other transformers models whose cache is transformers' DynamicCache and "
+        "which honour a padding mask (checked at start), the others one forward per sequence per step. "
         + " ".join(__doc__.split("\n\n")[2:4]).replace("\n", " "),
     )
     serve.add_argument("model", metavar="MODEL", help=MODEL_HELP)
@@ -350,12 +351,15 @@ def run_serve(args: argparse.Namespace) -> int:
         ) from None
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
-    # Said at start: a transformers model's sequences share the server, not the forward.
-    through = (
-        f" via transformers ({model.architecture}, one forward per sequence per step)"
-        if isinstance(model, TransformersLM)
-        else ""
-    )
+    # Said at start: whether a transformers model's sequences share the forward or only the server.
+    through = ""
+    if isinstance(model, TransformersLM):
+        shared = (
+            "all sequences in one forward per step"
+            if service.engine.decoder.batched
+            else "one forward per sequence per step: its cache is not a plain DynamicCache or it ignores padding"
+        )
+        through = f" via transformers ({model.architecture}, {shared})"
     print(
         f"serving {name} ({directory}) on {device}{through} at http://{shown}:{port}/v1"
         f"{' (API key required)' if api_key else ''} — Ctrl-C stops",

@@ -126,6 +126,10 @@ def load_transformers_lm(
             # `save_pretrained` (fgtui convert) copies the code and maps AutoModelForCausalLM.
             config = AutoConfig.from_pretrained(str(directory), trust_remote_code=True)
             model_class = _remote_class(directory, data["auto_map"])
+            # Forgather's generated model code, adapted to the installed transformers.
+            from fgtui.engine.compat.forgather.model_code import adapt_model_code
+
+            adapt_model_code(model_class)
             model_class.register_for_auto_class("AutoModelForCausalLM")
             model = model_class.from_pretrained(str(directory), config=config, dtype=torch_dtype)
         else:

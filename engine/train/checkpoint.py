@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ def save_model(model: Any, directory: Path, tokenizer: Any = None) -> None:
     model = unwrap(model)
     if hasattr(model, "save_pretrained"):
         model.save_pretrained(directory, safe_serialization=True)
+        _ship_model_code(model, directory)
     elif type(model).__module__.startswith("fgtui.engine.models"):
         from fgtui.engine.models.hf_io import save_pretrained
 
@@ -61,6 +63,34 @@ def save_model(model: Any, directory: Path, tokenizer: Any = None) -> None:
         save_safetensors(model, str(directory / "model.safetensors"))
     if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
         tokenizer.save_pretrained(directory)
+
+
+def _ship_model_code(model: Any, directory: Path) -> None:
+    """Copy the code a saved config's auto_map names (and the files it imports relatively)
+    from the directory the model's class was loaded from, when `save_pretrained` did not:
+    transformers copies it only for a class it imported itself, and a class a config
+    imported by path (Forgather's generated model, under transformers >= 5.2, which then
+    builds from it) is not one. Without the code the checkpoint does not load."""
+    auto_map = getattr(getattr(model, "config", None), "auto_map", None)
+    source = getattr(sys.modules.get(type(model).__module__), "__file__", None)
+    if not isinstance(auto_map, dict) or not source:
+        return
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    home = Path(source).parent
+    for reference in auto_map.values():
+        references = reference if isinstance(reference, (list, tuple)) else [reference]
+        for one in references:
+            if not isinstance(one, str) or "--" in one or "." not in one:
+                continue
+            module_file = home / (one.rsplit(".", 1)[0].replace(".", "/") + ".py")
+            if not module_file.is_file() or (directory / module_file.name).exists():
+                continue
+            for path in [str(module_file), *get_relative_import_files(str(module_file))]:
+                target = directory / Path(path).relative_to(home)
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
 
 
 def param_shapes(model: Any) -> dict[str, list[int]]:

@@ -100,3 +100,51 @@ def assert_forward_runs_or_is_explained(model, tree):
     else:
         loss = outputs.loss if hasattr(outputs, "loss") else outputs[0]  # a tuple unless return_dict
         assert written_for and torch.isfinite(loss)
+
+
+def test_llama_4m_adapted_trains_and_decodes_on_the_installed_transformers(tree):
+    """fgtui's adapters (model_code.py) make the generated model run on whatever transformers
+    is installed: a training forward and backward, the head looked up and set, and a cached
+    decode step (the mask call with a cache). Only the generated code's own modules change:
+    transformers' mask functions and the files on disk stay as they were, and on the
+    transformers the code was written for no mask call is adapted."""
+    import inspect
+
+    import torch
+    from transformers import masking_utils
+
+    from fgtui.engine.compat.forgather.model_code import adapt_model
+    from fgtui.engine.compat.forgather.project import from_project
+
+    project = tree / "examples" / "models" / "llama"
+    built = from_project(project, "4M.yaml", targets=["pretrained_tokenizer", "model"])
+    model = built["model"]()
+    sources = {path: path.read_bytes() for path in (tree / "modelsrc").rglob("*.py")}
+    sources.update({path: path.read_bytes() for path in project.rglob("*.py")})
+    installed = masking_utils.create_causal_mask
+    assert adapt_model(model) is model and adapt_model(model) is model  # idempotent
+
+    torch.manual_seed(0)
+    input_ids = torch.randint(0, model.config.vocab_size, (2, 8))
+    outputs = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=input_ids)
+    loss = outputs.loss if hasattr(outputs, "loss") else outputs[0]
+    loss.backward()
+    assert torch.isfinite(loss) and model.get_output_embeddings() is model.lm_head
+    head = model.lm_head
+    model.lm_head = head  # the template's __setattr__ path for a virtual layer naming lm_head
+    assert model.lm_head is head and "lm_head" in model._modules
+
+    model.eval()
+    with torch.no_grad():
+        prefix = torch.randint(0, model.config.vocab_size, (1, 6))
+        full = model(input_ids=prefix, return_dict=True).logits[0, -1]
+        first = model(input_ids=prefix[:, :5], use_cache=True, return_dict=True)
+        cache = getattr(first, "cache", None) or first.past_key_values
+        step = model(input_ids=prefix[:, 5:], past_key_values=cache, use_cache=True, return_dict=True)
+        assert torch.allclose(step.logits[0, -1], full, atol=1e-4)
+
+    assert masking_utils.create_causal_mask is installed
+    assert all(path.read_bytes() == data for path, data in sources.items())
+    ours = [m for m in list(sys.modules.values()) if Path(str(m.__dict__.get("__file__"))).is_relative_to(tree)]
+    adapted = [m for m in ours if hasattr(m.__dict__.get("create_causal_mask"), "__fgtui_forgather_adapter__")]
+    assert bool(adapted) != ("input_embeds" in inspect.signature(installed).parameters)

@@ -1,7 +1,9 @@
-"""`fgtui serve` on models fgtui's own decoder does not read, decoded row by row through
-transformers (engine/serve/decoders.py:RowByRowDecoder): a GPT-2 from `from_config`, and a
-model whose code ships in its directory (Forgather's layout), which needs --trust-remote-code.
-Every answer is checked against transformers' own model run without a cache."""
+"""`fgtui serve` on models fgtui's own decoder does not read, decoded through transformers
+(engine/serve/decoders.py): a GPT-2 from `from_config`, whose rows are batched into one
+left-padded DynamicCache (PaddedBatchDecoder), and a model whose code ships in its directory
+(Forgather's layout, needs --trust-remote-code) and ignores the attention mask, so it is
+decoded row by row (RowByRowDecoder). Every answer is checked against transformers' own
+model run without a cache."""
 
 from __future__ import annotations
 
@@ -186,7 +188,7 @@ def test_fgtui_serve_runs_shipped_code_with_the_flag(dynamic_dir):
     )
     try:
         line = process.stdout.readline()
-        assert "via transformers (DynamicCasualLM, one forward per sequence per step)" in line, (
+        assert "via transformers (DynamicCasualLM, one forward per sequence per step: " in line, (
             line + process.stderr.read()
         )
         base = line.split(" at ")[1].split()[0]
@@ -196,3 +198,37 @@ def test_fgtui_serve_runs_shipped_code_with_the_flag(dynamic_dir):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+
+
+def test_a_model_is_batched_only_when_it_honours_the_padding_mask(served):
+    from fgtui.engine.serve.decoders import PaddedBatchDecoder, RowByRowDecoder
+
+    service, _ = served
+    # The shipped test model builds its own causal mask and ignores attention_mask.
+    expected = PaddedBatchDecoder if service.model.architecture == "GPT2LMHeadModel" else RowByRowDecoder
+    assert type(service.engine.decoder) is expected
+
+
+def test_rows_of_different_lengths_joining_and_leaving_decode_as_alone(served):
+    """Prompts of different lengths, admitted at different steps and finishing at different
+    steps: the batched cache pads, re-aligns and drops rows, and every answer is the one
+    transformers gives for that prompt alone."""
+    service, url = served
+    prompts = ["A", "The old house on the hill was", "Story:", "In the beginning there was a very long night", "x y"]
+    answers: list = [None] * len(prompts)
+
+    def ask(index: int) -> None:
+        answers[index] = post(
+            f"{url}/completions", {"prompt": prompts[index], "max_tokens": 5 + 3 * index, "temperature": 0}
+        )[1]
+
+    threads = []
+    for index in range(len(prompts)):
+        threads.append(threading.Thread(target=ask, args=(index,)))
+        threads[-1].start()
+        if index % 2:
+            threads[-2].join(timeout=120)  # some rows join while others are mid-answer
+    for thread in threads:
+        thread.join(timeout=120)
+    for index, answer in enumerate(answers):
+        assert answer["choices"][0]["text"] == _reference(service, prompts[index], 5 + 3 * index), prompts[index]

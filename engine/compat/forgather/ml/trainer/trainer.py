@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from fgtui.engine.compat.forgather.ml.trainer.args import TrainingArguments, to_fgtui
 from fgtui.engine.compat.forgather.ml.trainer.callbacks import TBLogger
+from fgtui.engine.compat.forgather.model_code import adapt_model
 from fgtui.engine.errors import FgError
 from fgtui.engine.train.runtime import RunContext, Runtime
 from fgtui.engine.train.trainer import Trainer as FgTrainer
@@ -68,6 +69,8 @@ class Trainer(FgTrainer):
                 torch.manual_seed(forgather_args.seed)
                 torch.empty((), dtype=torch.int64).random_()
             model = model_init()
+        # Forgather's generated model code, adapted to the installed transformers (model_code.py).
+        adapt_model(model)
         no_accelerator = bool(getattr(distributed_env, "no_accelerator", False))
         fg_args, self.forgather_ignored = to_fgtui(forgather_args, no_accelerator=no_accelerator)
         self._resume_weights = _model_dir_resume(forgather_args, fg_args)

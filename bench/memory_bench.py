@@ -96,6 +96,12 @@ def parse_args(argv=None):
         help="pack documents of about this many tokens into each sequence (document masks,"
         " positions restarting per document; fgtui model only; 0 = one document)",
     )
+    ap.add_argument(
+        "--attn",
+        default="auto",
+        choices=("auto", "sdpa", "flex_attention", "varlen", "eager"),
+        help="attention kernel of the fgtui model (auto: varlen, else flex, for packed rows on CUDA)",
+    )
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
     args = ap.parse_args(argv)
     if args.packed_doc_len and args.model != "fgtui":
@@ -105,7 +111,7 @@ def parse_args(argv=None):
     return args
 
 
-def build(shape: dict, device, dtype, which: str = "hf"):
+def build(shape: dict, device, dtype, which: str = "hf", attn: str = "auto"):
     if which == "fgtui":
         from fgtui.engine.models.build import build_causal_lm
         from fgtui.engine.models.config import CausalLMConfig
@@ -119,6 +125,7 @@ def build(shape: dict, device, dtype, which: str = "hf"):
             num_key_value_heads=shape["kv_heads"],
             max_position_embeddings=262144,
             model_type=shape["arch"],
+            attn_implementation=attn,
         )
         return build_causal_lm(config, device, dtype)
     from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
@@ -182,7 +189,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
     on_cuda = device.type == "cuda"
     dtype = torch.bfloat16
     t0 = time.time()
-    model = build(shape, device, dtype, args.model)
+    model = build(shape, device, dtype, args.model, args.attn)
     n_matmul = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
@@ -197,7 +204,8 @@ def run_shape(name: str, args, device) -> list[Trial]:
         f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
         f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
         f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}",
+        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}"
+        + (f"; attention: {args.attn}" if args.model == "fgtui" else ""),
         flush=True,
     )
 

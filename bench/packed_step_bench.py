@@ -39,6 +39,7 @@ TUTORIAL = {
 VARIANTS = {
     "tutorial": {},
     "attn-sdpa": {"attn": "sdpa"},  # packed rows through sdpa's dense mask
+    "attn-flex": {"attn": "flex_attention"},  # document block masks (auto's choice without varlen)
     "no-offload": {"memory": {"activation_offload": False}},
     "offload-prefetch": {"memory": {"activation_offload_prefetch_mib": 256}},
     "adafactor-pytorch": {"optimizer": "pytorch"},

@@ -15,8 +15,8 @@ tutorial's command through the CLI,
 
 with the project's own switches (bf16 + Adafactor, full activation checkpointing,
 optimizer in backward, CPU activation offload, fused linear cross-entropy; the
-attention kernel left to `auto`, i.e. flex_attention document masks for its
-packed blocks), and prints what its log stream recorded: per step loss,
+attention kernel left to `auto`, i.e. the varlen flash kernel for its packed
+blocks where torch has one, else flex_attention document masks), and prints what its log stream recorded: per step loss,
 tokens/s, MFU and peak GiB. `--set NAME=VALUE` passes `--NAME VALUE` to the
 command (ablations: `--set attn_implementation=sdpa`).
 

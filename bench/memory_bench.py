@@ -102,6 +102,7 @@ def parse_args(argv=None):
         choices=("auto", "sdpa", "flex_attention", "varlen", "eager"),
         help="attention kernel of the fgtui model (auto: varlen, else flex, for packed rows on CUDA)",
     )
+    ap.add_argument("--profile", action="store_true", help="profile a third step at --lo and print the top kernels")
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
     args = ap.parse_args(argv)
     if args.packed_doc_len and args.model != "fgtui":
@@ -242,7 +243,13 @@ def run_shape(name: str, args, device) -> list[Trial]:
             torch.cuda.reset_peak_memory_stats()
         try:
             losses, step_time, area = [], 0.0, length * length
-            for _ in range(2):
+            profiling = on_cuda and args.profile and length == args.lo
+            for step in range(3 if profiling else 2):
+                if step == 2:  # after the timed steps: the profiler's overhead stays out of them
+                    profiler = torch.profiler.profile(
+                        activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+                    )
+                    profiler.__enter__()
                 ids = torch.randint(0, shape["vocab"], (1, length), generator=gen).to(device)
                 packing = {}
                 if args.packed_doc_len:
@@ -269,6 +276,11 @@ def run_shape(name: str, args, device) -> list[Trial]:
                 opt.step()
                 opt.zero_grad()
                 sync()
+                if step == 2:
+                    profiler.__exit__(None, None, None)
+                    print(f"## profile of a third step at {length} tokens (self CUDA time, top 25)", flush=True)
+                    print(profiler.key_averages().table(sort_by="self_cuda_time_total", row_limit=25), flush=True)
+                    break
                 step_time = time.perf_counter() - start
                 losses.append(float(loss.detach()))
                 del loss

@@ -14,7 +14,8 @@ Four interchangeable kernels, chosen by `attn_implementation`, or `auto`
   torch 2.10 or later. Absent elsewhere: asking for it there is an error.
 - `eager`: plain matmul + float32 softmax, the reference the others are tested against.
 - `auto`: packed batches (document ids) on CUDA use `varlen` where it runs (no
-  padding mask, no binding sliding window, 16-bit) and else `flex_attention` with a
+  padding mask, no binding sliding window, 16-bit, grouped-query heads only where
+  this torch's varlen takes them) and else `flex_attention` with a
   block mask built from the document boundaries, so each document attends only to
   itself and no T x T mask exists; everything else uses `sdpa` (its causal
   kernels, or its dense mask for padding on CPU-sized work).
@@ -135,10 +136,11 @@ class CausalSelfAttention(nn.Module):
         if not packed or device_type != "cuda":
             return "sdpa"
         dtype = dtype or self.q_proj.weight.dtype
-        if (
-            mask.varlen_exact(self.sliding_window)
-            and varlen.unavailable_reason(device_type, dtype, self.head_dim) is None
-        ):
+        # Grouped-query heads go to varlen only where it takes them as they are: repeating
+        # keys and values for it costs memory flex does not need (measured for neither).
+        native_heads = self.num_kv_heads == self.num_heads or varlen.supports_gqa()
+        runs = varlen.unavailable_reason(device_type, dtype, self.head_dim) is None
+        if native_heads and runs and mask.varlen_exact(self.sliding_window):
             return "varlen"
         return "flex_attention"
 

@@ -61,6 +61,17 @@ def test_auto_takes_varlen_only_for_exact_16_bit_packed_rows_on_cuda(monkeypatch
     assert windowed.kernel_for(packed, "cuda", torch.bfloat16) == "flex_attention"
 
 
+def test_auto_gives_grouped_query_heads_to_varlen_only_where_it_takes_them(monkeypatch):
+    monkeypatch.setattr(varlen, "missing", lambda: None)
+    docs = _ids(ROWS, 384)
+    packed = AttentionMask(*docs.shape, kv_len=384, device=docs.device, document_ids=docs)
+    grouped = CausalSelfAttention(64, 4, 2, attn_implementation="auto")
+    monkeypatch.setattr(varlen, "supports_gqa", lambda: False)  # torch 2.11: no enable_gqa
+    assert grouped.kernel_for(packed, "cuda", torch.bfloat16) == "flex_attention"
+    monkeypatch.setattr(varlen, "supports_gqa", lambda: True)
+    assert grouped.kernel_for(packed, "cuda", torch.bfloat16) == "varlen"
+
+
 def test_auto_keeps_flex_where_torch_has_no_varlen(monkeypatch):
     monkeypatch.setattr(varlen, "missing", lambda: "torch 2.9 has no torch.nn.attention.varlen.varlen_attn")
     docs = _ids(ROWS, 384)

@@ -27,6 +27,9 @@ activation checkpointing and torch's Adafactor, with no memory cap. Its
 tokens/s and MFU use the trainer's formula (fgtui.engine.train.flops: 6N per token
 plus 12·L·H·d per attended pair, pairs = the sum of the block's squared document
 lengths; see fgtui.engine.runs.schema), so the two rows compare directly.
+Its first step compiles transformers' flex masks: on the H200 with torch 2.11 it
+had printed no step after 190 s (2026-12-03), so give the whole bench 8 minutes or
+more; the fgtui run alone takes about 3 (model creation included).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ def not_a_command_nor_directory(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_process = argv is None  # the console script; a caller passing argv may share its process
     argv = list(sys.argv[1:] if argv is None else argv)
     problem = not_a_command_nor_directory(argv)
     if problem is not None:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_workbench(argv[0] if argv else None)
     from fgtui.engine.cli import main as cli_main
 
-    return cli_main(argv)
+    return cli_main(argv, own_process=own_process)
 
 
 if __name__ == "__main__":

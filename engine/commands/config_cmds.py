@@ -94,7 +94,9 @@ def parse_variables(assignments: list[str] | None) -> dict[str, Any]:
         name, eq, text = item.partition("=")
         if not eq or not name.strip().isidentifier():
             raise FgError(f"bad --var '{item}'", hint="write --var NAME=VALUE, e.g. --var lr=3e-4")
-        import yaml
+        from fgtui.engine.config.yaml_module import import_yaml
+
+        yaml = import_yaml()
 
         try:
             value = yaml.safe_load(text) if text.strip() else ""

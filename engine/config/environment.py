@@ -13,7 +13,6 @@ import functools
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound
@@ -26,14 +25,14 @@ from fgtui.engine.config.index import InlineIndex, read_template_file
 from fgtui.engine.config.split import InlineTemplate, split_templates
 from fgtui.engine.config.sugar import file_key, preprocess, strip_markers
 from fgtui.engine.errors import FgError
+from fgtui.engine.record import Record
 
 # Each project's environment translates the shared library templates (config_type.yaml, ...)
 # again; the translation depends only on (text, file key, first line).
 _translate = functools.lru_cache(maxsize=256)(preprocess)
 
 
-@dataclass
-class RenderedConfig:
+class RenderedConfig(Record):
     """The outcome of rendering one config.
 
     `text` is the preprocessed YAML; `templates` every template file pulled
@@ -42,14 +41,27 @@ class RenderedConfig:
     template-name pairs for extends, include and import.
     """
 
-    text: str
-    templates: list[str]
-    source: str
-    name: str = ""
-    line_map: list[tuple[str, int] | None] = field(default_factory=list)
-    edges: list[tuple[str, str]] = field(default_factory=list)
-    files_by_name: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    _fields = ("text", "templates", "source", "name", "line_map", "edges", "files_by_name", "warnings")
+
+    def __init__(
+        self,
+        text: str,
+        templates: list[str],
+        source: str,
+        name: str = "",
+        line_map: list[tuple[str, int] | None] | None = None,
+        edges: list[tuple[str, str]] | None = None,
+        files_by_name: dict[str, str] | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.text = text
+        self.templates = templates
+        self.source = source
+        self.name = name
+        self.line_map: list[tuple[str, int] | None] = [] if line_map is None else line_map
+        self.edges: list[tuple[str, str]] = [] if edges is None else edges
+        self.files_by_name: dict[str, str] = {} if files_by_name is None else files_by_name
+        self.warnings: list[str] = [] if warnings is None else warnings
 
     def chain_to(self, file: str | None) -> list[str]:
         """Template names from the root to the first template living in `file`."""

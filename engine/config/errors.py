@@ -141,7 +141,9 @@ def from_yaml_error(
     exc: BaseException, line_map: list | None, source: str, chain: list[str], text: str = ""
 ) -> FgError:
     """Turn a PyYAML error into an FgError located in the template."""
-    import yaml
+    from fgtui.engine.config.yaml_module import import_yaml
+
+    yaml = import_yaml()
 
     if isinstance(exc, yaml.reader.ReaderError):
         line0 = text.count("\n", 0, exc.position) if text else 0

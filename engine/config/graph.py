@@ -10,11 +10,11 @@ Source locations are kept for messages but left out of equality.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from fgtui.engine.config.errors import location
 from fgtui.engine.errors import FgError, SourceLocation
+from fgtui.engine.record import FrozenRecord, Record
 
 KINDS = ("singleton", "factory", "partial", "meta")
 # Keyword arguments a call node consumes itself; they never reach the callable.
@@ -24,8 +24,7 @@ CONTAINER_SPECS = {"named_list": "list", "named_tuple": "tuple", "named_dict": "
 _ARG_KEY = re.compile(r"arg(\d+)")
 
 
-@dataclass(frozen=True)
-class CallNode:
+class CallNode(FrozenRecord):
     """Call `spec` with `args` and `kwargs`.
 
     kind: singleton (once per build, shared), factory (fresh at every
@@ -35,11 +34,26 @@ class CallNode:
 
     kind: str
     spec: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    name: str | None = None
-    file: str | None = field(default=None, compare=False, repr=False)
-    line: int | None = field(default=None, compare=False, repr=False)
+    args: tuple
+    kwargs: dict
+    name: str | None
+    file: str | None  # where it is written: not compared, not shown
+    line: int | None
+    _fields = ("kind", "spec", "args", "kwargs", "name")
+
+    def __init__(
+        self,
+        kind: str,
+        spec: str,
+        args: tuple = (),
+        kwargs: dict | None = None,
+        name: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self._set(
+            kind=kind, spec=spec, args=args, kwargs={} if kwargs is None else kwargs, name=name, file=file, line=line
+        )
 
     @property
     def location(self) -> SourceLocation | None:
@@ -59,15 +73,25 @@ class CallNode:
         return f"!{self.kind}:{self.spec}{suffix}"
 
 
-@dataclass(frozen=True)
-class VarNode:
+class VarNode(FrozenRecord):
     """A value taken from the build context by `name`, else `default`."""
 
     name: str
-    default: Any = None
-    has_default: bool = False
-    file: str | None = field(default=None, compare=False, repr=False)
-    line: int | None = field(default=None, compare=False, repr=False)
+    default: Any
+    has_default: bool
+    file: str | None  # where it is written: not compared, not shown
+    line: int | None
+    _fields = ("name", "default", "has_default")
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        has_default: bool = False,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self._set(name=name, default=default, has_default=has_default, file=file, line=line)
 
     @property
     def location(self) -> SourceLocation | None:
@@ -114,14 +138,18 @@ class GraphVisitor:
         return value
 
 
-@dataclass
-class ConfigGraph:
+class ConfigGraph(Record):
     """A loaded config. `root` is usually a dict of targets (dot-keys removed)."""
 
-    root: Any
-    source: str = "<config>"
-    pp_config: str = ""
-    warnings: list[str] = field(default_factory=list)
+    _fields = ("root", "source", "pp_config", "warnings")
+
+    def __init__(
+        self, root: Any, source: str = "<config>", pp_config: str = "", warnings: list[str] | None = None
+    ) -> None:
+        self.root = root
+        self.source = source
+        self.pp_config = pp_config
+        self.warnings: list[str] = [] if warnings is None else warnings
 
     @property
     def targets(self) -> list[str]:

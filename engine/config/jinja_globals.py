@@ -104,7 +104,9 @@ def toyaml(value: Any, default: Any = _NO_DEFAULT) -> str:
         return str(value)
     if value is None:
         return "null"
-    import yaml
+    from fgtui.engine.config.yaml_module import import_yaml
+
+    yaml = import_yaml()
 
     if hasattr(yaml, "CSafeDumper"):
         # libyaml's emitter is ~3x faster (`ls` calls this ~10 times per config);

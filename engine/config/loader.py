@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-import yaml
-
 from fgtui.engine.config import errors
 from fgtui.engine.config.graph import CallNode, ConfigGraph, VarNode, split_arguments
+from fgtui.engine.config.yaml_module import import_yaml
 from fgtui.engine.errors import FgError
+
+yaml = import_yaml()
 
 STANDARD_TAG = "tag:yaml.org,2002:"
 _STR_TAG = STANDARD_TAG + "str"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
 from fgtui.engine.config.graph import CONTAINER_SPECS, CallNode, ConfigGraph, VarNode
+from fgtui.engine.config.yaml_module import import_yaml
+
+yaml = import_yaml()
 
 _ARG_KEY = re.compile(r"arg\d+")
 

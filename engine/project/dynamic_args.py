@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.record import FrozenRecord
 
 TYPES = ("int", "float", "str", "bool", "path", "list", "json")
 _FIELDS = frozenset(
@@ -57,24 +57,51 @@ _FIELDS = frozenset(
 _NO_DEFAULT = object()
 
 
-@dataclass(frozen=True)
-class DynamicArg:
+class DynamicArg(FrozenRecord):
     """One command-line option declared by a config."""
 
     names: tuple[str, ...]
     dest: str
-    type: str = "str"
-    help: str = ""
-    choices: tuple[Any, ...] | None = None
-    default: Any = _NO_DEFAULT
-    action: str | None = None
-    group: str | None = None
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    metavar: str | None = None
-    item_type: str = "str"
-    extra: dict = field(default_factory=dict, compare=False)
+    type: str
+    help: str
+    choices: tuple[Any, ...] | None
+    default: Any
+    action: str | None
+    group: str | None
+    required: bool
+    minimum: float | None
+    maximum: float | None
+    metavar: str | None
+    item_type: str
+    extra: dict  # shown, not compared
+    _shown = (
+        "names", "dest", "type", "help", "choices", "default", "action", "group", "required",
+        "minimum", "maximum", "metavar", "item_type", "extra",
+    )  # fmt: skip
+    _fields = _shown[:-1]
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        dest: str,
+        type: str = "str",  # noqa: A002 - the option's field name
+        help: str = "",  # noqa: A002
+        choices: tuple[Any, ...] | None = None,
+        default: Any = _NO_DEFAULT,
+        action: str | None = None,
+        group: str | None = None,
+        required: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        metavar: str | None = None,
+        item_type: str = "str",
+        extra: dict | None = None,
+    ) -> None:
+        self._set(
+            names=names, dest=dest, type=type, help=help, choices=choices, default=default, action=action,
+            group=group, required=required, minimum=minimum, maximum=maximum, metavar=metavar,
+            item_type=item_type, extra={} if extra is None else extra,
+        )  # fmt: skip
 
     @property
     def has_default(self) -> bool:

@@ -235,7 +235,9 @@ def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
         return plain_yaml.parse(text)  # most meta.yaml files; the same values PyYAML reads
     except plain_yaml.NotPlain:
         pass
-    import yaml
+    from fgtui.engine.config.yaml_module import import_yaml
+
+    yaml = import_yaml()
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:

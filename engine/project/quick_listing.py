@@ -532,7 +532,9 @@ class _Walk:
             return plain_yaml.scalar(text)
         except plain_yaml.NotPlain:
             pass
-        import yaml
+        from fgtui.engine.config.yaml_module import import_yaml
+
+        yaml = import_yaml()
 
         try:
             return yaml.safe_load(text) if text else None

@@ -12,20 +12,23 @@ Only `construct`, `train` and `--run` build targets for real.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fgtui.engine.config.graph import CallNode, GraphVisitor, VarNode
+from fgtui.engine.record import FrozenRecord
 
 _CONTAINERS = {"named_list": list, "named_tuple": tuple}
 
 
-@dataclass(frozen=True)
-class Unresolved:
+class Unresolved(FrozenRecord):
     """A value only a build could compute; kept as a note instead of being computed."""
 
     spec: str
-    where: str = ""  # file:line of the call in the template, when known
+    where: str  # file:line of the call in the template, when known
+    _fields = ("spec", "where")
+
+    def __init__(self, spec: str, where: str = "") -> None:
+        self._set(spec=spec, where=where)
 
     def note(self) -> str:
         where = f" ({self.where})" if self.where else ""

@@ -60,3 +60,23 @@ def test_pp_imports_no_other_command_module_and_no_ml_library(tmp_path):
     assert lines[0] == "a: 1"
     # config_parser is the parser that grows the config's options, not a command module
     assert lines[-2:] == ["['config_cmds', 'config_parser']", "[]"]
+
+
+def test_only_a_process_of_its_own_has_its_collector_paused_and_the_parse_frozen(capsys):
+    import gc
+    from pathlib import Path
+
+    from fgtui.engine.cli import main
+
+    datasets = str(Path(__file__).resolve().parents[2] / "examples" / "datasets")
+    frozen = gc.get_freeze_count()
+    assert main(["ls", "-r", datasets]) == 0  # shares this process: the collector is left as it was
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    script = (
+        "import gc, sys\n"
+        "from fgtui.engine.cli import main\n"
+        "code = main(['ls', '-r', sys.argv[1]], own_process=True)\n"
+        "print(code, gc.isenabled(), gc.get_freeze_count() > 1000)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, datasets], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-3:] == ["0", "True", "True"]  # on again for the command, what parsing made frozen

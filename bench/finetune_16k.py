@@ -15,8 +15,8 @@ tutorial's command through the CLI,
 
 with the project's own switches (bf16 + Adafactor, full activation checkpointing,
 optimizer in backward, CPU activation offload, fused linear cross-entropy; the
-attention kernel left to `auto`, i.e. flex_attention document masks for its
-packed blocks), and prints what its log stream recorded: per step loss,
+attention kernel left to `auto`, i.e. the varlen flash kernel for its packed
+blocks where torch has one, else flex_attention document masks), and prints what its log stream recorded: per step loss,
 tokens/s, MFU and peak GiB. `--set NAME=VALUE` passes `--NAME VALUE` to the
 command (ablations: `--set attn_implementation=sdpa`).
 
@@ -27,6 +27,9 @@ activation checkpointing and torch's Adafactor, with no memory cap. Its
 tokens/s and MFU use the trainer's formula (fgtui.engine.train.flops: 6N per token
 plus 12·L·H·d per attended pair, pairs = the sum of the block's squared document
 lengths; see fgtui.engine.runs.schema), so the two rows compare directly.
+Its first step compiles transformers' flex masks: on the H200 with torch 2.11 it
+had printed no step after 190 s (2026-12-03), so give the whole bench 8 minutes or
+more; the fgtui run alone takes about 3 (model creation included).
 """
 
 from __future__ import annotations

@@ -96,6 +96,13 @@ def parse_args(argv=None):
         help="pack documents of about this many tokens into each sequence (document masks,"
         " positions restarting per document; fgtui model only; 0 = one document)",
     )
+    ap.add_argument(
+        "--attn",
+        default="auto",
+        choices=("auto", "sdpa", "flex_attention", "varlen", "eager"),
+        help="attention kernel of the fgtui model (auto: varlen, else flex, for packed rows on CUDA)",
+    )
+    ap.add_argument("--profile", action="store_true", help="profile a third step at --lo and print the top kernels")
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU, lengths 64..512: smoke check")
     args = ap.parse_args(argv)
     if args.packed_doc_len and args.model != "fgtui":
@@ -105,7 +112,7 @@ def parse_args(argv=None):
     return args
 
 
-def build(shape: dict, device, dtype, which: str = "hf"):
+def build(shape: dict, device, dtype, which: str = "hf", attn: str = "auto"):
     if which == "fgtui":
         from fgtui.engine.models.build import build_causal_lm
         from fgtui.engine.models.config import CausalLMConfig
@@ -119,6 +126,7 @@ def build(shape: dict, device, dtype, which: str = "hf"):
             num_key_value_heads=shape["kv_heads"],
             max_position_embeddings=262144,
             model_type=shape["arch"],
+            attn_implementation=attn,
         )
         return build_causal_lm(config, device, dtype)
     from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
@@ -182,7 +190,7 @@ def run_shape(name: str, args, device) -> list[Trial]:
     on_cuda = device.type == "cuda"
     dtype = torch.bfloat16
     t0 = time.time()
-    model = build(shape, device, dtype, args.model)
+    model = build(shape, device, dtype, args.model, args.attn)
     n_matmul = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
@@ -197,7 +205,8 @@ def run_shape(name: str, args, device) -> list[Trial]:
         f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
         f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
         f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}",
+        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}"
+        + (f"; attention: {args.attn}" if args.model == "fgtui" else ""),
         flush=True,
     )
 
@@ -234,7 +243,13 @@ def run_shape(name: str, args, device) -> list[Trial]:
             torch.cuda.reset_peak_memory_stats()
         try:
             losses, step_time, area = [], 0.0, length * length
-            for _ in range(2):
+            profiling = on_cuda and args.profile and length == args.lo
+            for step in range(3 if profiling else 2):
+                if step == 2:  # after the timed steps: the profiler's overhead stays out of them
+                    profiler = torch.profiler.profile(
+                        activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+                    )
+                    profiler.__enter__()
                 ids = torch.randint(0, shape["vocab"], (1, length), generator=gen).to(device)
                 packing = {}
                 if args.packed_doc_len:
@@ -261,6 +276,11 @@ def run_shape(name: str, args, device) -> list[Trial]:
                 opt.step()
                 opt.zero_grad()
                 sync()
+                if step == 2:
+                    profiler.__exit__(None, None, None)
+                    print(f"## profile of a third step at {length} tokens (self CUDA time, top 25)", flush=True)
+                    print(profiler.key_averages().table(sort_by="self_cuda_time_total", row_limit=25), flush=True)
+                    break
                 step_time = time.perf_counter() - start
                 losses.append(float(loss.detach()))
                 del loss

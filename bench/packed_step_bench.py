@@ -16,7 +16,8 @@ the switch's effect) and MFU over the steps after the first (MFU by the trainer'
 formula, runs/schema.py), peak GiB, loss at the last step. This is the ablation
 table of the 16K path: attention kernel, activation offload (and its prefetch),
 Triton vs PyTorch Adafactor, compiled blocks, checkpointing mode, fused linear CE,
-optimizer in backward.
+optimizer in backward. compile-blocks compiles every block first: a 35 s
+`--timeout` cut it on the H200 (2026-12-03); give it 90.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ TUTORIAL = {
 VARIANTS = {
     "tutorial": {},
     "attn-sdpa": {"attn": "sdpa"},  # packed rows through sdpa's dense mask
+    "attn-flex": {"attn": "flex_attention"},  # document block masks (auto's choice without varlen)
     "no-offload": {"memory": {"activation_offload": False}},
     "offload-prefetch": {"memory": {"activation_offload_prefetch_mib": 256}},
     "adafactor-pytorch": {"optimizer": "pytorch"},

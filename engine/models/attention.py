@@ -1,6 +1,6 @@
 """Causal self-attention with grouped-query heads, optional QK-norm and sliding window.
 
-Three interchangeable kernels, chosen by `attn_implementation`, or `auto`
+Four interchangeable kernels, chosen by `attn_implementation`, or `auto`
 (the default) to choose per forward pass from the mask:
 
 - `sdpa`: `torch.nn.functional.scaled_dot_product_attention`. With only a
@@ -9,11 +9,16 @@ Three interchangeable kernels, chosen by `attn_implementation`, or `auto`
   (correct everywhere, O(T^2) memory).
 - `flex_attention`: block-sparse masks (document boundaries of packed batches,
   sliding windows) without materializing T x T; compile it for speed on GPU.
+- `varlen`: packed rows through PyTorch's variable-length flash kernel
+  (`engine/models/varlen.py`), each document a sequence of its own; CUDA, 16-bit,
+  torch 2.10 or later. Absent elsewhere: asking for it there is an error.
 - `eager`: plain matmul + float32 softmax, the reference the others are tested against.
-- `auto`: packed batches (document ids) on CUDA use `flex_attention` with a
-  block mask built from the document boundaries, so each document attends
-  only to itself at flash-like speed and no T x T mask exists; everything else
-  uses `sdpa` (its causal kernels, or its dense mask for padding on CPU-sized work).
+- `auto`: packed batches (document ids) on CUDA use `varlen` where it runs (no
+  padding mask, no binding sliding window, 16-bit, grouped-query heads only where
+  this torch's varlen takes them) and else `flex_attention` with a
+  block mask built from the document boundaries, so each document attends only to
+  itself and no T x T mask exists; everything else uses `sdpa` (its causal
+  kernels, or its dense mask for padding on CPU-sized work).
 """
 
 from __future__ import annotations
@@ -25,13 +30,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.models import varlen
 from fgtui.engine.models.cache import KVCache
 from fgtui.engine.models.masks import AttentionMask
 from fgtui.engine.models.norm import RMSNorm
 from fgtui.engine.models.rope import apply_rotary
 
-ATTN_KERNELS = ("auto", "sdpa", "flex_attention", "eager")
+ATTN_KERNELS = ("auto", "sdpa", "flex_attention", "varlen", "eager")
 _flex_kernels: dict[str, object] = {}
+_NOT_VARLEN = "use auto (it takes varlen only where varlen runs), flex_attention or sdpa"
 
 
 def _flex(device_type: str):
@@ -85,6 +92,8 @@ class CausalSelfAttention(nn.Module):
         self.num_kv_heads = num_key_value_heads
         self.head_dim = head_dim
         self.sliding_window = sliding_window
+        if attn_implementation == "varlen" and varlen.missing():
+            raise FgError(f"attention: attn_implementation 'varlen': {varlen.missing()}", hint=_NOT_VARLEN)
         self.attn_implementation = attn_implementation
         self.q_proj = nn.Linear(hidden_size, num_attention_heads * head_dim, bias=False)
         self.k_proj = nn.Linear(hidden_size, num_key_value_heads * head_dim, bias=False)
@@ -118,21 +127,45 @@ class CausalSelfAttention(nn.Module):
         out = self._attend(q, k, v, mask)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim))
 
-    def kernel_for(self, mask: AttentionMask, device_type: str) -> str:
-        """The kernel this layer runs for `mask`: the configured one, or auto's choice."""
+    def kernel_for(self, mask: AttentionMask, device_type: str, dtype: torch.dtype | None = None) -> str:
+        """The kernel this layer runs for `mask`: the configured one, or auto's choice.
+        `dtype` is the one q/k/v have (default: the projections' weights)."""
         if self.attn_implementation != "auto":
             return self.attn_implementation
         packed = mask.document_ids is not None and mask.q_offset == 0
-        return "flex_attention" if packed and device_type == "cuda" else "sdpa"
+        if not packed or device_type != "cuda":
+            return "sdpa"
+        dtype = dtype or self.q_proj.weight.dtype
+        # Grouped-query heads go to varlen only where it takes them as they are: repeating
+        # keys and values for it costs memory flex does not need (measured for neither).
+        native_heads = self.num_kv_heads == self.num_heads or varlen.supports_gqa()
+        runs = varlen.unavailable_reason(device_type, dtype, self.head_dim) is None
+        if native_heads and runs and mask.varlen_exact(self.sliding_window):
+            return "varlen"
+        return "flex_attention"
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask) -> torch.Tensor:
         gqa = self.num_kv_heads != self.num_heads
-        kernel = self.kernel_for(mask, q.device.type)
+        kernel = self.kernel_for(mask, q.device.type, q.dtype)
         if kernel == "sdpa":
             return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa, **mask.sdpa_kwargs(self.sliding_window))
         if kernel == "flex_attention":
             return _flex(q.device.type)(q, k, v, block_mask=mask.block_mask(self.sliding_window), enable_gqa=gqa)
+        if kernel == "varlen":
+            self._check_varlen(q, mask)
+            return varlen.causal_varlen(q, k, v, *mask.varlen_bounds())
         return self._eager(q, k, v, mask)
+
+    def _check_varlen(self, q: torch.Tensor, mask: AttentionMask) -> None:
+        """attn_implementation=varlen where it cannot run exactly is an error, never another kernel."""
+        reason = varlen.unavailable_reason(q.device, q.dtype, self.head_dim)
+        if reason is None and not mask.varlen_exact(self.sliding_window):
+            reason = (
+                "varlen attention takes causal rows split into documents only,"
+                " not a padding mask, a KV cache or a binding sliding window"
+            )
+        if reason is not None:
+            raise FgError(f"attention: attn_implementation 'varlen': {reason}", hint=_NOT_VARLEN)
 
     def _eager(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask) -> torch.Tensor:
         groups = self.num_heads // self.num_kv_heads

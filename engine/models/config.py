@@ -15,7 +15,7 @@ from typing import Any
 from fgtui.engine.errors import FgError
 
 MODEL_TYPES = ("llama", "mistral", "qwen3")
-ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "flex_attention", "eager")
+ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "flex_attention", "varlen", "eager")
 # The sizes every config gives, each a positive integer (an HF config.json has them too).
 SIZES = (
     "vocab_size",

@@ -56,6 +56,26 @@ class AttentionMask:
         window_matters = sliding_window is not None and sliding_window < self.kv_len
         return self.key_padding is None and self.document_ids is None and not window_matters
 
+    def varlen_exact(self, sliding_window: int | None) -> bool:
+        """True when causal attention within each document is the whole rule set, which is
+        what the varlen kernel computes: no padding mask, no cached prefix, no binding window.
+        (Documents are runs of equal ids, as packing writes them.)"""
+        window_matters = sliding_window is not None and sliding_window < self.kv_len
+        return self.key_padding is None and self.q_offset == 0 and not window_matters
+
+    def varlen_bounds(self) -> tuple[torch.Tensor, int]:
+        """The varlen kernel's (cumulative sequence starts, longest sequence) for this batch,
+        each document (or each row, unpacked) a sequence; built once, shared by all layers."""
+        key = ("varlen", None)
+        if key not in self._cache:
+            from fgtui.engine.models.varlen import sequence_bounds
+
+            docs = self.document_ids
+            if docs is None:
+                docs = torch.zeros(self.batch_size, self.kv_len, dtype=torch.long, device=self.device)
+            self._cache[key] = sequence_bounds(docs)
+        return self._cache[key]
+
     def sdpa_kwargs(self, sliding_window: int | None) -> dict[str, Any]:
         """`attn_mask` / `is_causal` arguments for scaled_dot_product_attention.
 

@@ -86,16 +86,20 @@ class DecoderModel(nn.Module):
         hidden = self.embed_tokens(input_ids)
         position_embeddings = self.rotary_emb(position_ids, hidden.dtype)
         mask = AttentionMask(batch, seq, past + seq, input_ids.device, attention_mask, document_ids)
-        # Flex layers share one BlockMask per window. Built here, eagerly, compiled layers
-        # only read it from the mask's cache instead of tracing its construction.
+        # Flex layers share one BlockMask per window, varlen layers one set of sequence
+        # bounds (its longest length is a host sync). Built here, eagerly: compiled layers
+        # only read them from the mask's cache instead of tracing their construction.
         device_type = input_ids.device.type
         attentions = [getattr(layer, "self_attn", None) for layer in self.layers]
-        for window in {
-            attn.sliding_window
+        kernels = [
+            (attn.kernel_for(mask, device_type), attn.sliding_window)
             for attn in attentions
-            if hasattr(attn, "kernel_for") and attn.kernel_for(mask, device_type) == "flex_attention"
-        }:
+            if hasattr(attn, "kernel_for")
+        ]
+        for window in {window for kernel, window in kernels if kernel == "flex_attention"}:
             mask.block_mask(window)
+        if any(kernel == "varlen" for kernel, _ in kernels) and mask.varlen_exact(None):
+            mask.varlen_bounds()
         checkpointing = self._checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for layer in self.layers:
             if checkpointing:

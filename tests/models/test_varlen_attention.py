@@ -1,0 +1,158 @@
+"""The varlen flash kernel for packed rows: its sequence bounds, when auto takes it, that
+asking for it where it cannot run is an error (never another kernel), and on CUDA that
+it equals per-document attention and the flex kernel, forward and backward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fgtui.engine.errors import FgError
+from fgtui.engine.models import CausalLMConfig, build_causal_lm, varlen
+from fgtui.engine.models.attention import CausalSelfAttention
+from fgtui.engine.models.masks import AttentionMask
+
+
+def _ids(rows: list[list[int]], total: int) -> torch.Tensor:
+    out = torch.full((len(rows), total), -1, dtype=torch.long)
+    for b, row in enumerate(rows):
+        start = 0
+        for doc, n in enumerate(row):
+            out[b, start : start + n] = doc
+            start += n
+    return out
+
+
+ROWS = [[100, 28, 200, 56], [384], [1, 127, 129, 60]]  # the last row ends in 67 tokens of padding
+
+
+def test_sequence_bounds_split_rows_and_documents():
+    bounds, longest = varlen.sequence_bounds(_ids(ROWS, 384))
+    # Row 0: four documents; row 1: one; row 2: four and its padding run.
+    expected = [0, 100, 128, 328, 384, 768, 769, 896, 1025, 1085, 1152]
+    assert bounds.dtype == torch.int32
+    assert bounds.tolist() == expected
+    assert longest == 384
+
+
+def test_sequence_bounds_start_each_row_even_when_ids_continue():
+    """Two rows that both hold document 0 are two sequences, not one spanning the seam."""
+    bounds, longest = varlen.sequence_bounds(torch.zeros(2, 5, dtype=torch.long))
+    assert bounds.tolist() == [0, 5, 10]
+    assert longest == 5
+
+
+def test_auto_takes_varlen_only_for_exact_16_bit_packed_rows_on_cuda(monkeypatch):
+    monkeypatch.setattr(varlen, "missing", lambda: None)
+    docs = _ids(ROWS, 384)
+    packed = AttentionMask(*docs.shape, kv_len=384, device=docs.device, document_ids=docs)
+    padded = AttentionMask(
+        *docs.shape, kv_len=384, device=docs.device, document_ids=docs, attention_mask=(docs >= 0).long()
+    )
+    plain = AttentionMask(3, 384, 384, docs.device)
+    attn = CausalSelfAttention(64, 4, attn_implementation="auto")
+    assert attn.kernel_for(packed, "cuda", torch.bfloat16) == "varlen"
+    assert attn.kernel_for(packed, "cuda", torch.float32) == "flex_attention"  # flash is 16-bit only
+    assert attn.kernel_for(packed, "cuda") == "flex_attention"  # the weights' dtype: float32 here
+    assert attn.kernel_for(padded, "cuda", torch.bfloat16) == "flex_attention"
+    assert attn.kernel_for(packed, "cpu", torch.bfloat16) == "sdpa"
+    assert attn.kernel_for(plain, "cuda", torch.bfloat16) == "sdpa"
+    windowed = CausalSelfAttention(64, 4, sliding_window=64, attn_implementation="auto")
+    assert windowed.kernel_for(packed, "cuda", torch.bfloat16) == "flex_attention"
+
+
+def test_auto_gives_grouped_query_heads_to_varlen_only_where_it_takes_them(monkeypatch):
+    monkeypatch.setattr(varlen, "missing", lambda: None)
+    docs = _ids(ROWS, 384)
+    packed = AttentionMask(*docs.shape, kv_len=384, device=docs.device, document_ids=docs)
+    grouped = CausalSelfAttention(64, 4, 2, attn_implementation="auto")
+    monkeypatch.setattr(varlen, "supports_gqa", lambda: False)  # torch 2.11: no enable_gqa
+    assert grouped.kernel_for(packed, "cuda", torch.bfloat16) == "flex_attention"
+    monkeypatch.setattr(varlen, "supports_gqa", lambda: True)
+    assert grouped.kernel_for(packed, "cuda", torch.bfloat16) == "varlen"
+
+
+def test_auto_keeps_flex_where_torch_has_no_varlen(monkeypatch):
+    monkeypatch.setattr(varlen, "missing", lambda: "torch 2.9 has no torch.nn.attention.varlen.varlen_attn")
+    docs = _ids(ROWS, 384)
+    packed = AttentionMask(*docs.shape, kv_len=384, device=docs.device, document_ids=docs)
+    assert (
+        CausalSelfAttention(64, 4, attn_implementation="auto").kernel_for(packed, "cuda", torch.bfloat16)
+        == "flex_attention"
+    )
+    with pytest.raises(FgError, match="varlen.*has no torch.nn.attention.varlen"):
+        CausalSelfAttention(64, 4, attn_implementation="varlen")
+
+
+def test_asking_for_varlen_on_cpu_is_an_error_not_another_kernel(monkeypatch):
+    monkeypatch.setattr(varlen, "missing", lambda: None)
+    attn = CausalSelfAttention(64, 4, attn_implementation="varlen")
+    docs = _ids(ROWS, 384)
+    x = torch.randn(3, 384, 64)
+    with pytest.raises(FgError, match="'varlen': varlen attention is a CUDA flash kernel; this runs on cpu"):
+        attn(x, None, AttentionMask(3, 384, 384, x.device, document_ids=docs))
+
+
+def test_config_accepts_varlen_and_names_it_among_the_choices():
+    shape = dict(vocab_size=8, hidden_size=8, intermediate_size=8, num_attention_heads=2)
+    assert CausalLMConfig(**shape, attn_implementation="varlen").attn_implementation == "varlen"
+    with pytest.raises(FgError) as raised:
+        CausalLMConfig(**shape, attn_implementation="flash")
+    assert "varlen" in raised.value.hint
+
+
+def _qkv(rows, seq, heads, kv_heads, head_dim, seed=0):
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+    shape = (len(rows), seq, head_dim)
+
+    def make(h):
+        t = torch.randn(shape[0], h, seq, head_dim, device="cuda", generator=generator, dtype=torch.bfloat16)
+        return t.requires_grad_()
+
+    return make(heads), make(kv_heads), make(kv_heads)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_varlen_on_cuda_equals_flex_forward_and_backward(kv_heads):
+    """Same packed rows through varlen and compiled flex: outputs and q/k/v gradients agree
+    to bf16 precision (padding runs included: both let a padding run attend to itself)."""
+    if varlen.unavailable_reason("cuda", torch.bfloat16, 64):
+        pytest.skip(varlen.unavailable_reason("cuda", torch.bfloat16, 64))
+    docs = _ids(ROWS, 384).cuda()
+    results = {}
+    for kernel in ("varlen", "flex_attention"):
+        attn = CausalSelfAttention(256, 4, kv_heads, 64, attn_implementation=kernel).cuda().to(torch.bfloat16)
+        q, k, v = _qkv(ROWS, 384, 4, kv_heads, 64)
+        out = attn._attend(q, k, v, AttentionMask(3, 384, 384, q.device, document_ids=docs))
+        out.backward(torch.ones_like(out))
+        results[kernel] = (out.detach().float(), q.grad.float(), k.grad.float(), v.grad.float())
+    for ours, theirs in zip(results["varlen"], results["flex_attention"], strict=True):
+        torch.testing.assert_close(ours, theirs, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.gpu
+def test_varlen_model_forward_equals_per_document_forward_on_cuda():
+    if varlen.unavailable_reason("cuda", torch.bfloat16, 32):
+        pytest.skip(varlen.unavailable_reason("cuda", torch.bfloat16, 32))
+    config = CausalLMConfig(
+        vocab_size=64,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        attn_implementation="varlen",
+    )
+    torch.manual_seed(0)
+    model = build_causal_lm(config, "cuda", torch.bfloat16).eval()
+    docs = _ids(ROWS[:1], 384).cuda()
+    ids = torch.randint(0, 64, docs.shape, device="cuda")
+    with torch.no_grad():
+        packed = model(ids, document_ids=docs).logits.float()
+        start = 0
+        for n in ROWS[0]:
+            alone = model(ids[:, start : start + n], document_ids=docs[:, start : start + n]).logits.float()
+            torch.testing.assert_close(packed[:, start : start + n], alone, atol=3e-2, rtol=3e-2)
+            start += n

@@ -10,7 +10,12 @@ fresh process: `python -m fgtui.engine.train.entry` (fgtui, through the compatib
 layer) and the fixture's run_forgather.py under Forgather's interpreter. Both write
 their logs; steps/s is read from them the same way, from the first logged step to
 the last (start-up and the first step's warm-up excluded), and the best repeat counts.
-Prints steps/s for each and the ratio fgtui / Forgather. Forgather's environment must
+Prints steps/s for each, the ratio fgtui / Forgather and each side's torch. On CPU
+two torch builds differ by more than the tools do: to compare under one, run this bench
+with an interpreter that sees Forgather's venv's packages but not Forgather itself (a
+Python 3.12 venv whose one .pth line names that venv's site-packages and one names a
+folder holding an `fgtui` link to this checkout; .pth lines are not searched for
+Forgather's editable-install hook, so fgtui's compatibility layer serves the config). Forgather's environment must
 import `datasets` (the FORGATHER_PYTHONPATH variable is prepended to its PYTHONPATH).
 With --device cuda the config's DistributedEnvironment takes the accelerator
 (no_accelerator: False) in both runs. The model is transformers' Llama, so Forgather's
@@ -124,11 +129,17 @@ def main() -> int:
         f"\nconfig: tests/compat/forgather_fixture/train.yaml, Llama hidden {args.hidden}, 2 layers, "
         f"batch 8 x 41 tokens, {args.steps} steps logged every {args.logging_steps}, {_device_name(args.device)}"
     )
+    print(f"torch: fgtui {_torch_version(sys.executable)}, Forgather {_torch_version(args.forgather_python)}")
     print(f"{'':10} {'steps/s (best of ' + str(args.repeats) + ')':>24}")
     print(f"{'fgtui':10} {best_ours:24.2f}")
     print(f"{'Forgather':10} {best_theirs:24.2f}")
     print(f"ratio fgtui / Forgather: {best_ours / best_theirs:.2f}")
     return 0
+
+
+def _torch_version(python: str) -> str:
+    done = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True)
+    return done.stdout.strip() or "?"
 
 
 def _device_name(device: str) -> str:

@@ -91,9 +91,13 @@ def load_for_decoding(
     """The model in `directory` as fgtui's sampling loop takes it: fgtui's CausalLM when its
     decoder reads the config, else transformers' model behind `TransformersLM`."""
     if native_refusal(directory) is None:
-        from fgtui.engine.models.hf_io import load_pretrained
+        from fgtui.engine.models.hf_io import load_pretrained, read_config
 
-        return load_pretrained(directory, device=device, dtype=dtype)
+        # A model trained with attn_implementation=varlen saves that choice, but varlen serves
+        # packed training rows only and never a KV cache: decoding takes auto's kernels.
+        trained_with = read_config(directory)[0].attn_implementation
+        overrides = {"attn_implementation": "auto"} if trained_with == "varlen" else {}
+        return load_pretrained(directory, device=device, dtype=dtype, **overrides)
     return load_transformers_lm(directory, device, dtype, trust_remote_code=trust_remote_code)
 
 

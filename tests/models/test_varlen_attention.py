@@ -4,6 +4,8 @@ it equals per-document attention and the flex kernel, forward and backward."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -156,3 +158,33 @@ def test_varlen_model_forward_equals_per_document_forward_on_cuda():
             alone = model(ids[:, start : start + n], document_ids=docs[:, start : start + n]).logits.float()
             torch.testing.assert_close(packed[:, start : start + n], alone, atol=3e-2, rtol=3e-2)
             start += n
+
+
+def test_a_model_trained_with_varlen_decodes(tmp_path):
+    from model_helpers import tiny_model
+
+    """varlen saved in a model's config (the kernel it trained with) does not stop generate
+    or serve from loading it: decoding runs a KV cache, which varlen never takes."""
+    from fgtui.engine.models.generate import generate
+    from fgtui.engine.models.hf_io import FGTUI_MODEL_TYPE, read_config, save_pretrained
+    from fgtui.engine.models.transformers_lm import load_for_decoding
+
+    if varlen.missing():
+        pytest.skip(varlen.missing())
+    trained = tiny_model(attn_implementation="varlen")
+    save_pretrained(trained, tmp_path / "m")
+    # The kernel is kept where the config is fgtui's own (a model transformers cannot load).
+    config_file = tmp_path / "m" / "config.json"
+    saved = json.loads(config_file.read_text())
+    fields = trained.config.to_dict() | {k: saved[k] for k in ("bos_token_id", "eos_token_id") if k in saved}
+    config_file.write_text(json.dumps({"model_type": FGTUI_MODEL_TYPE, "fgtui_config": fields, "dtype": "float32"}))
+    assert read_config(tmp_path / "m")[0].attn_implementation == "varlen"
+    loaded = load_for_decoding(tmp_path / "m")
+    assert {layer.attn_implementation for layer in _attention_layers(loaded)} == {"auto"}
+    prompt = torch.tensor([[1, 5, 9, 3]])
+    expected = generate(tiny_model(attn_implementation="sdpa"), prompt, 6)
+    assert torch.equal(generate(loaded, prompt, 6), expected)
+
+
+def _attention_layers(model):
+    return [module for module in model.modules() if isinstance(module, CausalSelfAttention)]

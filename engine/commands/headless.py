@@ -165,8 +165,25 @@ def follow(run_dir: Path, job_id: str | None, process: Any = None) -> int:
         print(f"run {end['status']} at step {end['step']} (exit {end['exit_code']}): {run_dir}")
         output_dir = run_dir.parent.parent
         if end["exit_code"] == 0 and (output_dir / "checkpoints").is_dir():
-            print(f'try it:  fgtui generate {output_dir} "Once upon a time"')
+            hint = _generate_hint(output_dir)
+            if hint:
+                print(f"try it:  {hint}")
         return int(end["exit_code"])
     code = process.returncode if process is not None else 1
     print(f"run ended without an end record (exit {code}); see {run_dir / 'stdout.log'}", file=sys.stderr)
     return code or 1
+
+
+def _generate_hint(output_dir: Path) -> str | None:
+    """The `fgtui generate` line for the run's newest checkpoint, with --trust-remote-code when
+    its model is code shipped with it (this run trained that code), or None when none loads."""
+    import json
+
+    from fgtui.engine.train.checkpoint import find_model_dir
+
+    try:
+        config = json.loads((find_model_dir(output_dir) / "config.json").read_text())
+    except (FgError, OSError, ValueError):
+        return None
+    ships_code = isinstance(config, dict) and bool(config.get("auto_map"))
+    return f'fgtui generate {output_dir} "Once upon a time"' + (" --trust-remote-code" if ships_code else "")

@@ -90,7 +90,8 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
         "--devices",
         default=None,
         metavar="DEVICES",
-        help="GPUs to use, e.g. 0,1 (one process each), or cpu (default: all GPUs, else CPU)",
+        help="GPUs to use, e.g. 0,1 (one process each), cpu, or cpu:N (default: all GPUs, else CPU; "
+        "a Forgather config: its meta.nproc_per_node)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the command; start nothing")
     parser.add_argument(

@@ -15,6 +15,7 @@ from fgtui.engine.errors import FgError
 from fgtui.engine.launch import jobs, output_lock, rundir
 from fgtui.engine.launch import slurm as slurm_jobs
 from fgtui.engine.compat.forgather.check import check_graph
+from fgtui.engine.compat.forgather.nproc import forgather_nproc
 from fgtui.engine.launch.memory_env import launch_env
 from fgtui.engine.launch.permissions import SHARE_GROUP_ENV, RunPermissions, run_permissions
 from fgtui.engine.launch.slurm import SlurmOptions
@@ -162,6 +163,12 @@ def launch_run(
         output_dir = os.path.abspath(output_dir)
         variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
+    if slurm is None and devices is None:
+        asked = forgather_nproc(prepared.graph, _cuda_count())
+        if asked is not None and asked != nproc:
+            nproc = world_size = asked
+            visible = None if _cuda_count() else ""
+            prepared = render_config_for_launch(config, {**variables, "world_size": world_size}, project_dir)
     refuse_non_training(prepared)
     check_graph(prepared.graph)  # unprovided forgather.* names: exit 2 now, at their template line
     configured = config_setting(prepared.graph, "output_dir")

@@ -201,3 +201,34 @@ def test_30_steps_match_forgathers_own_losses(tmp_path, monkeypatch):
     assert sorted(ours) == list(range(1, 31))
     for step, loss in golden.items():
         assert ours[int(step)] == pytest.approx(loss, rel=1e-4), step
+
+
+@pytest.mark.parametrize(("nproc", "devices", "expected"), [("2", [], 2), ("2", ["-d", "cpu"], 1), (None, [], 1)])
+def test_launch_starts_the_process_count_the_config_asks_forgather_for(
+    runtime, tmp_path, capsys, monkeypatch, nproc, devices, expected
+):
+    """Forgather's `train` runs torchrun with the config's meta.nproc_per_node; so does fgtui
+    when -d is not given (this machine: no GPU)."""
+    from fgtui.engine.cli import main
+    from fgtui.engine.launch import launcher
+
+    monkeypatch.setattr(launcher, "_cuda_count", lambda: 0)
+    extra = {'config_name: "Forgather fixture"': f'config_name: "Forgather fixture"\n    nproc_per_node: {nproc}'}
+    config = fixture_config(tmp_path, replace=extra if nproc else None)
+    assert main(["-t", str(config), "train", *devices, "--dry-run"]) == 0
+    assert f"--nproc-per-node={expected}" in capsys.readouterr().out.split()
+
+
+def test_launch_refuses_a_process_count_torchrun_cannot_take(runtime, tmp_path, capsys, monkeypatch):
+    from fgtui.engine.cli import main
+    from fgtui.engine.launch import launcher
+
+    monkeypatch.setattr(launcher, "_cuda_count", lambda: 0)
+    config = fixture_config(
+        tmp_path,
+        replace={'config_name: "Forgather fixture"': 'config_name: "Forgather fixture"\n    nproc_per_node: 0'},
+    )
+    assert main(["-t", str(config), "train", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "meta.nproc_per_node is 0" in err[0] and "-d cpu:2" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -52,15 +52,22 @@ def native_refusal(directory: Path) -> str | None:
     return None
 
 
+def auto_map_modules(auto_map: dict[str, Any]) -> list[str]:
+    """The modules config.json's auto_map names, each once ("llama" of "llama.LlamaModel";
+    "repo--module" for code in another Hub repository)."""
+    modules: list[str] = []
+    for reference in auto_map.values():
+        for one in reference if isinstance(reference, (list, tuple)) else [reference]:
+            if isinstance(one, str) and "." in one and (module := one.rsplit(".", 1)[0]) not in modules:
+                modules.append(module)
+    return modules
+
+
 def remote_code_files(directory: Path, auto_map: dict[str, Any]) -> list[str]:
     """The .py files config.json's auto_map names, as paths a user can open."""
     files = []
-    for reference in auto_map.values():
-        reference = reference[0] if isinstance(reference, (list, tuple)) else reference
-        if not isinstance(reference, str) or "." not in reference:
-            continue
-        module = reference.rsplit(".", 1)[0]
-        if "--" in module:  # "repo--module": code from another Hub repository
+    for module in auto_map_modules(auto_map):
+        if "--" in module:  # code from another Hub repository
             files.append(module)
             continue
         path = directory / f"{module.replace('.', '/')}.py"

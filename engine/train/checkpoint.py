@@ -77,20 +77,18 @@ def _ship_model_code(model: Any, directory: Path) -> None:
         return
     from transformers.dynamic_module_utils import get_relative_import_files
 
+    from fgtui.engine.models.transformers_lm import auto_map_modules
+
     home = Path(source).parent
-    for reference in auto_map.values():
-        references = reference if isinstance(reference, (list, tuple)) else [reference]
-        for one in references:
-            if not isinstance(one, str) or "--" in one or "." not in one:
-                continue
-            module_file = home / (one.rsplit(".", 1)[0].replace(".", "/") + ".py")
-            if not module_file.is_file() or (directory / module_file.name).exists():
-                continue
-            for path in [str(module_file), *get_relative_import_files(str(module_file))]:
-                target = directory / Path(path).relative_to(home)
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, target)
+    for module in auto_map_modules(auto_map):
+        module_file = home / (module.replace(".", "/") + ".py")
+        if "--" in module or not module_file.is_file() or (directory / module_file.name).exists():
+            continue
+        for path in [str(module_file), *get_relative_import_files(str(module_file))]:
+            target = directory / Path(path).relative_to(home)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
 
 
 def param_shapes(model: Any) -> dict[str, list[int]]:

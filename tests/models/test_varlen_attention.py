@@ -13,6 +13,7 @@ from fgtui.engine.errors import FgError
 from fgtui.engine.models import CausalLMConfig, build_causal_lm, varlen
 from fgtui.engine.models.attention import CausalSelfAttention
 from fgtui.engine.models.masks import AttentionMask
+from model_helpers import tiny_config, tiny_model
 
 
 def _ids(rows: list[list[int]], total: int) -> torch.Tensor:
@@ -137,15 +138,8 @@ def test_varlen_on_cuda_equals_flex_forward_and_backward(kv_heads):
 def test_varlen_model_forward_equals_per_document_forward_on_cuda():
     if varlen.unavailable_reason("cuda", torch.bfloat16, 32):
         pytest.skip(varlen.unavailable_reason("cuda", torch.bfloat16, 32))
-    config = CausalLMConfig(
-        vocab_size=64,
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        attn_implementation="varlen",
+    config = tiny_config(
+        vocab_size=64, hidden_size=128, intermediate_size=256, max_position_embeddings=512, attn_implementation="varlen"
     )
     torch.manual_seed(0)
     model = build_causal_lm(config, "cuda", torch.bfloat16).eval()
@@ -161,8 +155,6 @@ def test_varlen_model_forward_equals_per_document_forward_on_cuda():
 
 
 def test_a_model_trained_with_varlen_decodes(tmp_path):
-    from model_helpers import tiny_model
-
     """varlen saved in a model's config (the kernel it trained with) does not stop generate
     or serve from loading it: decoding runs a KV cache, which varlen never takes."""
     from fgtui.engine.models.generate import generate

@@ -18,6 +18,13 @@ table of the 16K path: attention kernel, activation offload (and its prefetch),
 Triton vs PyTorch Adafactor, compiled blocks, checkpointing mode, fused linear CE,
 optimizer in backward. compile-blocks compiles every block first: a 35 s
 `--timeout` cut it on the H200 (2026-12-03); give it 90.
+
+"hf-peer" is the peer bench/finetune_16k.py runs at full depth (transformers'
+LlamaForCausalLM, flex_attention over the packed documents, full checkpointing,
+torch's Adafactor, a plain loop, no memory cap) at the same reduced depth and on
+the same rows, so its per-layer speed sits in the same table as fgtui's switches.
+`--profile` adds, per variant, where the device time of the last step goes:
+matmuls, attention, copies between host and device, optimizer kernels, the rest.
 """
 
 from __future__ import annotations
@@ -50,13 +57,187 @@ VARIANTS = {
     "ckpt-every-2": {"memory": {"checkpoint_every_n": 2}},
     "no-fused-ce": {"memory": {"fused_linear_ce": False}},
     "no-optim-in-bwd": {"memory": {"optimizer_in_backward": False}},
+    "hf-peer": {},  # not fgtui: see run_peer
 }
+# Kernel families of --profile, tried in order on a kernel's lowercased name.
+KERNEL_GROUPS = (
+    ("attention", ("flash", "fmha", "flex", "attention", "varlen", "triton_tem_fused")),
+    ("matmul", ("gemm", "cutlass", "xmma", "matmul", "addmm", "aten::mm", "aten::bmm", "cublas")),
+    ("copy h<->d", ("memcpy htod", "memcpy dtoh", "memcpy (htod", "memcpy (dtoh", "pinned")),
+    # fgtui's Triton Adafactor kernels; torch's optimizers run foreach (multi-tensor) kernels
+    ("optimizer", ("factored_", "vector_stats", "vector_apply", "adafactor", "multi_tensor_apply", "_foreach_")),
+)
+
+
+def packed_rows(args: argparse.Namespace, vocab: int) -> list[dict]:
+    """`--steps` rows of random tokens cut into documents of about `--doc-len` tokens."""
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    rows = []
+    for _ in range(args.steps):
+        cuts = torch.randperm(args.seq - 1, generator=generator)[: max(1, args.seq // args.doc_len) - 1] + 1
+        rows.append(
+            {
+                "input_ids": torch.randint(0, vocab, (args.seq,), generator=generator).tolist(),
+                "document_starts": [0, *sorted(cuts.tolist())],
+            }
+        )
+    return rows
+
+
+def shape(args: argparse.Namespace) -> tuple[int, int, int, int]:
+    """hidden, heads, FFN, vocab: Llama-2-7B's, or a tiny one for --tiny."""
+    return (4096, 32, 11008, 32000) if not args.tiny else (64, 4, 160, 512)
+
+
+def kernel_groups(profiler) -> dict[str, float]:
+    """Self device milliseconds of a profiled step by kernel family (KERNEL_GROUPS, else
+    "other"); on CPU, where there are no kernels, the self CPU time of the ops."""
+    import torch
+
+    on_device = torch.cuda.is_available()
+    groups = {name: 0.0 for name, _ in KERNEL_GROUPS} | {"other": 0.0}
+    for event in profiler.key_averages():
+        if on_device:
+            micros = getattr(event, "self_device_time_total", None)
+            micros = micros if micros is not None else getattr(event, "self_cuda_time_total", 0)
+        else:
+            micros = event.self_cpu_time_total
+        if not micros:
+            continue
+        name = event.key.lower()
+        group = next((g for g, needles in KERNEL_GROUPS if any(n in name for n in needles)), "other")
+        groups[group] += micros / 1000
+    return groups
+
+
+def profiler_for_one_step():
+    import torch
+
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    return torch.profiler.profile(activities=activities)
+
+
+def last_step_profile(steps: int):
+    """A trainer callback that profiles the last of `steps` optimizer steps (a profile of
+    the first would show compile and allocator warm-up, not the step); its `groups` are
+    kernel_groups of that step once it is done."""
+    import torch
+
+    from fgtui.engine.train.callbacks import TrainerCallback
+
+    class LastStepProfile(TrainerCallback):
+        def __init__(self) -> None:
+            self.done, self.profiler, self.groups = 0, None, None
+
+        def _start_if_the_last_is_next(self) -> None:
+            if self.done == steps - 1 and self.profiler is None:
+                self.profiler = profiler_for_one_step()
+                self.profiler.__enter__()
+
+        def on_train_begin(self, trainer) -> None:
+            self._start_if_the_last_is_next()
+
+        def after_step(self) -> None:
+            self.done += 1
+            if self.profiler is not None and self.groups is None:
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                self.profiler.__exit__(None, None, None)
+                self.groups = kernel_groups(self.profiler)
+            self._start_if_the_last_is_next()
+
+    return LastStepProfile()
+
+
+def run_peer(args: argparse.Namespace) -> dict:
+    """transformers' Llama on the same rows: finetune_16k.py's peer at `--layers` depth."""
+    import time
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from fgtui.engine.train.flops import FlopsModel, ModelShape, attention_area, device_peak_flops
+
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    hidden, heads, ffn, vocab = shape(args)
+    # flex_attention is the peer's kernel on CUDA; on CPU (--tiny checks this code) sdpa
+    # reads the same document bounds from the positions.
+    attn = "flex_attention" if cuda else "sdpa"
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=args.layers,
+        num_attention_heads=heads,
+        max_position_embeddings=args.seq,
+        tie_word_embeddings=False,
+        use_cache=False,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM._from_config(config, attn_implementation=attn, dtype=torch.bfloat16).to(device)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    optimizer = torch.optim.Adafactor(model.parameters(), lr=5e-3)
+    n_matmul = sum(p.numel() for p in model.parameters()) - model.model.embed_tokens.weight.numel()
+    flops = FlopsModel.from_shape(n_matmul, ModelShape(args.layers, heads, hidden // heads))
+    peak = device_peak_flops(torch.cuda.get_device_name()) if cuda else None
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    speeds, mfus, losses, groups, first_s = [], [], [], None, None
+    for step, row in enumerate(packed_rows(args, vocab), start=1):
+        bounds = row["document_starts"] + [args.seq]
+        lengths = torch.tensor([end - start for start, end in zip(bounds, bounds[1:])])
+        document_ids = torch.repeat_interleave(torch.arange(len(lengths)), lengths)[None]
+        positions = torch.cat([torch.arange(int(n)) for n in lengths])[None]
+        input_ids = torch.tensor([row["input_ids"]], device=device)
+        position_ids = positions.to(device)
+        labels = input_ids.clone()
+        labels[position_ids == 0] = -100  # no target across a document boundary
+        profiler = profiler_for_one_step() if args.profile and step == args.steps else None
+        if profiler is not None:
+            profiler.__enter__()
+        sync()
+        began = time.perf_counter()
+        loss = model(input_ids=input_ids, position_ids=position_ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        elapsed = time.perf_counter() - began
+        if profiler is not None:
+            profiler.__exit__(None, None, None)
+            groups = kernel_groups(profiler)
+        losses.append(float(loss))
+        if step == 1:
+            first_s = elapsed
+        else:
+            speeds.append(args.seq / elapsed)
+            area = attention_area(input_ids, document_ids)
+            mfus.append(flops.step_flops(args.seq, area) / elapsed / peak if peak else None)
+    return {
+        "variant": "hf-peer",
+        "tokens_per_s": statistics.median(speeds or [args.seq / first_s]),
+        "mfu": statistics.median(mfus) if mfus and None not in mfus else None,
+        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
+        "first_step_s": first_s,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "groups": groups,
+        "on_device": cuda,
+    }
 
 
 def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
     import functools
 
     import torch
+
+    if name == "hf-peer":
+        return run_peer(args)
 
     from fgtui.engine.data import DataCollatorForCausalLM
     from fgtui.engine.models import CausalLMConfig, build_causal_lm
@@ -66,7 +247,7 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
 
     change = VARIANTS[name]
     cuda = torch.cuda.is_available()
-    hidden, heads, ffn, vocab = (4096, 32, 11008, 32000) if not args.tiny else (64, 4, 160, 512)
+    hidden, heads, ffn, vocab = shape(args)
     config = CausalLMConfig(
         vocab_size=vocab,
         hidden_size=hidden,
@@ -78,20 +259,12 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
     )
     torch.manual_seed(0)
     model = build_causal_lm(config, "cuda" if cuda else "cpu", torch.bfloat16)
-    generator = torch.Generator().manual_seed(1)
-    rows = []
-    for _ in range(args.steps):
-        cuts = torch.randperm(args.seq - 1, generator=generator)[: max(1, args.seq // args.doc_len) - 1] + 1
-        rows.append(
-            {
-                "input_ids": torch.randint(0, vocab, (args.seq,), generator=generator).tolist(),
-                "document_starts": [0, *sorted(cuts.tolist())],
-            }
-        )
+    rows = packed_rows(args, vocab)
     memory = dict(TUTORIAL, **change.get("memory", {}))
     if not cuda:
         memory["activation_offload"] = False
     factory = TemplateAdafactor if change.get("optimizer") != "pytorch" else PyTorchStepAdafactor
+    profile = last_step_profile(args.steps) if args.profile else None
     trainer = Trainer(
         model,
         TrainingArguments(
@@ -112,6 +285,7 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
             SimpleNamespace(pad_token_id=0, model_max_length=None), max_length=args.seq
         ),
         optimizer_factory=functools.partial(factory, lr=1e-4, weight_decay=0.1),
+        callbacks=[profile] if profile else (),
     )
     if trainer.train() != 0:
         raise RuntimeError(f"{name} did not complete")
@@ -127,6 +301,8 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
         "first_step_s": train[0]["step_time_s"],
         "loss_first": train[0]["loss"],
         "loss_last": train[-1]["loss"],
+        "groups": profile.groups if profile else None,
+        "on_device": cuda,
     }
 
 
@@ -139,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=120, help="seconds per variant before it is dumped and cut")
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile each variant's last step: device ms by kernel family"
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tiny:
@@ -154,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'variant':18} {'tok/s':>9} {'vs tutorial':>11} {'MFU':>6} {'peak GiB':>9} {'step1 s':>8} {'loss 1 -> last':>16}",
         flush=True,
     )
-    base = None
+    base, profiles = None, {}
     for name in args.variants.split(","):
         command = [
             sys.executable,
@@ -172,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
             "--timeout",
             str(args.timeout),
         ]
-        proc = subprocess.run(command + (["--tiny"] if args.tiny else []), capture_output=True, text=True)
+        command += ["--tiny"] if args.tiny else []
+        command += ["--profile"] if args.profile else []
+        proc = subprocess.run(command, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode or not lines:
             tail = "\n    ".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
@@ -188,6 +369,15 @@ def main(argv: list[str] | None = None) -> int:
             f" {r['loss_first']:>7.3f} -> {r['loss_last']:.3f}",
             flush=True,
         )
+        if r.get("groups"):
+            profiles[name], on_device = r["groups"], r["on_device"]
+    if profiles:
+        unit = "device ms" if on_device else "CPU ms of the ops (no GPU)"
+        families = list(next(iter(profiles.values())))
+        print(f"\nlast step, {unit} by kernel family (self time; --profile)", flush=True)
+        print(f"{'variant':18} " + " ".join(f"{f:>11}" for f in families) + f" {'total':>11}")
+        for name, groups in profiles.items():
+            print(f"{name:18} " + " ".join(f"{groups[f]:>11.1f}" for f in families) + f" {sum(groups.values()):>11.1f}")
     return 0
 
 

@@ -3,6 +3,7 @@
     .venv/bin/python bench/train_bench.py                 # CUDA: 124M @ 1024 x 32, 1.1B @ 4096 x 4
     .venv/bin/python bench/train_bench.py --tiny          # CPU check: a tiny shape, a few steps
     .venv/bin/python bench/train_bench.py --sizes 124m --variants fgtui-compile,hf-compile --json out.jsonl
+    .venv/bin/python bench/train_bench.py --sizes 124m --variants fgtui-wholecompile+fused-ce,hf-wholecompile
     .venv/bin/python bench/train_bench.py --ablation [--tiny]   # one memory switch at a time vs plain
 
 Both models run through the same `Trainer` hot loop (AdamW, fused on CUDA; bf16
@@ -31,7 +32,19 @@ SIZES = {
     "1.1b": (32000, 2048, 22, 32, 4, 5632, 4096, 4),
     "tiny": (256, 64, 2, 4, 2, 128, 64, 4),
 }
-VARIANTS = ("fgtui-compile", "hf-compile", "fgtui-wholecompile", "hf-wholecompile", "fgtui-eager", "hf-eager")
+VARIANTS = (
+    "fgtui-compile",
+    "hf-compile",
+    "fgtui-wholecompile",
+    "hf-wholecompile",
+    "fgtui-eager",
+    "hf-eager",
+    "fgtui-compile+fused-ce",
+    "fgtui-wholecompile+fused-ce",
+)
+# "+fused-ce": fgtui's fused linear cross-entropy at the LM head (the logits are never
+# materialised whole), a trainer switch transformers' loop does not have.
+EXTRAS = {"fused-ce": {"fused_linear_ce": True}}
 # --ablation: each memory switch alone on fgtui's eager model, against "plain".
 # All run without global clipping, which optimizer-in-backward cannot do, so the
 # loss after 20 steps is comparable (it should match plain within noise).
@@ -112,7 +125,10 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
     from fgtui.engine.train import Trainer, TrainingArguments
 
     memory = ABLATION.get(variant)
-    kind, mode = ("fgtui", "eager") if memory is not None else variant.split("-")
+    base, _, extra = variant.partition("+")
+    kind, mode = ("fgtui", "eager") if memory is not None else base.split("-")
+    if extra:
+        memory = EXTRAS[extra]
     vocab, _, _, _, _, _, seq, micro_batch = SIZES[size]
     cuda = torch.cuda.is_available()
     steps = interval * (intervals + 1)
@@ -132,7 +148,7 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
         dtype="bfloat16" if precision == "bf16" else "float32",
         tensorboard=False,
         memory=memory,
-        max_grad_norm=None if memory is not None else 1.0,
+        max_grad_norm=None if variant in ABLATION else 1.0,
     )
     fused = {"fused": True} if cuda else {}
     # A partial takes a list of parameters or of param groups: optimizer-in-backward
@@ -235,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                 result = _run_one(variant, size, args)
                 if result is not None:
                     runs[variant].append(result)
+                    # Each run as it ends: a bench cut short still leaves its figures.
+                    print(f"  run {repeat + 1}/{repeats}: {_row(result)}", flush=True)
         for variant in variants:
             if not runs[variant]:
-                print(f"{size:5} {variant:14} FAILED", flush=True)
+                print(f"{size:5} {variant:27} FAILED", flush=True)
                 results.append({"variant": variant, "size": size, "failed": True})
                 continue
             # The run with the median throughput stands for the variant.
@@ -274,7 +292,7 @@ def _run_one(variant: str, size: str, args: argparse.Namespace) -> dict | None:
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-        print(f"{size:5} {variant:14} FAILED: {' | '.join(tail)}", flush=True)
+        print(f"{size:5} {variant:27} FAILED: {' | '.join(tail)}", flush=True)
         return None
     return json.loads(lines[-1][7:])
 
@@ -309,7 +327,7 @@ def _row(r: dict) -> str:
     mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "  -  "
     mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "-"
     return (
-        f"{r['size']:5} {r['variant']:14} {r['tokens_per_s']:>12,.0f} tok/s  mfu {mfu}"
+        f"{r['size']:5} {r['variant']:27} {r['tokens_per_s']:>12,.0f} tok/s  mfu {mfu}"
         f"  step {r['step_time_s'] * 1000:8.1f} ms  peak {mem:>5} GiB  loss {r['loss']:.3f}"
     )
 

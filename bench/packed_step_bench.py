@@ -86,9 +86,18 @@ def packed_rows(args: argparse.Namespace, vocab: int) -> list[dict]:
     return rows
 
 
-def shape(args: argparse.Namespace) -> tuple[int, int, int, int]:
-    """hidden, heads, FFN, vocab: Llama-2-7B's, or a tiny one for --tiny."""
-    return (4096, 32, 11008, 32000) if not args.tiny else (64, 4, 160, 512)
+def dimensions(args: argparse.Namespace) -> dict[str, int]:
+    """The stack's shape as both config classes name it: Llama-2-7B's layer, or a tiny one
+    for --tiny, `--layers` deep."""
+    hidden, heads, ffn, vocab = (4096, 32, 11008, 32000) if not args.tiny else (64, 4, 160, 512)
+    return {
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": ffn,
+        "num_hidden_layers": args.layers,
+        "num_attention_heads": heads,
+        "max_position_embeddings": args.seq,
+    }
 
 
 def kernel_groups(profiler) -> dict[str, float]:
@@ -164,20 +173,12 @@ def run_peer(args: argparse.Namespace) -> dict:
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
-    hidden, heads, ffn, vocab = shape(args)
+    dims = dimensions(args)
+    vocab, hidden, heads = dims["vocab_size"], dims["hidden_size"], dims["num_attention_heads"]
     # flex_attention is the peer's kernel on CUDA; on CPU (--tiny checks this code) sdpa
     # reads the same document bounds from the positions.
     attn = "flex_attention" if cuda else "sdpa"
-    config = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=ffn,
-        num_hidden_layers=args.layers,
-        num_attention_heads=heads,
-        max_position_embeddings=args.seq,
-        tie_word_embeddings=False,
-        use_cache=False,
-    )
+    config = LlamaConfig(**dims, tie_word_embeddings=False, use_cache=False)
     torch.manual_seed(0)
     model = LlamaForCausalLM._from_config(config, attn_implementation=attn, dtype=torch.bfloat16).to(device)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -247,16 +248,9 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
 
     change = VARIANTS[name]
     cuda = torch.cuda.is_available()
-    hidden, heads, ffn, vocab = shape(args)
-    config = CausalLMConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=ffn,
-        num_hidden_layers=args.layers,
-        num_attention_heads=heads,
-        max_position_embeddings=args.seq,
-        attn_implementation=change.get("attn", "auto"),
-    )
+    dims = dimensions(args)
+    vocab = dims["vocab_size"]
+    config = CausalLMConfig(**dims, attn_implementation=change.get("attn", "auto"))
     torch.manual_seed(0)
     model = build_causal_lm(config, "cuda" if cuda else "cpu", torch.bfloat16)
     rows = packed_rows(args, vocab)

@@ -215,11 +215,29 @@ def _parse(argv: list[str], own_process: bool) -> tuple[argparse.ArgumentParser,
         gc.disable()
     try:
         parser = build_parser(argv)
-        return parser, parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            refuse_extras(args, extras)
+        return parser, args
     finally:
         if paused:
             gc.freeze()
             gc.enable()
+
+
+def refuse_extras(args: argparse.Namespace, extras: list[str]) -> None:
+    """Arguments no parser took: one line naming the command, not argparse's usage
+    block (which, for a config command, is the config's every option). A config
+    command's options depend on the config, so the pointer is to the same command's
+    --help."""
+    command = getattr(args, "command", None)
+    prog = f"fgtui {command}" if command else "fgtui"
+    print(
+        f"{prog}: error: unrecognized arguments: {' '.join(extras)}"
+        f" (add --help to the same command line for the options it takes here)",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 
 def _report(error: FgError, debug: bool) -> int:

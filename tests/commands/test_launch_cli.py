@@ -63,6 +63,18 @@ def test_train_dry_run_prints_the_torchrun_command(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_an_option_the_config_does_not_take_is_one_line_naming_the_command(tmp_path, capsys):
+    """Not argparse's usage block, which for a config command lists every option of the config."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"output_dir: {tmp_path}\nrun_name: r\nmain: !singleton:dict {{}}\n")
+    with pytest.raises(SystemExit) as stopped:
+        main(["-t", str(config), "train", "--dry-run", "--logging-steps=2"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fgtui train: error: unrecognized arguments: --logging-steps=2 (add --help")
+    assert "\n" not in err and "usage:" not in err
+
+
 @pytest.fixture
 def tokenizer_project(tmp_path):
     """A workspace with a BPE tokenizer project, as the tutorial writes one."""

@@ -23,8 +23,9 @@ optimizer in backward. compile-blocks compiles every block first: a 35 s
 LlamaForCausalLM, flex_attention over the packed documents, full checkpointing,
 torch's Adafactor, a plain loop, no memory cap) at the same reduced depth and on
 the same rows, so its per-layer speed sits in the same table as fgtui's switches.
-`--profile` adds, per variant, where the device time of the last step goes:
-matmuls, attention, copies between host and device, optimizer kernels, the rest.
+`--profile` runs one more step per variant, after the timed ones and left out of
+their figures, and prints where its device time goes: matmuls, attention, copies
+between host and device, optimizer kernels, the rest.
 """
 
 from __future__ import annotations
@@ -69,13 +70,18 @@ KERNEL_GROUPS = (
 )
 
 
+def total_steps(args: argparse.Namespace) -> int:
+    """The timed steps, and with --profile the profiled one after them."""
+    return args.steps + (1 if args.profile else 0)
+
+
 def packed_rows(args: argparse.Namespace, vocab: int) -> list[dict]:
-    """`--steps` rows of random tokens cut into documents of about `--doc-len` tokens."""
+    """A row per step of random tokens cut into documents of about `--doc-len` tokens."""
     import torch
 
     generator = torch.Generator().manual_seed(1)
     rows = []
-    for _ in range(args.steps):
+    for _ in range(total_steps(args)):
         cuts = torch.randperm(args.seq - 1, generator=generator)[: max(1, args.seq // args.doc_len) - 1] + 1
         rows.append(
             {
@@ -198,7 +204,7 @@ def run_peer(args: argparse.Namespace) -> dict:
         position_ids = positions.to(device)
         labels = input_ids.clone()
         labels[position_ids == 0] = -100  # no target across a document boundary
-        profiler = profiler_for_one_step() if args.profile and step == args.steps else None
+        profiler = profiler_for_one_step() if args.profile and step > args.steps else None
         if profiler is not None:
             profiler.__enter__()
         sync()
@@ -212,6 +218,7 @@ def run_peer(args: argparse.Namespace) -> dict:
         if profiler is not None:
             profiler.__exit__(None, None, None)
             groups = kernel_groups(profiler)
+            continue
         losses.append(float(loss))
         if step == 1:
             first_s = elapsed
@@ -258,14 +265,14 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
     if not cuda:
         memory["activation_offload"] = False
     factory = TemplateAdafactor if change.get("optimizer") != "pytorch" else PyTorchStepAdafactor
-    profile = last_step_profile(args.steps) if args.profile else None
+    profile = last_step_profile(total_steps(args)) if args.profile else None
     trainer = Trainer(
         model,
         TrainingArguments(
             output_dir=out_dir,
             run_name=name,
             per_device_train_batch_size=1,
-            max_steps=args.steps,
+            max_steps=total_steps(args),
             logging_steps=1,
             save_strategy="no",
             dtype="bfloat16",
@@ -284,7 +291,7 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
     if trainer.train() != 0:
         raise RuntimeError(f"{name} did not complete")
     with open(os.path.join(out_dir, "runs", name, "metrics.jsonl")) as handle:
-        train = [r for r in map(json.loads, handle) if r["type"] == "train"]
+        train = [r for r in map(json.loads, handle) if r["type"] == "train"][: args.steps]  # not the profiled one
     timed = train[1:] or train
     median = lambda key: statistics.median(r[key] for r in timed) if all(r[key] is not None for r in timed) else None
     return {
@@ -310,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120, help="seconds per variant before it is dumped and cut")
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument(
-        "--profile", action="store_true", help="profile each variant's last step: device ms by kernel family"
+        "--profile",
+        action="store_true",
+        help="one more step per variant, profiled and left out of the figures: device ms by kernel family",
     )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -368,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     if profiles:
         unit = "device ms" if on_device else "CPU ms of the ops (no GPU)"
         families = list(next(iter(profiles.values())))
-        print(f"\nlast step, {unit} by kernel family (self time; --profile)", flush=True)
+        print(f"\nthe profiled step (one after the timed ones), {unit} by kernel family, self time", flush=True)
         print(f"{'variant':18} " + " ".join(f"{f:>11}" for f in families) + f" {'total':>11}")
         for name, groups in profiles.items():
             print(f"{name:18} " + " ".join(f"{groups[f]:>11.1f}" for f in families) + f" {sum(groups.values()):>11.1f}")

@@ -7,7 +7,11 @@
   (the model shifts). -100 marks tokens that are not targets: padding, and in
   packed rows the first token of every document after the first, so no
   document is trained to predict across a boundary.
-- padded mode: `attention_mask` [B, T] (1 = real token).
+- padded mode: `attention_mask` [B, T] (1 = real token), when a row is padded.
+  A batch of full rows has none: a missing mask means every token to fgtui's
+  and transformers' models alike, while an all-ones mask is tested on the
+  device every forward (`mask.all()`), a read that stops the host until the
+  device catches up. Here, on the host, the row lengths already say it.
 - packed mode: `position_ids` [B, T] restarting at 0 at each document start
   (or running on across the row with `position_ids_per_document=False`),
   and `document_ids` [B, T] numbering the documents of each row from 0
@@ -111,7 +115,7 @@ class DataCollatorForCausalLM:
         if packed:
             batch["position_ids"] = position_ids
             batch["document_ids"] = document_ids
-        else:
+        elif any(len(ids) < length for ids, _, _ in rows):
             batch["attention_mask"] = attention_mask
         return batch
 

@@ -158,6 +158,11 @@ def test_collator_takes_forgathers_padding_names_and_ignore_index():
     fixed = collator_cls(tokenizer, padding="max_length", max_length=6, return_tensors="pt")(rows)
     assert fixed["input_ids"].shape == (2, 6) and fixed["labels"][1].tolist() == [5, 6, -100, -100, -100, -100]
     assert fixed["attention_mask"][1].tolist() == [1, 1, 0, 0, 0, 0]
+    # Full rows: no mask (Forgather's collator returns none); padded to max_length, the padding is masked.
+    full = [{"input_ids": [5, 6, 7]}, {"input_ids": [8, 9, 10]}]
+    assert set(collator_cls(tokenizer)(full)) == {"input_ids", "labels"}
+    to_five = collator_cls(tokenizer, padding="max_length", max_length=5, return_tensors="pt")(full)
+    assert to_five["attention_mask"].tolist() == [[1, 1, 1, 0, 0]] * 2
     batch, labels = collator_cls(tokenizer, input_name="input", labels_name=None, ignore_index=-1)(rows)
     assert set(batch) == {"input", "attention_mask"} and labels[1].tolist() == [5, 6, -1]
     assert torch.equal(batch["input"][0], torch.tensor([5, 6, 7]))

@@ -20,6 +20,16 @@ def test_padded_batch(tokenizer):
     assert batch["attention_mask"][1].tolist() == [1] * 5 + [0] * 3
 
 
+def test_a_batch_of_full_rows_has_no_mask(tokenizer):
+    """No row padded: no attention_mask (a missing mask is all ones to the models, and an
+    all-ones mask would be tested on the device every forward); one short row brings it back."""
+    collate = DataCollatorForCausalLM(tokenizer)
+    full = collate([{"input_ids": [5, 6, 7]}, {"input_ids": [8, 9, 10]}])
+    assert set(full) == {"input_ids", "labels"}
+    short = collate([{"input_ids": [5, 6, 7]}, {"input_ids": [8, 9]}])
+    assert short["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
 def test_packed_batch_positions_documents_and_labels(tokenizer):
     collate = DataCollatorForCausalLM(tokenizer)
     rows = [

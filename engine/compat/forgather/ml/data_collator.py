@@ -7,11 +7,11 @@ Forgather's options on top of that: `padding="max_length"` pads every batch to
 input key (torchtitan's loaders want "input"); `labels_name=None` returns the labels
 beside the batch, as a `(batch, labels)` pair; `ignore_index` marks non-targets.
 
-A batch without padding carries no `attention_mask` (Forgather's collator never
-returns one): an all-ones mask changes nothing in a transformers model, but the model
-checks it on every forward (`padding_mask.all()` in transformers' masking_utils), and on
-a GPU that read stops the host until the device catches up. It is checked here, on the
-host, before the batch is copied.
+A batch without padding carries no `attention_mask`, as fgtui's collator sends none
+for full rows (and Forgather's collator never returns one): an all-ones mask changes
+nothing in a transformers model, but the model checks it on every forward
+(`padding_mask.all()` in transformers' masking_utils), and on a GPU that read stops the
+host until the device catches up.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ class DataCollatorForCausalLM:
         batch = self.collator(features)
         if self.fixed_length is not None:
             short = self.fixed_length - batch["input_ids"].shape[1]
+            if short > 0 and "attention_mask" not in batch and "document_ids" not in batch:
+                # Full rows came without a mask; the padding added here needs one.
+                batch["attention_mask"] = torch.ones_like(batch["input_ids"])
             if short > 0:
                 fill = {
                     "input_ids": self.collator.pad_token_id,
@@ -80,8 +83,6 @@ class DataCollatorForCausalLM:
                 batch = {
                     key: torch.nn.functional.pad(value, (0, short), value=fill[key]) for key, value in batch.items()
                 }
-        if "attention_mask" in batch and bool(batch["attention_mask"].all()):
-            del batch["attention_mask"]
         if self.ignore_index != IGNORE_INDEX:
             batch["labels"] = batch["labels"].masked_fill(batch["labels"] == IGNORE_INDEX, self.ignore_index)
         if self.input_name != "input_ids":

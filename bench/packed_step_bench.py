@@ -108,15 +108,21 @@ def dimensions(args: argparse.Namespace) -> dict[str, int]:
 
 def kernel_groups(profiler) -> dict[str, float]:
     """Self device milliseconds of a profiled step by kernel family (KERNEL_GROUPS, else
-    "other"); on CPU, where there are no kernels, the self CPU time of the ops."""
+    "other"); on CPU, where there are no kernels, the self CPU time of the ops.
+
+    On a GPU only the device's own events count (kernels, copies), as in the footer of
+    torch's profiler table: a CPU op also carries the device time of the kernels it
+    launched, so counting it too would count every kernel twice, under the op's name."""
     import torch
+    from torch.autograd import DeviceType
 
     on_device = torch.cuda.is_available()
     groups = {name: 0.0 for name, _ in KERNEL_GROUPS} | {"other": 0.0}
     for event in profiler.key_averages():
         if on_device:
-            micros = getattr(event, "self_device_time_total", None)
-            micros = micros if micros is not None else getattr(event, "self_cuda_time_total", 0)
+            if event.device_type == DeviceType.CPU or event.is_user_annotation:
+                continue
+            micros = event.self_device_time_total
         else:
             micros = event.self_cpu_time_total
         if not micros:

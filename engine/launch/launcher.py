@@ -164,10 +164,11 @@ def launch_run(
         variables["output_dir"] = output_dir
     prepared = render_config_for_launch(config, variables, project_dir)
     if slurm is None and devices is None:
-        asked = forgather_nproc(prepared.graph, _cuda_count())
+        cuda_count = _cuda_count()
+        asked = forgather_nproc(prepared.graph, cuda_count)
         if asked is not None and asked != nproc:
             nproc = world_size = asked
-            visible = None if _cuda_count() else ""
+            visible = None if cuda_count else ""
             prepared = render_config_for_launch(config, {**variables, "world_size": world_size}, project_dir)
     refuse_non_training(prepared)
     check_graph(prepared.graph)  # unprovided forgather.* names: exit 2 now, at their template line

@@ -69,10 +69,10 @@ class DataCollatorForCausalLM:
         batch = self.collator(features)
         if self.fixed_length is not None:
             short = self.fixed_length - batch["input_ids"].shape[1]
-            if short > 0 and "attention_mask" not in batch and "document_ids" not in batch:
-                # Full rows came without a mask; the padding added here needs one.
-                batch["attention_mask"] = torch.ones_like(batch["input_ids"])
             if short > 0:
+                if "attention_mask" not in batch and "document_ids" not in batch:
+                    # Full rows came without a mask; the padding added here needs one.
+                    batch["attention_mask"] = torch.ones_like(batch["input_ids"])
                 fill = {
                     "input_ids": self.collator.pad_token_id,
                     "labels": IGNORE_INDEX,

@@ -72,6 +72,9 @@ def parse_args(argv=None):
     )
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM)")
     ap.add_argument("--no-offload", action="store_true")
+    ap.add_argument(
+        "--eager-pointwise", action="store_true", help="keep RMSNorm, RoPE, GLU eager (the trainer fuses them on CUDA)"
+    )
     ap.add_argument("--compile-blocks", action="store_true", help="torch.compile each decoder layer (fgtui model)")
     ap.add_argument(
         "--prefetch-mib", type=int, default=0, help="offload prefetch budget in backward (0 = copy back on demand)"
@@ -195,6 +198,11 @@ def run_shape(name: str, args, device) -> list[Trial]:
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
     apply_activation_checkpointing(model, "full")
+    fused_modules = 0
+    if on_cuda and args.model == "fgtui" and not args.eager_pointwise:
+        from fgtui.engine.models.fused import set_fused_pointwise
+
+        fused_modules = set_fused_pointwise(model, True)
     if args.compile_blocks:
         for layer in model.model.layers:
             layer.compile()
@@ -205,8 +213,8 @@ def run_shape(name: str, args, device) -> list[Trial]:
         f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
         f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
         f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}"
-        + (f"; attention: {args.attn}" if args.model == "fgtui" else ""),
+        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}; "
+        f"fused pointwise modules: {fused_modules}" + (f"; attention: {args.attn}" if args.model == "fgtui" else ""),
         flush=True,
     )
 

@@ -10,13 +10,14 @@ tokens (documents of about `--doc-len` tokens), in its own subprocess with a
 time limit: a variant that stalls prints where it is stuck (faulthandler)
 instead of holding up the others. "tutorial" is the 16k.yaml recipe (bf16,
 full activation checkpointing, activation offload, optimizer in backward with
-the Triton Adafactor, fused linear CE, attention `auto`); every other variant
+the Triton Adafactor, fused linear CE, attention `auto`, the fused pointwise
+kernels of engine/models/fused.py); every other variant
 changes one switch. Figures: median tokens/s (and its ratio to the tutorial row:
 the switch's effect) and MFU over the steps after the first (MFU by the trainer's
 formula, runs/schema.py), peak GiB, loss at the last step. This is the ablation
 table of the 16K path: attention kernel, activation offload (and its prefetch),
-Triton vs PyTorch Adafactor, compiled blocks, checkpointing mode, fused linear CE,
-optimizer in backward. compile-blocks compiles every block first: a 35 s
+Triton vs PyTorch Adafactor, compiled blocks, eager pointwise ops, checkpointing
+mode, fused linear CE, optimizer in backward. compile-blocks compiles every block first: a 35 s
 `--timeout` cut it on the H200 (2026-12-03); give it 90.
 
 "hf-peer" is the peer bench/finetune_16k.py runs at full depth (transformers'
@@ -53,6 +54,7 @@ VARIANTS = {
     "offload-prefetch": {"memory": {"activation_offload_prefetch_mib": 256}},
     "adafactor-pytorch": {"optimizer": "pytorch"},
     "compile-blocks": {"compile": True},
+    "eager-pointwise": {"fused": False},  # RMSNorm, RoPE, GLU as eager kernel chains
     "ckpt-selective": {"memory": {"activation_checkpointing": "selective"}},
     "ckpt-none": {"memory": {"activation_checkpointing": "none"}},
     "ckpt-every-2": {"memory": {"checkpoint_every_n": 2}},
@@ -63,7 +65,7 @@ VARIANTS = {
 # Kernel families of --profile, tried in order on a kernel's lowercased name.
 KERNEL_GROUPS = (
     ("attention", ("flash", "fmha", "flex", "attention", "varlen", "triton_tem_fused")),
-    ("matmul", ("gemm", "cutlass", "xmma", "matmul", "addmm", "aten::mm", "aten::bmm", "cublas")),
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "matmul", "addmm", "aten::mm", "aten::bmm", "cublas")),
     ("copy h<->d", ("memcpy htod", "memcpy dtoh", "memcpy (htod", "memcpy (dtoh", "pinned")),
     # fgtui's Triton Adafactor kernels; torch's optimizers run foreach (multi-tensor) kernels
     ("optimizer", ("factored_", "vector_stats", "vector_apply", "adafactor", "multi_tensor_apply", "_foreach_")),
@@ -285,6 +287,7 @@ def run_variant(name: str, args: argparse.Namespace, out_dir: str) -> dict:
             max_grad_norm=None,
             memory=memory,
             compile_blocks=change.get("compile", False),
+            fused_pointwise=change.get("fused", True),
             tensorboard=False,
         ),
         rows,

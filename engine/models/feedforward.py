@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fgtui.engine.models import fused
+
 _ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
 
@@ -22,6 +24,12 @@ class GLUFeedForward(nn.Module):
         self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
         self.act = _ACTIVATIONS[activation]
+        self.activation = activation
+        # act(gate) * up as one compiled kernel (fused.py); off = the eager reference.
+        self.fused_pointwise = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_proj(x), self.up_proj(x)
+        if self.fused_pointwise and fused.applies(gate):
+            return self.down_proj(fused.compiled(fused.GLU_REFERENCE[self.activation])(gate, up))
+        return self.down_proj(self.act(gate) * up)

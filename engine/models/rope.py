@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from fgtui.engine.errors import FgError
+from fgtui.engine.models import fused as fused_kernels
 
 ROPE_SCALING_TYPES = ("linear", "dynamic", "yarn", "llama3")
 _REQUIRED = {
@@ -171,18 +172,24 @@ def _llama3(head_dim: int, theta: float, s: dict[str, Any], device) -> torch.Ten
     return torch.where(medium, blended, out)
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """(x1, x2) -> (-x2, x1) over the two halves of the last dim (HF's rotary layout)."""
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def apply_rotary(
-    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    q: torch.Tensor,
+    k: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    *,
+    head_axis: int = 1,
+    fused: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate queries and keys [B, H, T, D] by position; cos/sin are [B, T, D]."""
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    """Rotate queries and keys by position; cos/sin are [B, T, D].
+
+    q/k are [B, H, T, D] (`head_axis=1`) or [B, T, H, D] (`head_axis=2`). `fused`
+    runs the rotation as one compiled kernel where that applies (CUDA; see fused.py).
+    """
+    cos, sin = cos.unsqueeze(head_axis), sin.unsqueeze(head_axis)
+    if fused and fused_kernels.applies(q):
+        return fused_kernels.compiled(fused_kernels.rotary_reference)(q, k, cos, sin)
+    return fused_kernels.rotary_reference(q, k, cos, sin)
 
 
 class RotaryEmbedding(nn.Module):

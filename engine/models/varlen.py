@@ -77,26 +77,35 @@ def sequence_bounds(document_ids: torch.Tensor) -> tuple[torch.Tensor, int]:
     return bounds, int((bounds[1:] - bounds[:-1]).max())
 
 
-def causal_varlen(
+def causal_varlen_tokens(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bounds: torch.Tensor, longest: int
 ) -> torch.Tensor:
-    """Causal attention within each sequence of packed [B, H, T, D] tensors; returns [B, H, T, D]."""
+    """Causal attention within each sequence of packed [B, T, H, D] tensors (the projections'
+    layout, flattened to tokens without a copy); returns [B, T, H, D]."""
     found = _function()
     if isinstance(found, str):
         raise RuntimeError(found)
     varlen_attn, names = found
-    batch, heads, seq, head_dim = q.shape
-    kv_heads = k.shape[1]
+    batch, seq, heads, head_dim = q.shape
+    kv_heads = k.shape[2]
     if kv_heads != heads and "enable_gqa" not in names:
-        k = k.repeat_interleave(heads // kv_heads, dim=1)
-        v = v.repeat_interleave(heads // kv_heads, dim=1)
+        k = k.repeat_interleave(heads // kv_heads, dim=2)
+        v = v.repeat_interleave(heads // kv_heads, dim=2)
         kv_heads = heads
     extra: dict[str, Any] = {"is_causal": True} if "is_causal" in names else {"window_size": (-1, 0)}
     if kv_heads != heads:
         extra["enable_gqa"] = True
 
-    def tokens_first(t: torch.Tensor) -> torch.Tensor:
-        return t.transpose(1, 2).reshape(batch * seq, t.shape[1], head_dim)
+    def tokens(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(batch * seq, t.shape[2], head_dim)
 
-    out = varlen_attn(tokens_first(q), tokens_first(k), tokens_first(v), bounds, bounds, longest, longest, **extra)
-    return out.view(batch, seq, heads, head_dim).transpose(1, 2)
+    out = varlen_attn(tokens(q), tokens(k), tokens(v), bounds, bounds, longest, longest, **extra)
+    return out.view(batch, seq, heads, head_dim)
+
+
+def causal_varlen(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bounds: torch.Tensor, longest: int
+) -> torch.Tensor:
+    """Causal attention within each sequence of packed [B, H, T, D] tensors; returns [B, H, T, D]."""
+    out = causal_varlen_tokens(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), bounds, longest)
+    return out.transpose(1, 2)

@@ -122,3 +122,13 @@ def make_loss(model: Any, switches: MemorySwitches) -> Any:
     # shift=True: labels are aligned with input_ids and position t predicts t+1, as in
     # causal_lm_loss, so the mean runs over the same tokens as the plain path.
     return switches.make_loss(head, shift=True)
+
+
+def fuse_pointwise(model: Any) -> str:
+    """Switch on the fused pointwise kernels (engine/models/fused.py); returns what was done."""
+    from fgtui.engine.models.fused import set_fused_pointwise
+
+    count = set_fused_pointwise(model, True)
+    if not count:
+        return "fused pointwise kernels: none (the model has no fgtui RMSNorm, attention or GLU modules)"
+    return f"fused pointwise kernels (RMSNorm, RoPE, GLU), compiled on first use: {count} modules"

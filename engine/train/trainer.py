@@ -142,6 +142,8 @@ class Trainer(TrainingLoop):
         model = memory_setup.place_model(self.model, switches, device, torch_dtype(args.dtype))
         n_params = sum(p.numel() for p in model.parameters())
         notes = ([memory_cap] if memory_cap else []) + switches.apply_to_model(model)
+        if args.fused_pointwise and device.type == "cuda":
+            notes.append(memory_setup.fuse_pointwise(model))
         if args.compile_blocks:
             parallelize.apply_block_compile(model)
         model, parallel = parallel_setup.parallelize(

@@ -180,3 +180,40 @@ def test_a_model_trained_with_varlen_decodes(tmp_path):
 
 def _attention_layers(model):
     return [module for module in model.modules() if isinstance(module, CausalSelfAttention)]
+
+
+def _per_sequence_varlen(q, k, v, cu_q, cu_k, max_q, max_k, is_causal=True, enable_gqa=False):
+    """varlen_attn's contract in plain sdpa: tokens-first [N, H, D], causal within each sequence."""
+    assert is_causal and max_q == max_k == int((cu_q[1:] - cu_q[:-1]).max())
+    out = torch.empty_like(q)
+    for start, stop in zip(cu_q[:-1].tolist(), cu_q[1:].tolist(), strict=True):
+        part = [t[start:stop].transpose(0, 1) for t in (q, k, v)]
+        out[start:stop] = torch.nn.functional.scaled_dot_product_attention(
+            *part, is_causal=True, enable_gqa=enable_gqa
+        ).transpose(0, 1)
+    return out
+
+
+def test_varlen_path_feeds_the_kernel_tokens_first_and_equals_per_document_attention(monkeypatch):
+    """The model's varlen path (no transposes: q/k/v go in as the projections lay them out,
+    RoPE applied in that layout) against sdpa per document, forward and backward, on CPU
+    with the kernel replaced by its contract written in sdpa."""
+    monkeypatch.setattr(varlen, "_probe", (_per_sequence_varlen, frozenset({"is_causal", "enable_gqa"})))
+    monkeypatch.setattr(varlen, "unavailable_reason", lambda *args: None)
+    torch.manual_seed(0)
+    packed_model = build_causal_lm(tiny_config(max_position_embeddings=512, attn_implementation="varlen"))
+    plain_model = build_causal_lm(tiny_config(max_position_embeddings=512, attn_implementation="sdpa"))
+    plain_model.load_state_dict(packed_model.state_dict())
+    docs = _ids(ROWS[:1], 384)
+    ids = torch.randint(0, 96, docs.shape, generator=torch.Generator().manual_seed(3))
+    packed = packed_model(ids, document_ids=docs).logits
+    packed.sum().backward()
+    start, total = 0, 0.0
+    for n in ROWS[0]:
+        alone = plain_model(ids[:, start : start + n], document_ids=docs[:, start : start + n]).logits
+        torch.testing.assert_close(packed[:, start : start + n], alone, atol=1e-5, rtol=1e-5)
+        total = total + alone.sum()
+        start += n
+    total.backward()
+    for (name, ours), theirs in zip(packed_model.named_parameters(), plain_model.parameters(), strict=True):
+        torch.testing.assert_close(ours.grad, theirs.grad, atol=1e-4, rtol=1e-4, msg=name)

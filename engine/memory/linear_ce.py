@@ -53,6 +53,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         chunk_size: int,
         reduction: str,
     ) -> Tensor:
+        # Backward runs outside autocast: under mixed precision, cast once here so that its
+        # three matmuls per chunk run on the same 16-bit tensor cores as the forward's
+        # (left to autocast they ran in float32: 124M at 32K tokens, 69 -> 170 ms a step).
+        ctx.grad_dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        device_type = hidden.device.type
+        if torch.is_autocast_enabled(device_type):
+            low = torch.get_autocast_dtype(device_type)
+            hidden, weight = hidden.to(low), weight.to(low)
+            bias = None if bias is None else bias.to(low)
         n = hidden.shape[0]
         acc = _acc_dtype(hidden)
         lse = torch.empty(n, dtype=acc, device=hidden.device)
@@ -109,10 +118,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_weight.add_(probs.t().to(h.dtype) @ h)
             if need_b:
                 grad_bias.add_(probs.sum(0))
+        hidden_dtype, weight_dtype, bias_dtype = ctx.grad_dtypes
         return (
-            grad_hidden,
-            grad_weight.to(weight.dtype) if need_w else None,
-            grad_bias.to(bias.dtype) if need_b else None,
+            grad_hidden.to(hidden_dtype) if need_h else None,
+            grad_weight.to(weight_dtype) if need_w else None,
+            grad_bias.to(bias_dtype) if need_b else None,
             None,
             None,
             None,

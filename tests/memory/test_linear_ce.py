@@ -62,6 +62,41 @@ def test_bf16_close_to_fp32_reference():
     torch.testing.assert_close(wb.grad.float(), w.grad, rtol=5e-2, atol=5e-3)
 
 
+class _MatmulDtypes(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the input dtypes of every matmul that runs while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm):
+            self.seen.append({a.dtype for a in args if isinstance(a, torch.Tensor)})
+        return func(*args, **(kwargs or {}))
+
+
+def test_under_autocast_backward_matmuls_stay_16_bit_and_grads_keep_param_dtypes():
+    """Mixed precision (float32 parameters, bf16 autocast): the backward runs outside autocast,
+    so its matmuls must be cast explicitly, or they run in float32 (2.5x slower on a GPU)."""
+    torch.manual_seed(3)
+    h = torch.randn(48, 32, requires_grad=True)
+    w = (torch.randn(100, 32) * 0.2).requires_grad_()
+    y = torch.randint(0, 100, (48,))
+    ref = _reference(h, w, y)
+    ref.backward()
+    ref_grads = (h.grad.clone(), w.grad.clone())
+    h.grad = w.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = linear_cross_entropy(h, w, y, chunk_size=16)
+    with _MatmulDtypes() as backward_mm:
+        loss.backward()
+    assert backward_mm.seen and all(dtypes == {torch.bfloat16} for dtypes in backward_mm.seen)
+    assert h.grad.dtype == w.grad.dtype == torch.float32
+    torch.testing.assert_close(loss, ref, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(h.grad, ref_grads[0], rtol=5e-2, atol=5e-3)
+    torch.testing.assert_close(w.grad, ref_grads[1], rtol=5e-2, atol=5e-3)
+
+
 def test_all_ignored_is_nan_like_torch():
     h = torch.randn(4, 3)
     w = torch.randn(5, 3)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from fgtui.engine.models import fused
-
-_ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
 
 class GLUFeedForward(nn.Module):
@@ -16,20 +13,20 @@ class GLUFeedForward(nn.Module):
 
     def __init__(self, hidden_size: int, intermediate_size: int, activation: str = "silu") -> None:
         super().__init__()
-        if activation not in _ACTIVATIONS:
+        if activation not in fused.GLU_REFERENCE:
             from fgtui.engine.errors import FgError
 
-            raise FgError(f"feed-forward: unknown activation {activation!r}", hint="use " + ", ".join(_ACTIVATIONS))
+            raise FgError(
+                f"feed-forward: unknown activation {activation!r}", hint="use " + ", ".join(fused.GLU_REFERENCE)
+            )
         self.gate_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
-        self.act = _ACTIVATIONS[activation]
-        self.activation = activation
-        # act(gate) * up as one compiled kernel (fused.py); off = the eager reference.
+        self.glu = fused.GLU_REFERENCE[activation]  # act(gate) * up
+        # The product as one compiled kernel (fused.py); off = the eager reference.
         self.fused_pointwise = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_proj(x), self.up_proj(x)
-        if self.fused_pointwise and fused.applies(gate):
-            return self.down_proj(fused.compiled(fused.GLU_REFERENCE[self.activation])(gate, up))
-        return self.down_proj(self.act(gate) * up)
+        glu = fused.compiled(self.glu) if self.fused_pointwise and fused.applies(gate) else self.glu
+        return self.down_proj(glu(gate, up))

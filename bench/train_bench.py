@@ -116,8 +116,12 @@ def collate(examples: list[dict]) -> dict:
     return {"input_ids": ids, "labels": ids}
 
 
-def run_variant(variant: str, size: str, precision: str, interval: int, intervals: int, out_dir: str) -> dict:
-    """Train one variant in this process; return its figures."""
+def run_variant(
+    variant: str, size: str, precision: str, interval: int, intervals: int, out_dir: str, profile: bool = False
+) -> dict:
+    """Train one variant in this process; return its figures. With `profile`, one more
+    interval runs after the timed ones, its last step under the profiler and the
+    interval left out of the figures."""
     import functools
 
     import torch
@@ -131,7 +135,8 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
         memory = EXTRAS[extra]
     vocab, _, _, _, _, _, seq, micro_batch = SIZES[size]
     cuda = torch.cuda.is_available()
-    steps = interval * (intervals + 1)
+    timed_steps = interval * (intervals + 1)
+    steps = timed_steps + (interval if profile else 0)
     model = build_model(kind, size)
     if mode == "wholecompile":
         model.compile()
@@ -153,17 +158,23 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
     fused = {"fused": True} if cuda else {}
     # A partial takes a list of parameters or of param groups: optimizer-in-backward
     # calls it once per parameter with a one-group list.
+    profiler = None
+    if profile:
+        from profiling import last_step_profile
+
+        profiler = last_step_profile(steps)
     trainer = Trainer(
         model,
         args,
         RandomTokens(steps * micro_batch, seq, vocab),
         data_collator=collate,
         optimizer_factory=functools.partial(torch.optim.AdamW, lr=3e-4, **fused),
+        callbacks=[profiler] if profiler else (),
     )
     if trainer.train() != 0:
         raise RuntimeError(f"{variant} did not complete")
     with open(os.path.join(out_dir, "runs", variant, "metrics.jsonl")) as handle:
-        train = [r for r in map(json.loads, handle) if r["type"] == "train"][1:]
+        train = [r for r in map(json.loads, handle) if r["type"] == "train"][1 : intervals + 1]
     med = lambda key: statistics.median(r[key] for r in train) if all(r[key] is not None for r in train) else None
     return {
         "variant": variant,
@@ -180,6 +191,8 @@ def run_variant(variant: str, size: str, precision: str, interval: int, interval
         "n_params": trainer.runtime.n_params,
         "flops_per_token": trainer.runtime.flops_token,
         "torch": torch.__version__,
+        "profile_ms": profiler.groups if profiler else None,
+        "top_kernels_ms": profiler.top if profiler else None,
     }
 
 
@@ -209,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--interval", type=int, default=10, help="steps per logging interval")
     parser.add_argument("--intervals", type=int, default=3, help="timed intervals after the warm-up one")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile one more step per variant (left out of its figures) and print where its device time goes",
+    )
     parser.add_argument("--json", default=None, help="append one JSON line per variant here")
     parser.add_argument(
         "--ablation",
@@ -238,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as out_dir:
             print(
                 "RESULT "
-                + json.dumps(run_variant(variant, size, args.precision, args.interval, args.intervals, out_dir)),
+                + json.dumps(
+                    run_variant(variant, size, args.precision, args.interval, args.intervals, out_dir, args.profile)
+                ),
                 flush=True,
             )
         return 0
@@ -264,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             result["repeats"] = len(ranked)
             results.append(result)
             print(_row(result), flush=True)
+            if result.get("profile_ms"):
+                _print_profile(result)
             if args.json:
                 with open(args.json, "a") as handle:
                     handle.write(json.dumps(result) + "\n")
@@ -287,6 +309,7 @@ def _run_one(variant: str, size: str, args: argparse.Namespace) -> dict | None:
         str(args.interval),
         "--intervals",
         str(args.intervals),
+        *(["--profile"] if args.profile else []),
     ]
     proc = subprocess.run(command, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
@@ -330,6 +353,17 @@ def _row(r: dict) -> str:
         f"{r['size']:5} {r['variant']:27} {r['tokens_per_s']:>12,.0f} tok/s  mfu {mfu}"
         f"  step {r['step_time_s'] * 1000:8.1f} ms  peak {mem:>5} GiB  loss {r['loss']:.3f}"
     )
+
+
+def _print_profile(r: dict) -> None:
+    """Device milliseconds of the profiled step: by kernel family, then the top kernels."""
+    groups = r["profile_ms"]
+    total = sum(groups.values())
+    step = r["step_time_s"] * 1000
+    print(f"    profiled step: {total:.1f} ms on the device of a {step:.1f} ms step (the rest is the device idle)")
+    print("    " + ", ".join(f"{name} {ms:.1f}" for name, ms in groups.items()))
+    for name, ms in r["top_kernels_ms"]:
+        print(f"    {ms:8.2f} ms  {name}")
 
 
 def _summary(results: list[dict]) -> None:

@@ -121,16 +121,17 @@ class CausalSelfAttention(nn.Module):
         v = self.v_proj(hidden_states).view(batch, seq, self.num_kv_heads, self.head_dim)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
+        if position_embeddings is not None:
+            # Rotated in the projections' own [B, T, H, D] layout, before any transpose: the
+            # kernel reads and writes contiguous rows (on the [B, H, T, D] view it strode
+            # across heads, forward and backward).
+            q, k = apply_rotary(q, k, *position_embeddings, head_axis=2, fused=self.fused_pointwise)
         if cache is None and self.kernel_for(mask, q.device.type, q.dtype) == "varlen":
             # varlen takes tokens first, the projections' own layout: no transposes either way.
             self._check_varlen(q, mask)
-            if position_embeddings is not None:
-                q, k = apply_rotary(q, k, *position_embeddings, head_axis=2, fused=self.fused_pointwise)
             out = varlen.causal_varlen_tokens(q, k, v, *mask.varlen_bounds())
             return self.o_proj(out.reshape(batch, seq, self.num_heads * self.head_dim))
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if position_embeddings is not None:
-            q, k = apply_rotary(q, k, *position_embeddings, fused=self.fused_pointwise)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)
         out = self._attend(q, k, v, mask)

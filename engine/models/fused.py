@@ -1,4 +1,5 @@
-"""Fused kernels for the decoder's pointwise parts: RMSNorm, rotary embeddings, the GLU product.
+"""Fused kernels for the decoder's pointwise parts: RMSNorm, rotary embeddings, the GLU product
+(and, in loss.py, the cross-entropy over the logits).
 
 Run eagerly, each of these is a chain of small kernels that read and write the
 whole activation several times (RMSNorm in float32 alone is about ten passes over

@@ -132,6 +132,8 @@ class CausalLM(nn.Module):
         self.model = model
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.tie_weights()
+        # The loss as one compiled kernel each way (loss.py); off = the eager reference.
+        self.fused_pointwise = False
 
     def tie_weights(self) -> None:
         """Share the input embedding with the output head when the config ties them.
@@ -176,7 +178,7 @@ class CausalLM(nn.Module):
         if return_hidden_states:
             return CausalLMOutput(hidden_states=hidden, past_key_values=cache)
         logits = self.lm_head(hidden)
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        loss = causal_lm_loss(logits, labels, fused=self.fused_pointwise) if labels is not None else None
         return CausalLMOutput(loss=loss, logits=logits, past_key_values=cache)
 
     # ------------------------------------------------------------ accounting

@@ -59,7 +59,7 @@ class TrainingArguments:
     fuse_optim_with_backward: bool = False
     enable_activation_offloading: bool = False
     compile_blocks: bool = False
-    # On CUDA, RMSNorm, RoPE and the GLU product each run as one compiled kernel
+    # On CUDA, RMSNorm, RoPE, the GLU product and the loss each run as one compiled kernel
     # (engine/models/fused.py); False keeps them eager.
     fused_pointwise: bool = True
     # Multi-GPU layout (engine/train/mesh.py): data_parallel None = ddp when several ranks.

@@ -131,4 +131,4 @@ def fuse_pointwise(model: Any) -> str:
     count = set_fused_pointwise(model, True)
     if not count:
         return "fused pointwise kernels: none (the model has no fgtui RMSNorm, attention or GLU modules)"
-    return f"fused pointwise kernels (RMSNorm, RoPE, GLU), compiled on first use: {count} modules"
+    return f"fused pointwise kernels (RMSNorm, RoPE, GLU, the loss), compiled on first use: {count} modules"

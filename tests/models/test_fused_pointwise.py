@@ -14,6 +14,7 @@ import torch
 
 from fgtui.engine.memory.checkpointing import apply_activation_checkpointing
 from fgtui.engine.models import fused
+from fgtui.engine.models import loss as loss_module
 from fgtui.engine.models.feedforward import GLUFeedForward
 from fgtui.engine.train.memory_setup import fuse_pointwise
 from model_helpers import tiny_model
@@ -37,7 +38,8 @@ def _loss_and_grads(model, ids):
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_fused_model_equals_eager_model(fused_on_cpu, checkpointing):
     eager, fast = tiny_model().train(), tiny_model().train()
-    assert fused.set_fused_pointwise(fast, True) == 9  # 2 layers x (2 norms, attention, MLP) + final norm
+    # 2 layers x (2 norms, attention, MLP) + final norm + the causal LM (its loss)
+    assert fused.set_fused_pointwise(fast, True) == 10
     if checkpointing:
         apply_activation_checkpointing(eager, "full")
         apply_activation_checkpointing(fast, "full")
@@ -45,6 +47,7 @@ def test_fused_model_equals_eager_model(fused_on_cpu, checkpointing):
     eager_loss, eager_grads = _loss_and_grads(eager, ids)
     fast_loss, fast_grads = _loss_and_grads(fast, ids)
     assert fused._compiled, "the fused path did not run"
+    assert loss_module._causal_lm_loss_reference in fused._compiled, "the loss ran eagerly"
     torch.testing.assert_close(fast_loss, eager_loss, rtol=1e-6, atol=1e-6)
     for name, grad in eager_grads.items():
         torch.testing.assert_close(fast_grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)
@@ -53,7 +56,7 @@ def test_fused_model_equals_eager_model(fused_on_cpu, checkpointing):
 def test_fused_kernels_cover_qk_norm(fused_on_cpu):
     eager = tiny_model(qk_norm=True, model_type="qwen3").train()
     fast = tiny_model(qk_norm=True, model_type="qwen3").train()
-    assert fused.set_fused_pointwise(fast, True) == 13  # and q_norm, k_norm in each layer
+    assert fused.set_fused_pointwise(fast, True) == 14  # and q_norm, k_norm in each layer
     ids = torch.randint(3, 96, (1, 24), generator=torch.Generator().manual_seed(2))
     eager_loss, eager_grads = _loss_and_grads(eager, ids)
     fast_loss, fast_grads = _loss_and_grads(fast, ids)
@@ -82,7 +85,7 @@ def test_off_by_default_and_not_on_cpu_tensors():
 
 def test_trainer_note_says_when_a_model_has_none_of_the_modules():
     assert fuse_pointwise(torch.nn.Sequential(torch.nn.Linear(2, 2))).startswith("fused pointwise kernels: none")
-    assert "9 modules" in fuse_pointwise(tiny_model())
+    assert "10 modules" in fuse_pointwise(tiny_model())
 
 
 @pytest.mark.gpu

@@ -63,6 +63,11 @@ def parse_args(argv=None):
     ap.add_argument("--hi", type=int, default=160 * 1024)
     ap.add_argument("--step", type=int, default=8 * 1024)
     ap.add_argument("--chunked-mlp", type=int, default=8, help="sequence chunks per MLP (0 = off)")
+    ap.add_argument(
+        "--whole-layer-checkpoint",
+        action="store_true",
+        help="checkpoint each layer whole, chunked MLP inside it (the trainer's split checkpoint is the default)",
+    )
     ap.add_argument("--ce-impl", default="auto")
     ap.add_argument(
         "--time-budget-s",
@@ -197,7 +202,10 @@ def run_shape(name: str, args, device) -> list[Trial]:
     n_matmul = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
     if args.chunked_mlp:
         apply_chunked_mlp(model, args.chunked_mlp)
-    apply_activation_checkpointing(model, "full")
+    # With chunked MLPs, fgtui's layers are checkpointed in two halves (as the trainer does,
+    # checkpointing.py feedforward_chunks) unless --whole-layer-checkpoint.
+    split = args.chunked_mlp if args.chunked_mlp and not args.whole_layer_checkpoint else None
+    apply_activation_checkpointing(model, "full", feedforward_chunks=split)
     fused_modules = 0
     if on_cuda and args.model == "fgtui" and not args.eager_pointwise:
         from fgtui.engine.models.fused import set_fused_pointwise
@@ -213,7 +221,8 @@ def run_shape(name: str, args, device) -> list[Trial]:
         f"\n## {name} ({args.model} model): {n_matmul / 1e9:.2f}B matmul params, built in {time.time() - t0:.0f}s; "
         f"{opt_name}; CE: {loss_fn.impl_reason}; offload: "
         f"{offload.status if offload else 'off'} (prefetch {args.prefetch_mib} MiB); "
-        f"chunked MLP: {args.chunked_mlp or 'off'}; compiled blocks: {args.compile_blocks}; "
+        f"chunked MLP: {args.chunked_mlp or 'off'}"
+        f" ({'whole-layer' if not split else 'split'} checkpoint); compiled blocks: {args.compile_blocks}; "
         f"fused pointwise modules: {fused_modules}" + (f"; attention: {args.attn}" if args.model == "fgtui" else ""),
         flush=True,
     )
@@ -288,6 +297,14 @@ def run_shape(name: str, args, device) -> list[Trial]:
                     profiler.__exit__(None, None, None)
                     print(f"## profile of a third step at {length} tokens (self CUDA time, top 25)", flush=True)
                     print(profiler.key_averages().table(sort_by="self_cuda_time_total", row_limit=25), flush=True)
+                    from profiling import kernel_groups
+
+                    groups = kernel_groups(profiler)
+                    print(
+                        f"device ms by kernel family (sum {sum(groups.values()):.0f}): "
+                        + ", ".join(f"{k} {v:.0f}" for k, v in groups.items()),
+                        flush=True,
+                    )
                     break
                 step_time = time.perf_counter() - start
                 losses.append(float(loss.detach()))

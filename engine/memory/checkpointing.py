@@ -13,6 +13,16 @@ policy saves.
 - `every_n` applies to both modes: only every n-th layer (0, n, 2n, ...) is
   wrapped, the rest keep all activations. every_n=1 wraps every layer.
 
+`feedforward_chunks` (full mode; set by the trainer when `chunked_mlp` is on too) cuts
+a pre-norm layer at the residual between its two halves: the attention half is
+checkpointed as above, the feed-forward half runs as one chunked autograd node that
+saves its input and recomputes once in backward (chunked_mlp.chunked_feedforward).
+Under a whole-layer checkpoint the chunked MLP's forward ran three times; this way it
+runs once, plus the gate and up projections again in backward, at the cost of one
+more [tokens, hidden] tensor kept per layer (offloaded with the rest when offload is
+on). Layers without the two halves (`attention_block`, `post_attention_layernorm`,
+`mlp`: transformers' classes) keep the whole-layer checkpoint.
+
 The wrapping replaces the layer *instance's* forward, not the module, so
 parameter names and state_dict keys do not change and the layer's own hooks
 still run outside the checkpointed region. `remove_activation_checkpointing`
@@ -130,6 +140,35 @@ def _checkpointed_forward(layer: nn.Module, original, context_fn):
     return forward
 
 
+def _splittable(layer: nn.Module) -> bool:
+    """Whether `layer` has the two residual halves a split checkpoint needs (fgtui's PreNormLayer)."""
+    return (
+        callable(getattr(layer, "attention_block", None))
+        and isinstance(getattr(layer, "post_attention_layernorm", None), nn.Module)
+        and isinstance(getattr(layer, "mlp", None), nn.Module)
+    )
+
+
+def _split_forward(layer: nn.Module, original, n_chunks: int):
+    from fgtui.engine.memory.chunked_mlp import chunked_feedforward
+
+    @functools.wraps(original)
+    def forward(hidden_states, position_embeddings, mask, cache=None):
+        if not torch.is_grad_enabled():
+            return original(hidden_states, position_embeddings, mask, cache)
+        hidden = checkpoint(
+            layer.attention_block,
+            hidden_states,
+            position_embeddings,
+            mask,
+            use_reentrant=False,
+            preserve_rng_state=True,
+        )
+        return hidden + chunked_feedforward(layer.post_attention_layernorm, layer.mlp, hidden, n_chunks)
+
+    return forward
+
+
 def apply_activation_checkpointing(
     model: nn.Module,
     mode: str = "full",
@@ -137,13 +176,18 @@ def apply_activation_checkpointing(
     every_n: int = 1,
     save_ops: Iterable | None = None,
     layers: nn.ModuleList | None = None,
+    feedforward_chunks: int | None = None,
 ) -> list[int]:
     """Checkpoint the decoder layers of `model` in place; returns the wrapped layer indices.
 
     `mode` is "full" or "selective"; `save_ops` overrides the aten ops whose
     outputs selective mode saves (default `default_save_ops()`); `layers`
-    overrides the block stack found by `find_decoder_layers`.
+    overrides the block stack found by `find_decoder_layers`; `feedforward_chunks`
+    (full mode only) checkpoints only the attention half of layers that have two
+    halves and runs their feed-forward half in that many chunks (module docstring).
     """
+    if feedforward_chunks is not None and (mode != "full" or feedforward_chunks < 2):
+        raise FgError("feedforward_chunks needs full activation checkpointing and at least 2 chunks")
     if mode not in MODES:
         raise FgError(f"unknown activation checkpointing mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
     if every_n < 1:
@@ -163,8 +207,12 @@ def apply_activation_checkpointing(
         if _MARK in layer.__dict__:
             raise FgError(f"decoder layer {index} is already checkpointed")
         # Instance attribute shadows the class forward; nn.Module.__call__ finds it.
-        layer.forward = _checkpointed_forward(layer, layer.forward, context_fn)
-        layer.__dict__[_MARK] = True
+        if feedforward_chunks and _splittable(layer):
+            layer.forward = _split_forward(layer, layer.forward, feedforward_chunks)
+            layer.__dict__[_MARK] = "split"
+        else:
+            layer.forward = _checkpointed_forward(layer, layer.forward, context_fn)
+            layer.__dict__[_MARK] = "whole"
         wrapped.append(index)
     return wrapped
 
@@ -178,3 +226,8 @@ def remove_activation_checkpointing(model: nn.Module, layers: nn.ModuleList | No
 
 def is_checkpointed(layer: nn.Module) -> bool:
     return _MARK in layer.__dict__
+
+
+def is_split(layer: nn.Module) -> bool:
+    """Whether `layer` has the split checkpoint (`feedforward_chunks`), not the whole-layer one."""
+    return layer.__dict__.get(_MARK) == "split"

@@ -154,10 +154,18 @@ class MemorySwitches:
         if self.activation_checkpointing != "none":
             from fgtui.engine.memory.checkpointing import apply_activation_checkpointing
 
+            split = self.chunked_mlp if self.activation_checkpointing == "full" and _single_process() else None
             wrapped = apply_activation_checkpointing(
-                model, self.activation_checkpointing, every_n=self.checkpoint_every_n
+                model, self.activation_checkpointing, every_n=self.checkpoint_every_n, feedforward_chunks=split
             )
-            done.append(f"{self.activation_checkpointing} activation checkpointing on {len(wrapped)} layers")
+            from fgtui.engine.memory.checkpointing import find_decoder_layers, is_split
+
+            n_split = sum(is_split(layer) for layer in find_decoder_layers(model)) if split else 0
+            how = f" ({n_split} with the feed-forward half recomputed per chunk, outside the layer's checkpoint)"
+            done.append(
+                f"{self.activation_checkpointing} activation checkpointing on {len(wrapped)} layers"
+                + (how if n_split else "")
+            )
         return done
 
     def apply_memory_cap(self, device) -> str | None:
@@ -223,3 +231,13 @@ def cuda_alloc_conf_env(switches: MemorySwitches, current: str | None = None) ->
     options = [o for o in (current or "").split(",") if o and not o.startswith("expandable_segments")]
     options.append("expandable_segments:True")
     return {"PYTORCH_CUDA_ALLOC_CONF": ",".join(options)}
+
+
+def _single_process() -> bool:
+    """Whether this run has one rank. The split checkpoint of the chunked feed-forward
+    hands its parameters' gradients to autograd from its own backward; sharded and
+    tensor-parallel parameters keep the whole-layer checkpoint, whose gradients their
+    hooks already handle."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1)

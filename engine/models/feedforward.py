@@ -27,6 +27,10 @@ class GLUFeedForward(nn.Module):
         self.fused_pointwise = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.hidden(x))
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """`act(gate_proj(x)) * up_proj(x)`, the down projection's input."""
         gate, up = self.gate_proj(x), self.up_proj(x)
         glu = fused.compiled(self.glu) if self.fused_pointwise and fused.applies(gate) else self.glu
-        return self.down_proj(glu(gate, up))
+        return glu(gate, up)

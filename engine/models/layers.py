@@ -59,9 +59,16 @@ class PreNormLayer(_DecoderLayer):
     def forward(
         self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask, cache: KVCache | None = None
     ) -> torch.Tensor:
-        hidden_states = hidden_states + self.self_attn(
-            self.input_layernorm(hidden_states), position_embeddings, mask, cache
-        )
+        return self.feedforward_block(self.attention_block(hidden_states, position_embeddings, mask, cache))
+
+    # The two residual halves, apart so that activation checkpointing can treat them
+    # differently (engine/memory/checkpointing.py, feedforward_chunks).
+    def attention_block(
+        self, hidden_states: torch.Tensor, position_embeddings, mask: AttentionMask, cache: KVCache | None = None
+    ) -> torch.Tensor:
+        return hidden_states + self.self_attn(self.input_layernorm(hidden_states), position_embeddings, mask, cache)
+
+    def feedforward_block(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
 
 

@@ -41,10 +41,13 @@ VARIANTS = (
     "hf-eager",
     "fgtui-compile+fused-ce",
     "fgtui-wholecompile+fused-ce",
+    "fgtui-compile+eager-pointwise",
 )
 # "+fused-ce": fgtui's fused linear cross-entropy at the LM head (the logits are never
 # materialised whole), a trainer switch transformers' loop does not have.
-EXTRAS = {"fused-ce": {"fused_linear_ce": True}}
+# "+eager-pointwise": the trainer's fused pointwise kernels off; under compiled blocks that
+# leaves only the loss eager (the blocks' own pointwise ops are compiled either way).
+EXTRAS = {"fused-ce": {"memory": {"fused_linear_ce": True}}, "eager-pointwise": {"fused_pointwise": False}}
 # --ablation: each memory switch alone on fgtui's eager model, against "plain".
 # All run without global clipping, which optimizer-in-backward cannot do, so the
 # loss after 20 steps is comparable (it should match plain within noise).
@@ -132,7 +135,8 @@ def run_variant(
     base, _, extra = variant.partition("+")
     kind, mode = ("fgtui", "eager") if memory is not None else base.split("-")
     if extra:
-        memory = EXTRAS[extra]
+        memory = EXTRAS[extra].get("memory")
+    extra_args = {k: v for k, v in EXTRAS.get(extra, {}).items() if k != "memory"}
     vocab, _, _, _, _, _, seq, micro_batch = SIZES[size]
     cuda = torch.cuda.is_available()
     timed_steps = interval * (intervals + 1)
@@ -153,6 +157,7 @@ def run_variant(
         dtype="bfloat16" if precision == "bf16" else "float32",
         tensorboard=False,
         memory=memory,
+        **extra_args,
         max_grad_norm=None if variant in ABLATION else 1.0,
     )
     fused = {"fused": True} if cuda else {}

@@ -144,3 +144,12 @@ def test_feedforward_chunks_needs_full_mode():
 
     with pytest.raises(FgError, match="full activation checkpointing"):
         apply_activation_checkpointing(_tiny(), "selective", feedforward_chunks=CHUNKS)
+
+
+def test_split_layers_under_compiled_blocks():
+    # compile_blocks compiles each layer after the switches split it; aot_eager traces and
+    # partitions as inductor would, without a C++ build.
+    model = _split(_tiny())
+    for layer in model.model.layers:
+        layer.compile(backend="aot_eager")
+    _assert_same(_loss_and_grads(model), _loss_and_grads(_tiny()))

@@ -20,8 +20,8 @@ saves its input and recomputes once in backward (chunked_mlp.chunked_feedforward
 Under a whole-layer checkpoint the chunked MLP's forward ran three times; this way it
 runs once, plus the gate and up projections again in backward, at the cost of one
 more [tokens, hidden] tensor kept per layer (offloaded with the rest when offload is
-on). Layers without the two halves (`attention_block`, `post_attention_layernorm`,
-`mlp`: transformers' classes) keep the whole-layer checkpoint.
+on). Other layers (transformers' classes, subclasses that rewire a half) keep the
+whole-layer checkpoint, as does a forward with a KV cache or hooks on the MLP or its norm.
 
 The wrapping replaces the layer *instance's* forward, not the module, so
 parameter names and state_dict keys do not change and the layer's own hooks
@@ -141,21 +141,39 @@ def _checkpointed_forward(layer: nn.Module, original, context_fn):
 
 
 def _splittable(layer: nn.Module) -> bool:
-    """Whether `layer` has the two residual halves a split checkpoint needs (fgtui's PreNormLayer)."""
+    """Whether `layer` is fgtui's PreNormLayer with its own residual wiring: the split
+    re-states `x + mlp(norm(x))`, so a subclass that rewires either half keeps the
+    whole-layer checkpoint (its own forward stays what training runs)."""
+    from fgtui.engine.models.layers import PreNormLayer
+
+    cls = type(layer)
     return (
-        callable(getattr(layer, "attention_block", None))
-        and isinstance(getattr(layer, "post_attention_layernorm", None), nn.Module)
-        and isinstance(getattr(layer, "mlp", None), nn.Module)
+        isinstance(layer, PreNormLayer)
+        and cls.forward is PreNormLayer.forward
+        and cls.feedforward_block is PreNormLayer.feedforward_block
     )
 
 
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
 def _split_forward(layer: nn.Module, original, n_chunks: int):
+    from torch.utils.checkpoint import noop_context_fn
+
     from fgtui.engine.memory.chunked_mlp import chunked_feedforward
+
+    whole = _checkpointed_forward(layer, original, noop_context_fn)
 
     @functools.wraps(original)
     def forward(hidden_states, position_embeddings, mask, cache=None):
         if not torch.is_grad_enabled():
             return original(hidden_states, position_embeddings, mask, cache)
+        norm, mlp = layer.post_attention_layernorm, layer.mlp
+        if cache is not None or _has_hooks(norm) or _has_hooks(mlp):
+            # The chunked node calls the MLP's parts itself, past hooks on the modules,
+            # and a cache must see this forward's keys: the whole-layer checkpoint for those.
+            return whole(hidden_states, position_embeddings, mask, cache)
         hidden = checkpoint(
             layer.attention_block,
             hidden_states,
@@ -164,7 +182,7 @@ def _split_forward(layer: nn.Module, original, n_chunks: int):
             use_reentrant=False,
             preserve_rng_state=True,
         )
-        return hidden + chunked_feedforward(layer.post_attention_layernorm, layer.mlp, hidden, n_chunks)
+        return hidden + chunked_feedforward(norm, mlp, hidden, n_chunks)
 
     return forward
 

@@ -151,7 +151,7 @@ class _ChunkedFeedForward(torch.autograd.Function):
         def add(param: torch.Tensor, grad: torch.Tensor | None) -> None:
             if grad is None:
                 return
-            i = slot[id(param)]
+            i = slot[id(param)]  # callers pass only trainable parameters (those in `params`)
             grad = grad.to(param.dtype)
             grads[i] = grad if grads[i] is None else grads[i].add_(grad)
 
@@ -167,8 +167,9 @@ class _ChunkedFeedForward(torch.autograd.Function):
                     # y = hidden @ W.T (+ b): dL/dhidden = g @ W, dL/dW = g.T @ hidden, dL/db = sum g.
                     down, hidden = mlp.down_proj, mlp.hidden(normed)
                     flat = grad_chunk.reshape(-1, grad_chunk.shape[-1])
-                    add(down.weight, flat.t().matmul(hidden.detach().reshape(-1, hidden.shape[-1])))
-                    if down.bias is not None:
+                    if id(down.weight) in slot:  # frozen weights (partial fine-tuning) get none
+                        add(down.weight, flat.t().matmul(hidden.detach().reshape(-1, hidden.shape[-1])))
+                    if down.bias is not None and id(down.bias) in slot:
                         add(down.bias, flat.sum(0))
                     outputs, output_grads = hidden, grad_chunk.matmul(down.weight)
                     inputs = [p for p in params if all(p is not q for q in down.parameters())]

@@ -153,3 +153,47 @@ def test_split_layers_under_compiled_blocks():
     for layer in model.model.layers:
         layer.compile(backend="aot_eager")
     _assert_same(_loss_and_grads(model), _loss_and_grads(_tiny()))
+
+
+def test_frozen_feedforward_weights_get_no_gradient_and_the_rest_match():
+    # Partial fine-tuning: a frozen down projection (and norm) must not trip the chunked node.
+    def frozen(model):
+        for layer in model.model.layers:
+            layer.mlp.down_proj.weight.requires_grad_(False)
+            layer.post_attention_layernorm.weight.requires_grad_(False)
+        return model
+
+    model = frozen(_split(_tiny()))
+    ids, labels = batch(length=30)
+    model(ids, labels=labels).loss.backward()
+    plain = frozen(_tiny())
+    plain(ids, labels=labels).loss.backward()
+    for (name, p), q in zip(model.named_parameters(), plain.parameters()):
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_cached_forward_with_gradients_still_fills_the_cache():
+    model = _split(_tiny())
+    ids, _ = batch(length=12, size=1)
+    full = model(ids).logits[:, -1]
+    cache = model.new_cache()
+    model(ids[:, :-1], past_key_values=cache)
+    step = model(ids[:, -1:], past_key_values=cache).logits[:, -1]
+    assert cache.seq_len == 12
+    torch.testing.assert_close(step, full, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_that_rewires_its_feedforward_half_is_not_split():
+    from fgtui.engine.models.layers import PreNormLayer
+
+    class HalfResidual(PreNormLayer):
+        def feedforward_block(self, hidden_states):
+            return hidden_states + 0.5 * self.mlp(self.post_attention_layernorm(hidden_states))
+
+    model = _tiny()
+    for layer in model.model.layers:
+        layer.__class__ = HalfResidual
+    _split(model)
+    assert not any(is_split(layer) for layer in model.model.layers)

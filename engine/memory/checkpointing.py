@@ -167,12 +167,11 @@ def _split_forward(layer: nn.Module, original, n_chunks: int):
 
     @functools.wraps(original)
     def forward(hidden_states, position_embeddings, mask, cache=None):
-        if not torch.is_grad_enabled():
-            return original(hidden_states, position_embeddings, mask, cache)
         norm, mlp = layer.post_attention_layernorm, layer.mlp
-        if cache is not None or _has_hooks(norm) or _has_hooks(mlp):
+        if not torch.is_grad_enabled() or cache is not None or _has_hooks(norm) or _has_hooks(mlp):
             # The chunked node calls the MLP's parts itself, past hooks on the modules,
-            # and a cache must see this forward's keys: the whole-layer checkpoint for those.
+            # and a cache must see this forward's keys: the whole-layer path for those
+            # (which, without gradients, runs the layer as it is).
             return whole(hidden_states, position_embeddings, mask, cache)
         hidden = checkpoint(
             layer.attention_block,

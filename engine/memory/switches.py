@@ -152,20 +152,21 @@ class MemorySwitches:
             n = apply_chunked_mlp(model, self.chunked_mlp)
             done.append(f"chunked MLP: {n} MLPs in {self.chunked_mlp} chunks")
         if self.activation_checkpointing != "none":
-            from fgtui.engine.memory.checkpointing import apply_activation_checkpointing
+            from fgtui.engine.memory.checkpointing import (
+                apply_activation_checkpointing,
+                find_decoder_layers,
+                is_split,
+            )
 
             split = self.chunked_mlp if self.activation_checkpointing == "full" and _single_process() else None
             wrapped = apply_activation_checkpointing(
                 model, self.activation_checkpointing, every_n=self.checkpoint_every_n, feedforward_chunks=split
             )
-            from fgtui.engine.memory.checkpointing import find_decoder_layers, is_split
-
+            note = f"{self.activation_checkpointing} activation checkpointing on {len(wrapped)} layers"
             n_split = sum(is_split(layer) for layer in find_decoder_layers(model)) if split else 0
-            how = f" ({n_split} with the feed-forward half recomputed per chunk, outside the layer's checkpoint)"
-            done.append(
-                f"{self.activation_checkpointing} activation checkpointing on {len(wrapped)} layers"
-                + (how if n_split else "")
-            )
+            if n_split:
+                note += f" ({n_split} with the feed-forward half recomputed per chunk, outside the layer's checkpoint)"
+            done.append(note)
         return done
 
     def apply_memory_cap(self, device) -> str | None:

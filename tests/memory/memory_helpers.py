@@ -1,7 +1,7 @@
 """A tiny Llama for memory-feature tests.
 
-Uses `fgtui.engine.models` when it exists (same HF module names), otherwise
-`transformers.LlamaForCausalLM` from a config; never downloads anything.
+`tiny_llama` is `transformers.LlamaForCausalLM` from a config, `tiny_fgtui` fgtui's
+own decoder in the same shape (same HF module names); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -35,6 +35,23 @@ def tiny_llama(
         attn_implementation="sdpa",
     )
     return LlamaForCausalLM(config).to(dtype)
+
+
+def tiny_fgtui(seed: int = 0) -> torch.nn.Module:
+    """fgtui's own decoder (engine/models) in the same tiny shape as `tiny_llama`."""
+    from fgtui.engine.models import CausalLMConfig, build_causal_lm
+
+    torch.manual_seed(seed)
+    config = CausalLMConfig(
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    return build_causal_lm(config, "cpu", torch.float32)
 
 
 def batch(seed: int = 1, *, vocab: int = 96, length: int = 24, size: int = 2):

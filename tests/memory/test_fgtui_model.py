@@ -7,31 +7,15 @@ import functools
 import pytest
 import torch
 
-models = pytest.importorskip("fgtui.engine.models.build")
-from fgtui.engine.memory.offload import ActivationOffload  # noqa: E402
-from fgtui.engine.memory.switches import MemorySwitches  # noqa: E402
-from fgtui.engine.models.config import CausalLMConfig  # noqa: E402
-from memory_helpers import batch  # noqa: E402
+from fgtui.engine.memory.offload import ActivationOffload
+from fgtui.engine.memory.switches import MemorySwitches
+from memory_helpers import batch, tiny_fgtui
 
 SGD = functools.partial(torch.optim.SGD, lr=0.5)
 
 
-def _tiny():
-    torch.manual_seed(0)
-    config = CausalLMConfig(
-        vocab_size=96,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    return models.build_causal_lm(config, "cpu", torch.float32)
-
-
 def _train(s: MemorySwitches, steps: int = 2):
-    model = _tiny()
+    model = tiny_fgtui()
     s.apply_to_model(model)
     opt = s.make_optimizer(model, SGD)
     loss_fn = s.make_loss(model.lm_head)

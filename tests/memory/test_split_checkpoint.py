@@ -11,24 +11,13 @@ from fgtui.engine.memory.checkpointing import apply_activation_checkpointing, is
 from fgtui.engine.memory.chunked_mlp import apply_chunked_mlp
 from fgtui.engine.memory.offload import ActivationOffload
 from fgtui.engine.memory.switches import MemorySwitches
-from fgtui.engine.models import CausalLMConfig, build_causal_lm
-from memory_helpers import batch, tiny_llama
+from memory_helpers import batch, tiny_fgtui, tiny_llama
 
 CHUNKS = 4
 
 
 def _tiny(seed: int = 0):
-    torch.manual_seed(seed)
-    config = CausalLMConfig(
-        vocab_size=96,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    return build_causal_lm(config, "cpu", torch.float32).train()
+    return tiny_fgtui(seed).train()
 
 
 def _split(model, chunks: int = CHUNKS):

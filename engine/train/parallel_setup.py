@@ -34,12 +34,18 @@ class ParallelRuntime:
         """Context for one micro-batch's backward: gradients are reduced on the last only."""
         return par.gradient_sync(model, enabled or self.plan.world_size == 1)
 
+    @property
+    def plain_gradients(self) -> bool:
+        """Every gradient of this rank is a whole tensor and the global norm is this rank's
+        own (one process, or DDP's all-reduced copies): no shards, no pipeline stages."""
+        return not (self.plan.sharded or self.pipeline is not None)
+
     def clip_grad_norm(self, model: Any, max_norm: float | None) -> Any:
         """The global gradient norm, over shards and pipeline stages; the gradients are
         clipped to `max_norm` unless it is None."""
         import torch
 
-        if not (self.plan.sharded or self.pipeline is not None):
+        if self.plain_gradients:
             if max_norm is None:
                 # Measured only: clip_grad_norm_ would also multiply every gradient by 1.0
                 # (its coefficient clamped), a pass over all of them each step for nothing.

@@ -90,7 +90,7 @@ def collate(examples: list[dict]) -> dict:
     return {"input_ids": ids, "labels": ids.clone()}
 
 
-def trainer(output_dir, model=None, *, lr: float = 1e-2, eval_data=True, callbacks=(), **args):
+def trainer(output_dir, model=None, *, lr: float = 1e-2, eval_data=True, callbacks=(), optimizer_factory=None, **args):
     from fgtui.engine.train import Trainer, TrainingArguments
 
     args = {
@@ -108,7 +108,7 @@ def trainer(output_dir, model=None, *, lr: float = 1e-2, eval_data=True, callbac
         dataset(),
         data_collator=collate,
         eval_dataset=dataset(16, seed=2) if eval_data else None,
-        optimizer_factory=lambda named: torch.optim.AdamW([p for _, p in named], lr=lr),
+        optimizer_factory=optimizer_factory or (lambda named: torch.optim.AdamW([p for _, p in named], lr=lr)),
         lr_scheduler_factory=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 / (1 + 0.1 * s)),
         callbacks=list(callbacks),
     )

@@ -167,13 +167,14 @@ def run_variant(
         from profiling import last_step_profile
 
         profiler = last_step_profile(steps)
+    clocks = timed_clocks(interval, interval * (intervals + 1)) if cuda else None
     trainer = Trainer(
         model,
         args,
         RandomTokens(steps * micro_batch, seq, vocab),
         data_collator=collate,
         optimizer_factory=functools.partial(torch.optim.AdamW, lr=3e-4, **fused),
-        callbacks=[profiler] if profiler else (),
+        callbacks=[c for c in (profiler, clocks) if c is not None],
     )
     if trainer.train() != 0:
         raise RuntimeError(f"{variant} did not complete")
@@ -197,7 +198,32 @@ def run_variant(
         "torch": torch.__version__,
         "profile_ms": profiler.groups if profiler else None,
         "top_kernels_ms": profiler.top if profiler else None,
+        "gpu": clocks.figures if clocks else None,
+        "gpu_missing": clocks.sampler.missing if clocks else None,
     }
+
+
+def timed_clocks(first: int, last: int):
+    """A trainer callback sampling the GPU's clock and power over the timed steps
+    (after step `first`, the warm-up interval, through step `last`): gpu_telemetry.py."""
+    from gpu_telemetry import ClockSampler
+
+    from fgtui.engine.train.callbacks import TrainerCallback
+
+    class TimedClocks(TrainerCallback):
+        def __init__(self) -> None:
+            self.sampler, self.figures = ClockSampler(), None
+
+        def on_step_end(self, trainer, step, loss, grad_norm) -> None:
+            if step == first:
+                self.sampler.start()
+            elif step == last:
+                self.figures = self.sampler.stop()
+
+        def on_train_end(self, trainer, status) -> None:
+            self.sampler.stop()
+
+    return TimedClocks()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
             result["repeats"] = len(ranked)
             results.append(result)
             print(_row(result), flush=True)
+            if result["device"] != "cpu":
+                from gpu_telemetry import describe
+
+                print("    " + describe(result["gpu"], result["gpu_missing"]), flush=True)
             if result.get("profile_ms"):
                 _print_profile(result)
             if args.json:

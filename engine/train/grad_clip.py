@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-# Exact classes: a subclass may override step() and never read grad_scale.
 _SCALED_STEP = ("Adam", "AdamW", "SGD")
 
 
 def folds_clip(optimizer: Any) -> bool:
-    """Whether `optimizer` clips through `grad_scale`: torch's Adam, AdamW or SGD with
-    `fused=True` in every parameter group (only the fused kernels read it)."""
+    """Whether `optimizer` clips through `grad_scale`: its step() is torch's Adam, AdamW or
+    SGD step (those classes, or subclasses that leave step alone, as fgtui's AdamW does;
+    one that overrides it may never read grad_scale) with `fused=True` in every
+    parameter group (only the fused kernels read it)."""
     import torch
 
-    kinds = tuple(getattr(torch.optim, name) for name in _SCALED_STEP)
+    steps = {getattr(torch.optim, name).step for name in _SCALED_STEP}
     groups = getattr(optimizer, "param_groups", None)
-    return type(optimizer) in kinds and bool(groups) and all(group.get("fused") for group in groups)
+    return type(optimizer).step in steps and bool(groups) and all(group.get("fused") for group in groups)
 
 
 def clip_divisor(total_norm: Any, max_norm: float) -> Any:

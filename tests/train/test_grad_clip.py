@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import tiny
+from fgtui.engine.optim import AdamW
 from fgtui.engine.train import grad_clip
 
 
@@ -56,10 +57,14 @@ def test_only_torchs_fused_adam_adamw_and_sgd_fold_the_clip():
     assert not grad_clip.folds_clip(torch.optim.AdamW(params))  # foreach: grad_scale unread
     assert not grad_clip.folds_clip(torch.optim.Adagrad(params, fused=True))
 
-    class Subclass(torch.optim.AdamW):
-        pass
+    assert grad_clip.folds_clip(AdamW(params, fused=True))  # fgtui's AdamW: torch's step
+    assert not grad_clip.folds_clip(AdamW(params))  # on CPU it picks foreach
 
-    assert not grad_clip.folds_clip(Subclass(params, fused=True))
+    class OwnStep(torch.optim.AdamW):
+        def step(self, closure=None):
+            return super().step(closure)
+
+    assert not grad_clip.folds_clip(OwnStep(params, fused=True))
     mixed = torch.optim.AdamW([{"params": params[:1], "fused": True}, {"params": params[1:], "fused": False}])
     assert not grad_clip.folds_clip(mixed)
 
@@ -79,7 +84,8 @@ def test_the_trainer_clips_through_a_fused_optimizer_as_through_clip_grad_norm(t
     runs = {}
     for fused in (True, False):
         model = tiny.TinyLM(seed=3)
-        optimizer = lambda named, fused=fused: torch.optim.AdamW([p for _, p in named], lr=1e-2, fused=fused)
+        # fgtui's AdamW, as the trainer templates build it (fused forced: this is CPU)
+        optimizer = lambda named, fused=fused: AdamW([p for _, p in named], lr=1e-2, fused=fused)
         run = tiny.trainer(
             tmp_path / str(fused),
             model,

@@ -60,6 +60,7 @@ class Runtime:
     n_params: int  # of the placed model, before any split
     optimizer: Any
     optim_in_backward: bool  # the optimizer steps inside backward; step() only closes the step
+    clip_in_optimizer: bool  # max_grad_norm is applied inside the fused optimizer's step (grad_clip.py)
     lr_scheduler: Any  # None without a scheduler factory
     scaler: Any  # a GradScaler for fp16, else None
     loss_fn: Any  # the fused linear cross-entropy, else None (the model's own loss)

@@ -169,6 +169,11 @@ class Trainer(TrainingLoop):
             notes.append(f"fused linear cross-entropy: {loss_fn.impl_reason}")
         if switches.optimizer_in_backward:
             notes.append("optimizer fused into backward: one optimizer per parameter")
+        clip_in_optimizer = bool(
+            args.max_grad_norm and scaler is None and parallel.plain_gradients and grad_clip.folds_clip(optimizer)
+        )
+        if clip_in_optimizer:
+            notes.append(f"gradients clipped to norm {args.max_grad_norm:g} inside the fused optimizer step")
         status = functools.partial(self._status, run)
         control = ControlRelay(dist, device, rank=dist.rank, status=status, run_dir=run.run_dir)
         try:
@@ -186,6 +191,7 @@ class Trainer(TrainingLoop):
             n_params=n_params,
             optimizer=optimizer,
             optim_in_backward=switches.optimizer_in_backward,
+            clip_in_optimizer=clip_in_optimizer,
             lr_scheduler=lr_scheduler,
             scaler=scaler,
             loss_fn=loss_fn,
@@ -383,8 +389,7 @@ class Trainer(TrainingLoop):
     def _clip_and_step(self) -> Any:
         rt = self.runtime
         max_norm = self.args.max_grad_norm or None
-        plain = rt.scaler is None and rt.parallel.plain_gradients
-        if max_norm is not None and plain and grad_clip.folds_clip(rt.optimizer):
+        if rt.clip_in_optimizer:
             # Measured here, clipped inside the fused optimizer's kernel (grad_clip.py).
             grad_norm = rt.parallel.clip_grad_norm(rt.model, None)
             grad_clip.step_with_clip(rt.optimizer, grad_norm, max_norm)

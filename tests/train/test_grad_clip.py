@@ -75,7 +75,7 @@ def test_clip_divisor_is_the_reciprocal_of_clip_grad_norms_coefficient():
     assert grad_clip.clip_divisor(torch.tensor(3.0, dtype=torch.bfloat16), 1.0).dtype == torch.float32
 
 
-def test_the_trainer_clips_through_a_fused_optimizer_as_through_clip_grad_norm(tmp_path, monkeypatch):
+def test_the_trainer_clips_through_a_fused_optimizer_as_through_clip_grad_norm(tmp_path, monkeypatch, capsys):
     """Same losses and weights whether the clip is folded (fused AdamW) or applied by
     clip_grad_norm_ (foreach AdamW); a small max_grad_norm so every step clips."""
     folds = []
@@ -96,6 +96,8 @@ def test_the_trainer_clips_through_a_fused_optimizer_as_through_clip_grad_norm(t
             optimizer_factory=optimizer,
         )
         assert run.train() == 0
+        said = "gradients clipped to norm 0.05 inside the fused optimizer step" in capsys.readouterr().out
+        assert said == fused
         runs[fused] = (tiny.losses_by_step(tmp_path / str(fused) / "runs" / "r"), model.state_dict())
     assert len(folds) == 4  # every step of the fused run, none of the foreach run
     assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-5)

@@ -22,11 +22,16 @@ def folds_clip(optimizer: Any) -> bool:
     SGD step (those classes, or subclasses that leave step alone, as fgtui's AdamW does;
     one that overrides it may never read grad_scale) with `fused=True` in every
     parameter group (only the fused kernels read it)."""
+    import inspect
+
     import torch
 
-    steps = {getattr(torch.optim, name).step for name in _SCALED_STEP}
+    # Unwrapped: torch wraps a class's step in a profiling hook the first time an instance
+    # of that class is made, so a subclass's inherited step is another wrapper object.
+    steps = {inspect.unwrap(getattr(torch.optim, name).step) for name in _SCALED_STEP}
     groups = getattr(optimizer, "param_groups", None)
-    return type(optimizer).step in steps and bool(groups) and all(group.get("fused") for group in groups)
+    torch_step = inspect.unwrap(type(optimizer).step) in steps
+    return torch_step and bool(groups) and all(group.get("fused") for group in groups)
 
 
 def clip_divisor(total_norm: Any, max_norm: float) -> Any:

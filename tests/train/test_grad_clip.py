@@ -105,3 +105,16 @@ def test_the_trainer_clips_through_a_fused_optimizer_as_through_clip_grad_norm(t
         torch.testing.assert_close(runs[True][1][key], value, rtol=1e-4, atol=1e-6)
     grad_norms = [r["grad_norm"] for r in tiny.read_records(tmp_path / "True" / "runs" / "r") if r["type"] == "train"]
     assert all(norm > 0.05 for norm in grad_norms)  # the norms before clipping, as clip_grad_norm_ reports
+
+
+def test_a_subclass_made_before_torchs_class_still_folds():
+    """torch wraps each optimizer class's step in a profiling hook at its first instance,
+    so which class was made first must not matter (the CI order that caught it)."""
+
+    class Late(torch.optim.AdamW):
+        pass
+
+    params = _params_with_grads()
+    assert grad_clip.folds_clip(Late(params, fused=True))
+    torch.optim.AdamW(params, fused=True)
+    assert grad_clip.folds_clip(Late(params, fused=True))

@@ -159,15 +159,15 @@ def run_variant(
         **extra_args,
         max_grad_norm=None if variant in ABLATION else 1.0,
     )
-    fused = {"fused": True} if cuda else {}
-    # A partial takes a list of parameters or of param groups: optimizer-in-backward
-    # calls it once per parameter with a one-group list.
     profiler = None
     if profile:
         from profiling import last_step_profile
 
         profiler = last_step_profile(steps)
     clocks = timed_clocks(interval, interval * (intervals + 1)) if cuda else None
+    fused = {"fused": True} if cuda else {}
+    # A partial takes a list of parameters or of param groups: optimizer-in-backward
+    # calls it once per parameter with a one-group list.
     trainer = Trainer(
         model,
         args,
